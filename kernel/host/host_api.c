@@ -1,0 +1,184 @@
+/* The host services table (see ember/kernel/host.h). */
+#include "ember/kernel/host.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ember/kernel/log.h"
+
+static _Atomic(em_conf *) current_conf;
+
+void em_host_set_conf(em_conf *conf)
+{
+    atomic_store(&current_conf, conf);
+}
+
+static void *host_alloc(size_t n)
+{
+    return malloc(n ? n : 1);
+}
+
+static void *host_realloc(void *p, size_t n)
+{
+    return realloc(p, n ? n : 1);
+}
+
+static void host_free(void *p)
+{
+    free(p);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+host_log(int level, const char *source, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    em_logv(level, source, fmt, ap);
+    va_end(ap);
+}
+
+static void host_report_error(const char *source, const ember_error *err)
+{
+    if (err)
+        em_log(EMBER_LOG_ERROR, source, "%s (%s)", err->msg,
+               ember_status_name(err->code));
+}
+
+static ember_status host_config_get(const char *key, char *out, size_t cap,
+                                    size_t *len)
+{
+    em_conf *c = atomic_load(&current_conf);
+    if (!c)
+        return EMBER_ENOTFOUND;
+    return em_conf_get(c, key, out, cap, len);
+}
+
+static ember_status host_config_get_size(const char *key, int64_t dflt,
+                                         int64_t *bytes, ember_error *err)
+{
+    em_conf *c = atomic_load(&current_conf);
+    if (!c) {
+        *bytes = dflt;
+        return EMBER_OK;
+    }
+    return em_conf_get_size(c, key, dflt, bytes, err);
+}
+
+static ember_status host_config_get_duration_ms(const char *key, int64_t dflt,
+                                                int64_t *ms, ember_error *err)
+{
+    em_conf *c = atomic_load(&current_conf);
+    if (!c) {
+        *ms = dflt;
+        return EMBER_OK;
+    }
+    return em_conf_get_duration_ms(c, key, dflt, ms, err);
+}
+
+/* Counters: names under a mutex (registration is rare), values atomic. */
+static pthread_mutex_t counters_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *counter_names[EM_HOST_MAX_COUNTERS];
+static _Atomic int64_t counter_values[EM_HOST_MAX_COUNTERS];
+static _Atomic uint32_t counter_count;
+
+static ember_status host_counter_register(const char *name, uint32_t *id)
+{
+    if (!name || !*name || !id)
+        return EMBER_EINVAL;
+    ember_status s = EMBER_OK;
+    pthread_mutex_lock(&counters_lock);
+    uint32_t n = atomic_load(&counter_count);
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(counter_names[i], name) == 0) {
+            *id = i;
+            goto out;
+        }
+    }
+    if (n == EM_HOST_MAX_COUNTERS) {
+        s = EMBER_ENOSPC;
+        goto out;
+    }
+    counter_names[n] = strdup(name);
+    if (!counter_names[n]) {
+        s = EMBER_ENOMEM;
+        goto out;
+    }
+    *id = n;
+    atomic_store(&counter_count, n + 1);
+out:
+    pthread_mutex_unlock(&counters_lock);
+    return s;
+}
+
+static void host_counter_add(uint32_t id, int64_t delta)
+{
+    if (id < atomic_load(&counter_count))
+        atomic_fetch_add_explicit(&counter_values[id], delta,
+                                  memory_order_relaxed);
+}
+
+ember_status em_host_counter_value(const char *name, int64_t *value)
+{
+    ember_status s = EMBER_ENOTFOUND;
+    pthread_mutex_lock(&counters_lock);
+    uint32_t n = atomic_load(&counter_count);
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(counter_names[i], name) == 0) {
+            *value = atomic_load(&counter_values[i]);
+            s = EMBER_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&counters_lock);
+    return s;
+}
+
+static ember_status buf_grow(ember_buf *b, size_t min_cap)
+{
+    if (min_cap == 0) {
+        free(b->data);
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return EMBER_OK;
+    }
+    uint8_t *p = realloc(b->data, min_cap);
+    if (!p)
+        return EMBER_ENOMEM;
+    b->data = p;
+    b->cap = min_cap;
+    return EMBER_OK;
+}
+
+static ember_status host_buf_init(ember_buf *b, size_t cap)
+{
+    if (!b)
+        return EMBER_EINVAL;
+    memset(b, 0, sizeof *b);
+    b->grow = buf_grow;
+    return cap ? buf_grow(b, cap) : EMBER_OK;
+}
+
+static const ember_host_api host_table = {
+    .size = sizeof(ember_host_api),
+    .abi_major = EMBER_ABI_MAJOR,
+    .abi_minor = EMBER_ABI_MINOR,
+    .alloc = host_alloc,
+    .realloc = host_realloc,
+    .free = host_free,
+    .log = host_log,
+    .log_enabled = em_log_enabled,
+    .report_error = host_report_error,
+    .config_get = host_config_get,
+    .config_get_size = host_config_get_size,
+    .config_get_duration_ms = host_config_get_duration_ms,
+    .counter_register = host_counter_register,
+    .counter_add = host_counter_add,
+    .buf_init = host_buf_init,
+};
+
+const ember_host_api *em_host_api(void)
+{
+    return &host_table;
+}

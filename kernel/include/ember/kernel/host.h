@@ -1,0 +1,30 @@
+/*
+ * ember/kernel/host.h — the kernel's implementation of ember_host_api.
+ *
+ * There is one host services table per process: allocation through libc,
+ * logging through em_log, configuration from the em_conf installed with
+ * em_host_set_conf, process-wide counters, and realloc-backed buffers.
+ */
+#ifndef EMBER_KERNEL_HOST_H
+#define EMBER_KERNEL_HOST_H
+
+#include "ember/host.h"
+#include "ember/kernel/conf.h"
+#include "ember/kernel/export.h"
+
+/* The table handed to plugins; valid for the life of the process. */
+EM_API const ember_host_api *em_host_api(void);
+
+/*
+ * Makes conf the configuration plugins read (borrowed: it must outlive
+ * every plugin call; NULL means "everything unset").
+ */
+EM_API void em_host_set_conf(em_conf *conf);
+
+/* Most counters a process can register. */
+#define EM_HOST_MAX_COUNTERS 1024
+
+/* The value of counter `name`; EMBER_ENOTFOUND if never registered. */
+EM_API ember_status em_host_counter_value(const char *name, int64_t *value);
+
+#endif /* EMBER_KERNEL_HOST_H */

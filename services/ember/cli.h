@@ -1,0 +1,20 @@
+/*
+ * cli.h — shared pieces of the `ember` command-line tool.
+ *
+ * Exit codes: 0 success, 1 the command failed (a bad plugin, a failed
+ * job), 2 usage error. Errors go to stderr as "ember: <message>".
+ */
+#ifndef EMBER_CLI_H
+#define EMBER_CLI_H
+
+#define CLI_OK 0
+#define CLI_FAILED 1
+#define CLI_USAGE 2
+
+/* `ember plugin ...`: argv[0] is "plugin". Returns an exit code. */
+int cli_plugin(int argc, char **argv);
+
+/* Prints "ember: <message>\n" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* EMBER_CLI_H */
