@@ -1,0 +1,841 @@
+/*
+ * CLI tests: run the built `ember` binary as a user would and check what
+ * comes back — exit status, stdout and stderr (read apart), and the JSON
+ * that `plugin inspect` and `plugin list --json` print.
+ *
+ * EMBER_BIN, FIXTURE_DIR (loader fixtures) and PLUGIN_DIR (in-tree plugins)
+ * come from tests/cli/CMakeLists.txt.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+/* ---- running ember ---------------------------------------------------- */
+
+typedef struct output {
+    char *data; /* always NUL-terminated once run() returns */
+    size_t len, cap;
+} output;
+
+typedef struct run_result {
+    int code;   /* exit status, -1 when killed by a signal */
+    int signal; /* the killing signal, or 0 */
+    output out, err;
+} run_result;
+
+static void output_append(output *o, const char *bytes, size_t n)
+{
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(o->data, cap);
+        assert_non_null(grown);
+        o->data = grown;
+        o->cap = cap;
+    }
+    memcpy(o->data + o->len, bytes, n);
+    o->len += n;
+    o->data[o->len] = '\0';
+}
+
+static void run_free(run_result *r)
+{
+    free(r->out.data);
+    free(r->err.data);
+    memset(r, 0, sizeof *r);
+}
+
+/* Reads both pipes until both are closed, so neither can fill up. */
+static void drain(int outfd, int errfd, run_result *r)
+{
+    struct pollfd fds[2] = {{outfd, POLLIN, 0}, {errfd, POLLIN, 0}};
+    output *dest[2] = {&r->out, &r->err};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fail_msg("poll: %s", strerror(errno));
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || fds[i].revents == 0)
+                continue;
+            char chunk[4096];
+            ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            output_append(dest[i], chunk, (size_t)n);
+        }
+    }
+}
+
+/* Applies "NAME=VALUE" (set) or "NAME" (unset) in the child. */
+static void apply_env(const char *const *env)
+{
+    for (; env && *env; env++) {
+        const char *eq = strchr(*env, '=');
+        if (!eq) {
+            unsetenv(*env);
+            continue;
+        }
+        char name[128];
+        size_t n = (size_t)(eq - *env);
+        if (n >= sizeof name)
+            _exit(126);
+        memcpy(name, *env, n);
+        name[n] = '\0';
+        setenv(name, eq + 1, 1);
+    }
+}
+
+#define MAX_ARGS 16
+
+/*
+ * Runs EMBER_BIN with the NULL-terminated arguments that follow env, the
+ * environment changed by env (NULL-terminated, may be NULL), stdin from
+ * /dev/null. Fills r; the caller frees it with run_free().
+ */
+static void run_env(run_result *r, const char *const *env, ...)
+{
+    char *argv[MAX_ARGS + 2];
+    int argc = 0;
+    argv[argc++] = (char *)EMBER_BIN;
+    va_list ap;
+    va_start(ap, env);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+        assert_true(argc <= MAX_ARGS);
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+
+    memset(r, 0, sizeof *r);
+    int outp[2], errp[2];
+    assert_int_equal(pipe(outp), 0);
+    assert_int_equal(pipe(errp), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* This test is single-threaded, so setenv after fork is safe. */
+        FILE *devnull = freopen("/dev/null", "r", stdin);
+        (void)devnull;
+        dup2(outp[1], STDOUT_FILENO);
+        dup2(errp[1], STDERR_FILENO);
+        close(outp[0]);
+        close(outp[1]);
+        close(errp[0]);
+        close(errp[1]);
+        apply_env(env);
+        execv(EMBER_BIN, argv);
+        _exit(127);
+    }
+    close(outp[1]);
+    close(errp[1]);
+    drain(outp[0], errp[0], r);
+    output_append(&r->out, "", 0);
+    output_append(&r->err, "", 0);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    if (WIFEXITED(status)) {
+        r->code = WEXITSTATUS(status);
+    } else {
+        r->code = -1;
+        r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+    assert_int_not_equal(r->code, 127); /* exec failed */
+}
+
+/* Tests that do not care about the environment still pin the plugin path
+ * so a user's EMBER_PLUGIN_PATH cannot change the answer. */
+static const char *const clean_env[] = {"EMBER_PLUGIN_PATH", NULL};
+#define run(r, ...) run_env((r), clean_env, __VA_ARGS__, (const char *)NULL)
+
+/* Fails with the captured streams shown, so a failure says what ember said. */
+#define expect_code(r, want)                                                  \
+    do {                                                                      \
+        if ((r)->code != (want))                                              \
+            fail_msg("exit %d (signal %d), want %d\n--- stdout:\n%s"          \
+                     "--- stderr:\n%s",                                       \
+                     (r)->code, (r)->signal, (want), (r)->out.data,           \
+                     (r)->err.data);                                          \
+    } while (0)
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static size_t count_char(const char *s, char c)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+static const char *fixture(const char *name)
+{
+    static char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.so", FIXTURE_DIR, name);
+    return path;
+}
+
+static const char *plugin(const char *file)
+{
+    static char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", PLUGIN_DIR, file);
+    return path;
+}
+
+/* ---- JSON helpers ------------------------------------------------------ */
+
+static json_t *parse(const output *o)
+{
+    json_error_t error;
+    json_t *root = json_loadb(o->data, o->len, 0, &error);
+    if (!root)
+        fail_msg("stdout is not JSON (%s, line %d):\n%s", error.text,
+                 error.line, o->data);
+    return root;
+}
+
+static const char *get_string(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        fail_msg("\"%s\" is not a string", key);
+    return json_string_value(v);
+}
+
+static json_int_t get_int(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v))
+        fail_msg("\"%s\" is not an integer", key);
+    return json_integer_value(v);
+}
+
+static json_t *get_array(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_array(v))
+        fail_msg("\"%s\" is not an array", key);
+    return v;
+}
+
+/* The component of the given kind and qualified name, or NULL. */
+static const json_t *find_component(const json_t *plugin_obj,
+                                    const char *kind, const char *name)
+{
+    const json_t *comps = get_array(plugin_obj, "components");
+    size_t i;
+    const json_t *c;
+    json_array_foreach(comps, i, c)
+    {
+        if (!strcmp(get_string(c, "kind"), kind) &&
+            !strcmp(get_string(c, "name"), name))
+            return c;
+    }
+    return NULL;
+}
+
+/* The plugin named name in a `list --json` plugins array, or NULL. */
+static const json_t *find_plugin(const json_t *plugins, const char *name)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(plugins, i, p)
+    {
+        if (!strcmp(get_string(p, "name"), name))
+            return p;
+    }
+    return NULL;
+}
+
+/* ---- text helpers ------------------------------------------------------ */
+
+/* Number of lines of text that start with prefix and contain each of the
+ * (up to two, NULL when unused) words. */
+static int count_lines(const char *text, const char *prefix,
+                       const char *word1, const char *word2)
+{
+    int n = 0;
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        char *line = strndup(text, len);
+        assert_non_null(line);
+        if (starts_with(line, prefix) && (!word1 || strstr(line, word1)) &&
+            (!word2 || strstr(line, word2)))
+            n++;
+        free(line);
+        text += len + (nl ? 1 : 0);
+    }
+    return n;
+}
+
+/* ---- scratch plugin directory (group state) ---------------------------- */
+
+static const char *const scratch_names[] = {"good", "bad_magic",
+                                            "good_again"};
+#define SCRATCH_COUNT (sizeof scratch_names / sizeof scratch_names[0])
+
+static char scratch[64];
+
+static void scratch_link(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s.so", scratch, name);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(scratch, sizeof scratch, "/tmp/ember-cli-test-XXXXXX");
+    if (!mkdtemp(scratch))
+        return -1;
+    for (size_t i = 0; i < SCRATCH_COUNT; i++) {
+        char link[PATH_MAX];
+        scratch_link(link, sizeof link, scratch_names[i]);
+        if (symlink(fixture(scratch_names[i]), link) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (!scratch[0])
+        return 0;
+    for (size_t i = 0; i < SCRATCH_COUNT; i++) {
+        char link[PATH_MAX];
+        scratch_link(link, sizeof link, scratch_names[i]);
+        unlink(link);
+    }
+    return rmdir(scratch) == 0 ? 0 : -1;
+}
+
+/* ---- plugin inspect ---------------------------------------------------- */
+
+static void test_inspect_good(void **state)
+{
+    (void)state;
+    run_result r;
+    run(&r, "plugin", "inspect", fixture("good"));
+    expect_code(&r, 0);
+    assert_string_equal(r.err.data, "");
+    json_t *root = parse(&r.out);
+    assert_string_equal(get_string(root, "file"), fixture("good"));
+    assert_string_equal(get_string(root, "name"), "fixture");
+    assert_string_equal(get_string(root, "version"), "1.2.3");
+    assert_string_equal(get_string(root, "description"),
+                        "loader test fixture");
+    assert_string_equal(get_string(root, "license"), "Apache-2.0");
+    const json_t *abi = json_object_get(root, "abi");
+    assert_true(json_is_object(abi));
+    assert_int_equal(get_int(abi, "major"), 0);
+    assert_int_equal(get_int(abi, "minor"), 1);
+    const json_t *host = json_object_get(root, "host_abi");
+    assert_true(json_is_object(host));
+    assert_int_equal(get_int(host, "major"), 0);
+    assert_int_equal(get_int(host, "minor"), 1);
+
+    assert_int_equal(json_array_size(get_array(root, "components")), 9);
+
+    const json_t *echo = find_component(root, "function", "fixture.echo");
+    assert_non_null(echo);
+    assert_string_equal(get_string(echo, "shape"), "map");
+    assert_string_equal(get_string(echo, "determinism"), "deterministic");
+    assert_string_equal(get_string(echo, "description"), "copies records");
+
+    const json_t *sum = find_component(root, "function", "fixture.sum");
+    assert_non_null(sum);
+    assert_string_equal(get_string(sum, "shape"), "reduce");
+
+    const json_t *codec = find_component(root, "codec", "fixture.copy");
+    assert_non_null(codec);
+    assert_true(json_is_null(json_object_get(codec, "description")));
+
+    const json_t *storage =
+        find_component(root, "storage", "fixture.MEMORY_ONLY");
+    assert_non_null(storage);
+    const json_t *flags = get_array(storage, "flags");
+    assert_int_equal(json_array_size(flags), 1);
+    assert_string_equal(json_string_value(json_array_get(flags, 0)),
+                        "memory");
+    assert_int_equal(get_int(storage, "replication"), 1);
+
+    static const char *const kinds[] = {"shuffle", "source", "sink",
+                                        "cluster_manager"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        assert_non_null(find_component(root, kinds[i], "fixture.nop"));
+    json_decref(root);
+    run_free(&r);
+}
+
+static void test_inspect_compact(void **state)
+{
+    (void)state;
+    run_result pretty, compact;
+    run(&pretty, "plugin", "inspect", fixture("good"));
+    run(&compact, "plugin", "inspect", "--compact", fixture("good"));
+    expect_code(&compact, 0);
+    assert_string_equal(compact.err.data, "");
+    /* Exactly one line, newline-terminated. */
+    assert_int_equal(count_char(compact.out.data, '\n'), 1);
+    assert_int_equal(compact.out.data[compact.out.len - 1], '\n');
+    /* The indented form really is several lines. */
+    assert_true(count_char(pretty.out.data, '\n') > 10);
+    json_t *a = parse(&pretty.out);
+    json_t *b = parse(&compact.out);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    run_free(&pretty);
+    run_free(&compact);
+}
+
+static void test_inspect_in_tree(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *name, *kind, *component;
+    } cases[] = {
+        {"std.so", "std", "function", "std.sum"},
+        {"codec_lz4.so", "lz4", "codec", "lz4.codec"},
+        {"codec_none.so", "none", "codec", "none.codec"},
+        {"codec_zstd.so", "zstd", "codec", "zstd.codec"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_result r;
+        run(&r, "plugin", "inspect", plugin(cases[i].file));
+        expect_code(&r, 0);
+        assert_string_equal(r.err.data, "");
+        json_t *root = parse(&r.out);
+        assert_string_equal(get_string(root, "name"), cases[i].name);
+        assert_non_null(
+            find_component(root, cases[i].kind, cases[i].component));
+        json_decref(root);
+        run_free(&r);
+    }
+}
+
+/* Each refused file: exit 1, nothing on stdout, one line on stderr that
+ * starts with "ember: <path>" and holds the reason. */
+static void expect_refused(const char *path, const char *reason)
+{
+    run_result r;
+    run(&r, "plugin", "inspect", path);
+    expect_code(&r, 1);
+    assert_string_equal(r.out.data, "");
+    char prefix[PATH_MAX + 16];
+    snprintf(prefix, sizeof prefix, "ember: %s", path);
+    if (!starts_with(r.err.data, prefix) || !strstr(r.err.data, reason) ||
+        count_char(r.err.data, '\n') != 1 ||
+        r.err.data[r.err.len - 1] != '\n')
+        fail_msg("stderr for %s:\n%swant one line starting \"%s\" holding "
+                 "\"%s\"",
+                 path, r.err.data, prefix, reason);
+    run_free(&r);
+}
+
+static void test_inspect_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *fixture, *reason;
+    } cases[] = {
+        {"not_elf", "cannot load shared object"},
+        {"undefined_symbol", "undefined symbol: ember_fixture_missing_symbol"},
+        {"no_entry", "not an ember plugin: no ember_plugin_entry"},
+        {"null_entry", "ember_plugin_entry returned NULL"},
+        {"bad_magic", "bad magic 0x12345678"},
+        {"abi_major", "built for ABI 2.0, this host provides 0.1"},
+        {"abi_minor", "built for ABI 0.5, this host provides 0.1: the plugin "
+                      "needs a newer host"},
+        {"traits", "built for another platform"},
+        {"small_struct", "descriptor declares 20 bytes"},
+        {"no_name", "plugin name is missing"},
+        {"bad_name", "invalid plugin name 'Bad Name'"},
+        {"wild_name", "plugin name points to unreadable memory"},
+        {"no_components", "declares no components"},
+        {"kind_version", "function 'fixture.future' was built for function "
+                         "interface version 2, this host provides version 1"},
+        {"missing_slot",
+         "codec 'fixture.copy': required slot 'compress' is NULL"},
+        {"duplicate", "duplicate function 'std.sum'"},
+        {"wild_vtable",
+         "function 'fixture.wild': vtable points to unreadable memory"},
+        {"init_fails", "init of plugin 'fixture' failed: cannot reach the "
+                       "licence server"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_refused(fixture(cases[i].fixture), cases[i].reason);
+    expect_refused("/nonexistent/ember-cli-test/missing.so",
+                   "No such file or directory");
+    expect_refused(FIXTURE_DIR, "not a regular file");
+}
+
+static void test_inspect_crash(void **state)
+{
+    (void)state;
+    /* Under AddressSanitizer the SEGV would be caught and turned into a
+     * report and an exit; let it kill the loading child as it would
+     * without ASan. Harmless when ember is not sanitized. */
+    char asan[512];
+    const char *old = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%shandle_segv=0",
+             old ? old : "", old && *old ? ":" : "");
+    const char *const env[] = {"EMBER_PLUGIN_PATH", asan, NULL};
+    run_result r;
+    run_env(&r, env, "plugin", "inspect", fixture("crash_init"),
+            (const char *)NULL);
+    expect_code(&r, 1);
+    assert_string_equal(r.out.data, "");
+    char prefix[PATH_MAX + 16];
+    snprintf(prefix, sizeof prefix, "ember: %s: ", fixture("crash_init"));
+    if (!starts_with(r.err.data, prefix) ||
+        !strstr(r.err.data, "the plugin crashed while loading ("))
+        fail_msg("stderr:\n%s", r.err.data);
+    run_free(&r);
+}
+
+/* ---- usage, help, version ---------------------------------------------- */
+
+static void expect_usage_error(const char *contains, ...)
+{
+    const char *args[MAX_ARGS + 1] = {0};
+    va_list ap;
+    va_start(ap, contains);
+    for (int i = 0; i < MAX_ARGS; i++)
+        if ((args[i] = va_arg(ap, const char *)) == NULL)
+            break;
+    va_end(ap);
+    run_result r;
+    run(&r, args[0], args[1], args[2], args[3]);
+    if (r.code != 2 || r.out.len != 0 ||
+        (contains && !strstr(r.err.data, contains)))
+        fail_msg("ember %s %s %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant "
+                 "exit 2, no stdout, stderr holding \"%s\"",
+                 args[0] ? args[0] : "", args[1] ? args[1] : "",
+                 args[2] ? args[2] : "", r.code, r.out.data, r.err.data,
+                 contains ? contains : "");
+    run_free(&r);
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    const char *good = fixture("good");
+    expect_usage_error("usage:", (const char *)NULL); /* bare `ember` */
+    expect_usage_error("unknown command 'frobnicate'", "frobnicate",
+                       (const char *)NULL);
+    expect_usage_error("usage:", "plugin", (const char *)NULL);
+    expect_usage_error("unknown plugin command 'frob'", "plugin", "frob",
+                       (const char *)NULL);
+    expect_usage_error("plugin inspect takes exactly one FILE.so", "plugin",
+                       "inspect", (const char *)NULL);
+    expect_usage_error("plugin inspect takes exactly one FILE.so", "plugin",
+                       "inspect", good, good, (const char *)NULL);
+    expect_usage_error("usage: ember plugin inspect", "plugin", "inspect",
+                       "--bogus", good, (const char *)NULL);
+    expect_usage_error("unexpected argument 'extra'", "plugin", "list",
+                       "extra", (const char *)NULL);
+    expect_usage_error("usage: ember plugin list", "plugin", "list",
+                       "--plugin-dir", (const char *)NULL);
+}
+
+static void test_help_and_version(void **state)
+{
+    (void)state;
+    run_result r;
+    run(&r, "--help");
+    expect_code(&r, 0);
+    assert_true(starts_with(r.out.data, "usage:"));
+    assert_non_null(strstr(r.out.data, "plugin inspect"));
+    assert_non_null(strstr(r.out.data, "plugin list"));
+    assert_string_equal(r.err.data, "");
+    run_free(&r);
+
+    run(&r, "plugin", "inspect", "--help");
+    expect_code(&r, 0);
+    assert_true(starts_with(r.out.data, "usage: ember plugin inspect"));
+    assert_non_null(strstr(r.out.data, "--compact"));
+    run_free(&r);
+
+    run(&r, "plugin", "list", "--help");
+    expect_code(&r, 0);
+    assert_true(starts_with(r.out.data, "usage: ember plugin list"));
+    assert_non_null(strstr(r.out.data, "EMBER_PLUGIN_PATH"));
+    run_free(&r);
+
+    run(&r, "version");
+    expect_code(&r, 0);
+    assert_true(starts_with(r.out.data, "ember "));
+    assert_non_null(strstr(r.out.data, "ABI 0.1"));
+    assert_int_equal(count_char(r.out.data, '\n'), 1);
+    assert_string_equal(r.err.data, "");
+    run_free(&r);
+}
+
+/* ---- plugin list ------------------------------------------------------- */
+
+/* The text listing of the scratch directory: the good fixture with its
+ * components, and one refusal line each for bad_magic and good_again. */
+static void check_scratch_text(const run_result *r)
+{
+    expect_code(r, 0);
+    assert_string_equal(r->err.data, "");
+    const char *out = r->out.data;
+    char link[PATH_MAX];
+    scratch_link(link, sizeof link, "good");
+    assert_int_equal(count_lines(out, "fixture 1.2.3", link, "ABI 0.1"), 1);
+    assert_int_equal(count_lines(out, "  ", "fixture.echo", "copies records"),
+                     1);
+    assert_int_equal(count_lines(out, "  ", "storage", "fixture.MEMORY_ONLY"),
+                     1);
+    /* Nine component lines under the one plugin. */
+    assert_int_equal(count_lines(out, "  ", NULL, NULL), 9);
+    assert_int_equal(count_lines(out, "refused: ", NULL, NULL), 2);
+    scratch_link(link, sizeof link, "bad_magic");
+    assert_int_equal(count_lines(out, "refused: ", link, "bad magic"), 1);
+    scratch_link(link, sizeof link, "good_again");
+    assert_int_equal(
+        count_lines(out, "refused: ", link, "duplicate plugin 'fixture'"), 1);
+    assert_int_equal(count_lines(out, "no plugins found", NULL, NULL), 0);
+}
+
+static void test_list_dir_text(void **state)
+{
+    (void)state;
+    run_result r;
+    run(&r, "plugin", "list", "--plugin-dir", scratch);
+    check_scratch_text(&r);
+    run_free(&r);
+}
+
+/* The JSON listing of the scratch directory. */
+static void check_scratch_json(const run_result *r)
+{
+    expect_code(r, 0);
+    assert_string_equal(r->err.data, "");
+    json_t *root = parse(&r->out);
+    const json_t *plugins = get_array(root, "plugins");
+    const json_t *refused = get_array(root, "refused");
+    assert_int_equal(json_array_size(plugins), 1);
+    const json_t *p = json_array_get(plugins, 0);
+    assert_string_equal(get_string(p, "name"), "fixture");
+    assert_string_equal(get_string(p, "version"), "1.2.3");
+    assert_int_equal(json_array_size(get_array(p, "components")), 9);
+    assert_non_null(find_component(p, "function", "fixture.echo"));
+
+    assert_int_equal(json_array_size(refused), 2);
+    int saw_magic = 0, saw_dup = 0;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(refused, i, x)
+    {
+        const char *file = get_string(x, "file");
+        const char *error = get_string(x, "error");
+        char link[PATH_MAX];
+        scratch_link(link, sizeof link, "bad_magic");
+        if (!strcmp(file, link)) {
+            assert_true(starts_with(error, link));
+            assert_non_null(strstr(error, "bad magic 0x12345678"));
+            saw_magic++;
+            continue;
+        }
+        scratch_link(link, sizeof link, "good_again");
+        if (!strcmp(file, link)) {
+            assert_non_null(strstr(error, "duplicate plugin 'fixture'"));
+            saw_dup++;
+            continue;
+        }
+        fail_msg("unexpected refusal of %s: %s", file, error);
+    }
+    assert_int_equal(saw_magic, 1);
+    assert_int_equal(saw_dup, 1);
+    json_decref(root);
+}
+
+static void test_list_dir_json(void **state)
+{
+    (void)state;
+    run_result r;
+    run(&r, "plugin", "list", "--plugin-dir", scratch, "--json");
+    check_scratch_json(&r);
+    run_free(&r);
+}
+
+static void test_list_env_path(void **state)
+{
+    (void)state;
+    char var[PATH_MAX + 32];
+    snprintf(var, sizeof var, "EMBER_PLUGIN_PATH=%s", scratch);
+    const char *const env[] = {var, NULL};
+    run_result r;
+    run_env(&r, env, "plugin", "list", (const char *)NULL);
+    check_scratch_text(&r);
+    run_free(&r);
+    run_env(&r, env, "plugin", "list", "--json", (const char *)NULL);
+    check_scratch_json(&r);
+    run_free(&r);
+}
+
+static void test_list_env_path_several_dirs(void **state)
+{
+    (void)state;
+    /* ':'-separated, with an empty entry that must be skipped. */
+    char var[2 * PATH_MAX + 32];
+    snprintf(var, sizeof var, "EMBER_PLUGIN_PATH=%s::%s", scratch,
+             PLUGIN_DIR);
+    const char *const env[] = {var, NULL};
+    run_result r;
+    run_env(&r, env, "plugin", "list", "--json", (const char *)NULL);
+    expect_code(&r, 0);
+    assert_string_equal(r.err.data, "");
+    json_t *root = parse(&r.out);
+    const json_t *plugins = get_array(root, "plugins");
+    static const char *const names[] = {"fixture", "std", "lz4", "none",
+                                        "zstd"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!find_plugin(plugins, names[i]))
+            fail_msg("plugin %s missing from:\n%s", names[i], r.out.data);
+    assert_int_equal(json_array_size(get_array(root, "refused")), 2);
+    json_decref(root);
+    run_free(&r);
+}
+
+static void test_list_default_dir(void **state)
+{
+    (void)state;
+    /* No flags, no EMBER_PLUGIN_PATH: the plugin directory beside
+     * libember-kernel.so, i.e. the build tree's lib/ember/plugins. */
+    static const char *const names[] = {"std", "lz4", "none", "zstd"};
+    run_result r;
+    run(&r, "plugin", "list");
+    expect_code(&r, 0);
+    assert_string_equal(r.err.data, "");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char header[64];
+        snprintf(header, sizeof header, "%s 0.1.0  (", names[i]);
+        if (count_lines(r.out.data, header, PLUGIN_DIR, NULL) != 1)
+            fail_msg("no \"%s...\" line in:\n%s", header, r.out.data);
+    }
+    assert_int_equal(count_lines(r.out.data, "  ", "std.sum", NULL), 1);
+    assert_int_equal(count_lines(r.out.data, "  ", "codec", "lz4.codec"), 1);
+    assert_int_equal(count_lines(r.out.data, "refused: ", NULL, NULL), 0);
+    run_free(&r);
+
+    /* Same in JSON: each plugin's file is in PLUGIN_DIR; nothing refused.
+     * An empty EMBER_PLUGIN_PATH counts as unset. */
+    static const char *const empty_env[] = {"EMBER_PLUGIN_PATH=", NULL};
+    run_env(&r, empty_env, "plugin", "list", "--json", (const char *)NULL);
+    expect_code(&r, 0);
+    json_t *root = parse(&r.out);
+    const json_t *plugins = get_array(root, "plugins");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const json_t *p = find_plugin(plugins, names[i]);
+        if (!p)
+            fail_msg("plugin %s missing from:\n%s", names[i], r.out.data);
+        assert_true(starts_with(get_string(p, "file"), PLUGIN_DIR "/"));
+    }
+    assert_int_equal(json_array_size(get_array(root, "refused")), 0);
+    json_decref(root);
+    run_free(&r);
+}
+
+static void test_list_missing_dir(void **state)
+{
+    (void)state;
+    const char *missing = "/nonexistent/ember-cli-test-plugins";
+    run_result r;
+    run(&r, "plugin", "list", "--plugin-dir", missing);
+    expect_code(&r, 1);
+    assert_true(starts_with(r.err.data, "ember: "));
+    assert_non_null(strstr(r.err.data, missing));
+    run_free(&r);
+
+    /* A missing directory beside a good one: the good one is still listed,
+     * the exit status still says something was wrong. */
+    run(&r, "plugin", "list", "--plugin-dir", missing, "--plugin-dir",
+        scratch, "--json");
+    expect_code(&r, 1);
+    assert_non_null(strstr(r.err.data, missing));
+    json_t *root = parse(&r.out);
+    assert_non_null(find_plugin(get_array(root, "plugins"), "fixture"));
+    json_decref(root);
+    run_free(&r);
+}
+
+static void test_list_plugin_files(void **state)
+{
+    (void)state;
+    const char *missing = "/nonexistent/ember-cli-test/gone.so";
+    run_result r;
+    run(&r, "plugin", "list", "--json", "--plugin", fixture("good"),
+        "--plugin", fixture("abi_major"), "--plugin", missing);
+    expect_code(&r, 0);
+    json_t *root = parse(&r.out);
+    const json_t *fx = find_plugin(get_array(root, "plugins"), "fixture");
+    assert_non_null(fx);
+    assert_string_equal(get_string(fx, "file"), fixture("good"));
+    const json_t *refused = get_array(root, "refused");
+    assert_int_equal(json_array_size(refused), 2);
+    const json_t *r0 = json_array_get(refused, 0);
+    const json_t *r1 = json_array_get(refused, 1);
+    assert_string_equal(get_string(r0, "file"), fixture("abi_major"));
+    assert_non_null(strstr(get_string(r0, "error"),
+                           "built for ABI 2.0, this host provides 0.1"));
+    assert_string_equal(get_string(r1, "file"), missing);
+    assert_non_null(strstr(get_string(r1, "error"), missing));
+    json_decref(root);
+    run_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inspect_good),
+        cmocka_unit_test(test_inspect_compact),
+        cmocka_unit_test(test_inspect_in_tree),
+        cmocka_unit_test(test_inspect_refusals),
+        cmocka_unit_test(test_inspect_crash),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_list_dir_text),
+        cmocka_unit_test(test_list_dir_json),
+        cmocka_unit_test(test_list_env_path),
+        cmocka_unit_test(test_list_env_path_several_dirs),
+        cmocka_unit_test(test_list_default_dir),
+        cmocka_unit_test(test_list_missing_dir),
+        cmocka_unit_test(test_list_plugin_files),
+    };
+    return cmocka_run_group_tests_name("cli", tests, group_setup,
+                                       group_teardown);
+}
