@@ -198,17 +198,26 @@ static size_t count_char(const char *s, char c)
 
 /* ---- paths ------------------------------------------------------------- */
 
+/* Paths come from a small ring of buffers, so several can be arguments of
+ * one call. */
+static char *path_buffer(void)
+{
+    static char ring[8][PATH_MAX];
+    static unsigned next;
+    return ring[next++ % 8];
+}
+
 static const char *fixture(const char *name)
 {
-    static char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s.so", FIXTURE_DIR, name);
+    char *path = path_buffer();
+    snprintf(path, PATH_MAX, "%s/%s.so", FIXTURE_DIR, name);
     return path;
 }
 
 static const char *plugin(const char *file)
 {
-    static char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", PLUGIN_DIR, file);
+    char *path = path_buffer();
+    snprintf(path, PATH_MAX, "%s/%s", PLUGIN_DIR, file);
     return path;
 }
 
@@ -644,6 +653,7 @@ static void check_scratch_json(const run_result *r)
 {
     expect_code(r, 0);
     assert_string_equal(r->err.data, "");
+    assert_int_equal(count_char(r->out.data, '\n'), 1); /* one line */
     json_t *root = parse(&r->out);
     const json_t *plugins = get_array(root, "plugins");
     const json_t *refused = get_array(root, "refused");
