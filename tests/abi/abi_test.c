@@ -171,6 +171,33 @@ static void test_frozen_plugin_loads_and_works(void **state)
     assert_int_equal(out.len, 10);
     assert_memory_equal(out.data, "\x02" "ab\x02" "ab\x01" "c\x01" "c", 10);
 
+    /* Records encoded by the frozen codec decode with today's. */
+    const em_component *t = em_plugin_find(p, EMBER_KIND_FUNCTION, "tag");
+    assert_non_null(t);
+    uint8_t recb[32];
+    ember_buf rec = ember_buf_fixed(recb, sizeof recb);
+    assert_int_equal(ember_rec_put_double(&rec, -0.5), EMBER_OK);
+    in.len = 0;
+    assert_int_equal(ember_batch_append(&in, rec.data, rec.len), EMBER_OK);
+    batch = (ember_batch){in.data, in.len, 1};
+    out.len = 0;
+    n = 0;
+    f = t->vtable;
+    assert_int_equal(f->map_batch(NULL, &batch, &out, &n, &err), EMBER_OK);
+    assert_int_equal(n, 1);
+    ember_batch result = {out.data, out.len, 1};
+    ember_batch_cursor cur = ember_batch_cursor_of(&result);
+    const uint8_t *pair;
+    size_t pair_len;
+    ember_value key, value;
+    assert_int_equal(ember_batch_next(&cur, &pair, &pair_len), EMBER_OK);
+    assert_int_equal(ember_rec_get(pair, pair_len, 0, &key), EMBER_OK);
+    assert_int_equal(ember_rec_get(pair, pair_len, 1, &value), EMBER_OK);
+    assert_int_equal(key.type, EMBER_TYPE_DOUBLE);
+    assert_true(key.u.f64 == -0.5);
+    assert_int_equal(value.type, EMBER_TYPE_INT);
+    assert_int_equal(value.u.i64, 42);
+
     const em_component *k = em_plugin_find(p, EMBER_KIND_CODEC, "copy");
     assert_non_null(k);
     const ember_codec_vtable *codec = k->vtable;

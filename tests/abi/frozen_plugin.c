@@ -7,6 +7,7 @@
 #include "ember/codec.h"
 #include "ember/function.h"
 #include "ember/plugin.h"
+#include "ember/record.h"
 
 #include <string.h>
 
@@ -26,6 +27,30 @@ static ember_status twice(void *state, const ember_batch *in, ember_buf *out,
             if ((s = ember_batch_append(out, rec, len)) != EMBER_OK)
                 return ember_errorf(err, s, "frozen.twice: output full");
         *out_count += 2;
+    }
+    return s == EMBER_END ? EMBER_OK : ember_errorf(err, s, "bad batch");
+}
+
+/* Each record r -> (first element of r, 42), encoded by the frozen codec. */
+static ember_status tag(void *state, const ember_batch *in, ember_buf *out,
+                        uint64_t *out_count, ember_error *err)
+{
+    (void)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    ember_status s;
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value v;
+        uint8_t scratch[256];
+        ember_buf pair = ember_buf_fixed(scratch, sizeof scratch);
+        if (ember_rec_get(rec, len, 0, &v) != EMBER_OK)
+            return ember_errorf(err, EMBER_EINVAL, "frozen.tag: bad record");
+        if ((s = ember_rec_put_value(&pair, &v)) != EMBER_OK ||
+            (s = ember_rec_put_int(&pair, 42)) != EMBER_OK ||
+            (s = ember_batch_append(out, pair.data, pair.len)) != EMBER_OK)
+            return ember_errorf(err, s, "frozen.tag: output full");
+        (*out_count)++;
     }
     return s == EMBER_END ? EMBER_OK : ember_errorf(err, s, "bad batch");
 }
@@ -64,6 +89,12 @@ static const ember_function_vtable twice_vt = {
     .map_batch = twice,
 };
 
+static const ember_function_vtable tag_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = tag,
+};
+
 static const ember_codec_vtable copy_vt = {
     .bound = bound,
     .compress = copy,
@@ -72,6 +103,7 @@ static const ember_codec_vtable copy_vt = {
 
 static const ember_component components[] = {
     EMBER_FUNCTION_COMPONENT("twice", "each record twice", &twice_vt),
+    EMBER_FUNCTION_COMPONENT("tag", "r -> (first of r, 42)", &tag_vt),
     EMBER_CODEC_COMPONENT("copy", "stores blocks as they are", &copy_vt),
 };
 

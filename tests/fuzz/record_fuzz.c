@@ -113,7 +113,7 @@ static int json_text_ok(const uint8_t *s, size_t n)
 static size_t walk(ember_rec_cursor c, const uint8_t *lo, const uint8_t *hi,
                    unsigned depth, ember_buf *typed)
 {
-    ember_value v;
+    ember_value v = {0};
     ember_status s;
     size_t n = 0;
     CHECK(depth <= EMBER_REC_MAX_DEPTH + 1);
@@ -191,7 +191,7 @@ static void check_invalid(const uint8_t *data, size_t size)
 {
     ember_rec_cursor c = ember_rec_cursor_init(data, size);
     ember_buf out = buf_new();
-    ember_value v;
+    ember_value v = {0};
     ember_status s;
     size_t n = 0, i;
     while ((s = ember_rec_next(&c, &v)) == EMBER_OK)
@@ -215,7 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ember_buf typed, copy, json;
     ember_rec_cursor c;
-    ember_value v;
+    ember_value v = {0};
     size_t count = (size_t)-1, n, i;
 
     static const uint8_t empty[1];
@@ -243,7 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c = ember_rec_cursor_init(data, size);
     i = 0;
     while (ember_rec_next(&c, &v) == EMBER_OK) {
-        ember_value g;
+        ember_value g = {0};
         CHECK(ember_rec_get(data, size, i, &g) == EMBER_OK);
         CHECK(g.enc == v.enc && g.enc_len == v.enc_len && g.type == v.type);
         CHECK(ember_rec_put_value(&copy, &v) == EMBER_OK);

@@ -396,7 +396,7 @@ static void check_value(const ember_value *v, const grec *r, const gval *g)
 static void check_seq(ember_rec_cursor c, const grec *r, const uint16_t *ids,
                       size_t n)
 {
-    ember_value v;
+    ember_value v = {0};
     size_t i;
     for (i = 0; i < n; i++) {
         assert_int_equal(ember_rec_next(&c, &v), EMBER_OK);
@@ -410,7 +410,7 @@ static void check_round_trip(const ember_buf *enc, const grec *r,
                              ember_buf *scratch)
 {
     size_t count = 0, i;
-    ember_value v;
+    ember_value v = {0};
     assert_int_equal(ember_rec_validate(enc->data, enc->len, &count),
                      EMBER_OK);
     assert_int_equal(count, r->ntop);
@@ -524,7 +524,7 @@ static void test_int_sweep(void **state)
             for (d = -3; d <= 3; d++) {
                 uint64_t m = (UINT64_C(1) << n) + (uint64_t)(int64_t)d;
                 int64_t v;
-                ember_value got;
+                ember_value got = {0};
                 size_t want_len;
                 if (m > (uint64_t)INT64_MAX)
                     continue;
@@ -571,7 +571,7 @@ static void test_double_bits(void **state)
     rng_state = 42;
     for (i = 0; i < 200000; i++) {
         double a = gen_double(), b = gen_double();
-        ember_value v;
+        ember_value v = {0};
         ea.len = 0;
         eb.len = 0;
         assert_int_equal(ember_rec_put_double(&ea, a), EMBER_OK);
@@ -607,7 +607,7 @@ static void test_json_total(void **state)
     }
     for (i = 0; i < 20000; i++) {
         double d = gen_double();
-        ember_value v;
+        ember_value v = {0};
         char text[64];
         enc.len = 0;
         out.len = 0;

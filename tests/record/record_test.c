@@ -70,7 +70,7 @@ static void assert_bytes(const ember_buf *b, const uint8_t *want, size_t n)
 /* Asserts that rec[0..len) holds exactly one value and returns it. */
 static ember_value only_value(const uint8_t *rec, size_t len)
 {
-    ember_value v;
+    ember_value v = {0};
     size_t count = 99;
     assert_int_equal(ember_rec_validate(rec, len, &count), EMBER_OK);
     assert_int_equal(count, 1);
@@ -102,7 +102,7 @@ static void assert_invalid(const uint8_t *rec, size_t len)
     assert_int_equal(s, EMBER_EINVAL);
     {
         const uint8_t *at = c.p;
-        ember_value v;
+        ember_value v = {0};
         assert_int_equal(ember_rec_next(&c, &v), EMBER_EINVAL);
         assert_ptr_equal(c.p, at);
     }
@@ -156,7 +156,7 @@ static void test_int_encodings(void **state)
     (void)state;
     for (i = 0; i < n; i++) {
         ember_buf b = buf_new();
-        ember_value v;
+        ember_value v = {0};
         assert_int_equal(ember_rec_put_int(&b, int_cases[i].v), EMBER_OK);
         assert_bytes(&b, int_cases[i].enc, int_cases[i].n);
         v = only_value(b.data, b.len);
@@ -227,7 +227,7 @@ static void test_double_encodings(void **state)
     (void)state;
     for (i = 0; i < n; i++) {
         ember_buf b = buf_new();
-        ember_value v;
+        ember_value v = {0};
         assert_int_equal(ember_rec_put_double(&b, f64_of(f64_cases[i].bits)),
                          EMBER_OK);
         assert_bytes(&b, f64_cases[i].enc, 9);
@@ -252,7 +252,7 @@ static void test_double_encodings(void **state)
 static void test_scalar_encodings(void **state)
 {
     ember_buf b = buf_new();
-    ember_value v;
+    ember_value v = {0};
     (void)state;
 
     assert_int_equal(ember_rec_put_null(&b), EMBER_OK);
@@ -356,7 +356,7 @@ static void test_round_trip_all_types(void **state)
 {
     ember_buf b = buf_new();
     ember_rec_cursor c, t, u;
-    ember_value v, w, x;
+    ember_value v = {0}, w = {0}, x = {0};
     char sbuf[16];
     size_t count;
     (void)state;
@@ -441,7 +441,7 @@ static void test_round_trip_all_types(void **state)
 static void test_empty_record(void **state)
 {
     size_t count = 7;
-    ember_value v;
+    ember_value v = {0};
     ember_rec_cursor c = ember_rec_cursor_init(NULL, 0);
     (void)state;
     assert_int_equal(ember_rec_next(&c, &v), EMBER_END);
@@ -453,7 +453,7 @@ static void test_empty_record(void **state)
 static void test_strings_zero_copy_and_escaped(void **state)
 {
     ember_buf b = buf_new();
-    ember_value v;
+    ember_value v = {0};
     char out[8];
     (void)state;
 
@@ -509,7 +509,7 @@ static void test_strings_zero_copy_and_escaped(void **state)
 static void test_get(void **state)
 {
     ember_buf b = buf_new();
-    ember_value v;
+    ember_value v = {0};
     int64_t i;
     (void)state;
     for (i = 0; i < 10; i++)
@@ -538,7 +538,7 @@ static void test_put_value(void **state)
 {
     ember_buf a = buf_new(), b = buf_new(), want = buf_new();
     ember_rec_cursor c;
-    ember_value v, vals[4];
+    ember_value v = {0}, vals[4] = {{0}};
     size_t n = 0;
     (void)state;
 
@@ -619,7 +619,7 @@ static void test_buffer_full(void **state)
     static const size_t sizes[] = {1, 1, 1, 3, 9, 9, 7, 2, 1, 1, 7, 8};
     uint8_t src[16], mem[32];
     ember_buf sb = ember_buf_fixed(src, sizeof src);
-    ember_value val;
+    ember_value val = {0};
     int which;
     (void)state;
     assert_int_equal(ember_rec_put_string(&sb, "xy\0z", 4), EMBER_OK);
@@ -871,7 +871,7 @@ static void test_depth(void **state)
 {
     uint8_t rec[2 * (EMBER_REC_MAX_DEPTH + 1) + 1];
     size_t d, count;
-    ember_value v;
+    ember_value v = {0};
     (void)state;
     /* depth 64 is fine, empty or with an element at the bottom */
     for (d = 0; d < EMBER_REC_MAX_DEPTH; d++) {
@@ -974,7 +974,7 @@ static void test_json_doubles(void **state)
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ember_buf b = buf_new(), out = buf_new();
-        ember_value v;
+        ember_value v = {0};
         assert_int_equal(ember_rec_put_double(&b, f64_of(cases[i].bits)),
                          EMBER_OK);
         v = only_value(b.data, b.len);
@@ -1076,7 +1076,7 @@ static void test_json_bytes(void **state)
 static void test_json_tuples(void **state)
 {
     ember_buf b = buf_new(), out = buf_new();
-    ember_value v;
+    ember_value v = {0};
     (void)state;
     assert_int_equal(ember_rec_put_int(&b, 1), EMBER_OK);
     assert_int_equal(ember_rec_tuple_begin(&b), EMBER_OK);

@@ -460,7 +460,7 @@ static inline ember_status ember__rec_element(const uint8_t *p,
  * Returns EMBER_OK, EMBER_END when the cursor is at the end, or EMBER_EINVAL
  * for a malformed element (the cursor and *out unchanged). A nested tuple is
  * validated in full when stepped over; a 0x00 (tuple end) where an element
- * should start is EMBER_EINVAL.
+ * should start is EMBER_EINVAL. Union members a type does not use are 0.
  */
 static inline ember_status ember_rec_next(ember_rec_cursor *c,
                                           ember_value *out)
@@ -469,6 +469,7 @@ static inline ember_status ember_rec_next(ember_rec_cursor *c,
     const uint8_t *next;
     if (c->p >= c->end)
         return EMBER_END;
+    memset(&v, 0, sizeof v); /* fields a type does not use read as 0 */
     if (ember__rec_element(c->p, c->end, &v, &next) != EMBER_OK)
         return EMBER_EINVAL;
     c->p = next;

@@ -99,11 +99,14 @@ static inline ember_batch_cursor ember_batch_cursor_of(const ember_batch *b)
 /*
  * Sets *rec and *len to the next record's bytes (pointing into the batch).
  * EMBER_OK, EMBER_END at the end, EMBER_EINVAL for a bad frame (the cursor
- * does not move). Record contents are not validated here.
+ * does not move; *rec is NULL and *len 0 on both). Record contents are not validated here.
  */
 static inline ember_status ember_batch_next(ember_batch_cursor *c,
                                             const uint8_t **rec, size_t *len)
 {
+    /* Set on every path, so callers never see an unset pointer. */
+    *rec = NULL;
+    *len = 0;
     if (c->p == c->end)
         return EMBER_END;
     const uint8_t *q = c->p;
