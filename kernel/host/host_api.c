@@ -135,29 +135,12 @@ ember_status em_host_counter_value(const char *name, int64_t *value)
     return s;
 }
 
-static ember_status buf_grow(ember_buf *b, size_t min_cap)
-{
-    if (min_cap == 0) {
-        free(b->data);
-        b->data = NULL;
-        b->len = b->cap = 0;
-        return EMBER_OK;
-    }
-    uint8_t *p = realloc(b->data, min_cap);
-    if (!p)
-        return EMBER_ENOMEM;
-    b->data = p;
-    b->cap = min_cap;
-    return EMBER_OK;
-}
-
 static ember_status host_buf_init(ember_buf *b, size_t cap)
 {
     if (!b)
         return EMBER_EINVAL;
-    memset(b, 0, sizeof *b);
-    b->grow = buf_grow;
-    return cap ? buf_grow(b, cap) : EMBER_OK;
+    *b = ember_buf_heap();
+    return cap ? ember_buf_heap_grow(b, cap) : EMBER_OK;
 }
 
 static const ember_host_api host_table = {

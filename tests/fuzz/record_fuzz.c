@@ -37,32 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                    \
     } while (0)
 
-static ember_status grow_realloc(ember_buf *b, size_t min_cap)
-{
-    void *p;
-    if (min_cap == 0) {
-        free(b->data);
-        b->data = NULL;
-        b->len = 0;
-        b->cap = 0;
-        return EMBER_OK;
-    }
-    p = realloc(b->data, min_cap);
-    if (p == NULL)
-        return EMBER_ENOMEM;
-    b->data = (uint8_t *)p;
-    b->cap = min_cap;
-    return EMBER_OK;
-}
-
-static ember_buf buf_new(void)
-{
-    ember_buf b;
-    memset(&b, 0, sizeof b);
-    b.grow = grow_realloc;
-    return b;
-}
-
 /* Nonzero when s[0..n) is valid UTF-8 (shortest forms, no surrogates,
  * nothing above U+10FFFF) with no byte below 0x20. */
 static int json_text_ok(const uint8_t *s, size_t n)
@@ -176,7 +150,7 @@ static size_t walk(ember_rec_cursor c, const uint8_t *lo, const uint8_t *hi,
         CHECK(memcmp(typed->data + mark, v.enc, v.enc_len) == 0);
         {
             /* a single value renders on its own */
-            ember_buf j = buf_new();
+            ember_buf j = ember_buf_heap();
             CHECK(ember_rec_json_value(&j, &v) == EMBER_OK);
             CHECK(json_text_ok(j.data, j.len));
             ember_buf_release(&j);
@@ -190,7 +164,7 @@ static size_t walk(ember_rec_cursor c, const uint8_t *lo, const uint8_t *hi,
 static void check_invalid(const uint8_t *data, size_t size)
 {
     ember_rec_cursor c = ember_rec_cursor_init(data, size);
-    ember_buf out = buf_new();
+    ember_buf out = ember_buf_heap();
     ember_value v = {0};
     ember_status s;
     size_t n = 0, i;
@@ -231,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* walk with cursors, recursing into tuples; typed re-encoding */
-    typed = buf_new();
+    typed = ember_buf_heap();
     n = walk(ember_rec_cursor_init(data, size), data, data + size, 0, &typed);
     CHECK(n == count);
     CHECK(typed.len == size);
@@ -239,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ember_buf_release(&typed);
 
     /* put_value of every top-level element gives back the input */
-    copy = buf_new();
+    copy = ember_buf_heap();
     c = ember_rec_cursor_init(data, size);
     i = 0;
     while (ember_rec_next(&c, &v) == EMBER_OK) {
@@ -263,7 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* JSON: renders, is clean text, and a too-small buffer is refused */
-    json = buf_new();
+    json = ember_buf_heap();
     CHECK(ember_rec_json(&json, data, size) == EMBER_OK);
     CHECK(json.len >= 2 && json.data[0] == '[' && json.data[json.len - 1] == ']');
     CHECK(json_text_ok(json.data, json.len));

@@ -292,32 +292,6 @@ static int typed_cmp_seq(const grec *ra, const uint16_t *a, size_t an,
 
 /* ---- encoding through the writer -------------------------------------- */
 
-static ember_status grow_realloc(ember_buf *b, size_t min_cap)
-{
-    void *p;
-    if (min_cap == 0) {
-        free(b->data);
-        b->data = NULL;
-        b->len = 0;
-        b->cap = 0;
-        return EMBER_OK;
-    }
-    p = realloc(b->data, min_cap);
-    if (p == NULL)
-        return EMBER_ENOMEM;
-    b->data = (uint8_t *)p;
-    b->cap = min_cap;
-    return EMBER_OK;
-}
-
-static ember_buf buf_new(void)
-{
-    ember_buf b;
-    memset(&b, 0, sizeof b);
-    b.grow = grow_realloc;
-    return b;
-}
-
 static void encode_value(ember_buf *b, const grec *r, const gval *v)
 {
     size_t i;
@@ -436,7 +410,7 @@ static int sign(int x)
 static void test_order_matches_typed_order(void **state)
 {
     static grec a, b;
-    ember_buf ea = buf_new(), eb = buf_new(), scratch = buf_new();
+    ember_buf ea = ember_buf_heap(), eb = ember_buf_heap(), scratch = ember_buf_heap();
     long i, equal = 0, less = 0, greater = 0;
     (void)state;
     rng_state = UINT64_C(0x5EED0000E3BE4001);
@@ -490,7 +464,7 @@ static void test_order_matches_typed_order(void **state)
 static void test_element_order(void **state)
 {
     static grec r;
-    ember_buf ea = buf_new(), eb = buf_new();
+    ember_buf ea = ember_buf_heap(), eb = ember_buf_heap();
     long i;
     (void)state;
     rng_state = UINT64_C(0x0DDBA11C0FFEE123);
@@ -516,7 +490,7 @@ static void test_element_order(void **state)
  * length, and order against the neighbours. */
 static void test_int_sweep(void **state)
 {
-    ember_buf prev = buf_new(), cur = buf_new();
+    ember_buf prev = ember_buf_heap(), cur = ember_buf_heap();
     int n, d, neg;
     (void)state;
     for (neg = 0; neg < 2; neg++) {
@@ -565,7 +539,7 @@ static void test_int_sweep(void **state)
 /* Random bit patterns for doubles: round trip and order by value. */
 static void test_double_bits(void **state)
 {
-    ember_buf ea = buf_new(), eb = buf_new();
+    ember_buf ea = ember_buf_heap(), eb = ember_buf_heap();
     long i;
     (void)state;
     rng_state = 42;
@@ -592,7 +566,7 @@ static void test_double_bits(void **state)
 static void test_json_total(void **state)
 {
     static grec r;
-    ember_buf enc = buf_new(), out = buf_new();
+    ember_buf enc = ember_buf_heap(), out = ember_buf_heap();
     long i;
     (void)state;
     rng_state = 7;

@@ -16,39 +16,12 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* A growable test buffer backed by realloc. */
-static ember_status grow_realloc(ember_buf *b, size_t min_cap)
-{
-    void *p;
-    if (min_cap == 0) {
-        free(b->data);
-        b->data = NULL;
-        b->len = 0;
-        b->cap = 0;
-        return EMBER_OK;
-    }
-    p = realloc(b->data, min_cap);
-    if (p == NULL)
-        return EMBER_ENOMEM;
-    b->data = (uint8_t *)p;
-    b->cap = min_cap;
-    return EMBER_OK;
-}
-
 /* A grow function that always fails (tests EMBER_ENOMEM). */
 static ember_status grow_fail(ember_buf *b, size_t min_cap)
 {
     (void)b;
     (void)min_cap;
     return EMBER_ENOMEM;
-}
-
-static ember_buf buf_new(void)
-{
-    ember_buf b;
-    memset(&b, 0, sizeof b);
-    b.grow = grow_realloc;
-    return b;
 }
 
 /* Asserts that b holds exactly the n bytes of want. */
@@ -84,7 +57,7 @@ static ember_value only_value(const uint8_t *rec, size_t len)
 static void assert_invalid(const uint8_t *rec, size_t len)
 {
     ember_rec_cursor c = ember_rec_cursor_init(rec, len);
-    ember_buf out = buf_new();
+    ember_buf out = ember_buf_heap();
     size_t count = 12345;
     ember_status s;
     if (ember_rec_validate(rec, len, &count) != EMBER_EINVAL) {
@@ -155,7 +128,7 @@ static void test_int_encodings(void **state)
     size_t i, n = sizeof int_cases / sizeof int_cases[0];
     (void)state;
     for (i = 0; i < n; i++) {
-        ember_buf b = buf_new();
+        ember_buf b = ember_buf_heap();
         ember_value v = {0};
         assert_int_equal(ember_rec_put_int(&b, int_cases[i].v), EMBER_OK);
         assert_bytes(&b, int_cases[i].enc, int_cases[i].n);
@@ -226,7 +199,7 @@ static void test_double_encodings(void **state)
     size_t i, n = sizeof f64_cases / sizeof f64_cases[0];
     (void)state;
     for (i = 0; i < n; i++) {
-        ember_buf b = buf_new();
+        ember_buf b = ember_buf_heap();
         ember_value v = {0};
         assert_int_equal(ember_rec_put_double(&b, f64_of(f64_cases[i].bits)),
                          EMBER_OK);
@@ -241,7 +214,7 @@ static void test_double_encodings(void **state)
         ember_buf_release(&b);
     }
     for (i = 0; i < sizeof other_nans / sizeof other_nans[0]; i++) {
-        ember_buf b = buf_new();
+        ember_buf b = ember_buf_heap();
         assert_int_equal(ember_rec_put_double(&b, f64_of(other_nans[i])),
                          EMBER_OK);
         assert_bytes(&b, nan_enc, 9);
@@ -251,7 +224,7 @@ static void test_double_encodings(void **state)
 
 static void test_scalar_encodings(void **state)
 {
-    ember_buf b = buf_new();
+    ember_buf b = ember_buf_heap();
     ember_value v = {0};
     (void)state;
 
@@ -354,7 +327,7 @@ static void test_type_order(void **state)
 
 static void test_round_trip_all_types(void **state)
 {
-    ember_buf b = buf_new();
+    ember_buf b = ember_buf_heap();
     ember_rec_cursor c, t, u;
     ember_value v = {0}, w = {0}, x = {0};
     char sbuf[16];
@@ -452,7 +425,7 @@ static void test_empty_record(void **state)
 
 static void test_strings_zero_copy_and_escaped(void **state)
 {
-    ember_buf b = buf_new();
+    ember_buf b = ember_buf_heap();
     ember_value v = {0};
     char out[8];
     (void)state;
@@ -508,7 +481,7 @@ static void test_strings_zero_copy_and_escaped(void **state)
 
 static void test_get(void **state)
 {
-    ember_buf b = buf_new();
+    ember_buf b = ember_buf_heap();
     ember_value v = {0};
     int64_t i;
     (void)state;
@@ -536,7 +509,7 @@ static void test_get(void **state)
 
 static void test_put_value(void **state)
 {
-    ember_buf a = buf_new(), b = buf_new(), want = buf_new();
+    ember_buf a = ember_buf_heap(), b = ember_buf_heap(), want = ember_buf_heap();
     ember_rec_cursor c;
     ember_value v = {0}, vals[4] = {{0}};
     size_t n = 0;
@@ -686,7 +659,7 @@ static void test_json_buffer_full(void **state)
  * are the element boundaries. */
 static void test_truncation_every_prefix(void **state)
 {
-    ember_buf b = buf_new(), t = buf_new();
+    ember_buf b = ember_buf_heap(), t = ember_buf_heap();
     size_t ends[16], nends = 0, cut, i;
     (void)state;
 
@@ -923,7 +896,7 @@ static void test_depth(void **state)
 /* Asserts that the JSON rendering of the record in b is want. */
 static void assert_json(const ember_buf *b, const char *want)
 {
-    ember_buf out = buf_new();
+    ember_buf out = ember_buf_heap();
     assert_int_equal(ember_rec_json(&out, b->data, b->len), EMBER_OK);
     assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
     assert_string_equal((const char *)out.data, want);
@@ -932,7 +905,7 @@ static void assert_json(const ember_buf *b, const char *want)
 
 static void test_json_scalars(void **state)
 {
-    ember_buf b = buf_new();
+    ember_buf b = ember_buf_heap();
     (void)state;
     assert_json(&b, "[]");
     assert_int_equal(ember_rec_put_null(&b), EMBER_OK);
@@ -973,7 +946,7 @@ static void test_json_doubles(void **state)
     size_t i;
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ember_buf b = buf_new(), out = buf_new();
+        ember_buf b = ember_buf_heap(), out = ember_buf_heap();
         ember_value v = {0};
         assert_int_equal(ember_rec_put_double(&b, f64_of(cases[i].bits)),
                          EMBER_OK);
@@ -1021,11 +994,11 @@ static void test_json_strings(void **state)
     size_t i;
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ember_buf b = buf_new();
+        ember_buf b = ember_buf_heap();
         assert_int_equal(ember_rec_put_string(&b, cases[i].in, cases[i].n),
                          EMBER_OK);
         {
-            ember_buf out = buf_new();
+            ember_buf out = ember_buf_heap();
             ember_value v = only_value(b.data, b.len);
             assert_int_equal(ember_rec_json_value(&out, &v), EMBER_OK);
             assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
@@ -1058,11 +1031,11 @@ static void test_json_bytes(void **state)
     size_t i;
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ember_buf b = buf_new();
+        ember_buf b = ember_buf_heap();
         assert_int_equal(ember_rec_put_bytes(&b, cases[i].in, cases[i].n),
                          EMBER_OK);
         {
-            ember_buf out = buf_new();
+            ember_buf out = ember_buf_heap();
             ember_value v = only_value(b.data, b.len);
             assert_int_equal(ember_rec_json_value(&out, &v), EMBER_OK);
             assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
@@ -1075,7 +1048,7 @@ static void test_json_bytes(void **state)
 
 static void test_json_tuples(void **state)
 {
-    ember_buf b = buf_new(), out = buf_new();
+    ember_buf b = ember_buf_heap(), out = ember_buf_heap();
     ember_value v = {0};
     (void)state;
     assert_int_equal(ember_rec_put_int(&b, 1), EMBER_OK);

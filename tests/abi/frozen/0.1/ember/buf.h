@@ -8,12 +8,15 @@
  *     EMBER_ENOSPC and leaves len unchanged. Needs no host.
  *   - host-made: made by ember_host_api.buf_init; grow reallocates through
  *     the host and ember_buf_release frees.
- *   - caller-made: any other grow function (tests use realloc).
+ *   - heap: made by ember_buf_heap; grows with the C library's realloc and
+ *     ember_buf_release frees. Needs no host either.
+ *   - caller-made: any other grow function.
  * Whoever receives an ember_buf * may append; only the maker releases it.
  */
 #ifndef EMBER_BUF_H
 #define EMBER_BUF_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "ember/abi.h"
@@ -47,6 +50,35 @@ static inline ember_buf ember_buf_fixed(void *mem, size_t cap)
     b.len = 0;
     b.cap = cap;
     b.grow = NULL;
+    b.owner = NULL;
+    return b;
+}
+
+/* The grow function of heap buffers: realloc, and free for min_cap 0. */
+static inline ember_status ember_buf_heap_grow(ember_buf *b, size_t min_cap)
+{
+    if (min_cap == 0) {
+        free(b->data);
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return EMBER_OK;
+    }
+    void *p = realloc(b->data, min_cap);
+    if (!p)
+        return EMBER_ENOMEM;
+    b->data = (uint8_t *)p;
+    b->cap = min_cap;
+    return EMBER_OK;
+}
+
+/* An empty growable buffer on the C heap; release with ember_buf_release. */
+static inline ember_buf ember_buf_heap(void)
+{
+    ember_buf b;
+    b.data = NULL;
+    b.len = 0;
+    b.cap = 0;
+    b.grow = ember_buf_heap_grow;
     b.owner = NULL;
     return b;
 }
