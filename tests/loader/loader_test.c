@@ -249,6 +249,25 @@ static void test_registry(void **state)
     remove_dir(dir, names, 4);
 }
 
+/* codec_none.c is compiled into this test with EMBER_PLUGIN_STATIC. */
+const ember_plugin_info *ember_plugin_entry_none(void);
+
+static void test_static_plugin(void **state)
+{
+    (void)state;
+    em_plugin *p;
+    ember_error err;
+    assert_int_equal(em_plugin_open_static(&p, "static:none",
+                                           ember_plugin_entry_none,
+                                           em_host_api(), &err),
+                     EMBER_OK);
+    assert_string_equal(p->name, "none");
+    assert_string_equal(p->path, "static:none");
+    assert_null(p->handle);
+    assert_non_null(em_plugin_find(p, EMBER_KIND_CODEC, "codec"));
+    em_plugin_close(p);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -273,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_each_refusal),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_static_plugin),
         cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests_name("loader", tests, NULL, NULL);
