@@ -5,15 +5,14 @@
 
 #include "fake_host.h"
 
-#include <ctype.h>
-#include <errno.h>
+#include "ember/kernel/conf.h" /* the one size/duration parser */
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 typedef struct fake_config {
     int used;
@@ -180,85 +179,10 @@ static ember_status fake_config_get(const char *key, char *out, size_t cap,
     return s;
 }
 
-/*
- * Splits text into a non-negative decimal number and a suffix. Returns 0
- * and sets *num and *suffix, or -1 when text does not start with a digit or
- * the number overflows.
- */
-static int split_number(const char *text, int64_t *num, const char **suffix)
-{
-    char *end = NULL;
-    if (!isdigit((unsigned char)text[0]))
-        return -1;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno != 0 || v < 0)
-        return -1;
-    *num = (int64_t)v;
-    *suffix = end;
-    return 0;
-}
-
-/* *out = num * mult, or -1 on overflow. */
-static int scale(int64_t num, int64_t mult, int64_t *out)
-{
-    if (mult != 0 && num > INT64_MAX / mult)
-        return -1;
-    *out = num * mult;
-    return 0;
-}
-
-/* Parses a size ("64", "64k", "64kb", "1g"...) into bytes; 0 or -1. */
-static int parse_size(const char *text, int64_t *bytes)
-{
-    int64_t num = 0;
-    const char *sfx = NULL;
-    int64_t mult = 1;
-    if (split_number(text, &num, &sfx) != 0)
-        return -1;
-    if (sfx[0] != '\0') {
-        switch (tolower((unsigned char)sfx[0])) {
-        case 'b': mult = 1; break;
-        case 'k': mult = INT64_C(1) << 10; break;
-        case 'm': mult = INT64_C(1) << 20; break;
-        case 'g': mult = INT64_C(1) << 30; break;
-        case 't': mult = INT64_C(1) << 40; break;
-        default: return -1;
-        }
-        const char *rest = sfx + 1;
-        if (mult != 1 && tolower((unsigned char)rest[0]) == 'b')
-            rest++;
-        if (rest[0] != '\0')
-            return -1;
-    }
-    return scale(num, mult, bytes);
-}
-
-/* Parses a duration ("250", "250ms", "5s", "2m", "2min", "1h", "1d"). */
-static int parse_duration(const char *text, int64_t *ms)
-{
-    static const struct {
-        const char *sfx;
-        int64_t mult;
-    } units[] = {
-        {"", 1},        {"ms", 1},        {"s", 1000},
-        {"m", 60000},   {"min", 60000},   {"h", 3600000},
-        {"d", 86400000},
-    };
-    int64_t num = 0;
-    const char *sfx = NULL;
-    if (split_number(text, &num, &sfx) != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (strcasecmp(sfx, units[i].sfx) == 0)
-            return scale(num, units[i].mult, ms);
-    return -1;
-}
-
 /* Shared body of the size and duration getters. */
 static ember_status get_parsed(const char *key, int64_t dflt, int64_t *out,
                                ember_error *err,
-                               int (*parse)(const char *, int64_t *),
+                               ember_status (*parse)(const char *, int64_t *),
                                const char *what)
 {
     char text[EM_FAKE_CONFIG_TEXT];
@@ -273,7 +197,7 @@ static ember_status get_parsed(const char *key, int64_t dflt, int64_t *out,
     if (s != EMBER_OK)
         return ember_errorf(err, EMBER_EINVAL, "config: %s: value too long",
                             key);
-    if (parse(text, out) != 0)
+    if (parse(text, out) != EMBER_OK)
         return ember_errorf(err, EMBER_EINVAL,
                             "config: %s: '%s' is not a valid %s", key, text,
                             what);
@@ -284,7 +208,7 @@ static ember_status get_parsed(const char *key, int64_t dflt, int64_t *out,
 static ember_status fake_config_get_size(const char *key, int64_t dflt,
                                          int64_t *bytes, ember_error *err)
 {
-    return get_parsed(key, dflt, bytes, err, parse_size, "size");
+    return get_parsed(key, dflt, bytes, err, em_parse_size, "size");
 }
 
 /* config_get_duration_ms: as host.h. */
@@ -292,7 +216,7 @@ static ember_status fake_config_get_duration_ms(const char *key,
                                                 int64_t dflt, int64_t *ms,
                                                 ember_error *err)
 {
-    return get_parsed(key, dflt, ms, err, parse_duration, "duration");
+    return get_parsed(key, dflt, ms, err, em_parse_duration_ms, "duration");
 }
 
 /* ---- counters ---- */
