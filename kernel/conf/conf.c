@@ -2,6 +2,7 @@
 #include "ember/kernel/conf.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,4 +253,81 @@ ember_status em_conf_get_duration_ms(const em_conf *conf, const char *key,
 {
     return get_parsed(conf, key, dflt, ms, err, em_parse_duration_ms,
                       "duration (e.g. 500ms, 30s, 5min)");
+}
+
+/* A decimal integer, optionally signed; nothing else. */
+static ember_status parse_int(const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0' || isspace((unsigned char)*text))
+        return EMBER_EINVAL;
+    *out = v;
+    return EMBER_OK;
+}
+
+static ember_status parse_bool(const char *text, int64_t *out)
+{
+    if (!strcasecmp(text, "true") || !strcmp(text, "1") ||
+        !strcasecmp(text, "yes")) {
+        *out = 1;
+        return EMBER_OK;
+    }
+    if (!strcasecmp(text, "false") || !strcmp(text, "0") ||
+        !strcasecmp(text, "no")) {
+        *out = 0;
+        return EMBER_OK;
+    }
+    return EMBER_EINVAL;
+}
+
+ember_status em_conf_get_int(const em_conf *conf, const char *key,
+                             int64_t dflt, int64_t min, int64_t max,
+                             int64_t *out, ember_error *err)
+{
+    ember_status s = get_parsed(conf, key, dflt, out, err, parse_int,
+                                "whole number");
+    if (s == EMBER_OK && (*out < min || *out > max))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "configuration %s: %lld is out of range "
+                            "(%lld..%lld)", key, (long long)*out,
+                            (long long)min, (long long)max);
+    return s;
+}
+
+ember_status em_conf_get_bool(const em_conf *conf, const char *key,
+                              int dflt, int *out, ember_error *err)
+{
+    int64_t v;
+    ember_status s = get_parsed(conf, key, dflt, &v, err, parse_bool,
+                                "boolean (true or false)");
+    *out = (int)v;
+    return s;
+}
+
+ember_status em_conf_get_double(const em_conf *conf, const char *key,
+                                double dflt, double min, double max,
+                                double *out, ember_error *err)
+{
+    char buf[256];
+    size_t len;
+    ember_status s = em_conf_get(conf, key, buf, sizeof buf, &len);
+    if (s == EMBER_ENOTFOUND) {
+        *out = dflt;
+        return EMBER_OK;
+    }
+    char *end = buf;
+    errno = 0;
+    double v = s == EMBER_OK ? strtod(buf, &end) : 0;
+    if (s != EMBER_OK || errno || end == buf || *end != '\0' || v != v)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "configuration %s: '%s' is not a number", key,
+                            s == EMBER_OK ? buf : "(too long)");
+    if (v < min || v > max)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "configuration %s: %g is out of range (%g..%g)",
+                            key, v, min, max);
+    *out = v;
+    return EMBER_OK;
 }

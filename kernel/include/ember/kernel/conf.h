@@ -48,6 +48,20 @@ EM_API ember_status em_conf_get_duration_ms(const em_conf *conf,
                                             const char *key, int64_t dflt,
                                             int64_t *ms, ember_error *err);
 
+/* A decimal integer in min..max; dflt when unset. */
+EM_API ember_status em_conf_get_int(const em_conf *conf, const char *key,
+                                    int64_t dflt, int64_t min, int64_t max,
+                                    int64_t *out, ember_error *err);
+
+/* true/false (also yes/no, 1/0, any case); dflt when unset. */
+EM_API ember_status em_conf_get_bool(const em_conf *conf, const char *key,
+                                     int dflt, int *out, ember_error *err);
+
+/* A finite number in min..max; dflt when unset. */
+EM_API ember_status em_conf_get_double(const em_conf *conf, const char *key,
+                                       double dflt, double min, double max,
+                                       double *out, ember_error *err);
+
 /*
  * Parses a size: a non-negative integer with an optional suffix b, k/kb,
  * m/mb, g/gb, t/tb, p/pb (any case; binary multiples, 1k = 1024), as

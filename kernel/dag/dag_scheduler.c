@@ -1,0 +1,1361 @@
+/*
+ * dag/dag_scheduler.c — see dag_scheduler.h.
+ *
+ * Vocabulary (Spark's): a shuffle is identified within an application by
+ * the dataset that reads it and the index of that parent edge, so later
+ * jobs of the same session that reach the same dataset reuse it. Each
+ * shuffle has one shuffle-map stage that writes it; each job has one
+ * result stage. A stage is WAITING for parents, RUNNING a task set, or
+ * FAILED (waiting to be resubmitted after a fetch failure).
+ */
+#include "dag/dag_scheduler.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ember/kernel/log.h"
+#include "util/map.h"
+
+#define LOG_SRC "dag"
+
+enum { ST_IDLE = 0, ST_WAITING, ST_RUNNING, ST_FAILED };
+
+struct em_plan {
+    em_lineage *l;
+    char *json; /* canonical encoding, for STAGE messages */
+    size_t json_len;
+    uint32_t refs;
+};
+
+typedef struct shuffle shuffle;
+typedef struct stage stage;
+typedef struct job job;
+typedef struct app app;
+
+struct shuffle {
+    uint64_t id;
+    app *app;
+    uint64_t key; /* (reading dataset id, edge) within the app */
+    uint32_t num_maps, num_reduces;
+    uint32_t *loc;   /* executor number per map, 0 = missing */
+    uint32_t available;
+    stage *map_stage;
+};
+
+struct stage {
+    uint64_t id;
+    int is_map, state, dead;
+    em_plan *plan;
+    uint32_t node;  /* index of the stage's last dataset in plan */
+    uint32_t nparts;
+    shuffle *out;   /* map stages: the shuffle written */
+    stage **parents;
+    uint32_t nparents;
+    shuffle **inputs; /* shuffles read, in edge order */
+    uint32_t ninputs;
+    uint32_t next_attempt, failed_attempts;
+    job **jobs;     /* active jobs that need this stage */
+    uint32_t njobs, cap_jobs;
+    job *result_job;
+    em_taskset *ts;
+    uint32_t ts_attempt;
+    uint8_t *pending;
+    uint32_t npending;
+    char name[96];
+    stage *prev, *next; /* all stages */
+};
+
+struct job {
+    uint64_t id;
+    app *app;
+    stage *final;
+    uint32_t nparts;
+    uint32_t *parts; /* sorted */
+    uint8_t *done;
+    uint32_t ndone;
+    uint64_t result_bytes;
+    stage **stages;
+    uint32_t nstages;
+    char *pool, *group, *description;
+    em_job_listener listener;
+};
+
+struct app {
+    uint64_t id;
+    char *name;
+    em_u64map fingerprints; /* dataset id -> (void *)(fingerprint | 1) */
+    em_u64map shuffles;     /* key -> shuffle */
+};
+
+struct em_dag {
+    em_loop *loop;
+    em_pool_tree *pools;
+    em_store *store;
+    em_tsched *ts;
+    em_dag_conf conf;
+    em_u64map apps, jobs, shuffles_by_id;
+    stage *stages;
+    uint64_t next_stage_id, next_shuffle_id;
+    uint64_t resubmit_timer;
+    em_dag_stats stats;
+};
+
+/* ---------------------------------------------------------------- plans */
+
+ember_status em_plan_create(em_plan **out, em_lineage *l, ember_error *err)
+{
+    *out = NULL;
+    em_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        em_lineage_free(l);
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
+    p->l = l;
+    p->refs = 1;
+    ember_status st = em_lineage_encode(l, &p->json, &p->json_len, err);
+    if (st != EMBER_OK) {
+        em_plan_unref(p);
+        return st;
+    }
+    *out = p;
+    return EMBER_OK;
+}
+
+void em_plan_ref(em_plan *p) { p->refs++; }
+
+void em_plan_unref(em_plan *p)
+{
+    if (!p || --p->refs > 0)
+        return;
+    em_lineage_free(p->l);
+    free(p->json);
+    free(p);
+}
+
+const em_lineage *em_plan_lineage(const em_plan *p) { return p->l; }
+
+/* ---------------------------------------------------------------- util */
+
+static int64_t wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static char *dupstr(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static void store_check(uint64_t *errors, ember_status st,
+                        const ember_error *err)
+{
+    if (st != EMBER_OK) {
+        (*errors)++;
+        em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err->msg);
+    }
+}
+
+void em_dag_conf_defaults(em_dag_conf *c)
+{
+    c->max_consecutive_attempts = 4;
+    c->max_result_size = (uint64_t)1 << 30;
+    c->resubmit_delay_us = 200000;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
+                              const em_exec *exec, em_bytes result);
+static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
+                            uint64_t shuffle_id, uint32_t map_index,
+                            const char *executor_id, const char *message);
+static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why);
+static void ev_taskset_removed(void *ctx, em_taskset *ts);
+static void ev_executor_lost(void *ctx, uint32_t exec_no,
+                             const char *executor_id, const char *reason);
+
+ember_status em_dag_create(em_dag **out, em_loop *loop, em_pool_tree *pools,
+                           em_store *store, const em_dag_conf *conf,
+                           ember_error *err)
+{
+    *out = NULL;
+    em_dag *d = calloc(1, sizeof *d);
+    if (!d)
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    d->loop = loop;
+    d->pools = pools;
+    d->store = store;
+    d->conf = *conf;
+    if (d->conf.max_consecutive_attempts == 0)
+        d->conf.max_consecutive_attempts = 1;
+    d->next_stage_id = 1;
+    d->next_shuffle_id = 1;
+    *out = d;
+    return EMBER_OK;
+}
+
+em_tsched_events em_dag_tsched_events(em_dag *d)
+{
+    em_tsched_events ev = {
+        .ctx = d,
+        .task_succeeded = ev_task_succeeded,
+        .fetch_failed = ev_fetch_failed,
+        .taskset_aborted = ev_taskset_aborted,
+        .taskset_removed = ev_taskset_removed,
+        .executor_lost = ev_executor_lost,
+    };
+    return ev;
+}
+
+void em_dag_attach(em_dag *d, em_tsched *ts) { d->ts = ts; }
+
+void em_dag_set_next_ids(em_dag *d, uint64_t next_stage, uint64_t next_shuffle)
+{
+    if (next_stage > d->next_stage_id)
+        d->next_stage_id = next_stage;
+    if (next_shuffle > d->next_shuffle_id)
+        d->next_shuffle_id = next_shuffle;
+}
+
+static void stage_free(em_dag *d, stage *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        d->stages = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    d->stats.stages--;
+    em_plan_unref(s->plan);
+    free(s->parents);
+    free(s->inputs);
+    free(s->jobs);
+    free(s->pending);
+    free(s);
+}
+
+static void shuffle_free(shuffle *sh)
+{
+    if (!sh)
+        return;
+    free(sh->loc);
+    free(sh);
+}
+
+static void job_free(job *j)
+{
+    if (!j)
+        return;
+    free(j->parts);
+    free(j->done);
+    free(j->stages);
+    free(j->pool);
+    free(j->group);
+    free(j->description);
+    free(j);
+}
+
+static void end_job(em_dag *d, job *j, ember_status st, const char *msg);
+
+static void app_free(app *a)
+{
+    size_t pos = 0;
+    void *v;
+    while (em_u64map_next(&a->shuffles, &pos, NULL, &v))
+        shuffle_free(v);
+    em_u64map_free(&a->shuffles);
+    em_u64map_free(&a->fingerprints);
+    free(a->name);
+    free(a);
+}
+
+void em_dag_destroy(em_dag *d)
+{
+    if (!d)
+        return;
+    size_t pos = 0;
+    void *v;
+    /* End jobs one at a time: ending one edits the map. */
+    for (;;) {
+        pos = 0;
+        if (!em_u64map_next(&d->jobs, &pos, NULL, &v))
+            break;
+        end_job(d, v, EMBER_ECANCELED, "kernel shutting down");
+    }
+    if (d->resubmit_timer)
+        em_loop_timer_cancel(d->loop, d->resubmit_timer);
+    while (d->stages)
+        stage_free(d, d->stages);
+    pos = 0;
+    while (em_u64map_next(&d->apps, &pos, NULL, &v))
+        app_free(v);
+    em_u64map_free(&d->apps);
+    em_u64map_free(&d->jobs);
+    em_u64map_free(&d->shuffles_by_id);
+    free(d);
+}
+
+/* --------------------------------------------------------- applications */
+
+ember_status em_dag_app_open(em_dag *d, uint64_t app_id, const char *name,
+                             ember_error *err)
+{
+    if (em_u64map_get(&d->apps, app_id))
+        return ember_errorf(err, EMBER_EEXIST, "application %" PRIu64
+                            " is already open", app_id);
+    app *a = calloc(1, sizeof *a);
+    if (!a || !(a->name = dupstr(name ? name : "")) ||
+        em_u64map_put(&d->apps, app_id, a) != EMBER_OK) {
+        if (a)
+            free(a->name);
+        free(a);
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
+    a->id = app_id;
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_app_begin(d->store, app_id, a->name, wall_ms(),
+                                   &serr), &serr);
+    return EMBER_OK;
+}
+
+void em_dag_app_close(em_dag *d, uint64_t app_id)
+{
+    app *a = em_u64map_get(&d->apps, app_id);
+    if (!a)
+        return;
+    em_dag_cancel_group(d, app_id, NULL, "application closed");
+    /* Map stages of this application go with their shuffles. */
+    size_t pos = 0;
+    void *v;
+    ember_error serr;
+    while (em_u64map_next(&a->shuffles, &pos, NULL, &v)) {
+        shuffle *sh = v;
+        em_u64map_del(&d->shuffles_by_id, sh->id);
+        store_check(&d->stats.store_errors, em_store_map_output_remove_shuffle(d->store, sh->id,
+                                                       &serr), &serr);
+        store_check(&d->stats.store_errors, em_store_shuffle_remove(d->store, sh->id, &serr), &serr);
+        stage *s = sh->map_stage;
+        if (s) {
+            s->out = NULL;
+            s->dead = 1;
+            if (!s->ts)
+                stage_free(d, s);
+        }
+    }
+    em_u64map_del(&d->apps, app_id);
+    store_check(&d->stats.store_errors, em_store_app_end(d->store, app_id, "FINISHED", wall_ms(),
+                                 &serr), &serr);
+    app_free(a);
+}
+
+/* --------------------------------------------------------------- stages */
+
+static stage *stage_new(em_dag *d, em_plan *plan, uint32_t node, int is_map)
+{
+    stage *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    const em_node *n = &plan->l->nodes[node];
+    s->id = d->next_stage_id++;
+    s->is_map = is_map;
+    s->plan = plan;
+    em_plan_ref(plan);
+    s->node = node;
+    s->nparts = n->partitions;
+    snprintf(s->name, sizeof s->name, "%s [%" PRIu64 "]", n->op->name,
+             n->id);
+    s->next = d->stages;
+    if (d->stages)
+        d->stages->prev = s;
+    d->stages = s;
+    d->stats.stages++;
+    return s;
+}
+
+static uint64_t shuffle_key(uint64_t dataset, uint32_t edge)
+{
+    return (dataset << 8) | edge;
+}
+
+/* Shuffle edges (child index, edge) reachable from node through narrow
+ * dependencies: the stage's inputs. Iterative DFS over a visited map. */
+typedef struct edge {
+    uint32_t child, dep;
+} edge;
+
+static ember_status stage_inputs(const em_lineage *l, uint32_t node,
+                                 edge **out, uint32_t *nout)
+{
+    uint8_t *seen = calloc(node + 1, 1);
+    uint32_t *stack = malloc((size_t)(node + 1) * sizeof *stack);
+    edge *edges = NULL;
+    uint32_t n = 0, cap = 0, sp = 0;
+    if (!seen || !stack)
+        goto nomem;
+    stack[sp++] = node;
+    seen[node] = 1;
+    while (sp > 0) {
+        uint32_t x = stack[--sp];
+        const em_node *nx = &l->nodes[x];
+        for (uint32_t k = 0; k < nx->ndeps; k++) {
+            const em_dep *dep = &nx->deps[k];
+            if (dep->kind == EM_DEP_SHUFFLE) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 4;
+                    edge *ne = realloc(edges, cap * sizeof *ne);
+                    if (!ne)
+                        goto nomem;
+                    edges = ne;
+                }
+                edges[n++] = (edge){x, k};
+            } else if (!seen[dep->parent]) {
+                seen[dep->parent] = 1;
+                stack[sp++] = dep->parent;
+            }
+        }
+    }
+    free(seen);
+    free(stack);
+    *out = edges;
+    *nout = n;
+    return EMBER_OK;
+nomem:
+    free(seen);
+    free(stack);
+    free(edges);
+    return EMBER_ENOMEM;
+}
+
+static shuffle *shuffle_of(app *a, const em_lineage *l, edge e)
+{
+    return em_u64map_get(&a->shuffles,
+                         shuffle_key(l->nodes[e.child].id, e.dep));
+}
+
+/* Links s to the shuffles of its input edges (all exist already). */
+static ember_status stage_link(stage *s, app *a, const edge *edges,
+                               uint32_t n)
+{
+    const em_lineage *l = s->plan->l;
+    s->inputs = calloc(n ? n : 1, sizeof *s->inputs);
+    s->parents = calloc(n ? n : 1, sizeof *s->parents);
+    if (!s->inputs || !s->parents)
+        return EMBER_ENOMEM;
+    for (uint32_t k = 0; k < n; k++) {
+        shuffle *sh = shuffle_of(a, l, edges[k]);
+        s->inputs[s->ninputs++] = sh;
+        int dup = 0;
+        for (uint32_t p = 0; p < s->nparents; p++)
+            dup |= s->parents[p] == sh->map_stage;
+        if (!dup)
+            s->parents[s->nparents++] = sh->map_stage;
+    }
+    return EMBER_OK;
+}
+
+static ember_status get_or_create_shuffle(em_dag *d, app *a, em_plan *plan,
+                                          edge e, ember_error *err)
+{
+    const em_lineage *l = plan->l;
+    const em_node *child = &l->nodes[e.child];
+    uint32_t parent = child->deps[e.dep].parent;
+    uint64_t key = shuffle_key(child->id, e.dep);
+    shuffle *sh = em_u64map_get(&a->shuffles, key);
+    if (sh) {
+        if (sh->map_stage && sh->available == sh->num_maps)
+            d->stats.skipped_stages++;
+        return EMBER_OK;
+    }
+    edge *in = NULL;
+    uint32_t nin = 0;
+    stage *s = NULL;
+    sh = calloc(1, sizeof *sh);
+    if (!sh)
+        goto nomem;
+    sh->id = d->next_shuffle_id++;
+    sh->app = a;
+    sh->key = key;
+    sh->num_maps = l->nodes[parent].partitions;
+    sh->num_reduces = child->partitions;
+    sh->loc = calloc(sh->num_maps ? sh->num_maps : 1, sizeof *sh->loc);
+    if (!sh->loc || stage_inputs(l, parent, &in, &nin) != EMBER_OK)
+        goto nomem;
+    s = stage_new(d, plan, parent, 1);
+    if (!s || stage_link(s, a, in, nin) != EMBER_OK)
+        goto nomem;
+    s->out = sh;
+    sh->map_stage = s;
+    if (em_u64map_put(&a->shuffles, key, sh) != EMBER_OK)
+        goto nomem;
+    if (em_u64map_put(&d->shuffles_by_id, sh->id, sh) != EMBER_OK) {
+        em_u64map_del(&a->shuffles, key);
+        goto nomem;
+    }
+    free(in);
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_shuffle_add(d->store, sh->id, a->id, s->id,
+                                     sh->num_maps, sh->num_reduces, &serr),
+                &serr);
+    return EMBER_OK;
+nomem:
+    free(in);
+    if (s)
+        stage_free(d, s);
+    shuffle_free(sh);
+    return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+}
+
+static int shuffle_ready(const shuffle *sh)
+{
+    return sh->available == sh->num_maps;
+}
+
+static int stage_add_job(stage *s, job *j)
+{
+    for (uint32_t k = 0; k < s->njobs; k++)
+        if (s->jobs[k] == j)
+            return 0;
+    if (s->njobs == s->cap_jobs) {
+        uint32_t cap = s->cap_jobs ? s->cap_jobs * 2 : 2;
+        job **n = realloc(s->jobs, cap * sizeof *n);
+        if (!n)
+            return -1;
+        s->jobs = n;
+        s->cap_jobs = cap;
+    }
+    s->jobs[s->njobs++] = j;
+    return 0;
+}
+
+static void stage_remove_job(stage *s, job *j)
+{
+    for (uint32_t k = 0; k < s->njobs; k++)
+        if (s->jobs[k] == j) {
+            s->jobs[k] = s->jobs[--s->njobs];
+            return;
+        }
+}
+
+/* The earliest active job of a stage: its priority and pool. */
+static job *stage_first_job(const stage *s)
+{
+    job *best = NULL;
+    for (uint32_t k = 0; k < s->njobs; k++)
+        if (!best || s->jobs[k]->id < best->id)
+            best = s->jobs[k];
+    return best;
+}
+
+/* ---------------------------------------------------------- submission */
+
+static char *stage_plan(const stage *s, uint32_t attempt, size_t *len)
+{
+    const em_lineage *l = s->plan->l;
+    size_t cap = s->plan->json_len + 256 + (size_t)s->ninputs * 96;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    int n = snprintf(buf, cap, "{\"stage\":%" PRIu64 ",\"attempt\":%" PRIu32
+                     ",\"kind\":\"%s\",\"dataset\":%" PRIu64
+                     ",\"partitions\":%" PRIu32, s->id, attempt,
+                     s->is_map ? "shuffle_map" : "result",
+                     l->nodes[s->node].id, s->nparts);
+    if (s->is_map && s->out)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      ",\"shuffle\":{\"id\":%" PRIu64 ",\"partitions\":%"
+                      PRIu32 "}", s->out->id, s->out->num_reduces);
+    n += snprintf(buf + n, cap - (size_t)n, ",\"inputs\":[");
+    for (uint32_t k = 0; k < s->ninputs; k++) {
+        const shuffle *sh = s->inputs[k];
+        n += snprintf(buf + n, cap - (size_t)n,
+                      "%s{\"dataset\":%" PRIu64 ",\"edge\":%" PRIu32
+                      ",\"shuffle\":%" PRIu64 "}", k ? "," : "",
+                      sh->key >> 8, (uint32_t)(sh->key & 0xff), sh->id);
+    }
+    n += snprintf(buf + n, cap - (size_t)n, "],\"plan\":");
+    memcpy(buf + n, s->plan->json, s->plan->json_len);
+    n += (int)s->plan->json_len;
+    buf[n++] = '}';
+    *len = (size_t)n;
+    return buf;
+}
+
+static void stage_finished(em_dag *d, stage *s);
+static void abort_stage(em_dag *d, stage *s, const char *msg);
+
+/* Submits the tasks of s that have no output yet. */
+static void submit_missing(em_dag *d, stage *s)
+{
+    uint32_t *parts = malloc((s->nparts ? s->nparts : 1) * sizeof *parts);
+    uint32_t n = 0;
+    ember_error err;
+    if (!parts) {
+        abort_stage(d, s, "out of memory submitting stage");
+        return;
+    }
+    if (s->is_map) {
+        for (uint32_t p = 0; p < s->nparts; p++)
+            if (!s->out->loc[p])
+                parts[n++] = p;
+    } else if (s->result_job) {
+        job *j = s->result_job;
+        for (uint32_t k = 0; k < j->nparts; k++)
+            if (!j->done[k])
+                parts[n++] = j->parts[k];
+    }
+    if (n == 0) {
+        free(parts);
+        s->state = ST_IDLE;
+        if (s->is_map)
+            stage_finished(d, s);
+        return;
+    }
+    job *first = stage_first_job(s);
+    em_pool *pool = NULL;
+    if (em_pool_tree_get(d->pools, first ? first->pool : NULL, &pool,
+                         &err) != EMBER_OK) {
+        free(parts);
+        abort_stage(d, s, err.msg);
+        return;
+    }
+    uint32_t attempt = s->next_attempt++;
+    size_t plan_len = 0;
+    char *plan = stage_plan(s, attempt, &plan_len);
+    free(s->pending);
+    s->pending = calloc(s->nparts ? s->nparts : 1, 1);
+    if (!plan || !s->pending) {
+        free(parts);
+        free(plan);
+        abort_stage(d, s, "out of memory submitting stage");
+        return;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        s->pending[parts[k]] = 1;
+    s->npending = n;
+    em_taskset_spec spec = {
+        .stage_id = s->id, .stage_attempt = attempt,
+        .job_id = first ? first->id : 0, .is_map = s->is_map,
+        .partitions = parts, .count = n, .pool = pool,
+        .plan = (const uint8_t *)plan, .plan_len = plan_len, .owner = s};
+    em_taskset *ts = NULL;
+    ember_status st = em_tsched_submit(d->ts, &spec, &ts, &err);
+    free(parts);
+    free(plan);
+    if (st != EMBER_OK) {
+        abort_stage(d, s, err.msg);
+        return;
+    }
+    s->ts = ts;
+    s->ts_attempt = attempt;
+    s->state = ST_RUNNING;
+    d->stats.stage_attempts++;
+    em_log(EMBER_LOG_INFO, LOG_SRC, "submitting stage %" PRIu64 ".%" PRIu32
+           " (%s) with %" PRIu32 " tasks", s->id, attempt, s->name, n);
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_stage_begin(d->store, s->id, attempt,
+                                     first ? first->id : 0,
+                                     s->is_map ? "shuffle_map" : "result",
+                                     s->name, n, wall_ms(), &serr), &serr);
+}
+
+/* Spark's submitStage, iteratively: parents first, then s. */
+static void submit_stage(em_dag *d, stage *root)
+{
+    uint32_t cap = 16, sp = 0;
+    stage **stack = malloc(cap * sizeof *stack);
+    if (!stack) {
+        abort_stage(d, root, "out of memory submitting stage");
+        return;
+    }
+    stack[sp++] = root;
+    while (sp > 0) {
+        stage *s = stack[--sp];
+        if (s->state != ST_IDLE || s->dead || s->njobs == 0)
+            continue;
+        int missing = 0;
+        for (uint32_t k = 0; k < s->nparents; k++) {
+            stage *p = s->parents[k];
+            if (shuffle_ready(p->out))
+                continue;
+            missing = 1;
+            if (sp == cap) {
+                stage **n = realloc(stack, 2 * cap * sizeof *n);
+                if (!n)
+                    continue;
+                stack = n;
+                cap *= 2;
+            }
+            stack[sp++] = p;
+        }
+        if (missing)
+            s->state = ST_WAITING;
+        else
+            submit_missing(d, s);
+    }
+    free(stack);
+}
+
+/* Starts waiting stages whose parents are all available, and resubmits
+ * idle parents that lost output (to a lost executor) meanwhile. */
+static void submit_waiting(em_dag *d)
+{
+    /* Collect first: submitting changes states. */
+    uint32_t n = 0;
+    for (stage *s = d->stages; s; s = s->next)
+        if (s->state == ST_WAITING)
+            n++;
+    if (n == 0)
+        return;
+    stage **waiting = malloc(n * sizeof *waiting);
+    if (!waiting)
+        return;
+    uint32_t m = 0;
+    for (stage *s = d->stages; s && m < n; s = s->next)
+        if (s->state == ST_WAITING)
+            waiting[m++] = s;
+    for (uint32_t k = 0; k < m; k++) {
+        stage *s = waiting[k];
+        if (s->state != ST_WAITING)
+            continue;
+        int ok = 1;
+        for (uint32_t p = 0; p < s->nparents; p++) {
+            stage *par = s->parents[p];
+            if (shuffle_ready(par->out))
+                continue;
+            ok = 0;
+            if (par->state == ST_IDLE)
+                submit_stage(d, par);
+        }
+        if (ok) {
+            s->state = ST_IDLE;
+            submit_stage(d, s);
+        }
+    }
+    free(waiting);
+}
+
+static void stage_finished(em_dag *d, stage *s)
+{
+    s->state = ST_IDLE;
+    s->failed_attempts = 0;
+    submit_waiting(d);
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int64_t job_index(const job *j, uint32_t partition)
+{
+    uint32_t lo = 0, hi = j->nparts;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (j->parts[mid] < partition)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < j->nparts && j->parts[lo] == partition ? (int64_t)lo : -1;
+}
+
+/* Ends j: unlinks it from its stages, stops stages no other job needs,
+ * reports to the listener, frees it. */
+static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
+{
+    ember_error serr;
+    em_u64map_del(&d->jobs, j->id);
+    for (uint32_t k = 0; k < j->nstages; k++) {
+        stage *s = j->stages[k];
+        stage_remove_job(s, j);
+        if (s->njobs > 0)
+            continue;
+        if (s->state == ST_RUNNING && s->ts) {
+            em_tsched_cancel(d->ts, s->ts, st == EMBER_OK ? "job finished"
+                                                          : "job ended");
+            store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                           "CANCELLED", msg, wall_ms(),
+                                           &serr), &serr);
+        }
+        if (s->state != ST_IDLE)
+            s->state = ST_IDLE;
+    }
+    stage *rs = j->final;
+    if (rs) {
+        rs->result_job = NULL;
+        rs->dead = 1;
+        if (!rs->ts)
+            stage_free(d, rs);
+    }
+    const char *status = st == EMBER_OK          ? "SUCCEEDED"
+                         : st == EMBER_ECANCELED ? "CANCELLED"
+                                                 : "FAILED";
+    if (st == EMBER_OK)
+        d->stats.jobs_succeeded++;
+    else if (st == EMBER_ECANCELED)
+        d->stats.jobs_cancelled++;
+    else
+        d->stats.jobs_failed++;
+    d->stats.active_jobs--;
+    store_check(&d->stats.store_errors, em_store_job_end(d->store, j->id, status,
+                                 st == EMBER_OK ? NULL : msg, wall_ms(),
+                                 &serr), &serr);
+    em_log(st == EMBER_OK ? EMBER_LOG_INFO : EMBER_LOG_WARN, LOG_SRC,
+           "job %" PRIu64 " %s%s%s", j->id, status, msg ? ": " : "",
+           msg ? msg : "");
+    if (j->listener.end)
+        j->listener.end(j->listener.ctx, j->id, st, msg);
+    job_free(j);
+}
+
+/* Every stage j needs: its result stage and all ancestors. */
+static ember_status collect_stages(job *j)
+{
+    uint32_t cap = 8, n = 0, head = 0;
+    stage **list = malloc(cap * sizeof *list);
+    if (!list)
+        return EMBER_ENOMEM;
+    list[n++] = j->final;
+    while (head < n) {
+        stage *s = list[head++];
+        for (uint32_t k = 0; k < s->nparents; k++) {
+            stage *p = s->parents[k];
+            int seen = 0;
+            for (uint32_t m = 0; m < n && !seen; m++)
+                seen = list[m] == p;
+            if (seen)
+                continue;
+            if (n == cap) {
+                stage **nl = realloc(list, 2 * cap * sizeof *nl);
+                if (!nl) {
+                    free(list);
+                    return EMBER_ENOMEM;
+                }
+                list = nl;
+                cap *= 2;
+            }
+            list[n++] = p;
+        }
+    }
+    j->stages = list;
+    j->nstages = n;
+    return EMBER_OK;
+}
+
+/* Checks that the plan's datasets mean what earlier jobs said they did. */
+static ember_status check_fingerprints(app *a, const em_lineage *l,
+                                       ember_error *err)
+{
+    for (uint32_t i = 0; i < l->count; i++) {
+        const em_node *n = &l->nodes[i];
+        uintptr_t fp = (uintptr_t)em_u64map_get(&a->fingerprints, n->id);
+        if (fp && fp != (uintptr_t)(n->fingerprint | 1))
+            return ember_errorf(err, EMBER_EINVAL,
+                                "dataset %" PRIu64 " (%s) is defined "
+                                "differently from an earlier job of this "
+                                "application: dataset ids must keep their "
+                                "meaning within a session", n->id,
+                                n->op->name);
+    }
+    for (uint32_t i = 0; i < l->count; i++) {
+        const em_node *n = &l->nodes[i];
+        if (em_u64map_put(&a->fingerprints, n->id,
+                          (void *)(uintptr_t)(n->fingerprint | 1)) !=
+            EMBER_OK)
+            return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
+    return EMBER_OK;
+}
+
+ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
+                           ember_error *err)
+{
+    app *a = em_u64map_get(&d->apps, spec->app_id);
+    if (!a)
+        return ember_errorf(err, EMBER_ENOTFOUND, "application %" PRIu64
+                            " is not open", spec->app_id);
+    const em_lineage *l = spec->plan->l;
+    int64_t target = em_lineage_find(l, spec->dataset);
+    if (target < 0)
+        return ember_errorf(err, EMBER_ENOTFOUND, "the plan has no dataset %"
+                            PRIu64, spec->dataset);
+    const em_node *tn = &l->nodes[target];
+    ember_status st = check_fingerprints(a, l, err);
+    if (st != EMBER_OK)
+        return st;
+
+    job *j = calloc(1, sizeof *j);
+    edge *edges = NULL;
+    uint32_t nedges = 0;
+    if (!j)
+        goto nomem;
+    j->id = spec->job_id;
+    j->app = a;
+    j->listener = spec->listener;
+    j->nparts = spec->partitions ? spec->npartitions : tn->partitions;
+    j->parts = malloc((j->nparts ? j->nparts : 1) * sizeof *j->parts);
+    j->done = calloc(j->nparts ? j->nparts : 1, 1);
+    if (!j->parts || !j->done)
+        goto nomem;
+    for (uint32_t k = 0; k < j->nparts; k++) {
+        uint32_t p = spec->partitions ? spec->partitions[k] : k;
+        if (p >= tn->partitions) {
+            job_free(j);
+            return ember_errorf(err, EMBER_EINVAL, "partition %" PRIu32
+                                " requested, but dataset %" PRIu64
+                                " has %" PRIu32 " partitions", p, tn->id,
+                                tn->partitions);
+        }
+        j->parts[k] = p;
+    }
+    qsort(j->parts, j->nparts, sizeof *j->parts, cmp_u32);
+    for (uint32_t k = 1; k < j->nparts; k++)
+        if (j->parts[k] == j->parts[k - 1]) {
+            uint32_t p = j->parts[k];
+            job_free(j);
+            return ember_errorf(err, EMBER_EINVAL, "partition %" PRIu32
+                                " requested twice", p);
+        }
+    if ((spec->pool && !(j->pool = dupstr(spec->pool))) ||
+        (spec->group && !(j->group = dupstr(spec->group))) ||
+        (spec->description && !(j->description = dupstr(spec->description))))
+        goto nomem;
+
+    /* Shuffle-map stages, in topological order of the reading dataset so
+     * that each stage's parents exist before it. */
+    uint8_t *need = calloc((size_t)target + 1, 1);
+    if (!need)
+        goto nomem;
+    need[target] = 1;
+    for (int64_t i = target; i >= 0; i--) {
+        if (!need[i])
+            continue;
+        const em_node *n = &l->nodes[i];
+        for (uint32_t k = 0; k < n->ndeps; k++)
+            need[n->deps[k].parent] = 1;
+    }
+    for (uint32_t i = 0; i <= (uint32_t)target; i++) {
+        if (!need[i])
+            continue;
+        const em_node *n = &l->nodes[i];
+        for (uint32_t k = 0; k < n->ndeps; k++) {
+            if (n->deps[k].kind != EM_DEP_SHUFFLE)
+                continue;
+            st = get_or_create_shuffle(d, a, spec->plan, (edge){i, k}, err);
+            if (st != EMBER_OK) {
+                free(need);
+                job_free(j);
+                return st;
+            }
+        }
+    }
+    free(need);
+    if (stage_inputs(l, (uint32_t)target, &edges, &nedges) != EMBER_OK)
+        goto nomem;
+    j->final = stage_new(d, spec->plan, (uint32_t)target, 0);
+    if (!j->final)
+        goto nomem;
+    j->final->result_job = j;
+    if (stage_link(j->final, a, edges, nedges) != EMBER_OK ||
+        collect_stages(j) != EMBER_OK)
+        goto nomem;
+    free(edges);
+    edges = NULL;
+    for (uint32_t k = 0; k < j->nstages; k++)
+        if (stage_add_job(j->stages[k], j) != 0)
+            goto nomem;
+    if (em_u64map_put(&d->jobs, j->id, j) != EMBER_OK)
+        goto nomem;
+    d->stats.active_jobs++;
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_job_begin(d->store, j->id, a->id, j->description,
+                                   j->pool, j->group, wall_ms(), &serr),
+                &serr);
+    em_log(EMBER_LOG_INFO, LOG_SRC, "job %" PRIu64 ": %" PRIu32
+           " partitions of %s, %" PRIu32 " stages", j->id, j->nparts,
+           j->final->name, j->nstages);
+    if (j->nparts == 0) {
+        end_job(d, j, EMBER_OK, NULL);
+        return EMBER_OK;
+    }
+    submit_stage(d, j->final);
+    return EMBER_OK;
+nomem:
+    free(edges);
+    if (j) {
+        if (j->final) {
+            for (uint32_t k = 0; k < j->nstages; k++)
+                stage_remove_job(j->stages[k], j);
+            stage_free(d, j->final);
+        }
+        job_free(j);
+    }
+    return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+}
+
+ember_status em_dag_cancel_job(em_dag *d, uint64_t job_id, const char *reason)
+{
+    job *j = em_u64map_get(&d->jobs, job_id);
+    if (!j)
+        return EMBER_ENOTFOUND;
+    char msg[600];
+    snprintf(msg, sizeof msg, "Job %" PRIu64 " cancelled%s%s", job_id,
+             reason ? ": " : "", reason ? reason : "");
+    end_job(d, j, EMBER_ECANCELED, msg);
+    return EMBER_OK;
+}
+
+uint32_t em_dag_cancel_group(em_dag *d, uint64_t app_id, const char *group,
+                             const char *reason)
+{
+    uint32_t count = 0;
+    for (;;) {
+        size_t pos = 0;
+        void *v;
+        job *victim = NULL;
+        while (em_u64map_next(&d->jobs, &pos, NULL, &v)) {
+            job *j = v;
+            if (j->app->id == app_id &&
+                (!group || (j->group && strcmp(j->group, group) == 0))) {
+                victim = j;
+                break;
+            }
+        }
+        if (!victim)
+            return count;
+        char msg[600];
+        snprintf(msg, sizeof msg, "Job %" PRIu64 " cancelled as part of "
+                 "cancellation of job group %s%s%s", victim->id,
+                 group ? group : "(all)", reason ? ": " : "",
+                 reason ? reason : "");
+        end_job(d, victim, EMBER_ECANCELED, msg);
+        count++;
+    }
+}
+
+/* Fails every job that needs s. */
+static void abort_stage(em_dag *d, stage *s, const char *msg)
+{
+    char full[1100];
+    snprintf(full, sizeof full, "Job aborted due to stage failure: %s", msg);
+    if (s->ts && s->state == ST_RUNNING)
+        em_tsched_cancel(d->ts, s->ts, "stage aborted");
+    s->state = ST_IDLE;
+    /* Ending the last job may free a result stage: stop before that. */
+    while (s->njobs > 0) {
+        int last = s->njobs == 1;
+        end_job(d, s->jobs[0], EMBER_EPLUGIN, full);
+        if (last)
+            break;
+    }
+}
+
+/* ------------------------------------------------- task scheduler events */
+
+static void register_output(em_dag *d, shuffle *sh, uint32_t map,
+                            const em_exec *exec, uint64_t bytes)
+{
+    if (!sh->loc[map])
+        sh->available++;
+    sh->loc[map] = em_exec_no(exec);
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_map_output_set(d->store, sh->id, map,
+                                        em_exec_id(exec), bytes, &serr),
+                &serr);
+}
+
+static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
+                              const em_exec *exec, em_bytes result)
+{
+    em_dag *d = ctx;
+    stage *s = em_taskset_owner(ts);
+    ember_error err;
+    if (s->is_map) {
+        if (!s->out)
+            return; /* its application closed */
+        uint64_t stack_sizes[64];
+        uint64_t *sizes = stack_sizes;
+        uint32_t nr = s->out->num_reduces;
+        if (nr > 64 && !(sizes = malloc(nr * sizeof *sizes)))
+            return;
+        ember_status st = em_map_status_decode(result, nr, sizes, &err);
+        uint64_t total = 0;
+        for (uint32_t r = 0; st == EMBER_OK && r < nr; r++)
+            total += sizes[r];
+        if (sizes != stack_sizes)
+            free(sizes);
+        if (st != EMBER_OK) {
+            /* The output stays missing: the stage will rerun it. */
+            em_log(EMBER_LOG_ERROR, LOG_SRC, "stage %" PRIu64 " map %"
+                   PRIu32 " from executor %s: bad map status: %s", s->id,
+                   partition, em_exec_id(exec), err.msg);
+        } else {
+            register_output(d, s->out, partition, exec, total);
+        }
+    } else {
+        job *j = s->result_job;
+        int64_t k = j ? job_index(j, partition) : -1;
+        if (k < 0 || j->done[k])
+            goto pending;
+        j->result_bytes += result.len;
+        if (d->conf.max_result_size &&
+            j->result_bytes > d->conf.max_result_size) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "Total size of serialized results of %"
+                     PRIu32 " tasks (%" PRIu64 " bytes) is bigger than "
+                     "ember.driver.maxResultSize (%" PRIu64 " bytes)",
+                     j->ndone + 1, j->result_bytes, d->conf.max_result_size);
+            end_job(d, j, EMBER_ENOSPC, msg);
+            return;
+        }
+        j->done[k] = 1;
+        j->ndone++;
+        if (j->listener.result)
+            j->listener.result(j->listener.ctx, j->id, partition,
+                               result.data, result.len);
+        if (j->ndone == j->nparts) {
+            if (s->ts == ts && s->state == ST_RUNNING)
+                store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id,
+                                               s->ts_attempt, "SUCCEEDED",
+                                               NULL, wall_ms(), &err), &err);
+            s->state = ST_IDLE;
+            end_job(d, j, EMBER_OK, NULL);
+            return;
+        }
+    }
+pending:
+    if (s->ts != ts || s->state != ST_RUNNING)
+        return;
+    if (partition < s->nparts && s->pending[partition]) {
+        s->pending[partition] = 0;
+        s->npending--;
+    }
+    if (s->npending > 0 || !s->is_map)
+        return;
+    store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                   "SUCCEEDED", NULL, wall_ms(), &err), &err);
+    s->state = ST_IDLE;
+    if (shuffle_ready(s->out)) {
+        stage_finished(d, s);
+    } else {
+        /* Outputs were lost while the stage ran: run the missing ones. */
+        em_log(EMBER_LOG_INFO, LOG_SRC, "stage %" PRIu64 " finished with %"
+               PRIu32 " map outputs lost meanwhile: resubmitting", s->id,
+               s->out->num_maps - s->out->available);
+        submit_stage(d, s);
+    }
+}
+
+static void unregister_output(em_dag *d, shuffle *sh, uint32_t map)
+{
+    if (map >= sh->num_maps || !sh->loc[map])
+        return;
+    sh->loc[map] = 0;
+    sh->available--;
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_map_output_remove(d->store, sh->id, map, &serr),
+                &serr);
+}
+
+static void unregister_all(em_dag *d, shuffle *sh)
+{
+    for (uint32_t m = 0; m < sh->num_maps; m++)
+        unregister_output(d, sh, m);
+}
+
+static int64_t resubmit_tick(em_loop *loop, uint64_t id, void *ctx)
+{
+    (void)loop;
+    (void)id;
+    em_dag *d = ctx;
+    d->resubmit_timer = 0;
+    /* Oldest job first, as Spark's resubmitFailedStages. */
+    for (;;) {
+        stage *pick = NULL;
+        uint64_t best = UINT64_MAX;
+        for (stage *s = d->stages; s; s = s->next) {
+            if (s->state != ST_FAILED)
+                continue;
+            job *f = stage_first_job(s);
+            uint64_t prio = f ? f->id : UINT64_MAX - 1;
+            if (!pick || prio < best || (prio == best && s->id < pick->id)) {
+                pick = s;
+                best = prio;
+            }
+        }
+        if (!pick)
+            break;
+        pick->state = ST_IDLE;
+        submit_stage(d, pick);
+    }
+    return EM_LOOP_TIMER_STOP;
+}
+
+/* Indeterminate map output was rerun: every stage downstream of it must
+ * rerun whole; a result stage that already returned data cannot, so its
+ * job fails (Spark's rollback rule). */
+static void rollback_downstream(em_dag *d, shuffle *rerun)
+{
+    for (;;) {
+        int again = 0;
+        for (stage *s = d->stages; s && !again; s = s->next) {
+            int reads = 0;
+            for (uint32_t k = 0; k < s->ninputs; k++)
+                reads |= s->inputs[k] == rerun;
+            if (!reads || s->njobs == 0)
+                continue;
+            if (s->is_map && s->out) {
+                if (s->out->available > 0)
+                    unregister_all(d, s->out);
+            } else if (s->result_job && s->result_job->ndone > 0) {
+                end_job(d, s->result_job, EMBER_EPLUGIN,
+                        "A shuffle map stage with indeterminate output was "
+                        "retried, but a result stage that read it had "
+                        "already returned results, which cannot be rolled "
+                        "back. Make the map side deterministic (or "
+                        "checkpoint it) and try again.");
+                again = 1; /* the stage list may have changed */
+            }
+        }
+        if (!again)
+            return;
+    }
+}
+
+static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
+                            uint64_t shuffle_id, uint32_t map_index,
+                            const char *executor_id, const char *message)
+{
+    em_dag *d = ctx;
+    stage *s = em_taskset_owner(ts);
+    ember_error serr;
+    char why[900];
+    snprintf(why, sizeof why, "FetchFailed(shuffle %" PRIu64 ", map %"
+             PRIu32 ", executor %s) in task for partition %" PRIu32
+             " of stage %" PRIu64 ".%" PRIu32 ": %s", shuffle_id, map_index,
+             executor_id && *executor_id ? executor_id : "?", partition,
+             s->id, em_taskset_stage_attempt(ts), message);
+    if (s->ts != ts || s->state != ST_RUNNING) {
+        em_log(EMBER_LOG_INFO, LOG_SRC, "ignoring %s (stale attempt)", why);
+        return;
+    }
+    store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
+                                   why, wall_ms(), &serr), &serr);
+    s->state = ST_FAILED;
+    s->failed_attempts++;
+    if (s->failed_attempts >= d->conf.max_consecutive_attempts) {
+        char msg[1100];
+        snprintf(msg, sizeof msg, "Stage %" PRIu64 " (%s) has failed the "
+                 "maximum allowable number of times: %" PRIu32
+                 ". Most recent failure reason: %s", s->id, s->name,
+                 d->conf.max_consecutive_attempts, why);
+        abort_stage(d, s, msg);
+        return;
+    }
+    shuffle *sh = em_u64map_get(&d->shuffles_by_id, shuffle_id);
+    if (!sh || !sh->map_stage) {
+        abort_stage(d, s, why); /* not a shuffle this stage reads */
+        return;
+    }
+    stage *m = sh->map_stage;
+    const em_node *mn = &m->plan->l->nodes[m->node];
+    if (mn->output_determinism == EM_DET_INDETERMINATE) {
+        em_log(EMBER_LOG_WARN, LOG_SRC, "stage %" PRIu64 " is indeterminate: "
+               "rerunning all its %" PRIu32 " map tasks", m->id,
+               sh->num_maps);
+        unregister_all(d, sh);
+        rollback_downstream(d, sh);
+        if (s->njobs == 0)
+            return; /* its job was failed by the rollback */
+    } else {
+        unregister_output(d, sh, map_index);
+    }
+    if (m->state == ST_IDLE)
+        m->state = ST_FAILED;
+    if (!d->resubmit_timer)
+        (void)em_loop_timer_add(d->loop, d->conf.resubmit_delay_us,
+                                resubmit_tick, d, &d->resubmit_timer);
+}
+
+static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why)
+{
+    em_dag *d = ctx;
+    stage *s = em_taskset_owner(ts);
+    if (s->ts != ts)
+        return;
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
+                                   why, wall_ms(), &serr), &serr);
+    abort_stage(d, s, why);
+}
+
+static void ev_taskset_removed(void *ctx, em_taskset *ts)
+{
+    em_dag *d = ctx;
+    stage *s = em_taskset_owner(ts);
+    if (s->ts != ts)
+        return;
+    s->ts = NULL;
+    if (s->dead)
+        stage_free(d, s);
+}
+
+static void ev_executor_lost(void *ctx, uint32_t exec_no,
+                             const char *executor_id, const char *reason)
+{
+    em_dag *d = ctx;
+    (void)reason;
+    size_t pos = 0;
+    void *v;
+    uint32_t lost = 0;
+    while (em_u64map_next(&d->shuffles_by_id, &pos, NULL, &v)) {
+        shuffle *sh = v;
+        for (uint32_t m = 0; m < sh->num_maps; m++)
+            if (sh->loc[m] == exec_no) {
+                sh->loc[m] = 0;
+                sh->available--;
+                lost++;
+            }
+    }
+    ember_error serr;
+    store_check(&d->stats.store_errors, em_store_map_output_remove_executor(d->store, executor_id,
+                                                    &serr), &serr);
+    if (lost)
+        em_log(EMBER_LOG_WARN, LOG_SRC, "executor %s lost %" PRIu32
+               " map outputs; they will be recomputed when needed",
+               executor_id, lost);
+    /* Waiting stages whose idle parents lost output rerun it. */
+    submit_waiting(d);
+}
+
+/* ---------------------------------------------------------- inspection */
+
+void em_dag_get_stats(const em_dag *d, em_dag_stats *out)
+{
+    *out = d->stats;
+    out->running_stages = out->waiting_stages = 0;
+    for (stage *s = d->stages; s; s = s->next) {
+        out->running_stages += s->state == ST_RUNNING;
+        out->waiting_stages += s->state == ST_WAITING;
+    }
+}
+
+int64_t em_dag_shuffle_available(const em_dag *d, uint64_t shuffle_id)
+{
+    shuffle *sh = em_u64map_get(&d->shuffles_by_id, shuffle_id);
+    return sh ? (int64_t)sh->available : -1;
+}
