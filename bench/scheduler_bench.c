@@ -177,7 +177,7 @@ static int parse_u32(const char *s, uint32_t *out)
 int bench_scheduler(int argc, char **argv)
 {
     uint32_t tasks = 0, slots = 0, jobs = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         uint32_t *dst = !strcmp(argv[i], "--tasks")   ? &tasks
                         : !strcmp(argv[i], "--slots") ? &slots
                         : !strcmp(argv[i], "--jobs")  ? &jobs
@@ -188,7 +188,6 @@ int bench_scheduler(int argc, char **argv)
                             "in 1..16777216)\n", argv[i]);
             return 2;
         }
-        i++;
     }
     em_log_set_level(EMBER_LOG_ERROR);
     if (tasks && slots)

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "ember/kernel/log.h"
 #include "util/map.h"
 
@@ -594,6 +596,81 @@ static char *stage_plan(const stage *s, uint32_t attempt, size_t *len)
 static void stage_finished(em_dag *d, stage *s);
 static void abort_stage(em_dag *d, stage *s, const char *msg);
 
+/* Preferred locations of a stage's tasks, from the nearest dataset up
+ * its one-to-one narrow chain whose args carry "locations": one list per
+ * partition of hosts ("host-a") or {"host": .., "executor": ..}. */
+typedef struct prefs {
+    json_t *doc;
+    em_task_pref **per;   /* per task */
+    uint32_t *count;
+} prefs;
+
+static void prefs_free(prefs *p, uint32_t n)
+{
+    if (p->per)
+        for (uint32_t k = 0; k < n; k++)
+            free(p->per[k]);
+    free(p->per);
+    free(p->count);
+    json_decref(p->doc);
+    memset(p, 0, sizeof *p);
+}
+
+static const json_t *node_locations(const em_lineage *l, uint32_t node,
+                                    json_t **doc)
+{
+    for (;;) {
+        const em_node *n = &l->nodes[node];
+        if (n->args_json && strstr(n->args_json, "\"locations\"")) {
+            *doc = json_loads(n->args_json, 0, NULL);
+            const json_t *locs = json_object_get(*doc, "locations");
+            if (json_is_array(locs))
+                return locs;
+            json_decref(*doc);
+            *doc = NULL;
+            return NULL;
+        }
+        if (n->ndeps != 1 || n->deps[0].kind != EM_DEP_NARROW ||
+            n->op->parts != EM_OP_PARTS_SAME)
+            return NULL;
+        node = n->deps[0].parent;
+    }
+}
+
+static void stage_prefs(const stage *s, const uint32_t *parts, uint32_t n,
+                        prefs *out)
+{
+    memset(out, 0, sizeof *out);
+    const json_t *locs = node_locations(s->plan->l, s->node, &out->doc);
+    if (!locs)
+        return;
+    out->per = calloc(n, sizeof *out->per);
+    out->count = calloc(n, sizeof *out->count);
+    if (!out->per || !out->count) {
+        prefs_free(out, n);
+        return;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        const json_t *list = json_array_get(locs, parts[k]);
+        size_t m = json_array_size(list);
+        if (m == 0 || !(out->per[k] = calloc(m, sizeof **out->per)))
+            continue;
+        for (size_t i = 0; i < m; i++) {
+            const json_t *e = json_array_get(list, i);
+            const char *host = json_is_string(e)
+                                   ? json_string_value(e)
+                                   : json_string_value(
+                                         json_object_get(e, "host"));
+            if (!host || !*host)
+                continue;
+            em_task_pref *p = &out->per[k][out->count[k]++];
+            p->host = host;
+            p->executor_id =
+                json_string_value(json_object_get(e, "executor"));
+        }
+    }
+}
+
 /* Submits the tasks of s that have no output yet. */
 static void submit_missing(em_dag *d, stage *s)
 {
@@ -643,13 +720,18 @@ static void submit_missing(em_dag *d, stage *s)
     for (uint32_t k = 0; k < n; k++)
         s->pending[parts[k]] = 1;
     s->npending = n;
+    prefs pr;
+    stage_prefs(s, parts, n, &pr);
     em_taskset_spec spec = {
         .stage_id = s->id, .stage_attempt = attempt,
         .job_id = first ? first->id : 0, .is_map = s->is_map,
-        .partitions = parts, .count = n, .pool = pool,
-        .plan = (const uint8_t *)plan, .plan_len = plan_len, .owner = s};
+        .partitions = parts, .count = n,
+        .prefs = (const em_task_pref *const *)pr.per, .nprefs = pr.count,
+        .pool = pool, .plan = (const uint8_t *)plan, .plan_len = plan_len,
+        .owner = s};
     em_taskset *ts = NULL;
     ember_status st = em_tsched_submit(d->ts, &spec, &ts, &err);
+    prefs_free(&pr, n);
     free(parts);
     free(plan);
     if (st != EMBER_OK) {

@@ -300,6 +300,60 @@ static void no_speculation_unless_enabled(void **state)
     h_free(h);
 }
 
+/* Four partitions that all prefer host-a. */
+#define PLAN_ON_HOST_A                                                      \
+    "{\"ember_plan\":1,\"datasets\":["                                      \
+    "{\"id\":0,\"op\":\"parallelize\",\"partitions\":4,\"args\":"         \
+    "{\"locations\":[[\"host-a\"],[\"host-a\"],[\"host-a\"],"               \
+    "[{\"host\":\"host-a\",\"executor\":\"exec-0\"}]]}},"                   \
+    "{\"id\":1,\"op\":\"map\",\"parents\":[0],\"fns\":[\"std.identity\"]}]}"
+
+static void delay_scheduling_waits_then_uses_idle_slots(void **state)
+{
+    (void)state;
+    const char *conf[] = {"ember.locality.wait=1s", NULL};
+    harness *h = h_new(conf);
+    h_exec_add(h, "host-a", 1);
+    h_exec_add(h, "host-b", 1);
+    int j = h_submit(h, PLAN_ON_HOST_A, 1, NULL, NULL);
+    /* Only host-a runs work at first; host-b's slot waits for locality. */
+    assert_int_equal(h->nrunning, 1);
+    assert_int_equal(h->running[0].exec, 0);
+    h_advance(h, 500000);
+    assert_int_equal(h->nrunning, 1);
+    /* After the wait, the idle slot on host-b takes a task. */
+    h_advance(h, 600000);
+    assert_int_equal(h->nrunning, 2);
+    assert_int_equal(h->running[1].exec, 1);
+    em_kernel_stats st;
+    em_kernel_get_stats(h->k, &st);
+    assert_true(st.launched_node_local + st.launched_process_local == 1);
+    assert_int_equal(st.launched_any, 1);
+    assert_true(st.locality_idle_slot_us >= 1000000);
+    h_finish_all(h);
+    assert_int_equal(h->jobs[j].status, EMBER_OK);
+    em_kernel_get_stats(h->k, &st);
+    assert_int_equal(st.tasks_succeeded, 4);
+    assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM tasks WHERE "
+                                  "locality='ANY'"), (int64_t)st.launched_any);
+    h_free(h);
+}
+
+static void preferred_executor_gets_its_task_at_once(void **state)
+{
+    (void)state;
+    harness *h = h_new(NULL);
+    h_exec_add(h, "host-a", 4);
+    h_submit(h, PLAN_ON_HOST_A, 1, NULL, NULL);
+    assert_int_equal(h->nrunning, 4);
+    em_kernel_stats st;
+    em_kernel_get_stats(h->k, &st);
+    assert_int_equal(st.launched_process_local, 1);
+    assert_int_equal(st.launched_node_local, 3);
+    assert_int_equal(st.launched_any, 0);
+    h_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +366,8 @@ int main(void)
         cmocka_unit_test(bad_settings_are_refused_with_their_key),
         cmocka_unit_test(speculation_copies_slow_task_and_commits_once),
         cmocka_unit_test(no_speculation_unless_enabled),
+        cmocka_unit_test(delay_scheduling_waits_then_uses_idle_slots),
+        cmocka_unit_test(preferred_executor_gets_its_task_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
