@@ -26,6 +26,7 @@
 #include "sched/task_scheduler.h"
 #include "state/store.h"
 #include "util/map.h"
+#include "util/text.h"
 
 #define LOG_SRC "kernel"
 
@@ -50,24 +51,6 @@ struct em_kernel {
     void *cm_state;
     ember_cluster_events cm_events;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static char *dupstr(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 /* -------------------------------------------------------- configuration */
 
@@ -212,7 +195,7 @@ static void plugins_to_store(em_kernel *k)
     for (size_t i = 0; i < em_registry_count(k->registry); i++) {
         const em_plugin *p = em_registry_at(k->registry, i);
         if (em_store_plugin_add(k->store, p->name, p->version, p->path,
-                                wall_ms(), &err) != EMBER_OK)
+                                em_wall_ms(), &err) != EMBER_OK)
             em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err.msg);
     }
 }
@@ -240,7 +223,7 @@ ember_status em_kernel_create(em_kernel **out, const em_kernel_opts *opts,
     if ((st = em_store_open(&k->store, opts->state_path, err)) != EMBER_OK)
         goto fail;
     int64_t interrupted = 0;
-    if ((st = em_store_mark_interrupted(k->store, wall_ms(), &interrupted,
+    if ((st = em_store_mark_interrupted(k->store, em_wall_ms(), &interrupted,
                                         err)) != EMBER_OK)
         goto fail;
     if (interrupted)
@@ -379,6 +362,23 @@ static ember_status post(em_kernel *k, em_loop_fn fn, request *r)
     return st;
 }
 
+/* Posts fn with a request carrying id and copies of the texts. */
+static ember_status post_request(em_kernel *k, em_loop_fn fn, uint64_t id,
+                                 const char *text, const char *text2)
+{
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return EMBER_ENOMEM;
+    r->k = k;
+    r->id = id;
+    if ((text && !(r->text = em_strdup(text))) ||
+        (text2 && !(r->text2 = em_strdup(text2)))) {
+        request_free(r);
+        return EMBER_ENOMEM;
+    }
+    return post(k, fn, r);
+}
+
 static void do_app_open(em_loop *loop, void *ctx)
 {
     (void)loop;
@@ -392,17 +392,12 @@ static void do_app_open(em_loop *loop, void *ctx)
 ember_status em_kernel_app_open(em_kernel *k, const char *name,
                                 uint64_t *app_id, ember_error *err)
 {
-    request *r = calloc(1, sizeof *r);
-    if (!r || !(r->text = dupstr(name ? name : ""))) {
-        free(r);
-        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
-    }
-    r->k = k;
-    r->id = atomic_fetch_add(&k->next_app, 1);
-    ember_status st = post(k, do_app_open, r);
+    uint64_t id = atomic_fetch_add(&k->next_app, 1);
+    ember_status st = post_request(k, do_app_open, id, name ? name : "",
+                                   NULL);
     if (st != EMBER_OK)
         return ember_errorf(err, st, "out of memory");
-    *app_id = r->id;
+    *app_id = id;
     return EMBER_OK;
 }
 
@@ -416,12 +411,7 @@ static void do_app_close(em_loop *loop, void *ctx)
 
 ember_status em_kernel_app_close(em_kernel *k, uint64_t app_id)
 {
-    request *r = calloc(1, sizeof *r);
-    if (!r)
-        return EMBER_ENOMEM;
-    r->k = k;
-    r->id = app_id;
-    return post(k, do_app_close, r);
+    return post_request(k, do_app_close, app_id, NULL, NULL);
 }
 
 /* Function names resolve against loaded functions, sources and sinks. */
@@ -481,10 +471,10 @@ ember_status em_kernel_submit(em_kernel *k, const em_job_spec *spec,
         r->job.partitions = r->parts;
         r->job.npartitions = spec->npartitions;
     }
-    if ((spec->pool && !(r->job.pool = dupstr(spec->pool))) ||
-        (spec->group && !(r->job.group = dupstr(spec->group))) ||
+    if ((spec->pool && !(r->job.pool = em_strdup(spec->pool))) ||
+        (spec->group && !(r->job.group = em_strdup(spec->group))) ||
         (spec->description &&
-         !(r->job.description = dupstr(spec->description))))
+         !(r->job.description = em_strdup(spec->description))))
         goto nomem;
     r->job.job_id = atomic_fetch_add(&k->next_job, 1);
     *job_id = r->job.job_id;
@@ -514,14 +504,7 @@ static void do_cancel(em_loop *loop, void *ctx)
 ember_status em_kernel_cancel_job(em_kernel *k, uint64_t job_id,
                                   const char *reason)
 {
-    request *r = calloc(1, sizeof *r);
-    if (!r || (reason && !(r->text = dupstr(reason)))) {
-        free(r);
-        return EMBER_ENOMEM;
-    }
-    r->k = k;
-    r->id = job_id;
-    return post(k, do_cancel, r);
+    return post_request(k, do_cancel, job_id, reason, NULL);
 }
 
 ember_status em_kernel_cancel_group(em_kernel *k, uint64_t app_id,
@@ -529,17 +512,7 @@ ember_status em_kernel_cancel_group(em_kernel *k, uint64_t app_id,
 {
     if (!group)
         return EMBER_EINVAL;
-    request *r = calloc(1, sizeof *r);
-    if (!r || (reason && !(r->text = dupstr(reason))) ||
-        !(r->text2 = dupstr(group))) {
-        if (r)
-            free(r->text);
-        free(r);
-        return EMBER_ENOMEM;
-    }
-    r->k = k;
-    r->id = app_id;
-    return post(k, do_cancel, r);
+    return post_request(k, do_cancel, app_id, reason, group);
 }
 
 /* --------------------------------------------------------- connections */
@@ -588,7 +561,7 @@ static void bad_message(em_kernel *k, uint64_t conn_id, const char *what)
     snprintf(detail, sizeof detail, "{\"connection\":%" PRIu64 "}",
              conn_id);
     ember_error err;
-    if (em_store_event(k->store, wall_ms(), "bad_message", detail, &err) !=
+    if (em_store_event(k->store, em_wall_ms(), "bad_message", detail, &err) !=
         EMBER_OK)
         em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err.msg);
 }
@@ -720,14 +693,7 @@ static void do_conn_close(em_loop *loop, void *ctx)
 ember_status em_kernel_conn_close(em_kernel *k, uint64_t conn_id,
                                   const char *reason)
 {
-    request *r = calloc(1, sizeof *r);
-    if (!r || (reason && !(r->text = dupstr(reason)))) {
-        free(r);
-        return EMBER_ENOMEM;
-    }
-    r->k = k;
-    r->id = conn_id;
-    return post(k, do_conn_close, r);
+    return post_request(k, do_conn_close, conn_id, reason, NULL);
 }
 
 /* ------------------------------------------------------ cluster manager */
@@ -761,18 +727,10 @@ static void do_executor_lost(em_loop *loop, void *ctx)
 static void cm_lost(void *ctx, const char *executor_id, const char *reason)
 {
     em_kernel *k = ctx;
-    request *r = calloc(1, sizeof *r);
-    if (!r || !(r->text = dupstr(executor_id)) ||
-        (reason && !(r->text2 = dupstr(reason)))) {
-        if (r)
-            free(r->text);
-        free(r);
+    if (post_request(k, do_executor_lost, 0, executor_id, reason) !=
+        EMBER_OK)
         em_log(EMBER_LOG_ERROR, LOG_SRC, "out of memory: executor %s lost",
                executor_id);
-        return;
-    }
-    r->k = k;
-    (void)post(k, do_executor_lost, r);
 }
 
 ember_status em_kernel_start_cluster(em_kernel *k,

@@ -11,6 +11,7 @@
 #include "dag/dag_scheduler.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "ember/kernel/log.h"
 #include "util/map.h"
+#include "util/text.h"
 
 #define LOG_SRC "dag"
 
@@ -141,31 +143,18 @@ const em_lineage *em_plan_lineage(const em_plan *p) { return p->l; }
 
 /* ---------------------------------------------------------------- util */
 
-static int64_t wall_ms(void)
+/* Appends a history event (the store's events table) for a job or stage. */
+static void history(em_dag *d, const char *kind, const char *fmt, ...)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static char *dupstr(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-static void store_check(uint64_t *errors, ember_status st,
-                        const ember_error *err)
-{
-    if (st != EMBER_OK) {
-        (*errors)++;
-        em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err->msg);
-    }
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    ember_error serr;
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                em_store_event(d->store, em_wall_ms(), kind, detail, &serr),
+                &serr);
 }
 
 void em_dag_conf_defaults(em_dag_conf *c)
@@ -317,7 +306,7 @@ ember_status em_dag_app_open(em_dag *d, uint64_t app_id, const char *name,
         return ember_errorf(err, EMBER_EEXIST, "application %" PRIu64
                             " is already open", app_id);
     app *a = calloc(1, sizeof *a);
-    if (!a || !(a->name = dupstr(name ? name : "")) ||
+    if (!a || !(a->name = em_strdup(name ? name : "")) ||
         em_u64map_put(&d->apps, app_id, a) != EMBER_OK) {
         if (a)
             free(a->name);
@@ -326,7 +315,7 @@ ember_status em_dag_app_open(em_dag *d, uint64_t app_id, const char *name,
     }
     a->id = app_id;
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_app_begin(d->store, app_id, a->name, wall_ms(),
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_app_begin(d->store, app_id, a->name, em_wall_ms(),
                                    &serr), &serr);
     return EMBER_OK;
 }
@@ -344,9 +333,9 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
     while (em_u64map_next(&a->shuffles, &pos, NULL, &v)) {
         shuffle *sh = v;
         em_u64map_del(&d->shuffles_by_id, sh->id);
-        store_check(&d->stats.store_errors, em_store_map_output_remove_shuffle(d->store, sh->id,
+        em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_remove_shuffle(d->store, sh->id,
                                                        &serr), &serr);
-        store_check(&d->stats.store_errors, em_store_shuffle_remove(d->store, sh->id, &serr), &serr);
+        em_store_report(LOG_SRC, &d->stats.store_errors, em_store_shuffle_remove(d->store, sh->id, &serr), &serr);
         stage *s = sh->map_stage;
         if (s) {
             s->out = NULL;
@@ -356,7 +345,7 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
         }
     }
     em_u64map_del(&d->apps, app_id);
-    store_check(&d->stats.store_errors, em_store_app_end(d->store, app_id, "FINISHED", wall_ms(),
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_app_end(d->store, app_id, "FINISHED", em_wall_ms(),
                                  &serr), &serr);
     app_free(a);
 }
@@ -506,7 +495,7 @@ static ember_status get_or_create_shuffle(em_dag *d, app *a, em_plan *plan,
     }
     free(in);
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_shuffle_add(d->store, sh->id, a->id, s->id,
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_shuffle_add(d->store, sh->id, a->id, s->id,
                                      sh->num_maps, sh->num_reduces, &serr),
                 &serr);
     return EMBER_OK;
@@ -744,11 +733,13 @@ static void submit_missing(em_dag *d, stage *s)
     d->stats.stage_attempts++;
     em_log(EMBER_LOG_INFO, LOG_SRC, "submitting stage %" PRIu64 ".%" PRIu32
            " (%s) with %" PRIu32 " tasks", s->id, attempt, s->name, n);
+    history(d, "stage_submitted", "{\"stage\":%" PRIu64 ",\"attempt\":%"
+            PRIu32 ",\"tasks\":%" PRIu32 "}", s->id, attempt, n);
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_stage_begin(d->store, s->id, attempt,
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_begin(d->store, s->id, attempt,
                                      first ? first->id : 0,
                                      s->is_map ? "shuffle_map" : "result",
-                                     s->name, n, wall_ms(), &serr), &serr);
+                                     s->name, n, em_wall_ms(), &serr), &serr);
 }
 
 /* Spark's submitStage, iteratively: parents first, then s. */
@@ -869,8 +860,8 @@ static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
         if (s->state == ST_RUNNING && s->ts) {
             em_tsched_cancel(d->ts, s->ts, st == EMBER_OK ? "job finished"
                                                           : "job ended");
-            store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
-                                           "CANCELLED", msg, wall_ms(),
+            em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                           "CANCELLED", msg, em_wall_ms(),
                                            &serr), &serr);
         }
         if (s->state != ST_IDLE)
@@ -893,8 +884,10 @@ static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
     else
         d->stats.jobs_failed++;
     d->stats.active_jobs--;
-    store_check(&d->stats.store_errors, em_store_job_end(d->store, j->id, status,
-                                 st == EMBER_OK ? NULL : msg, wall_ms(),
+    history(d, "job_end", "{\"job\":%" PRIu64 ",\"status\":\"%s\"}", j->id,
+            status);
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_job_end(d->store, j->id, status,
+                                 st == EMBER_OK ? NULL : msg, em_wall_ms(),
                                  &serr), &serr);
     em_log(st == EMBER_OK ? EMBER_LOG_INFO : EMBER_LOG_WARN, LOG_SRC,
            "job %" PRIu64 " %s%s%s", j->id, status, msg ? ": " : "",
@@ -1012,9 +1005,9 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
             return ember_errorf(err, EMBER_EINVAL, "partition %" PRIu32
                                 " requested twice", p);
         }
-    if ((spec->pool && !(j->pool = dupstr(spec->pool))) ||
-        (spec->group && !(j->group = dupstr(spec->group))) ||
-        (spec->description && !(j->description = dupstr(spec->description))))
+    if ((spec->pool && !(j->pool = em_strdup(spec->pool))) ||
+        (spec->group && !(j->group = em_strdup(spec->group))) ||
+        (spec->description && !(j->description = em_strdup(spec->description))))
         goto nomem;
 
     /* Shuffle-map stages, in topological order of the reading dataset so
@@ -1064,12 +1057,15 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
         goto nomem;
     d->stats.active_jobs++;
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_job_begin(d->store, j->id, a->id, j->description,
-                                   j->pool, j->group, wall_ms(), &serr),
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_job_begin(d->store, j->id, a->id, j->description,
+                                   j->pool, j->group, em_wall_ms(), &serr),
                 &serr);
     em_log(EMBER_LOG_INFO, LOG_SRC, "job %" PRIu64 ": %" PRIu32
            " partitions of %s, %" PRIu32 " stages", j->id, j->nparts,
            j->final->name, j->nstages);
+    history(d, "job_start", "{\"job\":%" PRIu64 ",\"app\":%" PRIu64
+            ",\"partitions\":%" PRIu32 ",\"stages\":%" PRIu32 "}", j->id,
+            a->id, j->nparts, j->nstages);
     if (j->nparts == 0) {
         end_job(d, j, EMBER_OK, NULL);
         return EMBER_OK;
@@ -1155,7 +1151,7 @@ static void register_output(em_dag *d, shuffle *sh, uint32_t map,
         sh->available++;
     sh->loc[map] = em_exec_no(exec);
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_map_output_set(d->store, sh->id, map,
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_set(d->store, sh->id, map,
                                         em_exec_id(exec), bytes, &serr),
                 &serr);
 }
@@ -1211,9 +1207,9 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                                result.data, result.len);
         if (j->ndone == j->nparts) {
             if (s->ts == ts && s->state == ST_RUNNING)
-                store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id,
+                em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id,
                                                s->ts_attempt, "SUCCEEDED",
-                                               NULL, wall_ms(), &err), &err);
+                                               NULL, em_wall_ms(), &err), &err);
             s->state = ST_IDLE;
             end_job(d, j, EMBER_OK, NULL);
             return;
@@ -1228,8 +1224,8 @@ pending:
     }
     if (s->npending > 0 || !s->is_map)
         return;
-    store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
-                                   "SUCCEEDED", NULL, wall_ms(), &err), &err);
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                   "SUCCEEDED", NULL, em_wall_ms(), &err), &err);
     s->state = ST_IDLE;
     if (shuffle_ready(s->out)) {
         stage_finished(d, s);
@@ -1249,7 +1245,7 @@ static void unregister_output(em_dag *d, shuffle *sh, uint32_t map)
     sh->loc[map] = 0;
     sh->available--;
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_map_output_remove(d->store, sh->id, map, &serr),
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_remove(d->store, sh->id, map, &serr),
                 &serr);
 }
 
@@ -1335,8 +1331,8 @@ static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
         em_log(EMBER_LOG_INFO, LOG_SRC, "ignoring %s (stale attempt)", why);
         return;
     }
-    store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
-                                   why, wall_ms(), &serr), &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
+                                   why, em_wall_ms(), &serr), &serr);
     s->state = ST_FAILED;
     s->failed_attempts++;
     if (s->failed_attempts >= d->conf.max_consecutive_attempts) {
@@ -1380,8 +1376,8 @@ static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why)
     if (s->ts != ts)
         return;
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
-                                   why, wall_ms(), &serr), &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
+                                   why, em_wall_ms(), &serr), &serr);
     abort_stage(d, s, why);
 }
 
@@ -1414,7 +1410,7 @@ static void ev_executor_lost(void *ctx, uint32_t exec_no,
             }
     }
     ember_error serr;
-    store_check(&d->stats.store_errors, em_store_map_output_remove_executor(d->store, executor_id,
+    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_remove_executor(d->store, executor_id,
                                                     &serr), &serr);
     if (lost)
         em_log(EMBER_LOG_WARN, LOG_SRC, "executor %s lost %" PRIu32

@@ -15,8 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "ember/kernel/log.h"
 #include "util/map.h"
+#include "util/text.h"
 
 #define LOG_SRC "sched"
 
@@ -125,30 +128,19 @@ static int vec_push(idxvec *v, uint32_t x)
     return 0;
 }
 
-static int64_t wall_ms(void)
+/* Appends an executor event to the store's history, JSON-escaped. */
+static void exec_event(em_tsched *ts, const char *kind, const char *id,
+                       const char *host, const char *reason)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-static void store_check(uint64_t *errors, ember_status st,
-                        const ember_error *err)
-{
-    /* A state-store failure must not stop scheduling: log it once here. */
-    if (st != EMBER_OK) {
-        (*errors)++;
-        em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err->msg);
-    }
+    json_t *o = json_pack("{s:s, s:s?, s:s?}", "executor", id, "host", host,
+                          "reason", reason);
+    char *detail = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    ember_error serr;
+    em_store_report(LOG_SRC, &ts->stats.store_errors,
+                em_store_event(ts->store, em_wall_ms(), kind, detail, &serr),
+                &serr);
+    free(detail);
+    json_decref(o);
 }
 
 const char *em_locality_name(em_locality l)
@@ -368,8 +360,8 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
     em_exec *e = calloc(1, sizeof *e);
     if (!e)
         goto nomem;
-    e->id = dupstr(id);
-    e->host = dupstr(host);
+    e->id = em_strdup(id);
+    e->host = em_strdup(host);
     if (!e->id || !e->host)
         goto nomem;
     e->no = ts->next_exec_no++;
@@ -400,10 +392,11 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
     ts->stats.free_slots += e->free;
     ts->dirty = 1;
     ember_error serr;
-    store_check(&ts->stats.store_errors, em_store_executor_add(ts->store, id, host, e->slots,
-                                      wall_ms(), &serr), &serr);
+    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_executor_add(ts->store, id, host, e->slots,
+                                      em_wall_ms(), &serr), &serr);
     em_log(EMBER_LOG_INFO, LOG_SRC, "executor %s on %s registered with %"
            PRIu32 " slots", id, host, e->slots);
+    exec_event(ts, "executor_added", id, host, NULL);
     *out = e;
     return EMBER_OK;
 nomem:
@@ -713,10 +706,10 @@ static int launch(em_tsched *ts, em_exec *e, em_taskset *s, uint32_t i,
     if (speculative)
         ts->stats.speculative_launched++;
     ember_error serr;
-    store_check(&ts->stats.store_errors, em_store_task_begin(ts->store, t->id, s->stage_id,
+    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_task_begin(ts->store, t->id, s->stage_id,
                                     s->stage_attempt, s->partitions[i],
                                     t->attempt, e->id, speculative,
-                                    em_locality_name(loc), wall_ms(),
+                                    em_locality_name(loc), em_wall_ms(),
                                     &serr), &serr);
     return 1;
 }
@@ -948,8 +941,8 @@ static void task_remove(em_tsched *ts, em_task *t, const char *status,
     em_pool_entry_running_add(&s->entry, -1);
     em_u64map_del(&ts->tasks, t->id);
     ember_error serr;
-    store_check(&ts->stats.store_errors, em_store_task_end(ts->store, t->id, status, error,
-                                  wall_ms(), &serr), &serr);
+    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_task_end(ts->store, t->id, status, error,
+                                  em_wall_ms(), &serr), &serr);
     ts->dirty = 1;
     free(t);
 }
@@ -1151,8 +1144,9 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *e, const char *reason)
     for (em_taskset *s = ts->sets; s; s = s->next)
         compute_levels(ts, s);
     ember_error serr;
-    store_check(&ts->stats.store_errors, em_store_executor_remove(ts->store, e->id, reason, wall_ms(),
+    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_executor_remove(ts->store, e->id, reason, em_wall_ms(),
                                          &serr), &serr);
+    exec_event(ts, "executor_lost", e->id, e->host, reason);
     uint32_t no = e->no;
     char *id = e->id;
     e->id = NULL;

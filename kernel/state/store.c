@@ -1,6 +1,8 @@
 /* The SQLite state store (see state/store.h). */
 #include "state/store.h"
 
+#include "ember/kernel/log.h"
+
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1128,4 +1130,13 @@ ember_status em_store_query_text(em_store *s, const char *sql, char *buf,
         memcpy(buf, text, len + 1);
     sqlite3_finalize(st);
     return status;
+}
+
+void em_store_report(const char *source, uint64_t *errors, ember_status st,
+                     const ember_error *err)
+{
+    if (st == EMBER_OK)
+        return;
+    (*errors)++;
+    em_log(EMBER_LOG_ERROR, source, "state store: %s", err->msg);
 }

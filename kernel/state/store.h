@@ -268,4 +268,12 @@ ember_status em_store_query_int(em_store *s, const char *sql, int64_t *out,
 ember_status em_store_query_text(em_store *s, const char *sql, char *buf,
                                  size_t cap, ember_error *err);
 
+/*
+ * For the scheduler's write paths, which must keep scheduling when the
+ * store fails: when st is not EMBER_OK, logs err's message once as an
+ * error from source and adds one to *errors (a counter tests assert on).
+ */
+void em_store_report(const char *source, uint64_t *errors, ember_status st,
+                     const ember_error *err);
+
 #endif /* EM_STATE_STORE_H */

@@ -81,6 +81,15 @@ static void chain_cuts_three_stages_parents_first(void **state)
                                   "status='SUCCEEDED'"), 1);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM executors"), 1);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM map_outputs"), 7);
+    /* The history: events in order of what happened. */
+    assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM events WHERE "
+                                  "kind='stage_submitted'"), 3);
+    assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM events WHERE "
+                                  "kind IN ('job_start','job_end')"), 2);
+    assert_true(h_sql_int(h, "SELECT MIN(seq) FROM events WHERE "
+                             "kind='executor_added'") <
+                h_sql_int(h, "SELECT MIN(seq) FROM events WHERE "
+                             "kind='job_start'"));
     h_free(h);
 }
 
