@@ -144,6 +144,9 @@ const em_lineage *em_plan_lineage(const em_plan *p) { return p->l; }
 /* ---------------------------------------------------------------- util */
 
 /* Appends a history event (the store's events table) for a job or stage. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
 static void history(em_dag *d, const char *kind, const char *fmt, ...)
 {
     char detail[512];
