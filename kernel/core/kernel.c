@@ -490,6 +490,24 @@ nomem:
     return ember_errorf(err, EMBER_ENOMEM, "out of memory");
 }
 
+ember_status em_plan_describe(const char *plan, size_t plan_len,
+                              uint64_t dataset, char **out, ember_error *err)
+{
+    em_lineage *l = NULL;
+    *out = NULL;
+    ember_status st = em_lineage_decode(&l, plan, plan_len, NULL, err);
+    if (st != EMBER_OK)
+        return st;
+    int64_t at = em_lineage_find(l, dataset);
+    if (at < 0)
+        st = ember_errorf(err, EMBER_ENOTFOUND, "plan: no dataset %" PRIu64,
+                          dataset);
+    else
+        st = em_lineage_debug_string(l, (uint32_t)at, out, err);
+    em_lineage_free(l);
+    return st;
+}
+
 static void do_cancel(em_loop *loop, void *ctx)
 {
     (void)loop;

@@ -169,6 +169,8 @@ void em_dag_conf_defaults(em_dag_conf *c)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static int ev_check_result(void *ctx, em_taskset *ts, uint32_t partition,
+                           em_bytes result, char *why, size_t cap);
 static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                               const em_exec *exec, em_bytes result);
 static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
@@ -203,6 +205,7 @@ em_tsched_events em_dag_tsched_events(em_dag *d)
 {
     em_tsched_events ev = {
         .ctx = d,
+        .check_result = ev_check_result,
         .task_succeeded = ev_task_succeeded,
         .fetch_failed = ev_fetch_failed,
         .taskset_aborted = ev_taskset_aborted,
@@ -1159,6 +1162,42 @@ static void register_output(em_dag *d, shuffle *sh, uint32_t map,
                 &serr);
 }
 
+/* Total bytes of a map status that must list nr reduce partitions. */
+static ember_status map_status_total(em_bytes result, uint32_t nr,
+                                     uint64_t *total, ember_error *err)
+{
+    uint64_t stack_sizes[64];
+    uint64_t *sizes = stack_sizes;
+    if (nr > 64 && !(sizes = malloc(nr * sizeof *sizes)))
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    ember_status st = em_map_status_decode(result, nr, sizes, err);
+    *total = 0;
+    for (uint32_t r = 0; st == EMBER_OK && r < nr; r++)
+        *total += sizes[r];
+    if (sizes != stack_sizes)
+        free(sizes);
+    return st;
+}
+
+/* A map task's result must be a map status for its shuffle: a task that
+ * returns anything else failed (and is retried, then fails its job). */
+static int ev_check_result(void *ctx, em_taskset *ts, uint32_t partition,
+                           em_bytes result, char *why, size_t cap)
+{
+    (void)ctx;
+    (void)partition;
+    stage *s = em_taskset_owner(ts);
+    if (!s->is_map || !s->out)
+        return 0;
+    uint64_t total;
+    ember_error err;
+    if (map_status_total(result, s->out->num_reduces, &total, &err) ==
+        EMBER_OK)
+        return 0;
+    snprintf(why, cap, "the task's map status is invalid: %s", err.msg);
+    return -1;
+}
+
 static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                               const em_exec *exec, em_bytes result)
 {
@@ -1168,25 +1207,14 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
     if (s->is_map) {
         if (!s->out)
             return; /* its application closed */
-        uint64_t stack_sizes[64];
-        uint64_t *sizes = stack_sizes;
-        uint32_t nr = s->out->num_reduces;
-        if (nr > 64 && !(sizes = malloc(nr * sizeof *sizes)))
-            return;
-        ember_status st = em_map_status_decode(result, nr, sizes, &err);
         uint64_t total = 0;
-        for (uint32_t r = 0; st == EMBER_OK && r < nr; r++)
-            total += sizes[r];
-        if (sizes != stack_sizes)
-            free(sizes);
-        if (st != EMBER_OK) {
-            /* The output stays missing: the stage will rerun it. */
-            em_log(EMBER_LOG_ERROR, LOG_SRC, "stage %" PRIu64 " map %"
-                   PRIu32 " from executor %s: bad map status: %s", s->id,
-                   partition, em_exec_id(exec), err.msg);
-        } else {
+        /* check_result accepted it; a failure here is memory only. */
+        if (map_status_total(result, s->out->num_reduces, &total, &err) ==
+            EMBER_OK)
             register_output(d, s->out, partition, exec, total);
-        }
+        else
+            em_log(EMBER_LOG_ERROR, LOG_SRC, "stage %" PRIu64 " map %" PRIu32
+                   ": %s", s->id, partition, err.msg);
     } else {
         job *j = s->result_job;
         int64_t k = j ? job_index(j, partition) : -1;

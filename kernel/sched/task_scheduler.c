@@ -971,6 +971,8 @@ static void make_zombie(em_taskset *s)
     }
 }
 
+static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u);
+
 static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
 {
     em_taskset *s = t->set;
@@ -981,6 +983,16 @@ static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
         ts->stats.duplicate_results++;
         task_remove(ts, t, "SUCCESS", "result discarded: another attempt "
                     "of this partition finished first");
+        return;
+    }
+    char why[400];
+    if (ts->ev.check_result &&
+        ts->ev.check_result(ts->ev.ctx, s, s->partitions[i], u->result, why,
+                            sizeof why) != 0) {
+        em_msg_update failed = *u;
+        failed.state = EM_TASK_FAILED;
+        failed.error = (em_bytes){(const uint8_t *)why, strlen(why)};
+        on_failed(ts, t, &failed);
         return;
     }
     s->succeeded[i] = 1;

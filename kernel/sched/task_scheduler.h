@@ -63,6 +63,10 @@ typedef void (*em_send_fn)(void *ctx, const uint8_t *msg, size_t len);
  */
 typedef struct em_tsched_events {
     void *ctx;
+    /* Vets a FINISHED task's result before it counts: non-zero refuses it
+     * (why[0..cap) says why) and the attempt counts as FAILED. Nullable. */
+    int (*check_result)(void *ctx, em_taskset *ts, uint32_t partition,
+                        em_bytes result, char *why, size_t cap);
     /* The first successful attempt of ts's task for partition. result is
      * the task's result bytes (a map status for map stages), borrowed. */
     void (*task_succeeded)(void *ctx, em_taskset *ts, uint32_t partition,

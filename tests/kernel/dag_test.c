@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -528,6 +529,101 @@ static void duplicate_executor_id_is_refused(void **state)
     h_free(h);
 }
 
+static void lineage_description_marks_stage_boundaries(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    ember_error err = {0};
+    assert_int_equal(em_plan_describe(PLAN_CHAIN, strlen(PLAN_CHAIN), 4,
+                                      &text, &err), EMBER_OK);
+    assert_string_equal(text, "(2) group_by_key [4] []\n"
+                              " +-(3) map_values [3] []\n"
+                              "    |  reduce_by_key [2] []\n"
+                              "    +-(4) map [1] []\n"
+                              "       |  parallelize [0] []");
+    free(text);
+    assert_int_equal(em_plan_describe(PLAN_CHAIN, strlen(PLAN_CHAIN), 99,
+                                      &text, &err), EMBER_ENOTFOUND);
+    assert_null(text);
+}
+
+static void results_over_max_result_size_fail_the_job(void **state)
+{
+    (void)state;
+    const char *conf[] = {"ember.driver.maxResultSize=5b", NULL};
+    harness *h = h_new(conf);
+    h_exec_add(h, "host-a", 4);
+    int j = h_submit(h, PLAN_NARROW("3"), 1, NULL, NULL);
+    h_finish_all(h);
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, EMBER_ENOSPC);
+    assert_non_null(strstr(h->jobs[j].message,
+                           "ember.driver.maxResultSize"));
+    assert_int_equal(h->jobs[j].results, 2); /* 2 + 2 bytes fit, 6 not */
+    h_free(h);
+}
+
+static void send_to(void *ctx, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    (*(int *)ctx)++;
+}
+
+static void status_before_register_is_refused(void **state)
+{
+    (void)state;
+    harness *h = h_new(NULL);
+    int sent = 0;
+    uint64_t conn;
+    assert_int_equal(em_kernel_conn_open(h->k, send_to, &sent, &conn),
+                     EMBER_OK);
+    em_msg_update u = {.task_id = 1, .state = EM_TASK_FINISHED};
+    ember_buf b = ember_buf_heap();
+    em_msg_batch batch;
+    assert_int_equal(em_msg_status_begin(&batch, &b), EMBER_OK);
+    assert_int_equal(em_msg_status_add(&batch, &u), EMBER_OK);
+    assert_int_equal(em_msg_batch_finish(&batch), EMBER_OK);
+    assert_int_equal(em_kernel_conn_recv(h->k, conn, b.data, b.len),
+                     EMBER_OK);
+    /* A message on a connection that was never opened. */
+    assert_int_equal(em_kernel_conn_recv(h->k, 9999, b.data, b.len),
+                     EMBER_OK);
+    ember_buf_release(&b);
+    h_run(h);
+    em_kernel_stats st;
+    em_kernel_get_stats(h->k, &st);
+    assert_int_equal(st.bad_messages, 2);
+    assert_int_equal(sent, 0);
+    assert_int_equal(em_kernel_conn_close(h->k, conn, "bye"), EMBER_OK);
+    h_run(h);
+    h_free(h);
+}
+
+/* A map task that returns something other than a map status failed; it
+ * is retried and, failing every time, fails its job with the reason. */
+static void garbage_map_status_fails_the_task(void **state)
+{
+    (void)state;
+    const char *conf[] = {"ember.task.maxFailures=2", NULL};
+    harness *h = h_new(conf);
+    h_exec_add(h, "host-a", 4);
+    int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
+    uint64_t map_stage = h->running[0].t.stage_id;
+    int m0 = h_find(h, map_stage, 0);
+    h_finish_with(h, (size_t)m0, "junk", 4);
+    assert_false(h->jobs[j].ended);
+    m0 = h_find(h, map_stage, 0);
+    assert_true(m0 >= 0);
+    assert_int_equal(h->running[m0].t.attempt, 1);
+    h_finish_with(h, (size_t)m0, "junk", 4);
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, EMBER_EPLUGIN);
+    assert_non_null(strstr(h->jobs[j].message, "map status is invalid"));
+    assert_int_equal(em_kernel_shuffle_available(h->k, 1), 0);
+    h_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +644,10 @@ int main(void)
         cmocka_unit_test(hostile_plans_are_refused_and_kernel_keeps_running),
         cmocka_unit_test(bad_executor_messages_change_nothing),
         cmocka_unit_test(duplicate_executor_id_is_refused),
+        cmocka_unit_test(lineage_description_marks_stage_boundaries),
+        cmocka_unit_test(results_over_max_result_size_fail_the_job),
+        cmocka_unit_test(status_before_register_is_refused),
+        cmocka_unit_test(garbage_map_status_fails_the_task),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

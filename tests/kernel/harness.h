@@ -97,6 +97,8 @@ int h_find(harness *h, uint64_t stage_id, uint32_t partition);
  * goes out at once and the harness runs. */
 void h_finish(harness *h, size_t i);
 void h_fail(harness *h, size_t i, const char *error);
+/* Ends running task i as FINISHED with exactly these result bytes. */
+void h_finish_with(harness *h, size_t i, const void *result, size_t len);
 void h_fetch_fail(harness *h, size_t i, uint64_t shuffle, uint32_t map,
                   const char *lost_exec);
 /* Finishes every running task, repeatedly, until none is left (bounded). */

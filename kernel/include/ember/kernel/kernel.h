@@ -128,6 +128,16 @@ EM_API ember_status em_kernel_cancel_group(em_kernel *k, uint64_t app_id,
                                            const char *group,
                                            const char *reason);
 
+/*
+ * Describes dataset's lineage in a plan as Spark's toDebugString does:
+ * one line per dataset, "(N)" partition counts where stages begin,
+ * indentation at shuffle boundaries. *out is malloc'd (free it). The plan
+ * is validated as em_kernel_submit does; functions are not resolved.
+ */
+EM_API ember_status em_plan_describe(const char *plan, size_t plan_len,
+                                     uint64_t dataset, char **out,
+                                     ember_error *err);
+
 /* ---- executors ---- */
 
 /* Sends one message to an executor; loop thread; msg borrowed. */
