@@ -1,5 +1,6 @@
 /* The kernel event loop: epoll + eventfd (see core/loop.h for the turn). */
 #include "core/loop.h"
+#include "util/map.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -65,9 +66,7 @@ struct em_loop {
     timer **heap; /* min-heap on (deadline, seq) */
     size_t heap_count;
     size_t heap_cap;
-    timer **map; /* id -> timer, open addressing, linear probing */
-    size_t map_count;
-    size_t map_cap; /* power of two, or 0 */
+    em_u64map timers; /* id -> timer */
     uint64_t next_id;
     uint64_t next_seq;
     timer *running; /* the timer whose callback runs now, out of the heap */
@@ -181,7 +180,7 @@ void em_loop_destroy(em_loop *loop)
     for (size_t i = 0; i < loop->heap_count; i++)
         free(loop->heap[i]);
     free(loop->heap);
-    free(loop->map);
+    em_u64map_free(&loop->timers);
     for (size_t i = 0; i < loop->watch_cap; i++)
         free(loop->watches[i]);
     free(loop->watches);
@@ -312,79 +311,6 @@ static void heap_remove(em_loop *loop, timer *t)
     heap_down(loop, last->pos);
 }
 
-static size_t map_home(uint64_t id, size_t cap)
-{
-    id ^= id >> 33;
-    id *= 0xff51afd7ed558ccdULL;
-    id ^= id >> 33;
-    return (size_t)id & (cap - 1);
-}
-
-static size_t map_find(const em_loop *loop, uint64_t id)
-{
-    if (loop->map_cap == 0)
-        return SIZE_MAX;
-    for (size_t i = map_home(id, loop->map_cap);;
-         i = (i + 1) & (loop->map_cap - 1)) {
-        if (!loop->map[i])
-            return SIZE_MAX;
-        if (loop->map[i]->id == id)
-            return i;
-    }
-}
-
-/* Needs room (see map_reserve). */
-static void map_put(em_loop *loop, timer *t)
-{
-    size_t i = map_home(t->id, loop->map_cap);
-    while (loop->map[i])
-        i = (i + 1) & (loop->map_cap - 1);
-    loop->map[i] = t;
-    loop->map_count++;
-}
-
-/* Linear-probing delete with backward shift: no tombstones to accumulate. */
-static void map_erase(em_loop *loop, size_t i)
-{
-    size_t mask = loop->map_cap - 1;
-    loop->map[i] = NULL;
-    loop->map_count--;
-    for (size_t j = (i + 1) & mask; loop->map[j]; j = (j + 1) & mask) {
-        size_t home = map_home(loop->map[j]->id, loop->map_cap);
-        /* The entry at j may move to the hole at i unless its home lies
-         * cyclically in (i, j]. */
-        int stays = i < j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            loop->map[i] = loop->map[j];
-            loop->map[j] = NULL;
-            i = j;
-        }
-    }
-}
-
-static ember_status map_reserve(em_loop *loop, size_t count)
-{
-    if (count * 2 <= loop->map_cap)
-        return EMBER_OK;
-    size_t cap = loop->map_cap ? loop->map_cap : 16;
-    while (count * 2 > cap)
-        cap *= 2;
-    timer **old = loop->map;
-    size_t old_cap = loop->map_cap;
-    loop->map = calloc(cap, sizeof *loop->map);
-    if (!loop->map) {
-        loop->map = old;
-        return EMBER_ENOMEM;
-    }
-    loop->map_cap = cap;
-    loop->map_count = 0;
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i])
-            map_put(loop, old[i]);
-    free(old);
-    return EMBER_OK;
-}
-
 ember_status em_loop_timer_add(em_loop *loop, uint64_t delay_us,
                                em_loop_timer_fn fn, void *ctx,
                                uint64_t *id_out)
@@ -404,7 +330,7 @@ ember_status em_loop_timer_add(em_loop *loop, uint64_t delay_us,
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    if (map_reserve(loop, loop->map_count + 1) != EMBER_OK)
+    if (em_u64map_reserve(&loop->timers, loop->timers.count + 1) != EMBER_OK)
         return EMBER_ENOMEM;
     timer *t = malloc(sizeof *t);
     if (!t)
@@ -415,7 +341,7 @@ ember_status em_loop_timer_add(em_loop *loop, uint64_t delay_us,
     t->cancelled = 0;
     t->fn = fn;
     t->ctx = ctx;
-    map_put(loop, t);
+    (void)em_u64map_put(&loop->timers, t->id, t); /* reserved above */
     heap_push(loop, t);
     if (id_out)
         *id_out = t->id;
@@ -426,10 +352,9 @@ ember_status em_loop_timer_cancel(em_loop *loop, uint64_t timer_id)
 {
     if (!loop)
         return EMBER_EINVAL;
-    size_t slot = map_find(loop, timer_id);
-    if (slot == SIZE_MAX)
+    timer *t = em_u64map_get(&loop->timers, timer_id);
+    if (!t)
         return EMBER_ENOTFOUND;
-    timer *t = loop->map[slot];
     if (t == loop->running) {
         /* Freed by run_timers once its callback returns. */
         if (t->cancelled)
@@ -438,7 +363,7 @@ ember_status em_loop_timer_cancel(em_loop *loop, uint64_t timer_id)
         return EMBER_OK;
     }
     heap_remove(loop, t);
-    map_erase(loop, slot);
+    em_u64map_del(&loop->timers, timer_id);
     free(t);
     return EMBER_OK;
 }
@@ -470,7 +395,7 @@ static int64_t run_timers(em_loop *loop, uint64_t now)
         loop->running = NULL;
         ran++;
         if (t->cancelled || next < 0) {
-            map_erase(loop, map_find(loop, t->id));
+            em_u64map_del(&loop->timers, t->id);
             free(t);
         } else {
             t->deadline = add_sat(now, (uint64_t)next);

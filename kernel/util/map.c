@@ -34,92 +34,102 @@ void em_u64map_free(em_u64map *m)
     memset(m, 0, sizeof *m);
 }
 
-static ember_status u64_rehash(em_u64map *m, size_t cap)
+static size_t u64_home(const em_u64map *m, uint64_t key)
 {
-    uint64_t *keys = calloc(cap, sizeof *keys);
+    return (size_t)mix64(key) & (m->cap - 1);
+}
+
+/* Needs a free slot (the load factor keeps one). */
+static void u64_place(em_u64map *m, uint64_t key, void *val)
+{
+    size_t j = u64_home(m, key);
+    while (m->vals[j])
+        j = (j + 1) & (m->cap - 1);
+    m->keys[j] = key;
+    m->vals[j] = val;
+    m->count++;
+}
+
+ember_status em_u64map_reserve(em_u64map *m, size_t count)
+{
+    if (count * 2 <= m->cap)
+        return EMBER_OK;
+    size_t cap = m->cap ? m->cap : 16;
+    while (count * 2 > cap)
+        cap *= 2;
+    uint64_t *keys = malloc(cap * sizeof *keys);
     void **vals = calloc(cap, sizeof *vals);
     if (!keys || !vals) {
         free(keys);
         free(vals);
         return EMBER_ENOMEM;
     }
-    for (size_t i = 0; i < m->cap; i++) {
-        void *v = m->vals[i];
-        if (!v || v == (void *)m)
-            continue;
-        size_t j = mix64(m->keys[i]) & (cap - 1);
-        while (vals[j])
-            j = (j + 1) & (cap - 1);
-        keys[j] = m->keys[i];
-        vals[j] = v;
-    }
-    free(m->keys);
-    free(m->vals);
+    em_u64map old = *m;
     m->keys = keys;
     m->vals = vals;
     m->cap = cap;
-    m->used = m->count;
+    m->count = 0;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.vals[i])
+            u64_place(m, old.keys[i], old.vals[i]);
+    free(old.keys);
+    free(old.vals);
     return EMBER_OK;
 }
 
 static size_t u64_find(const em_u64map *m, uint64_t key)
 {
-    size_t j = mix64(key) & (m->cap - 1);
-    for (;;) {
-        void *v = m->vals[j];
-        if (!v)
+    if (!m->cap)
+        return SIZE_MAX;
+    for (size_t j = u64_home(m, key);; j = (j + 1) & (m->cap - 1)) {
+        if (!m->vals[j])
             return SIZE_MAX;
-        if (v != (void *)m && m->keys[j] == key)
+        if (m->keys[j] == key)
             return j;
-        j = (j + 1) & (m->cap - 1);
     }
 }
 
 ember_status em_u64map_put(em_u64map *m, uint64_t key, void *val)
 {
-    if (m->cap) {
-        size_t at = u64_find(m, key);
-        if (at != SIZE_MAX) {
-            m->vals[at] = val;
-            return EMBER_OK;
-        }
+    size_t at = u64_find(m, key);
+    if (at != SIZE_MAX) {
+        m->vals[at] = val;
+        return EMBER_OK;
     }
-    if ((m->used + 1) * 10 >= m->cap * 7) {
-        size_t cap = m->cap ? m->cap : 16;
-        while ((m->count + 1) * 10 >= cap * 5)
-            cap *= 2;
-        if (u64_rehash(m, cap) != EMBER_OK)
-            return EMBER_ENOMEM;
-    }
-    size_t j = mix64(key) & (m->cap - 1);
-    while (m->vals[j] && m->vals[j] != (void *)m)
-        j = (j + 1) & (m->cap - 1);
-    if (!m->vals[j])
-        m->used++;
-    m->keys[j] = key;
-    m->vals[j] = val;
-    m->count++;
+    if (em_u64map_reserve(m, m->count + 1) != EMBER_OK)
+        return EMBER_ENOMEM;
+    u64_place(m, key, val);
     return EMBER_OK;
 }
 
 void *em_u64map_get(const em_u64map *m, uint64_t key)
 {
-    if (!m->cap)
-        return NULL;
     size_t at = u64_find(m, key);
     return at == SIZE_MAX ? NULL : m->vals[at];
 }
 
 void *em_u64map_del(em_u64map *m, uint64_t key)
 {
-    if (!m->cap)
+    size_t i = u64_find(m, key);
+    if (i == SIZE_MAX)
         return NULL;
-    size_t at = u64_find(m, key);
-    if (at == SIZE_MAX)
-        return NULL;
-    void *v = m->vals[at];
-    m->vals[at] = (void *)m;
+    void *v = m->vals[i];
+    size_t mask = m->cap - 1;
+    m->vals[i] = NULL;
     m->count--;
+    /* Backward-shift deletion: no tombstones, so churn (task ids come and
+     * go by the million) never degrades lookups. An entry moves into the
+     * hole unless its home lies cyclically in (hole, its slot]. */
+    for (size_t j = (i + 1) & mask; m->vals[j]; j = (j + 1) & mask) {
+        size_t home = u64_home(m, m->keys[j]);
+        int stays = i < j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            m->vals[j] = NULL;
+            i = j;
+        }
+    }
     return v;
 }
 
@@ -127,13 +137,12 @@ int em_u64map_next(const em_u64map *m, size_t *pos, uint64_t *key,
                    void **val)
 {
     for (size_t i = *pos; i < m->cap; i++) {
-        void *v = m->vals[i];
-        if (v && v != (void *)m) {
+        if (m->vals[i]) {
             *pos = i + 1;
             if (key)
                 *key = m->keys[i];
             if (val)
-                *val = v;
+                *val = m->vals[i];
             return 1;
         }
     }

@@ -4,7 +4,8 @@
  * pointer). Not thread-safe: each map belongs to the loop thread.
  *
  * Values are borrowed pointers; the maps never free them. em_strmap copies
- * its keys. Deleting while iterating is allowed for the current slot only.
+ * its keys. Deleting while iterating: em_strmap allows deleting the current
+ * entry; em_u64map (which shifts entries back on delete) does not.
  */
 #ifndef EMBER_KERNEL_UTIL_MAP_H
 #define EMBER_KERNEL_UTIL_MAP_H
@@ -16,10 +17,9 @@
 
 typedef struct em_u64map {
     uint64_t *keys;
-    void **vals;   /* NULL = empty slot; tombstone = the map's own address */
+    void **vals;   /* NULL = empty slot */
     size_t cap;    /* power of two, 0 before the first insert */
-    size_t count;  /* live entries */
-    size_t used;   /* live entries + tombstones */
+    size_t count;  /* entries */
 } em_u64map;
 
 /* A zeroed em_u64map is empty and valid; em_u64map_free releases it. */
@@ -27,6 +27,9 @@ void em_u64map_free(em_u64map *m);
 /* Sets key to val (val must not be NULL); replaces an earlier value.
  * EMBER_ENOMEM when growing fails (the map is unchanged). */
 ember_status em_u64map_put(em_u64map *m, uint64_t key, void *val);
+/* Makes room for count entries, so that puts up to that size cannot fail.
+ * EMBER_ENOMEM when growing fails (the map is unchanged). */
+ember_status em_u64map_reserve(em_u64map *m, size_t count);
 /* The value for key, or NULL. */
 void *em_u64map_get(const em_u64map *m, uint64_t key);
 /* Removes key; returns its value or NULL when absent. */
