@@ -105,7 +105,7 @@ static int measure(uint32_t tasks, uint32_t slots, uint32_t jobs)
         ex[i].k = k;
         ex[i].out = ember_buf_heap();
         uint32_t s = (i + 1 == nexec) ? slots - per * i : per;
-        em_kernel_conn_open(k, exec_send, &ex[i], &ex[i].conn);
+        em_kernel_conn_open(k, exec_send, NULL, &ex[i], &ex[i].conn);
         em_msg_register reg = {
             .executor_id = {(const uint8_t *)id, strlen(id)},
             .host = {(const uint8_t *)host, strlen(host)},

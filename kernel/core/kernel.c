@@ -33,8 +33,18 @@
 typedef struct conn {
     uint64_t id;
     em_kernel_send_fn send;
+    em_kernel_closed_fn closed;
     void *ctx;
 } conn;
+
+/* Forgets a connection and tells its transport (loop thread). */
+static void conn_drop(em_u64map *conns, uint64_t id)
+{
+    conn *c = em_u64map_del(conns, id);
+    if (c && c->closed)
+        c->closed(c->ctx);
+    free(c);
+}
 
 struct em_kernel {
     em_loop *loop;
@@ -289,10 +299,13 @@ void em_kernel_destroy(em_kernel *k)
     }
     em_store_close(k->store);
     em_loop_destroy(k->loop);
-    size_t pos = 0;
-    void *v;
-    while (em_u64map_next(&k->conns, &pos, NULL, &v))
-        free(v);
+    for (;;) {
+        size_t pos = 0;
+        uint64_t id;
+        if (!em_u64map_next(&k->conns, &pos, &id, NULL))
+            break;
+        conn_drop(&k->conns, id);
+    }
     em_u64map_free(&k->conns);
     free(k);
 }
@@ -324,6 +337,7 @@ typedef struct request {
     em_dag_job job;
     uint32_t *parts;
     em_kernel_send_fn send;
+    em_kernel_closed_fn closed;
     void *ctx;
     uint8_t *msg;
     size_t len;
@@ -543,6 +557,7 @@ static void do_conn_open(em_loop *loop, void *ctx)
     if (c) {
         c->id = r->id;
         c->send = r->send;
+        c->closed = r->closed;
         c->ctx = r->ctx;
         if (em_u64map_put(&r->k->conns, c->id, c) != EMBER_OK) {
             free(c);
@@ -555,7 +570,8 @@ static void do_conn_open(em_loop *loop, void *ctx)
 }
 
 ember_status em_kernel_conn_open(em_kernel *k, em_kernel_send_fn send,
-                                 void *ctx, uint64_t *conn_id)
+                                 em_kernel_closed_fn closed, void *ctx,
+                                 uint64_t *conn_id)
 {
     request *r = calloc(1, sizeof *r);
     if (!r)
@@ -563,6 +579,7 @@ ember_status em_kernel_conn_open(em_kernel *k, em_kernel_send_fn send,
     r->k = k;
     r->id = atomic_fetch_add(&k->next_conn, 1);
     r->send = send;
+    r->closed = closed;
     r->ctx = ctx;
     ember_status st = post(k, do_conn_open, r);
     if (st == EMBER_OK)
@@ -704,7 +721,7 @@ static void do_conn_close(em_loop *loop, void *ctx)
     if (e)
         em_tsched_executor_lost(k->ts, e, r->text ? r->text
                                                   : "connection closed");
-    free(em_u64map_del(&k->conns, r->id));
+    conn_drop(&k->conns, r->id);
     request_free(r);
 }
 
@@ -737,7 +754,7 @@ static void do_executor_lost(em_loop *loop, void *ctx)
                 conn_id = key;
         em_tsched_executor_lost(r->k->ts, e, r->text2 ? r->text2 : "lost");
         if (conn_id)
-            free(em_u64map_del(&r->k->conns, conn_id));
+            conn_drop(&r->k->conns, conn_id);
     }
     request_free(r);
 }

@@ -64,12 +64,18 @@ struct stage {
     job **jobs;     /* active jobs that need this stage */
     uint32_t njobs, cap_jobs;
     job *result_job;
-    em_taskset *ts;
+    em_taskset *ts;       /* the newest attempt's task set, or NULL */
     uint32_t ts_attempt;
+    em_taskset **sets;    /* every task set still alive (older attempts
+                             too): the stage is freed after the last */
+    uint32_t nsets, cap_sets;
+    uint32_t valid_attempt; /* results of older attempts are ignored */
+    uint64_t mark;        /* visit stamp for graph walks */
     uint8_t *pending;
     uint32_t npending;
     char name[96];
-    stage *prev, *next; /* all stages */
+    stage *prev, *next;   /* all stages */
+    stage *wprev, *wnext; /* the waiting list, when WAITING */
 };
 
 struct job {
@@ -102,6 +108,8 @@ struct em_dag {
     em_dag_conf conf;
     em_u64map apps, jobs, shuffles_by_id;
     stage *stages;
+    stage *waiting; /* stages in ST_WAITING */
+    uint64_t epoch; /* for stage marks */
     uint64_t next_stage_id, next_shuffle_id;
     uint64_t resubmit_timer;
     em_dag_stats stats;
@@ -173,6 +181,8 @@ static int ev_check_result(void *ctx, em_taskset *ts, uint32_t partition,
                            em_bytes result, char *why, size_t cap);
 static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                               const em_exec *exec, em_bytes result);
+static int ev_check_fetch(void *ctx, em_taskset *ts, uint64_t shuffle_id,
+                          uint32_t map_index, char *why, size_t cap);
 static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
                             uint64_t shuffle_id, uint32_t map_index,
                             const char *executor_id, const char *message);
@@ -207,6 +217,7 @@ em_tsched_events em_dag_tsched_events(em_dag *d)
         .ctx = d,
         .check_result = ev_check_result,
         .task_succeeded = ev_task_succeeded,
+        .check_fetch = ev_check_fetch,
         .fetch_failed = ev_fetch_failed,
         .taskset_aborted = ev_taskset_aborted,
         .taskset_removed = ev_taskset_removed,
@@ -233,13 +244,63 @@ static void stage_free(em_dag *d, stage *s)
         d->stages = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    if (s->state == ST_WAITING) {
+        if (s->wprev)
+            s->wprev->wnext = s->wnext;
+        else
+            d->waiting = s->wnext;
+        if (s->wnext)
+            s->wnext->wprev = s->wprev;
+    }
     d->stats.stages--;
+    if (d->ts)
+        em_tsched_stage_done(d->ts, s->id);
     em_plan_unref(s->plan);
+    free(s->sets);
     free(s->parents);
     free(s->inputs);
     free(s->jobs);
     free(s->pending);
     free(s);
+}
+
+/* Moves s to state st, keeping the waiting list in step. */
+static void set_state(em_dag *d, stage *s, int st)
+{
+    if (s->state == st)
+        return;
+    if (s->state == ST_WAITING) {
+        if (s->wprev)
+            s->wprev->wnext = s->wnext;
+        else
+            d->waiting = s->wnext;
+        if (s->wnext)
+            s->wnext->wprev = s->wprev;
+        s->wprev = s->wnext = NULL;
+    }
+    if (st == ST_WAITING) {
+        s->wprev = NULL;
+        s->wnext = d->waiting;
+        if (d->waiting)
+            d->waiting->wprev = s;
+        d->waiting = s;
+    }
+    s->state = st;
+}
+
+/* Stops every live task set of s (running attempts get a KILL). */
+static void stage_cancel_sets(em_dag *d, stage *s, const char *why)
+{
+    for (uint32_t k = 0; k < s->nsets; k++)
+        em_tsched_cancel(d->ts, s->sets[k], why);
+}
+
+/* A dead stage (its job ended, its application closed) goes when no task
+ * set points at it any more. */
+static void stage_maybe_free(em_dag *d, stage *s)
+{
+    if (s->dead && s->nsets == 0)
+        stage_free(d, s);
 }
 
 static void shuffle_free(shuffle *sh)
@@ -346,8 +407,9 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
         if (s) {
             s->out = NULL;
             s->dead = 1;
-            if (!s->ts)
-                stage_free(d, s);
+            set_state(d, s, ST_IDLE);
+            stage_cancel_sets(d, s, "application closed");
+            stage_maybe_free(d, s);
         }
     }
     em_u64map_del(&d->apps, app_id);
@@ -688,7 +750,7 @@ static void submit_missing(em_dag *d, stage *s)
     }
     if (n == 0) {
         free(parts);
-        s->state = ST_IDLE;
+        set_state(d, s, ST_IDLE);
         if (s->is_map)
             stage_finished(d, s);
         return;
@@ -733,9 +795,21 @@ static void submit_missing(em_dag *d, stage *s)
         abort_stage(d, s, err.msg);
         return;
     }
+    if (s->nsets == s->cap_sets) {
+        uint32_t cap = s->cap_sets ? s->cap_sets * 2 : 2;
+        em_taskset **sets = realloc(s->sets, cap * sizeof *sets);
+        if (!sets) {
+            em_tsched_cancel(d->ts, ts, "out of memory");
+            abort_stage(d, s, "out of memory submitting stage");
+            return;
+        }
+        s->sets = sets;
+        s->cap_sets = cap;
+    }
+    s->sets[s->nsets++] = ts;
     s->ts = ts;
     s->ts_attempt = attempt;
-    s->state = ST_RUNNING;
+    set_state(d, s, ST_RUNNING);
     d->stats.stage_attempts++;
     em_log(EMBER_LOG_INFO, LOG_SRC, "submitting stage %" PRIu64 ".%" PRIu32
            " (%s) with %" PRIu32 " tasks", s->id, attempt, s->name, n);
@@ -778,7 +852,7 @@ static void submit_stage(em_dag *d, stage *root)
             stack[sp++] = p;
         }
         if (missing)
-            s->state = ST_WAITING;
+            set_state(d, s, ST_WAITING);
         else
             submit_missing(d, s);
     }
@@ -791,19 +865,18 @@ static void submit_waiting(em_dag *d)
 {
     /* Collect first: submitting changes states. */
     uint32_t n = 0;
-    for (stage *s = d->stages; s; s = s->next)
-        if (s->state == ST_WAITING)
-            n++;
+    for (stage *s = d->waiting; s; s = s->wnext)
+        n++;
     if (n == 0)
         return;
     stage **waiting = malloc(n * sizeof *waiting);
     if (!waiting)
         return;
     uint32_t m = 0;
-    for (stage *s = d->stages; s && m < n; s = s->next)
-        if (s->state == ST_WAITING)
-            waiting[m++] = s;
-    for (uint32_t k = 0; k < m; k++) {
+    for (stage *s = d->waiting; s && m < n; s = s->wnext)
+        waiting[m++] = s;
+    /* Oldest first: the list is newest first. */
+    for (uint32_t k = m; k-- > 0;) {
         stage *s = waiting[k];
         if (s->state != ST_WAITING)
             continue;
@@ -817,7 +890,7 @@ static void submit_waiting(em_dag *d)
                 submit_stage(d, par);
         }
         if (ok) {
-            s->state = ST_IDLE;
+            set_state(d, s, ST_IDLE);
             submit_stage(d, s);
         }
     }
@@ -826,7 +899,7 @@ static void submit_waiting(em_dag *d)
 
 static void stage_finished(em_dag *d, stage *s)
 {
-    s->state = ST_IDLE;
+    set_state(d, s, ST_IDLE);
     s->failed_attempts = 0;
     submit_waiting(d);
 }
@@ -863,22 +936,22 @@ static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
         stage_remove_job(s, j);
         if (s->njobs > 0)
             continue;
-        if (s->state == ST_RUNNING && s->ts) {
-            em_tsched_cancel(d->ts, s->ts, st == EMBER_OK ? "job finished"
-                                                          : "job ended");
-            em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
-                                           "CANCELLED", msg, em_wall_ms(),
-                                           &serr), &serr);
-        }
-        if (s->state != ST_IDLE)
-            s->state = ST_IDLE;
+        /* No job needs s: stop all its attempts, old ones included. */
+        if (s->state == ST_RUNNING && s->ts)
+            em_store_report(LOG_SRC, &d->stats.store_errors,
+                            em_store_stage_end(d->store, s->id,
+                                               s->ts_attempt, "CANCELLED",
+                                               msg, em_wall_ms(), &serr),
+                            &serr);
+        stage_cancel_sets(d, s, st == EMBER_OK ? "job finished"
+                                               : "job ended");
+        set_state(d, s, ST_IDLE);
     }
     stage *rs = j->final;
     if (rs) {
         rs->result_job = NULL;
         rs->dead = 1;
-        if (!rs->ts)
-            stage_free(d, rs);
+        stage_maybe_free(d, rs);
     }
     const char *status = st == EMBER_OK          ? "SUCCEEDED"
                          : st == EMBER_ECANCELED ? "CANCELLED"
@@ -903,22 +976,22 @@ static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
     job_free(j);
 }
 
-/* Every stage j needs: its result stage and all ancestors. */
-static ember_status collect_stages(job *j)
+/* Every stage j needs: its result stage and all ancestors. Linear: each
+ * stage is stamped when listed. */
+static ember_status collect_stages(em_dag *d, job *j)
 {
     uint32_t cap = 8, n = 0, head = 0;
     stage **list = malloc(cap * sizeof *list);
     if (!list)
         return EMBER_ENOMEM;
+    uint64_t epoch = ++d->epoch;
     list[n++] = j->final;
+    j->final->mark = epoch;
     while (head < n) {
         stage *s = list[head++];
         for (uint32_t k = 0; k < s->nparents; k++) {
             stage *p = s->parents[k];
-            int seen = 0;
-            for (uint32_t m = 0; m < n && !seen; m++)
-                seen = list[m] == p;
-            if (seen)
+            if (p->mark == epoch)
                 continue;
             if (n == cap) {
                 stage **nl = realloc(list, 2 * cap * sizeof *nl);
@@ -929,6 +1002,7 @@ static ember_status collect_stages(job *j)
                 list = nl;
                 cap *= 2;
             }
+            p->mark = epoch;
             list[n++] = p;
         }
     }
@@ -1052,7 +1126,7 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
         goto nomem;
     j->final->result_job = j;
     if (stage_link(j->final, a, edges, nedges) != EMBER_OK ||
-        collect_stages(j) != EMBER_OK)
+        collect_stages(d, j) != EMBER_OK)
         goto nomem;
     free(edges);
     edges = NULL;
@@ -1136,9 +1210,8 @@ static void abort_stage(em_dag *d, stage *s, const char *msg)
 {
     char full[1100];
     snprintf(full, sizeof full, "Job aborted due to stage failure: %s", msg);
-    if (s->ts && s->state == ST_RUNNING)
-        em_tsched_cancel(d->ts, s->ts, "stage aborted");
-    s->state = ST_IDLE;
+    stage_cancel_sets(d, s, "stage aborted");
+    set_state(d, s, ST_IDLE);
     /* Ending the last job may free a result stage: stop before that. */
     while (s->njobs > 0) {
         int last = s->njobs == 1;
@@ -1204,6 +1277,8 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
     em_dag *d = ctx;
     stage *s = em_taskset_owner(ts);
     ember_error err;
+    if (em_taskset_stage_attempt(ts) < s->valid_attempt)
+        return; /* it read shuffle output that was since rerun */
     if (s->is_map) {
         if (!s->out)
             return; /* its application closed */
@@ -1241,7 +1316,7 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                 em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id,
                                                s->ts_attempt, "SUCCEEDED",
                                                NULL, em_wall_ms(), &err), &err);
-            s->state = ST_IDLE;
+            set_state(d, s, ST_IDLE);
             end_job(d, j, EMBER_OK, NULL);
             return;
         }
@@ -1257,7 +1332,7 @@ pending:
         return;
     em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
                                    "SUCCEEDED", NULL, em_wall_ms(), &err), &err);
-    s->state = ST_IDLE;
+    set_state(d, s, ST_IDLE);
     if (shuffle_ready(s->out)) {
         stage_finished(d, s);
     } else {
@@ -1308,41 +1383,116 @@ static int64_t resubmit_tick(em_loop *loop, uint64_t id, void *ctx)
         }
         if (!pick)
             break;
-        pick->state = ST_IDLE;
+        set_state(d, pick, ST_IDLE);
         submit_stage(d, pick);
     }
     return EM_LOOP_TIMER_STOP;
 }
 
-/* Indeterminate map output was rerun: every stage downstream of it must
- * rerun whole; a result stage that already returned data cannot, so its
- * job fails (Spark's rollback rule). */
+/* Indeterminate map output is being rerun: every stage downstream of it
+ * must rerun whole, its running attempts stopped and their results
+ * ignored; a result stage that already returned data cannot roll back,
+ * so its job fails (Spark's rule). Map stages downstream lose their output
+ * too, and so on down. */
 static void rollback_downstream(em_dag *d, shuffle *rerun)
 {
-    for (;;) {
-        int again = 0;
-        for (stage *s = d->stages; s && !again; s = s->next) {
-            int reads = 0;
-            for (uint32_t k = 0; k < s->ninputs; k++)
-                reads |= s->inputs[k] == rerun;
-            if (!reads || s->njobs == 0)
-                continue;
-            if (s->is_map && s->out) {
-                if (s->out->available > 0)
+    uint32_t cap = 8, n = 0;
+    shuffle **work = malloc(cap * sizeof *work);
+    if (!work)
+        return;
+    work[n++] = rerun;
+    uint64_t epoch = ++d->epoch;
+    while (n > 0) {
+        shuffle *sh = work[--n];
+        int restart;
+        do {
+            restart = 0;
+            for (stage *s = d->stages; s; s = s->next) {
+                int reads = 0;
+                for (uint32_t k = 0; k < s->ninputs; k++)
+                    reads |= s->inputs[k] == sh;
+                if (!reads || s->njobs == 0 || s->mark == epoch)
+                    continue;
+                if (!s->is_map && s->result_job &&
+                    s->result_job->ndone > 0) {
+                    end_job(d, s->result_job, EMBER_EPLUGIN,
+                            "A shuffle map stage with indeterminate output "
+                            "was retried, but a result stage that read it "
+                            "had already returned results, which cannot be "
+                            "rolled back. Make the map side deterministic "
+                            "(or checkpoint it) and try again.");
+                    restart = 1; /* stages may have been freed */
+                    break;
+                }
+                s->mark = epoch;
+                s->valid_attempt = s->next_attempt;
+                stage_cancel_sets(d, s, "its input is being recomputed");
+                if (s->state == ST_RUNNING)
+                    set_state(d, s, ST_FAILED);
+                if (s->is_map && s->out) {
                     unregister_all(d, s->out);
-            } else if (s->result_job && s->result_job->ndone > 0) {
-                end_job(d, s->result_job, EMBER_EPLUGIN,
-                        "A shuffle map stage with indeterminate output was "
-                        "retried, but a result stage that read it had "
-                        "already returned results, which cannot be rolled "
-                        "back. Make the map side deterministic (or "
-                        "checkpoint it) and try again.");
-                again = 1; /* the stage list may have changed */
+                    if (n == cap) {
+                        shuffle **w = realloc(work, 2 * cap * sizeof *w);
+                        if (!w)
+                            continue;
+                        work = w;
+                        cap *= 2;
+                    }
+                    work[n++] = s->out;
+                }
             }
-        }
-        if (!again)
-            return;
+        } while (restart);
     }
+    free(work);
+}
+
+/* Drops every map output an executor holds (lost, or its shuffle server
+ * failed a fetch): Spark's removeOutputsOnExecutor. */
+static void unregister_executor_outputs(em_dag *d, uint32_t exec_no,
+                                        const char *executor_id)
+{
+    size_t pos = 0;
+    void *v;
+    uint32_t lost = 0;
+    while (em_u64map_next(&d->shuffles_by_id, &pos, NULL, &v)) {
+        shuffle *sh = v;
+        for (uint32_t m = 0; m < sh->num_maps; m++)
+            if (sh->loc[m] == exec_no) {
+                sh->loc[m] = 0;
+                sh->available--;
+                lost++;
+            }
+    }
+    ember_error serr;
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_map_output_remove_executor(d->store,
+                                                        executor_id, &serr),
+                    &serr);
+    if (lost)
+        em_log(EMBER_LOG_WARN, LOG_SRC, "executor %s: %" PRIu32
+               " map outputs unregistered; they will be recomputed when "
+               "needed", executor_id, lost);
+}
+
+/* A FETCH_FAILED must name a shuffle the failing stage reads and a map of
+ * it; anything else is a task failure like any other. */
+static int ev_check_fetch(void *ctx, em_taskset *ts, uint64_t shuffle_id,
+                          uint32_t map_index, char *why, size_t cap)
+{
+    (void)ctx;
+    stage *s = em_taskset_owner(ts);
+    for (uint32_t k = 0; k < s->ninputs; k++)
+        if (s->inputs[k]->id == shuffle_id) {
+            if (map_index < s->inputs[k]->num_maps)
+                return 0;
+            snprintf(why, cap, "invalid fetch failure: shuffle %" PRIu64
+                     " has %" PRIu32 " map outputs, not %" PRIu32,
+                     shuffle_id, s->inputs[k]->num_maps, map_index + 1);
+            return -1;
+        }
+    snprintf(why, cap, "invalid fetch failure: stage %" PRIu64 " does not "
+             "read shuffle %" PRIu64, s->id, shuffle_id);
+    return -1;
 }
 
 static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
@@ -1362,9 +1512,11 @@ static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
         em_log(EMBER_LOG_INFO, LOG_SRC, "ignoring %s (stale attempt)", why);
         return;
     }
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
-                                   why, em_wall_ms(), &serr), &serr);
-    s->state = ST_FAILED;
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                       "FAILED", why, em_wall_ms(), &serr),
+                    &serr);
+    set_state(d, s, ST_FAILED);
     s->failed_attempts++;
     if (s->failed_attempts >= d->conf.max_consecutive_attempts) {
         char msg[1100];
@@ -1375,14 +1527,20 @@ static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
         abort_stage(d, s, msg);
         return;
     }
+    /* ev_check_fetch vetted the shuffle: the stage reads it. */
     shuffle *sh = em_u64map_get(&d->shuffles_by_id, shuffle_id);
-    if (!sh || !sh->map_stage) {
-        abort_stage(d, s, why); /* not a shuffle this stage reads */
-        return;
-    }
     stage *m = sh->map_stage;
     const em_node *mn = &m->plan->l->nodes[m->node];
-    if (mn->output_determinism == EM_DET_INDETERMINATE) {
+    em_exec *lost = executor_id && *executor_id
+                        ? em_tsched_executor_by_id(d->ts, executor_id)
+                        : NULL;
+    if (lost)
+        unregister_executor_outputs(d, em_exec_no(lost), executor_id);
+    else if (!executor_id || !*executor_id)
+        unregister_output(d, sh, map_index);
+    /* (A named executor that is already gone lost its outputs then.) */
+    if (mn->output_determinism == EM_DET_INDETERMINATE &&
+        sh->available < sh->num_maps) {
         em_log(EMBER_LOG_WARN, LOG_SRC, "stage %" PRIu64 " is indeterminate: "
                "rerunning all its %" PRIu32 " map tasks", m->id,
                sh->num_maps);
@@ -1390,11 +1548,9 @@ static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
         rollback_downstream(d, sh);
         if (s->njobs == 0)
             return; /* its job was failed by the rollback */
-    } else {
-        unregister_output(d, sh, map_index);
     }
     if (m->state == ST_IDLE)
-        m->state = ST_FAILED;
+        set_state(d, m, ST_FAILED);
     if (!d->resubmit_timer)
         (void)em_loop_timer_add(d->loop, d->conf.resubmit_delay_us,
                                 resubmit_tick, d, &d->resubmit_timer);
@@ -1407,8 +1563,10 @@ static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why)
     if (s->ts != ts)
         return;
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt, "FAILED",
-                                   why, em_wall_ms(), &serr), &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                       "FAILED", why, em_wall_ms(), &serr),
+                    &serr);
     abort_stage(d, s, why);
 }
 
@@ -1416,11 +1574,14 @@ static void ev_taskset_removed(void *ctx, em_taskset *ts)
 {
     em_dag *d = ctx;
     stage *s = em_taskset_owner(ts);
-    if (s->ts != ts)
-        return;
-    s->ts = NULL;
-    if (s->dead)
-        stage_free(d, s);
+    for (uint32_t k = 0; k < s->nsets; k++)
+        if (s->sets[k] == ts) {
+            s->sets[k] = s->sets[--s->nsets];
+            break;
+        }
+    if (s->ts == ts)
+        s->ts = NULL;
+    stage_maybe_free(d, s);
 }
 
 static void ev_executor_lost(void *ctx, uint32_t exec_no,
@@ -1428,25 +1589,7 @@ static void ev_executor_lost(void *ctx, uint32_t exec_no,
 {
     em_dag *d = ctx;
     (void)reason;
-    size_t pos = 0;
-    void *v;
-    uint32_t lost = 0;
-    while (em_u64map_next(&d->shuffles_by_id, &pos, NULL, &v)) {
-        shuffle *sh = v;
-        for (uint32_t m = 0; m < sh->num_maps; m++)
-            if (sh->loc[m] == exec_no) {
-                sh->loc[m] = 0;
-                sh->available--;
-                lost++;
-            }
-    }
-    ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_remove_executor(d->store, executor_id,
-                                                    &serr), &serr);
-    if (lost)
-        em_log(EMBER_LOG_WARN, LOG_SRC, "executor %s lost %" PRIu32
-               " map outputs; they will be recomputed when needed",
-               executor_id, lost);
+    unregister_executor_outputs(d, exec_no, executor_id);
     /* Waiting stages whose idle parents lost output rerun it. */
     submit_waiting(d);
 }

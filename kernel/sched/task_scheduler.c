@@ -68,7 +68,7 @@ struct em_taskset {
     uint32_t *partitions;
     uint8_t *succeeded, *nrunning, *spec_flag;
     uint16_t *failures;
-    uint32_t *next_attempt, *commit_owner; /* owner = attempt + 1 */
+    uint32_t *next_attempt;
     em_task **running;
     uint32_t num_succeeded, idle_indices;
     int zombie, reaped;
@@ -105,10 +105,12 @@ struct em_tsched {
     uint32_t nexecs, cap_execs;
     em_exec **outbox;    /* executors with queued batches */
     uint32_t noutbox, cap_outbox;
+    em_u64map commits;   /* stage id -> em_u64map: partition -> owner */
     em_taskset *sets;    /* all task sets, newest first */
     uint32_t nsets;
     int dirty;
     uint64_t locality_timer, spec_timer, heartbeat_timer;
+    uint64_t locality_deadline; /* when locality_timer fires */
     em_tsched_stats stats;
 };
 
@@ -170,6 +172,7 @@ void em_tsched_conf_defaults(em_tsched_conf *c)
 /* ------------------------------------------------------------ lifecycle */
 
 static int64_t speculation_tick(em_loop *loop, uint64_t id, void *ctx);
+static void compute_levels(em_tsched *ts, em_taskset *s);
 static int64_t heartbeat_tick(em_loop *loop, uint64_t id, void *ctx);
 
 ember_status em_tsched_create(em_tsched **out, em_loop *loop,
@@ -254,7 +257,6 @@ static void set_free(em_taskset *s)
     free(s->spec_flag);
     free(s->failures);
     free(s->next_attempt);
-    free(s->commit_owner);
     free(s->running);
     free(s->pref_off);
     free(s->pref_vecs);
@@ -275,6 +277,13 @@ void em_tsched_destroy(em_tsched *ts)
     if (ts->locality_timer)
         em_loop_timer_cancel(ts->loop, ts->locality_timer);
     task_free_all(ts);
+    size_t cpos = 0;
+    void *cv;
+    while (em_u64map_next(&ts->commits, &cpos, NULL, &cv)) {
+        em_u64map_free(cv);
+        free(cv);
+    }
+    em_u64map_free(&ts->commits);
     while (ts->sets) {
         em_taskset *s = ts->sets;
         ts->sets = s->next;
@@ -387,6 +396,9 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
         goto nomem;
     }
     ts->execs[ts->nexecs++] = e;
+    /* A new executor may make a locality level possible (Spark too). */
+    for (em_taskset *s = ts->sets; s; s = s->next)
+        compute_levels(ts, s);
     ts->stats.executors++;
     ts->stats.total_slots += e->slots;
     ts->stats.free_slots += e->free;
@@ -551,12 +563,11 @@ ember_status em_tsched_submit(em_tsched *ts, const em_taskset_spec *sp,
     s->spec_flag = calloc(n, 1);
     s->failures = calloc(n, sizeof *s->failures);
     s->next_attempt = calloc(n, sizeof *s->next_attempt);
-    s->commit_owner = calloc(n, sizeof *s->commit_owner);
     s->running = calloc(n, sizeof *s->running);
     s->all.v = malloc(n * sizeof *s->all.v);
     s->durations = malloc(n * sizeof *s->durations);
     if (!s->partitions || !s->succeeded || !s->nrunning || !s->spec_flag ||
-        !s->failures || !s->next_attempt || !s->commit_owner ||
+        !s->failures || !s->next_attempt ||
         !s->running || !s->all.v || !s->durations)
         goto nomem;
     s->all.cap = n;
@@ -801,6 +812,9 @@ static void reap(em_tsched *ts)
             ts->nsets--;
             ts->stats.tasksets--;
             em_pool_remove_entry(&s->entry);
+            /* Executors forget the stage attempt: bounded memory. */
+            for (uint32_t k = 0; k < ts->nexecs; k++)
+                em_u64map_del(&ts->execs[k]->stages_sent, stage_key(s));
             if (ts->ev.taskset_removed)
                 ts->ev.taskset_removed(ts->ev.ctx, s);
             set_free(s);
@@ -863,10 +877,15 @@ void em_tsched_schedule(em_tsched *ts)
         if (at < next)
             next = at;
     }
-    if (next != UINT64_MAX && !ts->locality_timer) {
+    if (next != UINT64_MAX &&
+        (!ts->locality_timer || next < ts->locality_deadline)) {
+        if (ts->locality_timer)
+            em_loop_timer_cancel(ts->loop, ts->locality_timer);
+        ts->locality_timer = 0;
         uint64_t delay = next > o.now ? next - o.now : 0;
-        (void)em_loop_timer_add(ts->loop, delay, locality_tick, ts,
-                                &ts->locality_timer);
+        if (em_loop_timer_add(ts->loop, delay, locality_tick, ts,
+                              &ts->locality_timer) == EMBER_OK)
+            ts->locality_deadline = next;
     }
 }
 
@@ -971,6 +990,24 @@ static void make_zombie(em_taskset *s)
     }
 }
 
+/* The owner of a partition's commit, packed: stage attempt and task
+ * attempt, each plus one, so that no owner is 0 (NULL). */
+static void *owner_of(uint32_t stage_attempt, uint32_t attempt)
+{
+    return (void *)(uintptr_t)(((uint64_t)stage_attempt + 1) << 32 |
+                               ((uint64_t)attempt + 1));
+}
+
+/* A failed or lost attempt gives up its claim to commit, if it had one. */
+static void commit_release(em_tsched *ts, const em_taskset *s, uint32_t i,
+                           uint32_t attempt)
+{
+    em_u64map *parts = em_u64map_get(&ts->commits, s->stage_id);
+    void *me = owner_of(s->stage_attempt, attempt);
+    if (parts && em_u64map_get(parts, s->partitions[i]) == me)
+        em_u64map_del(parts, s->partitions[i]);
+}
+
 static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u);
 
 static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
@@ -1018,8 +1055,7 @@ static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
     snprintf(err, sizeof err, "%.*s", len, (const char *)u->error.data);
     snprintf(exec_id, sizeof exec_id, "%s", t->exec->id);
     int ours = t->kill_sent;
-    if (s->commit_owner[i] == attempt + 1)
-        s->commit_owner[i] = 0;
+    commit_release(ts, s, i, attempt);
     ts->stats.failed++;
     task_remove(ts, t, ours ? "KILLED" : "FAILED", err);
     if (ours || s->succeeded[i] || s->zombie)
@@ -1058,8 +1094,7 @@ static void on_killed(em_tsched *ts, em_task *t, const em_msg_update *u)
     char err[512];
     int len = (int)(u->error.len > 400 ? 400 : u->error.len);
     snprintf(err, sizeof err, "%.*s", len, (const char *)u->error.data);
-    if (s->commit_owner[i] == t->attempt + 1)
-        s->commit_owner[i] = 0;
+    commit_release(ts, s, i, t->attempt);
     ts->stats.killed++;
     task_remove(ts, t, "KILLED", err);
     requeue(s, i); /* a kill we did not ask for is not the task's fault */
@@ -1074,6 +1109,16 @@ static void on_fetch_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
     snprintf(err, sizeof err, "%.*s", len, (const char *)u->error.data);
     if (em_bytes_to_cstr(u->lost_executor, lost, sizeof lost) != EMBER_OK)
         lost[0] = '\0';
+    char why[400];
+    if (ts->ev.check_fetch &&
+        ts->ev.check_fetch(ts->ev.ctx, s, u->shuffle_id, u->map_index, why,
+                           sizeof why) != 0) {
+        em_msg_update failed = *u;
+        failed.state = EM_TASK_FAILED;
+        failed.error = (em_bytes){(const uint8_t *)why, strlen(why)};
+        on_failed(ts, t, &failed);
+        return;
+    }
     ts->stats.fetch_failed++;
     task_remove(ts, t, "FETCH_FAILED", err);
     if (s->zombie)
@@ -1132,8 +1177,7 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *e, const char *reason)
         em_task *t = e->running;
         em_taskset *s = t->set;
         uint32_t i = t->index;
-        if (s->commit_owner[i] == t->attempt + 1)
-            s->commit_owner[i] = 0;
+        commit_release(ts, s, i, t->attempt);
         ts->stats.lost++;
         task_remove(ts, t, "LOST", msg);
         requeue(s, i);
@@ -1184,23 +1228,43 @@ void em_tsched_commit_ask(em_tsched *ts, em_exec *e,
 {
     em_task *t = em_u64map_get(&ts->tasks, ask->task_id);
     uint8_t allowed = 0;
+    /* Spark's OutputCommitCoordinator, per (stage, partition) across all
+     * attempts: the first attempt to ask owns the commit until it fails;
+     * attempts of a failed, finished or cancelled set never commit. */
     if (t && t->exec == e && t->set->stage_id == ask->stage_id &&
         t->set->stage_attempt == ask->stage_attempt &&
         t->attempt == ask->attempt &&
-        t->set->partitions[t->index] == ask->partition) {
+        t->set->partitions[t->index] == ask->partition && !t->set->zombie) {
         em_taskset *s = t->set;
-        uint32_t i = t->index;
-        /* First asker wins; a failed owner releases the partition. */
-        if (!s->succeeded[i] && s->commit_owner[i] == 0)
-            s->commit_owner[i] = t->attempt + 1;
-        allowed = s->commit_owner[i] == t->attempt + 1;
+        em_u64map *parts = em_u64map_get(&ts->commits, s->stage_id);
+        if (!parts && (parts = calloc(1, sizeof *parts)) &&
+            em_u64map_put(&ts->commits, s->stage_id, parts) != EMBER_OK) {
+            free(parts);
+            parts = NULL;
+        }
+        void *me = owner_of(s->stage_attempt, t->attempt);
+        if (parts) {
+            void *owner = em_u64map_get(parts, ask->partition);
+            if (!owner && em_u64map_put(parts, ask->partition, me) ==
+                              EMBER_OK)
+                owner = me;
+            allowed = owner == me;
+        }
     }
-    ember_buf b;
-    b = ember_buf_heap();
+    ember_buf b = ember_buf_heap();
     em_msg_commit_reply r = {.task_id = ask->task_id, .allowed = allowed};
     if (em_msg_encode_commit_reply(&b, &r) == EMBER_OK)
         e->send(e->send_ctx, b.data, b.len);
     ember_buf_release(&b);
+}
+
+void em_tsched_stage_done(em_tsched *ts, uint64_t stage_id)
+{
+    em_u64map *parts = em_u64map_del(&ts->commits, stage_id);
+    if (parts) {
+        em_u64map_free(parts);
+        free(parts);
+    }
 }
 
 /* ---------------------------------------------------------- speculation */

@@ -71,6 +71,10 @@ typedef struct em_tsched_events {
      * the task's result bytes (a map status for map stages), borrowed. */
     void (*task_succeeded)(void *ctx, em_taskset *ts, uint32_t partition,
                            const em_exec *exec, em_bytes result);
+    /* Vets a FETCH_FAILED before it counts: non-zero refuses it (why says
+     * why) and the attempt counts as an ordinary FAILED. Nullable. */
+    int (*check_fetch)(void *ctx, em_taskset *ts, uint64_t shuffle_id,
+                       uint32_t map_index, char *why, size_t cap);
     /* A task could not fetch shuffle_id's map output map_index from
      * executor_id. ts is already a zombie (launches nothing more). */
     void (*fetch_failed)(void *ctx, em_taskset *ts, uint32_t partition,
@@ -170,9 +174,16 @@ int em_taskset_is_zombie(const em_taskset *set);
 
 /* One STATUS entry from exec. Unknown or stale task ids are ignored. */
 void em_tsched_status(em_tsched *ts, em_exec *exec, const em_msg_update *u);
-/* A COMMIT_ASK: replies at once through exec's send. */
+/*
+ * A COMMIT_ASK: replies at once through exec's send. Per (stage,
+ * partition), across attempts: the first attempt to ask may commit, the
+ * others may not, until that one fails; attempts of a set that failed,
+ * finished or was cancelled may not.
+ */
 void em_tsched_commit_ask(em_tsched *ts, em_exec *exec,
                           const em_msg_commit_ask *ask);
+/* The stage is gone: forget its commit owners. */
+void em_tsched_stage_done(em_tsched *ts, uint64_t stage_id);
 
 /* ---- driving ---- */
 
@@ -190,7 +201,8 @@ typedef struct em_tsched_stats {
     uint64_t launched_at[4];          /* by em_locality */
     uint64_t locality_idle_slot_us;   /* slot time left idle for locality */
     uint64_t store_errors;            /* state-store writes that failed */
-    uint32_t executors, total_slots, free_slots, tasksets;
+    uint32_t executors, tasksets;
+    uint64_t total_slots, free_slots;
 } em_tsched_stats;
 void em_tsched_get_stats(const em_tsched *ts, em_tsched_stats *out);
 

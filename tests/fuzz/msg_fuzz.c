@@ -15,11 +15,9 @@
  *     count, follows the same rules.
  *
  * Built with -fsanitize=fuzzer it is a libFuzzer target. Built with
- * -DEMBER_MSG_FUZZ_MAIN it gets a plain main instead:
- *     msg_fuzz_replay                   seeds + deterministic mutations
- *     msg_fuzz_replay FILE...           replays the given inputs
- *     msg_fuzz_replay --write-seeds DIR writes the seed corpus to DIR
- * (tests/fuzz/msg_corpus/ holds the seeds, written that way).
+ * -DEMBER_FUZZ_REPLAY it is msg_fuzz_replay, the replay driver of replay.h
+ * over the messages of make_seeds (tests/fuzz/msg_corpus/ holds them,
+ * written by `msg_fuzz_replay --write-seeds`).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,17 +26,9 @@
 #include <string.h>
 
 #include "msg/msg.h"
+#include "replay.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "msg_fuzz:%d: check failed: %s\n", __LINE__,    \
-                    #cond);                                                  \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK(cond) EM_FUZZ_CHECK("msg_fuzz", cond)
 
 /* Decodes accepted so far (the replay driver reports it). */
 static size_t accepted;
@@ -314,14 +304,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifdef EMBER_MSG_FUZZ_MAIN
+#ifdef EMBER_FUZZ_REPLAY
 
 #define MUT_MAX 1024
 #define NSEEDS 14
 
 /* Seeds: valid messages of every type, made with the encoders. */
 static uint8_t seed_mem[NSEEDS][MUT_MAX];
-static size_t seed_len[NSEEDS];
+/* Their file names under --write-seeds; make_seeds fills in the lengths. */
+static em_fuzz_seed seeds[NSEEDS] = {
+    {"register", seed_mem[0], 0},
+    {"registered", seed_mem[1], 0},
+    {"registered-refused", seed_mem[2], 0},
+    {"launch", seed_mem[3], 0},
+    {"launch-empty", seed_mem[4], 0},
+    {"status", seed_mem[5], 0},
+    {"kill", seed_mem[6], 0},
+    {"heartbeat", seed_mem[7], 0},
+    {"shutdown", seed_mem[8], 0},
+    {"stage", seed_mem[9], 0},
+    {"commit-ask", seed_mem[10], 0},
+    {"commit-reply", seed_mem[11], 0},
+    {"map-status", seed_mem[12], 0},
+    {"map-status-empty", seed_mem[13], 0},
+};
 
 static em_bytes str_of(const char *s)
 {
@@ -439,189 +445,36 @@ static void make_seeds(void)
     }
     CHECK(k == NSEEDS);
     for (i = 0; i < NSEEDS; i++)
-        seed_len[i] = b[i].len;
+        seeds[i].len = b[i].len;
 }
 
-static uint64_t rng_state = 1;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static size_t rng_below(size_t n)
-{
-    return (size_t)(rng_next() % n);
-}
-
-/* Applies one random edit to buf[0..*n) (capacity MUT_MAX). */
-static void mutate(uint8_t *buf, size_t *n)
+/* One edit of em_fuzz_edit, or another message type over the same body,
+ * or the start of another seed appended. */
+static void mutate(uint8_t *buf, size_t *n, size_t cap)
 {
     static const uint8_t bytes[] = {0x00, 0x01, 0x02, 0x05, 0x06, 0x0F,
                                     0x10, 0x7F, 0x80, 0x81, 0xFE, 0xFF};
-    size_t at = *n ? rng_below(*n) : 0;
-    switch (rng_below(8)) {
-    case 0: /* flip a bit */
-        if (*n)
-            buf[at] ^= (uint8_t)(1u << rng_below(8));
-        break;
-    case 1: /* overwrite with an interesting byte */
-        if (*n)
-            buf[at] = bytes[rng_below(sizeof bytes)];
-        break;
-    case 2: /* insert a byte */
-        if (*n < MUT_MAX) {
-            memmove(buf + at + 1, buf + at, *n - at);
-            buf[at] = rng_below(2) ? bytes[rng_below(sizeof bytes)]
-                                   : (uint8_t)rng_next();
-            (*n)++;
-        }
-        break;
-    case 3: /* delete a byte */
-        if (*n) {
-            memmove(buf + at, buf + at + 1, *n - at - 1);
-            (*n)--;
-        }
-        break;
-    case 4: /* truncate */
-        *n = at;
-        break;
-    case 5: /* another message type over the same body */
+    size_t at = *n ? em_fuzz_below(*n) : 0;
+    unsigned op = (unsigned)em_fuzz_below(8);
+    if (op == 5) {
         if (*n > 5)
-            buf[5] = (uint8_t)(1 + rng_below(10));
-        break;
-    case 6: { /* append the start of another seed */
-        size_t k = rng_below(NSEEDS);
-        size_t len = rng_below(seed_len[k] + 1);
-        if (*n + len <= MUT_MAX) {
-            memcpy(buf + *n, seed_mem[k], len);
-            *n += len;
-        }
-        break;
+            buf[5] = (uint8_t)(1 + em_fuzz_below(10));
+    } else if (op == 6) {
+        const em_fuzz_seed *s = &seeds[em_fuzz_below(NSEEDS)];
+        size_t len = em_fuzz_below(s->len + 1);
+        (void)em_fuzz_insert(buf, n, cap, *n, s->data, len);
+    } else {
+        em_fuzz_edit(buf, n, cap, at, op, bytes, sizeof bytes);
     }
-    default: { /* duplicate a chunk in place */
-        size_t len = 1 + rng_below(8);
-        if (at + len <= *n && *n + len <= MUT_MAX) {
-            memmove(buf + at + len, buf + at, *n - at);
-            *n += len;
-        }
-        break;
-    }
-    }
-}
-
-/* Runs the target on an exact-size heap copy, so ASan sees any over-read. */
-static void run_exact(const uint8_t *p, size_t n)
-{
-    uint8_t *exact = (uint8_t *)malloc(n ? n : 1);
-    CHECK(exact != NULL);
-    if (n)
-        memcpy(exact, p, n);
-    (void)LLVMFuzzerTestOneInput(exact, n);
-    free(exact);
-}
-
-static int write_seeds(const char *dir)
-{
-    static const char *const names[NSEEDS] = {
-        "register",   "registered", "registered-refused", "launch",
-        "launch-empty", "status",   "kill",               "heartbeat",
-        "shutdown",   "stage",      "commit-ask",         "commit-reply",
-        "map-status", "map-status-empty"};
-    size_t i;
-    for (i = 0; i < NSEEDS; i++) {
-        char path[4096];
-        FILE *f;
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >=
-            (int)sizeof path)
-            return 1;
-        f = fopen(path, "wb");
-        if (f == NULL ||
-            fwrite(seed_mem[i], 1, seed_len[i], f) != seed_len[i]) {
-            perror(path);
-            if (f)
-                fclose(f);
-            return 1;
-        }
-        if (fclose(f) != 0) {
-            perror(path);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int replay_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *data = NULL;
-    size_t len = 0, cap = 0;
-    if (f == NULL) {
-        perror(path);
-        return 1;
-    }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            uint8_t *p;
-            cap = cap ? cap * 2 : 4096;
-            p = (uint8_t *)realloc(data, cap);
-            if (p == NULL) {
-                free(data);
-                fclose(f);
-                return 1;
-            }
-            data = p;
-        }
-        got = fread(data + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    fclose(f);
-    run_exact(data, len);
-    free(data);
-    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    uint8_t buf[MUT_MAX];
-    size_t i, runs = 0;
-    int a;
+    static const em_fuzz_target target = {
+        "msg_fuzz_replay", seeds, NSEEDS, 100000, MUT_MAX, 0, mutate,
+        &accepted, "decodes accepted"};
     make_seeds();
-    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
-        return write_seeds(argv[2]);
-    if (argc > 1) {
-        for (a = 1; a < argc; a++)
-            if (replay_file(argv[a]) != 0)
-                return 1;
-        printf("msg_fuzz_replay: %d file(s) ok\n", argc - 1);
-        return 0;
-    }
-    for (i = 0; i < NSEEDS; i++) {
-        size_t before = accepted;
-        run_exact(seed_mem[i], seed_len[i]);
-        CHECK(accepted > before); /* every seed is valid */
-        runs++;
-    }
-    (void)LLVMFuzzerTestOneInput(NULL, 0);
-    for (i = 0; i < 100000; i++) {
-        size_t k = rng_below(NSEEDS), n = seed_len[k], m, edits;
-        memcpy(buf, seed_mem[k], n);
-        edits = 1 + rng_below(4);
-        for (m = 0; m < edits; m++)
-            mutate(buf, &n);
-        run_exact(buf, n);
-        runs++;
-    }
-    printf("msg_fuzz_replay: %zu inputs, %zu decodes accepted, all "
-           "consistent\n",
-           runs, accepted);
-    return 0;
+    return em_fuzz_replay_main(&target, argc, argv);
 }
 
-#endif /* EMBER_MSG_FUZZ_MAIN */
+#endif /* EMBER_FUZZ_REPLAY */

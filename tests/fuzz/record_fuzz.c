@@ -13,10 +13,8 @@
  *     control characters.
  *
  * Built with -fsanitize=fuzzer it is a libFuzzer target. Built with
- * -DEMBER_RECORD_FUZZ_MAIN it gets a plain main instead:
- *     record_fuzz_replay                   seeds + deterministic mutations
- *     record_fuzz_replay FILE...           replays the given inputs
- *     record_fuzz_replay --write-seeds DIR writes the seed corpus to DIR
+ * -DEMBER_FUZZ_REPLAY it is record_fuzz_replay, the replay driver of
+ * replay.h over the hand-made records below (the seed corpus).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -25,17 +23,12 @@
 #include <string.h>
 
 #include "ember/record.h"
+#include "replay.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Valid inputs so far (the replay driver reports it). */
+static size_t accepted;
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "record_fuzz:%d: check failed: %s\n", __LINE__,  \
-                    #cond);                                                  \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK(cond) EM_FUZZ_CHECK("record_fuzz", cond)
 
 /* Nonzero when s[0..n) is valid UTF-8 (shortest forms, no surrogates,
  * nothing above U+10FFFF) with no byte below 0x20. */
@@ -203,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_invalid(data, size);
         return 0;
     }
+    accepted++;
 
     /* walk with cursors, recursing into tuples; typed re-encoding */
     typed = ember_buf_heap();
@@ -255,7 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifdef EMBER_RECORD_FUZZ_MAIN
+#ifdef EMBER_FUZZ_REPLAY
 
 /* Hand-made valid records: the seed corpus. */
 static const uint8_t seed0[] = {0x01, 0x02, 0x03};
@@ -278,183 +272,34 @@ static const uint8_t seed6[] = {0x28, 'k', 'e', 'y', 0x00, 0x30, 0x20, 0xC0,
 static const uint8_t seed7[] = {0x30, 0x30, 0x30, 0x30, 0x14, 0x00, 0x00,
                                 0x00, 0x00};
 
-static const struct {
-    const uint8_t *p;
-    size_t n;
-} seeds[] = {
-    {seed0, sizeof seed0}, {seed1, sizeof seed1}, {seed2, sizeof seed2},
-    {seed3, sizeof seed3}, {seed4, sizeof seed4}, {seed5, sizeof seed5},
-    {seed6, sizeof seed6}, {seed7, sizeof seed7},
+#define SEED(i) {"seed-0" #i, seed##i, sizeof seed##i}
+static const em_fuzz_seed seeds[] = {
+    SEED(0), SEED(1), SEED(2), SEED(3), SEED(4), SEED(5), SEED(6), SEED(7),
 };
 #define NSEEDS (sizeof seeds / sizeof seeds[0])
 
-static uint64_t rng_state = 1;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static size_t rng_below(size_t n)
-{
-    return (size_t)(rng_next() % n);
-}
-
-#define MUT_MAX 256
-
-/* Applies one random edit to buf[0..*n) (capacity MUT_MAX). */
-static void mutate(uint8_t *buf, size_t *n)
+/* One edit of em_fuzz_edit, or (one time in seven) another seed appended:
+ * a valid record followed by a valid record stays valid. */
+static void mutate(uint8_t *buf, size_t *n, size_t cap)
 {
     static const uint8_t tags[] = {0x00, 0x01, 0x02, 0x03, 0x0C, 0x13, 0x14,
                                    0x15, 0x1C, 0x20, 0x28, 0x29, 0x30, 0xFF};
-    size_t at = *n ? rng_below(*n) : 0;
-    switch (rng_below(7)) {
-    case 0: /* flip a bit */
-        if (*n)
-            buf[at] ^= (uint8_t)(1u << rng_below(8));
-        break;
-    case 1: /* overwrite with an interesting byte */
-        if (*n)
-            buf[at] = tags[rng_below(sizeof tags)];
-        break;
-    case 2: /* insert a byte */
-        if (*n < MUT_MAX) {
-            memmove(buf + at + 1, buf + at, *n - at);
-            buf[at] = rng_below(2) ? tags[rng_below(sizeof tags)]
-                                   : (uint8_t)rng_next();
-            (*n)++;
-        }
-        break;
-    case 3: /* delete a byte */
-        if (*n) {
-            memmove(buf + at, buf + at + 1, *n - at - 1);
-            (*n)--;
-        }
-        break;
-    case 4: /* truncate */
-        *n = at;
-        break;
-    case 5: { /* append another seed (a valid record stays valid) */
-        size_t k = rng_below(NSEEDS);
-        if (*n + seeds[k].n <= MUT_MAX) {
-            memcpy(buf + *n, seeds[k].p, seeds[k].n);
-            *n += seeds[k].n;
-        }
-        break;
+    size_t at = *n ? em_fuzz_below(*n) : 0;
+    unsigned op = (unsigned)em_fuzz_below(7);
+    if (op == 5) {
+        const em_fuzz_seed *s = &seeds[em_fuzz_below(NSEEDS)];
+        (void)em_fuzz_insert(buf, n, cap, *n, s->data, s->len);
+    } else {
+        em_fuzz_edit(buf, n, cap, at, op, tags, sizeof tags);
     }
-    default: { /* duplicate a chunk in place */
-        size_t len = 1 + rng_below(8);
-        if (at + len <= *n && *n + len <= MUT_MAX) {
-            memmove(buf + at + len, buf + at, *n - at);
-            *n += len;
-        }
-        break;
-    }
-    }
-}
-
-static int write_seeds(const char *dir)
-{
-    size_t i;
-    for (i = 0; i < NSEEDS; i++) {
-        char path[4096];
-        FILE *f;
-        if (snprintf(path, sizeof path, "%s/seed-%02u", dir, (unsigned)i) >=
-            (int)sizeof path)
-            return 1;
-        f = fopen(path, "wb");
-        if (f == NULL || fwrite(seeds[i].p, 1, seeds[i].n, f) != seeds[i].n) {
-            perror(path);
-            if (f)
-                fclose(f);
-            return 1;
-        }
-        if (fclose(f) != 0) {
-            perror(path);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int replay_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *data = NULL;
-    size_t len = 0, cap = 0;
-    if (f == NULL) {
-        perror(path);
-        return 1;
-    }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            uint8_t *p;
-            cap = cap ? cap * 2 : 4096;
-            p = (uint8_t *)realloc(data, cap);
-            if (p == NULL) {
-                free(data);
-                fclose(f);
-                return 1;
-            }
-            data = p;
-        }
-        got = fread(data + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    fclose(f);
-    (void)LLVMFuzzerTestOneInput(data, len);
-    free(data);
-    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    uint8_t buf[MUT_MAX];
-    size_t i, valid = 0, runs = 0;
-    int a;
-    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
-        return write_seeds(argv[2]);
-    if (argc > 1) {
-        for (a = 1; a < argc; a++)
-            if (replay_file(argv[a]) != 0)
-                return 1;
-        printf("record_fuzz_replay: %d file(s) ok\n", argc - 1);
-        return 0;
-    }
-    for (i = 0; i < NSEEDS; i++) {
-        CHECK(ember_rec_validate(seeds[i].p, seeds[i].n, NULL) == EMBER_OK);
-        (void)LLVMFuzzerTestOneInput(seeds[i].p, seeds[i].n);
-        runs++;
-    }
-    (void)LLVMFuzzerTestOneInput(NULL, 0);
-    for (i = 0; i < 50000; i++) {
-        size_t k = rng_below(NSEEDS), n = seeds[k].n, m, edits;
-        memcpy(buf, seeds[k].p, n);
-        edits = 1 + rng_below(4);
-        for (m = 0; m < edits; m++)
-            mutate(buf, &n);
-        if (ember_rec_validate(buf, n, NULL) == EMBER_OK)
-            valid++;
-        /* an exact-size heap copy, so ASan sees any over-read */
-        {
-            uint8_t *exact = (uint8_t *)malloc(n ? n : 1);
-            CHECK(exact != NULL);
-            if (n)
-                memcpy(exact, buf, n);
-            (void)LLVMFuzzerTestOneInput(exact, n);
-            free(exact);
-        }
-        runs++;
-    }
-    printf("record_fuzz_replay: %zu inputs, %zu valid, all consistent\n",
-           runs, valid);
-    return 0;
+    static const em_fuzz_target target = {
+        "record_fuzz_replay", seeds, NSEEDS, 50000, 256, 0, mutate,
+        &accepted, "valid"};
+    return em_fuzz_replay_main(&target, argc, argv);
 }
 
-#endif /* EMBER_RECORD_FUZZ_MAIN */
+#endif /* EMBER_FUZZ_REPLAY */

@@ -156,6 +156,7 @@ static void exec_send(void *ctx, const uint8_t *msg, size_t len)
     harness *h = e->h;
     int idx = (int)(e - h->execs);
     em_msg_type type;
+    assert_false(e->closed); /* nothing is sent after closed */
     ember_error err;
     assert_int_equal(em_msg_type_of(msg, len, &type, &err), EMBER_OK);
     switch (type) {
@@ -227,10 +228,18 @@ static void exec_send(void *ctx, const uint8_t *msg, size_t len)
     }
 }
 
+/* The kernel is done with this connection: no send may follow. */
+static void exec_closed(void *ctx)
+{
+    h_exec *e = ctx;
+    assert_false(e->closed);
+    e->closed = 1;
+}
+
 void h_exec_connect(harness *h, h_exec *e)
 {
     e->h = h;
-    assert_int_equal(em_kernel_conn_open(h->k, exec_send, e, &e->conn),
+    assert_int_equal(em_kernel_conn_open(h->k, exec_send, exec_closed, e, &e->conn),
                      EMBER_OK);
     em_msg_register reg = {
         .executor_id = {(const uint8_t *)e->id, strlen(e->id)},

@@ -31,7 +31,7 @@ typedef struct h_exec {
     char id[32], host[32];
     uint32_t slots;
     uint64_t conn;
-    int registered, refused, lost;
+    int registered, refused, lost, closed;
     uint32_t stage_msgs, kill_msgs;
     struct harness *h;
 } h_exec;

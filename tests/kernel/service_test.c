@@ -147,7 +147,7 @@ static void instant_exec_start(service *s, instant_exec *e, const char *id,
 {
     memset(e, 0, sizeof *e);
     e->k = s->k;
-    assert_int_equal(em_kernel_conn_open(s->k, instant_send, e, &e->conn),
+    assert_int_equal(em_kernel_conn_open(s->k, instant_send, NULL, e, &e->conn),
                      EMBER_OK);
     em_msg_register reg = {
         .executor_id = {(const uint8_t *)id, strlen(id)},

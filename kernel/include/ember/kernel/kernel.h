@@ -143,16 +143,26 @@ EM_API ember_status em_plan_describe(const char *plan, size_t plan_len,
 /* Sends one message to an executor; loop thread; msg borrowed. */
 typedef void (*em_kernel_send_fn)(void *ctx, const uint8_t *msg, size_t len);
 
-/* Opens a connection for one executor; send/ctx must stay valid until
- * em_kernel_conn_close. */
+/* Told, on the loop thread, that a connection is gone for good. */
+typedef void (*em_kernel_closed_fn)(void *ctx);
+
+/*
+ * Opens a connection for one executor. send (loop thread) carries the
+ * kernel's messages to it. closed (nullable) is called once on the loop
+ * thread when the connection is gone — after em_kernel_conn_close was
+ * processed, the executor was lost, or the kernel was destroyed — and
+ * send is never called after it: the transport frees ctx there.
+ */
 EM_API ember_status em_kernel_conn_open(em_kernel *k, em_kernel_send_fn send,
+                                        em_kernel_closed_fn closed,
                                         void *ctx, uint64_t *conn_id);
 /* A message received on conn (copied). A malformed message is logged
  * and recorded as an event, and changes nothing. */
 EM_API ember_status em_kernel_conn_recv(em_kernel *k, uint64_t conn_id,
                                         const void *msg, size_t len);
 /* The connection is gone: its executor is lost (tasks re-queued, its map
- * outputs unregistered). */
+ * outputs unregistered). Asynchronous: send may still be called until the
+ * connection's closed callback runs. */
 EM_API ember_status em_kernel_conn_close(em_kernel *k, uint64_t conn_id,
                                          const char *reason);
 
@@ -177,7 +187,8 @@ typedef struct em_kernel_stats {
         launched_no_pref, launched_any, locality_idle_slot_us;
     uint64_t stage_attempts, skipped_stages;
     uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
-    uint32_t active_jobs, executors, total_slots, free_slots;
+    uint32_t active_jobs, executors;
+    uint64_t total_slots, free_slots;
 } em_kernel_stats;
 EM_API void em_kernel_get_stats(const em_kernel *k, em_kernel_stats *out);
 
