@@ -382,8 +382,10 @@ ember_status em_dag_app_open(em_dag *d, uint64_t app_id, const char *name,
     }
     a->id = app_id;
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_app_begin(d->store, app_id, a->name, em_wall_ms(),
-                                   &serr), &serr);
+    em_store_report(
+        LOG_SRC, &d->stats.store_errors,
+        em_store_app_begin(d->store, app_id, a->name, em_wall_ms(), &serr),
+        &serr);
     return EMBER_OK;
 }
 
@@ -400,9 +402,12 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
     while (em_u64map_next(&a->shuffles, &pos, NULL, &v)) {
         shuffle *sh = v;
         em_u64map_del(&d->shuffles_by_id, sh->id);
-        em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_remove_shuffle(d->store, sh->id,
-                                                       &serr), &serr);
-        em_store_report(LOG_SRC, &d->stats.store_errors, em_store_shuffle_remove(d->store, sh->id, &serr), &serr);
+        em_store_report(
+            LOG_SRC, &d->stats.store_errors,
+            em_store_map_output_remove_shuffle(d->store, sh->id, &serr), &serr);
+        em_store_report(LOG_SRC, &d->stats.store_errors,
+                        em_store_shuffle_remove(d->store, sh->id, &serr),
+                        &serr);
         stage *s = sh->map_stage;
         if (s) {
             s->out = NULL;
@@ -413,8 +418,10 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
         }
     }
     em_u64map_del(&d->apps, app_id);
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_app_end(d->store, app_id, "FINISHED", em_wall_ms(),
-                                 &serr), &serr);
+    em_store_report(
+        LOG_SRC, &d->stats.store_errors,
+        em_store_app_end(d->store, app_id, "FINISHED", em_wall_ms(), &serr),
+        &serr);
     app_free(a);
 }
 
@@ -563,9 +570,10 @@ static ember_status get_or_create_shuffle(em_dag *d, app *a, em_plan *plan,
     }
     free(in);
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_shuffle_add(d->store, sh->id, a->id, s->id,
-                                     sh->num_maps, sh->num_reduces, &serr),
-                &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_shuffle_add(d->store, sh->id, a->id, s->id,
+                                         sh->num_maps, sh->num_reduces, &serr),
+                    &serr);
     return EMBER_OK;
 nomem:
     free(in);
@@ -816,10 +824,12 @@ static void submit_missing(em_dag *d, stage *s)
     history(d, "stage_submitted", "{\"stage\":%" PRIu64 ",\"attempt\":%"
             PRIu32 ",\"tasks\":%" PRIu32 "}", s->id, attempt, n);
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_begin(d->store, s->id, attempt,
-                                     first ? first->id : 0,
-                                     s->is_map ? "shuffle_map" : "result",
-                                     s->name, n, em_wall_ms(), &serr), &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_stage_begin(d->store, s->id, attempt,
+                                         first ? first->id : 0,
+                                         s->is_map ? "shuffle_map" : "result",
+                                         s->name, n, em_wall_ms(), &serr),
+                    &serr);
 }
 
 /* Spark's submitStage, iteratively: parents first, then s. */
@@ -965,9 +975,11 @@ static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
     d->stats.active_jobs--;
     history(d, "job_end", "{\"job\":%" PRIu64 ",\"status\":\"%s\"}", j->id,
             status);
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_job_end(d->store, j->id, status,
-                                 st == EMBER_OK ? NULL : msg, em_wall_ms(),
-                                 &serr), &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_job_end(d->store, j->id, status,
+                                     st == EMBER_OK ? NULL : msg, em_wall_ms(),
+                                     &serr),
+                    &serr);
     em_log(st == EMBER_OK ? EMBER_LOG_INFO : EMBER_LOG_WARN, LOG_SRC,
            "job %" PRIu64 " %s%s%s", j->id, status, msg ? ": " : "",
            msg ? msg : "");
@@ -1137,9 +1149,10 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
         goto nomem;
     d->stats.active_jobs++;
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_job_begin(d->store, j->id, a->id, j->description,
-                                   j->pool, j->group, em_wall_ms(), &serr),
-                &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_job_begin(d->store, j->id, a->id, j->description,
+                                       j->pool, j->group, em_wall_ms(), &serr),
+                    &serr);
     em_log(EMBER_LOG_INFO, LOG_SRC, "job %" PRIu64 ": %" PRIu32
            " partitions of %s, %" PRIu32 " stages", j->id, j->nparts,
            j->final->name, j->nstages);
@@ -1230,9 +1243,10 @@ static void register_output(em_dag *d, shuffle *sh, uint32_t map,
         sh->available++;
     sh->loc[map] = em_exec_no(exec);
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_set(d->store, sh->id, map,
-                                        em_exec_id(exec), bytes, &serr),
-                &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_map_output_set(d->store, sh->id, map,
+                                            em_exec_id(exec), bytes, &serr),
+                    &serr);
 }
 
 /* Total bytes of a map status that must list nr reduce partitions. */
@@ -1313,9 +1327,11 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                                result.data, result.len);
         if (j->ndone == j->nparts) {
             if (s->ts == ts && s->state == ST_RUNNING)
-                em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id,
-                                               s->ts_attempt, "SUCCEEDED",
-                                               NULL, em_wall_ms(), &err), &err);
+                em_store_report(LOG_SRC, &d->stats.store_errors,
+                                em_store_stage_end(d->store, s->id,
+                                                   s->ts_attempt, "SUCCEEDED",
+                                                   NULL, em_wall_ms(), &err),
+                                &err);
             set_state(d, s, ST_IDLE);
             end_job(d, j, EMBER_OK, NULL);
             return;
@@ -1330,8 +1346,10 @@ pending:
     }
     if (s->npending > 0 || !s->is_map)
         return;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_stage_end(d->store, s->id, s->ts_attempt,
-                                   "SUCCEEDED", NULL, em_wall_ms(), &err), &err);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                       "SUCCEEDED", NULL, em_wall_ms(), &err),
+                    &err);
     set_state(d, s, ST_IDLE);
     if (shuffle_ready(s->out)) {
         stage_finished(d, s);
@@ -1351,8 +1369,9 @@ static void unregister_output(em_dag *d, shuffle *sh, uint32_t map)
     sh->loc[map] = 0;
     sh->available--;
     ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors, em_store_map_output_remove(d->store, sh->id, map, &serr),
-                &serr);
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_store_map_output_remove(d->store, sh->id, map, &serr),
+                    &serr);
 }
 
 static void unregister_all(em_dag *d, shuffle *sh)

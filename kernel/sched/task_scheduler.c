@@ -404,10 +404,13 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
     ts->stats.free_slots += e->free;
     ts->dirty = 1;
     ember_error serr;
-    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_executor_add(ts->store, id, host, e->slots,
-                                      em_wall_ms(), &serr), &serr);
-    em_log(EMBER_LOG_INFO, LOG_SRC, "executor %s on %s registered with %"
-           PRIu32 " slots", id, host, e->slots);
+    em_store_report(LOG_SRC, &ts->stats.store_errors,
+                    em_store_executor_add(ts->store, id, host, e->slots,
+                                          em_wall_ms(), &serr),
+                    &serr);
+    em_log(EMBER_LOG_INFO, LOG_SRC,
+           "executor %s on %s registered with %" PRIu32 " slots", id, host,
+           e->slots);
     exec_event(ts, "executor_added", id, host, NULL);
     *out = e;
     return EMBER_OK;
@@ -717,11 +720,12 @@ static int launch(em_tsched *ts, em_exec *e, em_taskset *s, uint32_t i,
     if (speculative)
         ts->stats.speculative_launched++;
     ember_error serr;
-    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_task_begin(ts->store, t->id, s->stage_id,
-                                    s->stage_attempt, s->partitions[i],
-                                    t->attempt, e->id, speculative,
-                                    em_locality_name(loc), em_wall_ms(),
-                                    &serr), &serr);
+    em_store_report(
+        LOG_SRC, &ts->stats.store_errors,
+        em_store_task_begin(ts->store, t->id, s->stage_id, s->stage_attempt,
+                            s->partitions[i], t->attempt, e->id, speculative,
+                            em_locality_name(loc), em_wall_ms(), &serr),
+        &serr);
     return 1;
 }
 
@@ -960,8 +964,10 @@ static void task_remove(em_tsched *ts, em_task *t, const char *status,
     em_pool_entry_running_add(&s->entry, -1);
     em_u64map_del(&ts->tasks, t->id);
     ember_error serr;
-    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_task_end(ts->store, t->id, status, error,
-                                  em_wall_ms(), &serr), &serr);
+    em_store_report(
+        LOG_SRC, &ts->stats.store_errors,
+        em_store_task_end(ts->store, t->id, status, error, em_wall_ms(), &serr),
+        &serr);
     ts->dirty = 1;
     free(t);
 }
@@ -1200,8 +1206,10 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *e, const char *reason)
     for (em_taskset *s = ts->sets; s; s = s->next)
         compute_levels(ts, s);
     ember_error serr;
-    em_store_report(LOG_SRC, &ts->stats.store_errors, em_store_executor_remove(ts->store, e->id, reason, em_wall_ms(),
-                                         &serr), &serr);
+    em_store_report(
+        LOG_SRC, &ts->stats.store_errors,
+        em_store_executor_remove(ts->store, e->id, reason, em_wall_ms(), &serr),
+        &serr);
     exec_event(ts, "executor_lost", e->id, e->host, reason);
     uint32_t no = e->no;
     char *id = e->id;

@@ -199,7 +199,8 @@ static void exec_send(void *ctx, const uint8_t *msg, size_t len)
         assert_int_equal(em_msg_kill_open(msg, len, &reason, &c, &err),
                          EMBER_OK);
         while (em_msg_kill_next(&c, &id) == EMBER_OK) {
-            h->killed = realloc(h->killed, (h->nkilled + 1) * sizeof(*h->killed));
+            h->killed =
+                realloc(h->killed, (h->nkilled + 1) * sizeof(*h->killed));
             assert_non_null(h->killed);
             h->killed[h->nkilled++] = id;
             /* A real executor stops the task and says so. */
@@ -239,13 +240,15 @@ static void exec_closed(void *ctx)
 void h_exec_connect(harness *h, h_exec *e)
 {
     e->h = h;
-    assert_int_equal(em_kernel_conn_open(h->k, exec_send, exec_closed, e, &e->conn),
-                     EMBER_OK);
+    assert_int_equal(
+        em_kernel_conn_open(h->k, exec_send, exec_closed, e, &e->conn),
+        EMBER_OK);
     em_msg_register reg = {
         .executor_id = {(const uint8_t *)e->id, strlen(e->id)},
         .host = {(const uint8_t *)e->host, strlen(e->host)},
         .endpoint = {(const uint8_t *)"inproc://none", 13},
-        .slots = e->slots, .pid = (uint32_t)getpid()};
+        .slots = e->slots,
+        .pid = (uint32_t)getpid()};
     ember_buf b = ember_buf_heap();
     assert_int_equal(em_msg_encode_register(&b, &reg), EMBER_OK);
     assert_int_equal(em_kernel_conn_recv(h->k, e->conn, b.data, b.len),
