@@ -1467,20 +1467,53 @@ static void rollback_downstream(em_dag *d, shuffle *rerun)
 
 /* Drops every map output an executor holds (lost, or its shuffle server
  * failed a fetch): Spark's removeOutputsOnExecutor. */
+static int shuffle_indeterminate(const shuffle *sh)
+{
+    const stage *m = sh->map_stage;
+    return m && m->plan->l->nodes[m->node].output_determinism ==
+                    EM_DET_INDETERMINATE;
+}
+
+/* Some of an indeterminate shuffle's output is gone: a partial rerun
+ * would mix two versions of it, so all of it reruns, and every stage that
+ * read it rolls back ("do better" 3). */
+static void indeterminate_lost(em_dag *d, shuffle *sh)
+{
+    if (!shuffle_indeterminate(sh) || sh->available == sh->num_maps)
+        return;
+    em_log(EMBER_LOG_WARN, LOG_SRC, "stage %" PRIu64 " is indeterminate: "
+           "rerunning all its %" PRIu32 " map tasks", sh->map_stage->id,
+           sh->num_maps);
+    unregister_all(d, sh);
+    rollback_downstream(d, sh);
+}
+
 static void unregister_executor_outputs(em_dag *d, uint32_t exec_no,
                                         const char *executor_id)
 {
     size_t pos = 0;
     void *v;
-    uint32_t lost = 0;
+    uint32_t lost = 0, nhit = 0, cap = 0;
+    shuffle **hit = NULL;
     while (em_u64map_next(&d->shuffles_by_id, &pos, NULL, &v)) {
         shuffle *sh = v;
+        uint32_t before = lost;
         for (uint32_t m = 0; m < sh->num_maps; m++)
             if (sh->loc[m] == exec_no) {
                 sh->loc[m] = 0;
                 sh->available--;
                 lost++;
             }
+        if (lost == before || !shuffle_indeterminate(sh))
+            continue;
+        if (nhit == cap) {
+            cap = cap ? cap * 2 : 4;
+            shuffle **n = realloc(hit, cap * sizeof *n);
+            if (!n)
+                continue;
+            hit = n;
+        }
+        hit[nhit++] = sh;
     }
     ember_error serr;
     em_store_report(LOG_SRC, &d->stats.store_errors,
@@ -1491,6 +1524,10 @@ static void unregister_executor_outputs(em_dag *d, uint32_t exec_no,
         em_log(EMBER_LOG_WARN, LOG_SRC, "executor %s: %" PRIu32
                " map outputs unregistered; they will be recomputed when "
                "needed", executor_id, lost);
+    /* Rollbacks after the walk: they may end jobs. */
+    for (uint32_t k = 0; k < nhit; k++)
+        indeterminate_lost(d, hit[k]);
+    free(hit);
 }
 
 /* A FETCH_FAILED must name a shuffle the failing stage reads and a map of
@@ -1549,25 +1586,19 @@ static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
     /* ev_check_fetch vetted the shuffle: the stage reads it. */
     shuffle *sh = em_u64map_get(&d->shuffles_by_id, shuffle_id);
     stage *m = sh->map_stage;
-    const em_node *mn = &m->plan->l->nodes[m->node];
     em_exec *lost = executor_id && *executor_id
                         ? em_tsched_executor_by_id(d->ts, executor_id)
                         : NULL;
-    if (lost)
+    /* Indeterminate shuffles that lose output roll back on the way. */
+    if (lost) {
         unregister_executor_outputs(d, em_exec_no(lost), executor_id);
-    else if (!executor_id || !*executor_id)
+    } else if (!executor_id || !*executor_id) {
         unregister_output(d, sh, map_index);
-    /* (A named executor that is already gone lost its outputs then.) */
-    if (mn->output_determinism == EM_DET_INDETERMINATE &&
-        sh->available < sh->num_maps) {
-        em_log(EMBER_LOG_WARN, LOG_SRC, "stage %" PRIu64 " is indeterminate: "
-               "rerunning all its %" PRIu32 " map tasks", m->id,
-               sh->num_maps);
-        unregister_all(d, sh);
-        rollback_downstream(d, sh);
-        if (s->njobs == 0)
-            return; /* its job was failed by the rollback */
+        indeterminate_lost(d, sh);
     }
+    /* (A named executor that is already gone lost its outputs then.) */
+    if (s->njobs == 0)
+        return; /* its job was failed by a rollback */
     if (m->state == ST_IDLE)
         set_state(d, m, ST_FAILED);
     if (!d->resubmit_timer)

@@ -549,3 +549,30 @@ int64_t h_sql_int(harness *h, const char *sql)
     em_store_close(ro);
     return v;
 }
+
+h_task h_take(harness *h, size_t i)
+{
+    assert_true(i < h->nrunning);
+    h_task t = h->running[i];
+    remove_running(h, i);
+    return t;
+}
+
+void h_send_updates(harness *h, int exec, const em_msg_update *u, size_t n)
+{
+    send_updates(h, exec, u, n);
+    h_run(h);
+}
+
+void h_commit_ask(harness *h, const h_task *t)
+{
+    em_msg_commit_ask ask = {.task_id = t->t.task_id,
+                             .stage_id = t->t.stage_id,
+                             .stage_attempt = t->t.stage_attempt,
+                             .partition = t->t.partition,
+                             .attempt = t->t.attempt};
+    ember_buf b = ember_buf_heap();
+    assert_int_equal(em_msg_encode_commit_ask(&b, &ask), EMBER_OK);
+    h_send_raw(h, t->exec, b.data, b.len);
+    ember_buf_release(&b);
+}

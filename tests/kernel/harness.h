@@ -105,6 +105,17 @@ void h_fetch_fail(harness *h, size_t i, uint64_t shuffle, uint32_t map,
 void h_finish_all(harness *h);
 /* Sends raw bytes from executor e's connection; runs. */
 void h_send_raw(harness *h, int e, const void *msg, size_t len);
+/* Takes running task i out of h->running without reporting anything:
+ * the executor has finished it but its STATUS is still on the way (send
+ * it later with h_send_updates). A KILL for it is recorded but not
+ * answered. */
+h_task h_take(harness *h, size_t i);
+/* Sends these updates from executor exec as one STATUS message, in
+ * order; runs. The tasks must already be out of h->running. */
+void h_send_updates(harness *h, int exec, const em_msg_update *u, size_t n);
+/* Task t asks to commit its output (COMMIT_ASK from its executor); runs.
+ * The reply is counted in commit_replies and commit_allowed. */
+void h_commit_ask(harness *h, const h_task *t);
 /* One integer from the state database (flushes first). */
 int64_t h_sql_int(harness *h, const char *sql);
 
