@@ -56,6 +56,7 @@ struct em_kernel {
     em_u64map conns;
     _Atomic uint64_t next_app, next_job, next_conn;
     uint64_t bad_messages, store_errors;
+    uint64_t txn_since_us; /* when the open store transaction began */
     /* The cluster manager, when started. */
     const ember_cluster_manager_vtable *cm;
     void *cm_state;
@@ -163,16 +164,29 @@ static ember_status read_settings(const em_conf *c, settings *s,
 
 /* ------------------------------------------------------------ the loop */
 
+/* The longest a state-store transaction stays open while the loop is
+ * busy turn after turn; when the loop is about to sleep, it commits. */
+#define STORE_MAX_OPEN_US 10000
+
 static void before_sleep(em_loop *loop, void *ctx)
 {
-    (void)loop;
     em_kernel *k = ctx;
     if (em_tsched_dirty(k->ts))
         em_tsched_schedule(k->ts);
     em_tsched_flush(k->ts);
+    if (!em_store_pending(k->store))
+        return;
+    /* Commit before sleeping; while busy, group a few turns (bounded by
+     * STORE_MAX_OPEN_US) so that a stream of tiny turns does not pay one
+     * commit each. */
+    uint64_t now = em_loop_now_us(loop);
+    if (!k->txn_since_us)
+        k->txn_since_us = now;
+    if (em_loop_busy(loop) && now - k->txn_since_us < STORE_MAX_OPEN_US)
+        return;
     ember_error err;
-    if (em_store_pending(k->store) &&
-        em_store_flush(k->store, &err) != EMBER_OK) {
+    k->txn_since_us = 0;
+    if (em_store_flush(k->store, &err) != EMBER_OK) {
         k->store_errors++;
         em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err.msg);
     }

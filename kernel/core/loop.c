@@ -566,6 +566,11 @@ static int posts_queued(em_loop *loop)
     return queued;
 }
 
+int em_loop_busy(em_loop *loop)
+{
+    return posts_queued(loop) || em_loop_next_timer_us(loop) == 0;
+}
+
 /* Milliseconds for epoll_wait: rounded up so that a wake-up never comes
  * before the deadline and then spins. */
 static int poll_timeout_ms(em_loop *loop, em_loop_run_mode mode,

@@ -173,6 +173,13 @@ ember_status em_loop_timer_cancel(em_loop *loop, uint64_t timer_id);
 int64_t em_loop_next_timer_us(const em_loop *loop);
 
 /*
+ * Loop thread (typically from a before-sleep hook): non-zero when the next
+ * turn has work already — posted events queued or a timer due — so the
+ * loop will not sleep now. Hooks that batch (the state store) may wait.
+ */
+int em_loop_busy(em_loop *loop);
+
+/*
  * Loop thread only. Watches fd (level-triggered) for events (a non-empty
  * mix of EM_LOOP_READABLE and EM_LOOP_WRITABLE) and calls fn(loop, fd, ready,
  * ctx) in step 5 of every turn where it is ready. The caller keeps the fd

@@ -724,6 +724,38 @@ typedef struct pipe_state {
     char got[16];
 } pipe_state;
 
+static int64_t stop_timer(em_loop *loop, uint64_t id, void *ctx)
+{
+    (void)loop;
+    (void)id;
+    (void)ctx;
+    return EM_LOOP_TIMER_STOP;
+}
+
+/* busy: posts queued or a timer due means the loop will not sleep now. */
+static void test_busy(void **state)
+{
+    (void)state;
+    fake_clock fc = {1000};
+    em_loop *loop = make_loop(&fc);
+    int n = 0;
+    assert_false(em_loop_busy(loop));
+    assert_int_equal(em_loop_post(loop, count_fn, NULL, &n), EMBER_OK);
+    assert_true(em_loop_busy(loop));
+    em_loop_run_until_idle(loop);
+    assert_int_equal(n, 1);
+    assert_false(em_loop_busy(loop));
+    uint64_t id;
+    assert_int_equal(em_loop_timer_add(loop, 500, stop_timer, NULL, &id),
+                     EMBER_OK);
+    assert_false(em_loop_busy(loop)); /* armed, not due */
+    atomic_store(&fc.now, 1500);
+    assert_true(em_loop_busy(loop));
+    em_loop_run_until_idle(loop);
+    assert_false(em_loop_busy(loop));
+    em_loop_destroy(loop);
+}
+
 static void on_pipe(em_loop *loop, int fd, unsigned events, void *ctx)
 {
     pipe_state *p = ctx;
@@ -910,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_run_modes),
         cmocka_unit_test(test_stop_and_reentry),
         cmocka_unit_test(test_run_until_idle_totals),
+        cmocka_unit_test(test_busy),
         cmocka_unit_test(test_fd_watch_pipe),
         cmocka_unit_test(test_fd_removed_by_earlier_callback),
         cmocka_unit_test(test_nng_socket),
