@@ -16,6 +16,7 @@
 #include "ember/kernel/kernel.h"
 #include "ember/kernel/log.h"
 #include "msg/msg.h"
+#include "state/store.h"
 
 typedef struct fake_exec {
     em_kernel *k;
@@ -154,12 +155,7 @@ static int measure(uint32_t tasks, uint32_t slots, uint32_t jobs)
     for (uint32_t i = 0; i < nexec; i++)
         ember_buf_release(&ex[i].out);
     free(ex);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char path[80];
-        snprintf(path, sizeof path, "%s%s", db, suffixes[i]);
-        unlink(path);
-    }
+    (void)em_store_remove_files(db, NULL);
     rmdir(dir);
     return rs.failed ? 1 : 0;
 }

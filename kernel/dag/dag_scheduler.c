@@ -236,34 +236,6 @@ void em_dag_set_next_ids(em_dag *d, uint64_t next_stage, uint64_t next_shuffle)
         d->next_shuffle_id = next_shuffle;
 }
 
-static void stage_free(em_dag *d, stage *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        d->stages = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    if (s->state == ST_WAITING) {
-        if (s->wprev)
-            s->wprev->wnext = s->wnext;
-        else
-            d->waiting = s->wnext;
-        if (s->wnext)
-            s->wnext->wprev = s->wprev;
-    }
-    d->stats.stages--;
-    if (d->ts)
-        em_tsched_stage_done(d->ts, s->id);
-    em_plan_unref(s->plan);
-    free(s->sets);
-    free(s->parents);
-    free(s->inputs);
-    free(s->jobs);
-    free(s->pending);
-    free(s);
-}
-
 /* Moves s to state st, keeping the waiting list in step. */
 static void set_state(em_dag *d, stage *s, int st)
 {
@@ -286,6 +258,27 @@ static void set_state(em_dag *d, stage *s, int st)
         d->waiting = s;
     }
     s->state = st;
+}
+
+static void stage_free(em_dag *d, stage *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        d->stages = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    set_state(d, s, ST_IDLE); /* off the waiting list */
+    d->stats.stages--;
+    if (d->ts)
+        em_tsched_stage_done(d->ts, s->id);
+    em_plan_unref(s->plan);
+    free(s->sets);
+    free(s->parents);
+    free(s->inputs);
+    free(s->jobs);
+    free(s->pending);
+    free(s);
 }
 
 /* Stops every live task set of s (running attempts get a KILL). */

@@ -4,12 +4,14 @@
 #include "ember/kernel/log.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1139,4 +1141,20 @@ void em_store_report(const char *source, uint64_t *errors, ember_status st,
         return;
     (*errors)++;
     em_log(EMBER_LOG_ERROR, source, "state store: %s", err->msg);
+}
+
+ember_status em_store_remove_files(const char *path, ember_error *err)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char name[4096];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if (snprintf(name, sizeof name, "%s%s", path, suffixes[i]) >=
+            (int)sizeof name)
+            return ember_errorf(err, EMBER_EINVAL, "path too long: %s",
+                                path);
+        if (unlink(name) != 0 && errno != ENOENT)
+            return ember_errorf(err, EMBER_EIO, "cannot remove %s: %s", name,
+                                strerror(errno));
+    }
+    return EMBER_OK;
 }

@@ -276,4 +276,11 @@ ember_status em_store_query_text(em_store *s, const char *sql, char *buf,
 void em_store_report(const char *source, uint64_t *errors, ember_status st,
                      const ember_error *err);
 
+/*
+ * Deletes a state database that no kernel has open: the file and its
+ * "-wal" and "-shm" companions. Missing files are not an error;
+ * EMBER_EIO names the first file that could not be removed.
+ */
+ember_status em_store_remove_files(const char *path, ember_error *err);
+
 #endif /* EM_STATE_STORE_H */

@@ -346,12 +346,7 @@ void h_free(harness *h)
     }
     em_kernel_destroy(h->k);
     em_conf_destroy(h->conf);
-    char path[160];
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", h->db, suffixes[i]);
-        unlink(path);
-    }
+    (void)em_store_remove_files(h->db, NULL);
     rmdir(h->dir);
     free(h->running);
     free(h->launched);

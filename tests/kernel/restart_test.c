@@ -83,12 +83,7 @@ static void unfinished_jobs_are_interrupted_after_a_crash(void **state)
     assert_int_equal(app, 2);
     assert_int_equal(submit(k, app), 3);
     em_kernel_destroy(k);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char path[80];
-        snprintf(path, sizeof path, "%s%s", db, suffixes[i]);
-        unlink(path);
-    }
+    (void)em_store_remove_files(db, NULL);
     rmdir(dir);
 }
 

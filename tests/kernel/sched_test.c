@@ -223,19 +223,6 @@ static void bad_settings_are_refused_with_their_key(void **state)
     unlink(path);
 }
 
-static void send_commit_ask(harness *h, const h_task *t)
-{
-    em_msg_commit_ask ask = {.task_id = t->t.task_id,
-                             .stage_id = t->t.stage_id,
-                             .stage_attempt = t->t.stage_attempt,
-                             .partition = t->t.partition,
-                             .attempt = t->t.attempt};
-    ember_buf b = ember_buf_heap();
-    assert_int_equal(em_msg_encode_commit_ask(&b, &ask), EMBER_OK);
-    h_send_raw(h, t->exec, b.data, b.len);
-    ember_buf_release(&b);
-}
-
 static void speculation_copies_slow_task_and_commits_once(void **state)
 {
     (void)state;
@@ -265,11 +252,11 @@ static void speculation_copies_slow_task_and_commits_once(void **state)
     assert_int_not_equal(copy->exec, slow_exec);
     /* Both attempts ask to commit: only the first may. */
     h_task first = h->running[1], second = h->running[0];
-    send_commit_ask(h, &first);
-    send_commit_ask(h, &second);
+    h_commit_ask(h, &first);
+    h_commit_ask(h, &second);
     assert_int_equal(h->commit_replies, 2);
     assert_int_equal(h->commit_allowed, 1);
-    send_commit_ask(h, &first); /* asking again is idempotent */
+    h_commit_ask(h, &first); /* asking again is idempotent */
     assert_int_equal(h->commit_allowed, 2);
     /* The copy wins: the original is killed, one result per partition. */
     h_finish(h, 1);

@@ -67,12 +67,7 @@ static void service_stop(service *s)
     em_kernel_stop(s->k);
     assert_int_equal(pthread_join(s->loop, NULL), 0);
     em_kernel_destroy(s->k);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s%s", s->db, suffixes[i]);
-        unlink(path);
-    }
+    (void)em_store_remove_files(s->db, NULL);
     rmdir(s->dir);
 }
 
