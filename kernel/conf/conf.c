@@ -286,23 +286,28 @@ ember_status em_conf_get_int(const em_conf *conf, const char *key,
                              int64_t dflt, int64_t min, int64_t max,
                              int64_t *out, ember_error *err)
 {
-    ember_status s = get_parsed(conf, key, dflt, out, err, parse_int,
+    int64_t v;
+    ember_status s = get_parsed(conf, key, dflt, &v, err, parse_int,
                                 "whole number");
-    if (s == EMBER_OK && (*out < min || *out > max))
+    if (s != EMBER_OK)
+        return s;
+    if (v < min || v > max)
         return ember_errorf(err, EMBER_EINVAL,
                             "configuration %s: %lld is out of range "
-                            "(%lld..%lld)", key, (long long)*out,
+                            "(%lld..%lld)", key, (long long)v,
                             (long long)min, (long long)max);
-    return s;
+    *out = v;
+    return EMBER_OK;
 }
 
 ember_status em_conf_get_bool(const em_conf *conf, const char *key,
                               int dflt, int *out, ember_error *err)
 {
-    int64_t v;
+    int64_t v = dflt;
     ember_status s = get_parsed(conf, key, dflt, &v, err, parse_bool,
                                 "boolean (true or false)");
-    *out = (int)v;
+    if (s == EMBER_OK)
+        *out = (int)v;
     return s;
 }
 

@@ -78,9 +78,16 @@ static ember_status us_from(const em_conf *c, const char *key, int64_t dflt,
     int64_t ms;
     ember_status st = c ? em_conf_get_duration_ms(c, key, dflt, &ms, err)
                         : (ms = dflt, EMBER_OK);
-    if (st == EMBER_OK)
-        *out = (uint64_t)ms * 1000;
-    return st;
+    if (st != EMBER_OK)
+        return st;
+    /* Microseconds must fit: about 292,000 years is plenty. */
+    if (ms < 0 || ms > INT64_MAX / 1000)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "configuration %s: %lld ms is too long (at most "
+                            "%lld ms)", key, (long long)ms,
+                            (long long)(INT64_MAX / 1000));
+    *out = (uint64_t)ms * 1000;
+    return EMBER_OK;
 }
 
 static ember_status read_settings(const em_conf *c, settings *s,

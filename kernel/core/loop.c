@@ -56,6 +56,7 @@ struct em_loop {
     /* Address of the running thread's marker, NULL when not running. */
     _Atomic(const char *) owner;
     atomic_int stop;
+    em_loop_run_mode mode; /* of the current run (loop thread) */
     atomic_int in_turn;
     _Atomic uint64_t now; /* cached turn time */
 
@@ -568,6 +569,9 @@ static int posts_queued(em_loop *loop)
 
 int em_loop_busy(em_loop *loop)
 {
+    /* A run that returns after this turn will not run the next one. */
+    if (loop->mode != EM_LOOP_RUN_DEFAULT || atomic_load(&loop->stop))
+        return 0;
     return posts_queued(loop) || em_loop_next_timer_us(loop) == 0;
 }
 
@@ -664,6 +668,7 @@ int64_t em_loop_run(em_loop *loop, em_loop_run_mode mode)
                                         &thread_marker))
         return EMBER_EINVAL;
     atomic_store_explicit(&loop->in_turn, 1, memory_order_relaxed);
+    loop->mode = mode;
     int64_t total = 0;
     int slept = 0;
     for (;;) {
@@ -686,6 +691,7 @@ int64_t em_loop_run(em_loop *loop, em_loop_run_mode mode)
             break;
     }
     atomic_store_explicit(&loop->in_turn, 0, memory_order_relaxed);
+    loop->mode = EM_LOOP_RUN_DEFAULT;
     atomic_store(&loop->owner, NULL);
     return total;
 }

@@ -174,8 +174,10 @@ int64_t em_loop_next_timer_us(const em_loop *loop);
 
 /*
  * Loop thread (typically from a before-sleep hook): non-zero when the next
- * turn has work already — posted events queued or a timer due — so the
- * loop will not sleep now. Hooks that batch (the state store) may wait.
+ * turn has work already — posted events queued or a timer due — and this
+ * DEFAULT run, not asked to stop, will run it without sleeping. Zero in
+ * ONCE and NOWAIT runs (they return after the turn). Hooks that batch (the
+ * state store) may wait while it is non-zero.
  */
 int em_loop_busy(em_loop *loop);
 

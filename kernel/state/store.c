@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -319,6 +320,35 @@ static ember_status exec_sql(em_store *s, const char *sql, const char *what,
  * On EMBER_OK *out is the statement positioned on its first row (the
  * caller finalizes it). user_sql says whether sql came from a caller.
  */
+/* Authorizer for caller-supplied queries: plain reads only — no
+ * transaction control, no ATTACH, and only pragmas that read settings. */
+static int deny_control(void *ctx, int action, const char *a, const char *b,
+                        const char *c, const char *d)
+{
+    static const char *const readable[] = {
+        "user_version", "synchronous", "journal_mode", "page_size",
+        "page_count", "table_info", "index_list", NULL};
+    (void)ctx;
+    (void)c;
+    (void)d;
+    switch (action) {
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        return SQLITE_DENY;
+    case SQLITE_PRAGMA:
+        for (size_t i = 0; readable[i]; i++)
+            if (a && !strcasecmp(a, readable[i]) &&
+                (!b || !strcmp(readable[i], "table_info") ||
+                 !strcmp(readable[i], "index_list")))
+                return SQLITE_OK;
+        return SQLITE_DENY;
+    default:
+        return SQLITE_OK;
+    }
+}
+
 static ember_status query_first_row(em_store *s, const char *sql,
                                     const char *fn, int user_sql,
                                     sqlite3_stmt **out, ember_error *err)
@@ -330,7 +360,14 @@ static ember_status query_first_row(em_store *s, const char *sql,
     if (!s || !sql)
         return ember_errorf(err, EMBER_EINVAL, "%s: store or SQL is NULL",
                             fn);
+    /* sqlite3_stmt_readonly() says yes to BEGIN, ROLLBACK, SAVEPOINT and
+     * ATTACH: refuse them (and pragmas) while preparing a caller's SQL,
+     * or a query could discard or wedge the kernel's open transaction. */
+    if (user_sql)
+        sqlite3_set_authorizer(s->db, deny_control, NULL);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
+    if (user_sql)
+        sqlite3_set_authorizer(s->db, NULL, NULL);
     if (rc != SQLITE_OK) {
         status = store_error(s->path, s->db, rc, fn, user_sql, err);
         goto done;

@@ -392,6 +392,26 @@ static void test_queries(void **state)
                                          &err),
                      EMBER_OK);
     assert_string_equal(small, "");
+    /* Transaction control, ATTACH and setting pragmas look read-only to
+     * SQLite; they must not get through, or a query could discard or
+     * wedge the kernel's open transaction. */
+    assert_int_equal(em_store_app_begin(s, 7, "pending", 1, &err), EMBER_OK);
+    assert_true(em_store_pending(s));
+    static const char *const control[] = {
+        "ROLLBACK", "BEGIN", "COMMIT", "SAVEPOINT x", "RELEASE x",
+        "ATTACH 'other.db' AS other", "DETACH other",
+        "PRAGMA journal_mode=DELETE", "PRAGMA wal_checkpoint"};
+    for (size_t k = 0; k < sizeof control / sizeof control[0]; k++)
+        assert_int_not_equal(em_store_query_int(s, control[k], &v, &err),
+                             EMBER_OK);
+    assert_int_equal(em_store_query_int(s, "PRAGMA user_version", &v, &err),
+                     EMBER_OK);
+    assert_int_equal(em_store_flush(s, &err), EMBER_OK);
+    assert_int_equal(em_store_query_int(s, "SELECT COUNT(*) FROM "
+                                           "applications WHERE app_id=7",
+                                        &v, &err),
+                     EMBER_OK);
+    assert_int_equal(v, 1);
     em_store_close(s);
 }
 

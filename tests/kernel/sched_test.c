@@ -199,6 +199,8 @@ static void bad_settings_are_refused_with_their_key(void **state)
         {"ember.speculation.quantile=2", "ember.speculation.quantile"},
         {"ember.locality.wait=soon", "ember.locality.wait"},
         {"ember.speculation=maybe", "ember.speculation"},
+        {"ember.executor.heartbeatTimeout=18446744073709552",
+         "ember.executor.heartbeatTimeout"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *conf[] = {cases[i][0], NULL};

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -62,10 +63,25 @@ static void service_start(service *s, const em_registry *reg)
     assert_int_equal(pthread_create(&s->loop, NULL, run_loop, s), 0);
 }
 
+static int64_t count_rows(const char *db, const char *sql)
+{
+    em_store *ro = NULL;
+    ember_error err = {0};
+    int64_t n = -1;
+    if (em_store_open_readonly(&ro, db, &err) != EMBER_OK ||
+        em_store_query_int(ro, sql, &n, &err) != EMBER_OK)
+        fail_msg("%s", err.msg);
+    em_store_close(ro);
+    return n;
+}
+
 static void service_stop(service *s)
 {
     em_kernel_stop(s->k);
     assert_int_equal(pthread_join(s->loop, NULL), 0);
+    /* A stopped kernel has committed everything it did. */
+    assert_int_equal(count_rows(s->db, "SELECT COUNT(*) FROM applications"),
+                     1);
     em_kernel_destroy(s->k);
     (void)em_store_remove_files(s->db, NULL);
     rmdir(s->dir);
@@ -235,6 +251,16 @@ static void jobs_from_many_threads_all_finish(void **state)
     pthread_mutex_unlock(&t.mu);
     assert_int_equal(t.ok, 120);
     assert_int_equal(t.results, 240); /* 2 result partitions per job */
+    /* Readers see every end once the kernel's next commit lands (it
+     * commits before sleeping, at least every 10 ms while busy). */
+    int64_t done = 0;
+    for (int tries = 0; tries < 500 && done != 120; tries++) {
+        done = count_rows(s.db, "SELECT COUNT(*) FROM jobs WHERE "
+                                "status='SUCCEEDED'");
+        if (done != 120)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    assert_int_equal(done, 120);
     service_stop(&s);
 }
 
