@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "ember/buf.h"
+#include "util/map.h"
 
 #define MAX_FILE_BYTES ((size_t)16 << 20)
 #define MAX_NESTING 32     /* pools inside pools */
@@ -73,6 +74,7 @@ typedef struct parser {
     em_pool_def *defs;
     size_t ndefs;
     size_t cap;
+    em_strmap names; /* pool names seen so far, for the duplicate check */
 } parser;
 
 #if defined(__GNUC__)
@@ -143,11 +145,9 @@ static void start_pool(parser *ps, long parent, const XML_Char **attrs)
         FAIL(ps, EMBER_EINVAL, "<pool> has an empty name");
         return;
     }
-    for (size_t i = 0; i < ps->ndefs; i++) {
-        if (strcmp(ps->defs[i].name, name) == 0) {
-            FAIL(ps, EMBER_EINVAL, "duplicate pool name '%s'", name);
-            return;
-        }
+    if (em_strmap_get(&ps->names, name)) {
+        FAIL(ps, EMBER_EINVAL, "duplicate pool name '%s'", name);
+        return;
     }
     if (ps->ndefs == MAX_POOLS) {
         FAIL(ps, EMBER_EINVAL, "too many pools (at most %d)", MAX_POOLS);
@@ -166,7 +166,8 @@ static void start_pool(parser *ps, long parent, const XML_Char **attrs)
     em_pool_def *d = &ps->defs[ps->ndefs];
     memset(d, 0, sizeof *d);
     d->name = strdup(name);
-    if (!d->name) {
+    if (!d->name || em_strmap_put(&ps->names, name, d->name) != EMBER_OK) {
+        free(d->name);
         FAIL(ps, EMBER_ENOMEM, "out of memory");
         return;
     }
@@ -484,6 +485,7 @@ ember_status em_pool_tree_load_xml(em_pool_tree *t, const char *xml,
         ps.status = em_pool_tree_apply(t, ps.defs, ps.ndefs, err);
     XML_ParserFree(ps.xp);
     free_defs(ps.defs, ps.ndefs);
+    em_strmap_free(&ps.names);
     return ps.status;
 }
 

@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "ember/kernel/log.h"
+#include "util/map.h"
 
 struct em_pool {
-    em_pool_link link; /* in the parent's children; must stay first */
+    em_pool_link link; /* in the parent's active children; must stay first */
+    em_pool_tree *tree;
     em_pool *parent;   /* NULL for the root (and while being created) */
     char *name;
     em_sched_mode mode;
@@ -17,14 +19,19 @@ struct em_pool {
     uint32_t running;   /* summed over the subtree */
     uint32_t entries;   /* task sets directly here */
     size_t subtree_entries;
-    /* Children (pools and task sets) in scheduling order: re-sorted in
-     * place by every offer, so no scratch memory is needed. */
+    int is_auto;        /* made for an unknown name: removed when empty */
+    size_t slot;        /* index in tree->all */
+    /* Active children in scheduling order: task sets, and the child pools
+     * whose subtree holds a task set (subtree_entries > 0). Empty pools
+     * stay out, so an offer never looks at them. Re-sorted in place by
+     * every offer, so no scratch memory is needed. */
     em_pool_link *head;
     em_pool_link *tail;
-    /* Child pools in creation order, for listing. */
+    /* All child pools in creation order, for listing. */
     em_pool *first_child;
     em_pool *last_child;
     em_pool *next_sibling;
+    em_pool *prev_sibling;
     /* FIFO key of the subtree (its earliest task set), refreshed before a
      * FIFO pool sorts its child pools. */
     int fifo_has;
@@ -35,9 +42,16 @@ struct em_pool {
 struct em_pool_tree {
     em_sched_mode mode;
     em_pool *root;
-    em_pool **all; /* every pool but the root, parents first */
-    size_t npools;
+    /* Every pool but the root, parents first; a removed pool leaves a NULL
+     * hole until the next compaction, so removal is O(1). */
+    em_pool **all;
+    size_t len;    /* used slots, holes included */
+    size_t nholes;
     size_t cap;
+    em_strmap by_name; /* name -> pool, every pool but the root */
+    /* The last pool em_pool_tree_get made for an unknown name: removed at
+     * the next get if it never received a task set. NULL when none. */
+    em_pool *fresh;
 };
 
 static em_pool *pool_of(em_pool_link *l)
@@ -51,11 +65,13 @@ static em_pool_entry *entry_of(em_pool_link *l)
                                      offsetof(em_pool_entry, link));
 }
 
-static em_pool *pool_new(const char *name, em_sched_mode mode)
+static em_pool *pool_new(em_pool_tree *t, const char *name,
+                         em_sched_mode mode)
 {
     em_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->tree = t;
     p->name = strdup(name);
     if (!p->name) {
         free(p);
@@ -85,15 +101,6 @@ static uint32_t add_clamped(uint32_t v, int64_t delta)
     return (uint32_t)r;
 }
 
-/* Adds to the counts of p and every ancestor. */
-static void adjust_up(em_pool *p, int64_t drunning, int64_t dentries)
-{
-    for (; p; p = p->parent) {
-        p->running = add_clamped(p->running, drunning);
-        p->subtree_entries = (size_t)((int64_t)p->subtree_entries + dentries);
-    }
-}
-
 static void link_append(em_pool *p, em_pool_link *l)
 {
     l->next = NULL;
@@ -118,46 +125,82 @@ static void link_remove(em_pool *p, em_pool_link *l)
     l->prev = l->next = NULL;
 }
 
+/* Adds to the counts of p and every ancestor, keeping each pool in its
+ * parent's active list exactly while its subtree holds task sets. */
+static void adjust_up(em_pool *p, int64_t drunning, int64_t dentries)
+{
+    for (; p; p = p->parent) {
+        size_t before = p->subtree_entries;
+        p->running = add_clamped(p->running, drunning);
+        p->subtree_entries = (size_t)((int64_t)before + dentries);
+        if (!p->parent)
+            continue;
+        if (before == 0 && p->subtree_entries > 0)
+            link_append(p->parent, &p->link);
+        else if (before > 0 && p->subtree_entries == 0)
+            link_remove(p->parent, &p->link);
+    }
+}
+
 static void attach(em_pool *parent, em_pool *p)
 {
     p->parent = parent;
-    link_append(parent, &p->link);
     p->next_sibling = NULL;
+    p->prev_sibling = parent->last_child;
     if (parent->last_child)
         parent->last_child->next_sibling = p;
     else
         parent->first_child = p;
     parent->last_child = p;
+    if (p->subtree_entries > 0)
+        link_append(parent, &p->link);
     adjust_up(parent, p->running, (int64_t)p->subtree_entries);
 }
 
 static void detach(em_pool *p)
 {
     em_pool *parent = p->parent;
+    if (p->subtree_entries > 0)
+        link_remove(parent, &p->link);
     adjust_up(parent, -(int64_t)p->running, -(int64_t)p->subtree_entries);
-    link_remove(parent, &p->link);
-    em_pool *prev = NULL;
-    for (em_pool *c = parent->first_child; c; prev = c, c = c->next_sibling) {
-        if (c != p)
-            continue;
-        if (prev)
-            prev->next_sibling = c->next_sibling;
-        else
-            parent->first_child = c->next_sibling;
-        if (parent->last_child == c)
-            parent->last_child = prev;
-        break;
-    }
-    p->next_sibling = NULL;
+    if (p->prev_sibling)
+        p->prev_sibling->next_sibling = p->next_sibling;
+    else
+        parent->first_child = p->next_sibling;
+    if (p->next_sibling)
+        p->next_sibling->prev_sibling = p->prev_sibling;
+    else
+        parent->last_child = p->prev_sibling;
+    p->next_sibling = p->prev_sibling = NULL;
     p->parent = NULL;
+}
+
+/* Closes the holes in t->all, keeping the order. */
+static void compact(em_pool_tree *t)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < t->len; i++) {
+        if (!t->all[i])
+            continue;
+        t->all[k] = t->all[i];
+        t->all[k]->slot = k;
+        k++;
+    }
+    t->len = k;
+    t->nholes = 0;
 }
 
 static ember_status reserve_pools(em_pool_tree *t, size_t extra)
 {
-    if (extra <= t->cap - t->npools)
+    if (extra <= t->cap - t->len)
         return EMBER_OK;
+    if (t->nholes) {
+        compact(t);
+        if (extra <= t->cap - t->len)
+            return EMBER_OK;
+    }
     size_t cap = t->cap ? t->cap : 8;
-    while (cap < t->npools + extra)
+    while (cap < t->len + extra)
         cap *= 2;
     em_pool **all = realloc(t->all, cap * sizeof *all);
     if (!all)
@@ -170,9 +213,37 @@ static ember_status reserve_pools(em_pool_tree *t, size_t extra)
 static void collect_preorder(em_pool_tree *t, em_pool *p, size_t *n)
 {
     for (em_pool *c = p->first_child; c; c = c->next_sibling) {
+        c->slot = *n;
         t->all[(*n)++] = c;
         collect_preorder(t, c, n);
     }
+}
+
+/* Appends p, a new child of the root: it comes after every existing
+ * subtree in pre-order. The caller reserved the slot. */
+static void append_root_child(em_pool_tree *t, em_pool *p)
+{
+    attach(t->root, p);
+    p->slot = t->len;
+    t->all[t->len++] = p;
+}
+
+/* Removes p if it was made for an unknown name and holds no task set. */
+static void drop_if_unused(em_pool *p)
+{
+    if (!p || !p->is_auto || p->subtree_entries > 0 || p->first_child)
+        return;
+    em_pool_tree *t = p->tree;
+    if (t->fresh == p)
+        t->fresh = NULL;
+    detach(p);
+    (void)em_strmap_del(&t->by_name, p->name);
+    t->all[p->slot] = NULL;
+    t->nholes++;
+    /* Holes never outnumber pools for long: listing stays linear. */
+    if (t->nholes >= 16 && t->nholes * 2 >= t->len)
+        compact(t);
+    pool_free(p);
 }
 
 ember_status em_pool_tree_create(em_pool_tree **out, em_sched_mode mode,
@@ -189,7 +260,7 @@ ember_status em_pool_tree_create(em_pool_tree **out, em_sched_mode mode,
         goto fail;
     }
     t->mode = mode;
-    t->root = pool_new("root", mode);
+    t->root = pool_new(t, "root", mode);
     if (!t->root) {
         s = ember_errorf(err, EMBER_ENOMEM, "out of memory");
         goto fail;
@@ -197,14 +268,14 @@ ember_status em_pool_tree_create(em_pool_tree **out, em_sched_mode mode,
     if (mode == EM_SCHED_FAIR) {
         /* Spark's default pool is FIFO, which makes FAIR mode without an
          * allocation file behave like FIFO between jobs; ours shares. */
-        em_pool *def = pool_new("default", EM_SCHED_FAIR);
-        if (!def || reserve_pools(t, 1) != EMBER_OK) {
+        em_pool *def = pool_new(t, "default", EM_SCHED_FAIR);
+        if (!def || reserve_pools(t, 1) != EMBER_OK ||
+            em_strmap_put(&t->by_name, def->name, def) != EMBER_OK) {
             pool_free(def);
             s = ember_errorf(err, EMBER_ENOMEM, "out of memory");
             goto fail;
         }
-        attach(t->root, def);
-        t->all[t->npools++] = def;
+        append_root_child(t, def);
     }
     *out = t;
     return EMBER_OK;
@@ -232,14 +303,16 @@ void em_pool_tree_destroy(em_pool_tree *t)
     if (!t)
         return;
     /* Child lists run through other pools: unlink everything first. */
-    for (size_t i = 0; i < t->npools; i++)
-        unlink_entries(t->all[i]);
+    for (size_t i = 0; i < t->len; i++)
+        if (t->all[i])
+            unlink_entries(t->all[i]);
     if (t->root)
         unlink_entries(t->root);
-    for (size_t i = 0; i < t->npools; i++)
+    for (size_t i = 0; i < t->len; i++)
         pool_free(t->all[i]);
     pool_free(t->root);
     free(t->all);
+    em_strmap_free(&t->by_name);
     free(t);
 }
 
@@ -252,10 +325,7 @@ em_pool *em_pool_tree_find(const em_pool_tree *t, const char *name)
 {
     if (!name)
         return NULL;
-    for (size_t i = 0; i < t->npools; i++)
-        if (strcmp(t->all[i]->name, name) == 0)
-            return t->all[i];
-    return NULL;
+    return em_strmap_get(&t->by_name, name);
 }
 
 ember_status em_pool_tree_get(em_pool_tree *t, const char *name,
@@ -269,20 +339,28 @@ ember_status em_pool_tree_get(em_pool_tree *t, const char *name,
     if (!name || !*name)
         name = "default";
     em_pool *p = em_pool_tree_find(t, name);
+    /* A pool made by the previous call that got no task set (its caller
+     * failed before adding one) goes now, so such pools cannot pile up. */
+    if (t->fresh && t->fresh != p) {
+        em_pool *f = t->fresh;
+        t->fresh = NULL;
+        drop_if_unused(f);
+    }
     if (p) {
         *out = p;
         return EMBER_OK;
     }
     em_pool *def = em_pool_tree_find(t, "default");
     em_sched_mode mode = def ? def->mode : EM_SCHED_FAIR;
-    p = pool_new(name, mode);
-    if (!p || reserve_pools(t, 1) != EMBER_OK) {
+    p = pool_new(t, name, mode);
+    if (!p || reserve_pools(t, 1) != EMBER_OK ||
+        em_strmap_put(&t->by_name, p->name, p) != EMBER_OK) {
         pool_free(p);
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
-    attach(t->root, p);
-    /* A root child comes after every existing subtree in pre-order. */
-    t->all[t->npools++] = p;
+    p->is_auto = 1;
+    append_root_child(t, p);
+    t->fresh = p;
     em_log(EMBER_LOG_WARN, "sched",
            "pool '%s' is not in the allocation file; created it with default "
            "settings (%s, weight 1, minShare 0, no maxShare)",
@@ -296,15 +374,29 @@ const char *em_pool_name(const em_pool *p)
     return p->name;
 }
 
+/* Unlinks e from its pool without removing the pool. */
+static void take_out(em_pool_entry *e)
+{
+    em_pool *p = e->pool;
+    link_remove(p, &e->link);
+    p->entries--;
+    adjust_up(p, -(int64_t)e->running, -1);
+    e->pool = NULL;
+}
+
 void em_pool_add_entry(em_pool *p, em_pool_entry *e)
 {
-    if (e->pool)
-        em_pool_remove_entry(e);
+    em_pool *old = e->pool;
+    if (old)
+        take_out(e);
     e->link.is_pool = 0;
     link_append(p, &e->link);
     e->pool = p;
     p->entries++;
     adjust_up(p, e->running, 1);
+    /* Only now: re-adding to the same pool must not free it. */
+    if (old != p)
+        drop_if_unused(old);
 }
 
 void em_pool_remove_entry(em_pool_entry *e)
@@ -312,10 +404,8 @@ void em_pool_remove_entry(em_pool_entry *e)
     if (!e || !e->pool)
         return;
     em_pool *p = e->pool;
-    link_remove(p, &e->link);
-    p->entries--;
-    adjust_up(p, -(int64_t)e->running, -1);
-    e->pool = NULL;
+    take_out(e);
+    drop_if_unused(p);
 }
 
 void em_pool_entry_running_add(em_pool_entry *e, int32_t delta)
@@ -449,8 +539,9 @@ static void fifo_key(em_pool *p)
     }
 }
 
-/* Stable insertion sort of p's children in place: the order changes little
- * between offers, so this is close to one pass. */
+/* Stable insertion sort of p's active children in place: the order
+ * changes little between offers, so this is close to one pass. Empty
+ * pools are not in the list, so they cost nothing here. */
 static void sort_children(em_pool *p)
 {
     if (!p->head || !p->head->next)
@@ -527,7 +618,9 @@ size_t em_pool_tree_order(em_pool_tree *t, em_pool_entry **out, size_t cap)
 ember_status em_pool_tree_next(const em_pool_tree *t, size_t *cursor,
                                em_pool_info *out)
 {
-    if (*cursor >= t->npools)
+    while (*cursor < t->len && !t->all[*cursor])
+        (*cursor)++;
+    if (*cursor >= t->len)
         return EMBER_END;
     const em_pool *p = t->all[(*cursor)++];
     out->name = p->name;
@@ -568,15 +661,20 @@ ember_status em_pool_tree_apply(em_pool_tree *t, const em_pool_def *defs,
     for (size_t i = 0; i < n; i++) {
         if (target[i])
             continue;
-        target[i] = pool_new(defs[i].name, EM_SCHED_FIFO);
-        if (!target[i]) {
+        em_pool *p = pool_new(t, defs[i].name, EM_SCHED_FIFO);
+        if (!p || em_strmap_put(&t->by_name, p->name, p) != EMBER_OK) {
+            pool_free(p);
             /* Only the pools made here have no parent yet. */
-            for (size_t j = 0; j < i; j++)
-                if (!target[j]->parent)
+            for (size_t j = 0; j < i; j++) {
+                if (!target[j]->parent) {
+                    (void)em_strmap_del(&t->by_name, target[j]->name);
                     pool_free(target[j]);
+                }
+            }
             s = ember_errorf(err, EMBER_ENOMEM, "out of memory");
             goto done;
         }
+        target[i] = p;
     }
     /* Nothing below can fail. Definitions come parents first, so a parent
      * is in its final place before its children move under it. */
@@ -591,17 +689,22 @@ ember_status em_pool_tree_apply(em_pool_tree *t, const em_pool_def *defs,
         p->weight = d->weight;
         p->min_share = d->min_share;
         p->max_share = d->max_share;
+        /* Named by the file: kept from now on, even when empty. */
+        p->is_auto = 0;
         em_pool *parent = d->parent < 0 ? t->root : target[d->parent];
         if (!p->parent) {
             attach(parent, p);
-            t->npools++;
         } else if (p->parent != parent) {
             detach(p);
             attach(parent, p);
         }
     }
+    /* Every pool is reachable from the root, so this fills t->all anew,
+     * holes closed; reserve_pools made room for the new ones. */
     size_t k = 0;
     collect_preorder(t, t->root, &k);
+    t->len = k;
+    t->nholes = 0;
 done:
     free(target);
     return s;

@@ -12,6 +12,20 @@
  *         running tasks (summed over its subtree) reach maxShare is skipped
  *         when slots are offered. The built-in pool `default` is FAIR.
  *
+ * Pool lifetimes: `default` and every pool an allocation file names (in
+ * any load) live as long as the tree. A pool em_pool_tree_get creates for
+ * an unknown name (as Spark does) is temporary: it is removed as soon as
+ * no task set is left in it (em_pool_remove_entry, or em_pool_add_entry
+ * moving its last one elsewhere), and one that never receives a task set
+ * is removed by the next em_pool_tree_get for another name. So names
+ * clients make up cannot pile up; using a name again later creates (and
+ * warns about) a new pool. A later allocation file that names such a pool
+ * makes it permanent, keeping its task sets.
+ *
+ * Cost: lookup by name is a hash-map probe; an offer only visits pools
+ * that hold task sets in their subtree, so empty pools, however many,
+ * cost nothing per offer.
+ *
  * Threading: a tree and its entries belong to one thread (the task
  * scheduler's); nothing here locks.
  */
@@ -29,7 +43,8 @@ typedef enum em_sched_mode {
     EM_SCHED_FAIR = 1
 } em_sched_mode;
 
-/* A pool: owned by its tree, valid until the tree is destroyed. */
+/* A pool: owned by its tree, valid until the tree is destroyed, or, for a
+ * temporary pool (see "Pool lifetimes" above), until it is removed. */
 typedef struct em_pool em_pool;
 
 /* The pools of one application, with their root. */
@@ -62,7 +77,8 @@ typedef struct em_pool_entry {
 /*
  * Pool settings, as parsed from an allocation file and as reported by
  * em_pool_tree_next (for the state store). Strings are borrowed from the
- * tree and stay valid until the tree's next load or its destruction.
+ * tree and stay valid until the tree's next load or its destruction, or
+ * until their temporary pool is removed.
  */
 typedef struct em_pool_info {
     const char *name;
@@ -111,9 +127,12 @@ ember_status em_pool_tree_load_xml(em_pool_tree *t, const char *xml,
 
 /*
  * The pool a job's task sets go to (*out). FIFO: the root, whatever the
- * name. FAIR: NULL or "" means `default`; a name no pool has creates one
- * under the root (the `default` pool's mode, weight 1, minShare 0, no
- * maxShare) and logs a warning once, at its creation. EMBER_ENOMEM.
+ * name. FAIR: NULL or "" means `default`; a name no pool has creates a
+ * temporary pool under the root (the `default` pool's mode, weight 1,
+ * minShare 0, no maxShare) and logs a warning at its creation. Add a task
+ * set to the pool returned before calling this again: a temporary pool
+ * still without task sets is removed by the next call for another name.
+ * EMBER_ENOMEM.
  */
 ember_status em_pool_tree_get(em_pool_tree *t, const char *name,
                               em_pool **out, ember_error *err);
@@ -125,14 +144,16 @@ em_pool *em_pool_tree_find(const em_pool_tree *t, const char *name);
 const char *em_pool_name(const em_pool *p);
 
 /*
- * Puts e into p (moving it if it is in a pool already). e->running may be
- * 0 or more; it is added to the counts of p and all its ancestors. e must
- * stay alive and in place until removed or the tree is destroyed.
+ * Puts e into p (moving it if it is in a pool already; a temporary pool
+ * it leaves empty is removed). e->running may be 0 or more; it is added to
+ * the counts of p and all its ancestors. e must stay alive and in place
+ * until removed or the tree is destroyed.
  */
 void em_pool_add_entry(em_pool *p, em_pool_entry *e);
 
-/* Takes e out of its pool, subtracting e->running from its ancestors;
- * no-op for NULL or an entry in no pool. */
+/* Takes e out of its pool, subtracting e->running from its ancestors, and
+ * removes that pool if it is temporary and now holds no task set (in its
+ * subtree). No-op for NULL or an entry in no pool. */
 void em_pool_remove_entry(em_pool_entry *e);
 
 /* Adds delta to e->running (never below 0) and to every ancestor pool's
@@ -143,9 +164,9 @@ void em_pool_entry_running_add(em_pool_entry *e, int32_t delta);
 typedef int (*em_pool_visit_fn)(em_pool_entry *e, void *ctx);
 
 /*
- * Walks entries in scheduling order, re-sorting each pool's children by
- * the current counts, skipping whole subtrees of pools at or over their
- * maxShare, and calls fn until it returns non-zero; returns that value, or
+ * Walks entries in scheduling order, re-sorting each pool's children that
+ * hold task sets by the current counts (pools with none are not looked
+ * at), skipping whole subtrees of pools at or over their maxShare, and calls fn until it returns non-zero; returns that value, or
  * 0 if no entry accepted. fn may call em_pool_entry_running_add on the
  * entry it accepts; it must not add or remove entries or pools, nor call
  * back into the walk. Allocates nothing: meant to run once per free slot.
@@ -159,7 +180,7 @@ size_t em_pool_tree_order(em_pool_tree *t, em_pool_entry **out, size_t cap);
 
 /*
  * Iterates all pools, parents before children (siblings in creation
- * order), root excluded. *cursor starts at 0. EMBER_OK with *out filled,
+ * order), root excluded; temporary pools removed are no longer listed. *cursor starts at 0. EMBER_OK with *out filled,
  * EMBER_END when done. The tree must not change during an iteration.
  */
 ember_status em_pool_tree_next(const em_pool_tree *t, size_t *cursor,
@@ -180,7 +201,8 @@ typedef struct em_pool_def {
 } em_pool_def;
 
 /* Applies validated definitions (names unique, parents first) to a FAIR
- * tree, all or nothing: EMBER_ENOMEM leaves it unchanged. */
+ * tree, all or nothing: EMBER_ENOMEM leaves it unchanged. The pools named
+ * become permanent. */
 ember_status em_pool_tree_apply(em_pool_tree *t, const em_pool_def *defs,
                                 size_t n, ember_error *err);
 

@@ -762,6 +762,270 @@ static void test_entry_lifecycle(void **state)
     em_pool_tree_destroy(NULL);
 }
 
+/* Names of the pools em_pool_tree_next lists, comma-separated. */
+static const char *pool_list(em_pool_tree *t)
+{
+    static char text[1024];
+    size_t cur = 0, n = 0;
+    em_pool_info info;
+    text[0] = '\0';
+    while (em_pool_tree_next(t, &cur, &info) == EMBER_OK) {
+        int w = snprintf(text + n, sizeof text - n, "%s%s", n ? "," : "",
+                         info.name);
+        assert_true(w > 0 && (size_t)w < sizeof text - n);
+        n += (size_t)w;
+    }
+    return text;
+}
+
+static void test_unknown_pools_removed_when_empty(void **state)
+{
+    (void)state;
+    em_log_set_level(EMBER_LOG_ERROR);
+    em_pool_tree *t = fair_tree(two_pools);
+    char name[32];
+    char seq[8];
+    /* 50,000 made-up names, each used by one task set and released. */
+    for (int i = 0; i < 50000; i++) {
+        snprintf(name, sizeof name, "made-up-%05d", i);
+        job j;
+        job_init(&j, 'J', (uint64_t)i, 0, "job");
+        em_pool *p = pool(t, name);
+        assert_string_equal(em_pool_name(p), name);
+        assert_ptr_equal(em_pool_tree_find(t, name), p);
+        em_pool_add_entry(p, &j.e);
+        assert_int_equal(launch(t, 1, seq), 1);
+        assert_string_equal(seq, "J");
+        em_pool_entry_running_add(&j.e, -1);
+        em_pool_remove_entry(&j.e);
+        assert_null(j.e.pool);
+        assert_null(em_pool_tree_find(t, name));
+    }
+    assert_string_equal(pool_list(t), "default,a,b");
+
+    /* 1,000 at once, sharing fairly, released in another order. */
+    static job many[1000];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "live-%04d", i);
+        job_init(&many[i], 'M', (uint64_t)i, 0, "job");
+        em_pool_add_entry(pool(t, name), &many[i].e);
+    }
+    assert_int_equal(em_pool_tree_order(t, NULL, 0), 1000);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(em_pool_tree_offer(t, accept_first, NULL), 'M');
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(many[i].e.running, 2);
+    em_pool_info info;
+    assert_true(find_info(t, "live-0999", &info));
+    assert_int_equal(info.running, 2);
+    assert_int_equal(info.entries, 1);
+    for (int i = 0; i < 1000; i += 2)
+        em_pool_remove_entry(&many[i].e);
+    for (int i = 999; i > 0; i -= 2) {
+        /* A task ending in a removed pool's set is still counted. */
+        em_pool_entry_running_add(&many[i - 1].e, -1);
+        assert_int_equal(many[i - 1].e.running, 1);
+        em_pool_remove_entry(&many[i].e);
+    }
+    assert_string_equal(pool_list(t), "default,a,b");
+    assert_int_equal(em_pool_tree_offer(t, accept_first, NULL), 0);
+
+    /* A pool that never got a task set goes at the next get of another
+     * name; asking for it again keeps it. */
+    em_pool *ghost = pool(t, "ghost");
+    assert_ptr_equal(pool(t, "ghost"), ghost);
+    assert_string_equal(pool_list(t), "default,a,b,ghost");
+    (void)pool(t, "a");
+    assert_null(em_pool_tree_find(t, "ghost"));
+    assert_string_equal(pool_list(t), "default,a,b");
+
+    /* Moving an entry: back into its own pool keeps it; elsewhere empties
+     * and removes it, the running count moving along. */
+    job m;
+    job_init(&m, 'M', 1, 0, "job");
+    em_pool *mp = pool(t, "mover");
+    em_pool_add_entry(mp, &m.e);
+    em_pool_entry_running_add(&m.e, 3);
+    em_pool_add_entry(mp, &m.e);
+    assert_ptr_equal(em_pool_tree_find(t, "mover"), mp);
+    assert_true(find_info(t, "mover", &info));
+    assert_int_equal(info.running, 3);
+    assert_int_equal(info.entries, 1);
+    em_pool *a = pool(t, "a");
+    em_pool_add_entry(a, &m.e);
+    assert_null(em_pool_tree_find(t, "mover"));
+    assert_true(find_info(t, "a", &info));
+    assert_int_equal(info.running, 3);
+    assert_string_equal(pool_list(t), "default,a,b");
+    /* Allocation-file pools and `default` stay when empty. */
+    em_pool_remove_entry(&m.e);
+    em_pool_add_entry(pool(t, NULL), &m.e);
+    em_pool_remove_entry(&m.e);
+    assert_string_equal(pool_list(t), "default,a,b");
+    em_pool_tree_destroy(t);
+}
+
+/* Uses the name "again" twice, releasing the pool in between. */
+static void use_again_twice(void *arg)
+{
+    em_pool_tree *t = arg;
+    for (int i = 0; i < 2; i++) {
+        job j;
+        job_init(&j, 'J', 1, 0, "job");
+        em_pool_add_entry(pool(t, "again"), &j.e);
+        em_pool_remove_entry(&j.e);
+    }
+}
+
+static void test_reused_name_warns_again(void **state)
+{
+    (void)state;
+    em_log_set_level(EMBER_LOG_WARN);
+    em_pool_tree *t = fair_tree(NULL);
+    char *log = capture_stderr(use_again_twice, t);
+    assert_int_equal(count_substr(log, "'again'"), 2);
+    assert_null(em_pool_tree_find(t, "again"));
+    em_pool_tree_destroy(t);
+}
+
+static void test_reload_with_temporary_pools(void **state)
+{
+    (void)state;
+    em_log_set_level(EMBER_LOG_ERROR);
+    em_pool_tree *t = fair_tree(NULL);
+    job x, y, z;
+    job_init(&x, 'X', 1, 0, "job1");
+    job_init(&y, 'Y', 2, 0, "job2");
+    job_init(&z, 'Z', 3, 0, "job3");
+    em_pool *px = pool(t, "x");
+    em_pool_add_entry(px, &x.e);
+    em_pool_add_entry(pool(t, "y"), &y.e);
+    em_pool_entry_running_add(&y.e, 1);
+    /* The file names x: it becomes permanent, same object, same task set. */
+    static const char v1[] = "<allocations>\n"
+                             "  <pool name=\"x\"><weight>2</weight>\n"
+                             "    <pool name=\"x1\"/>\n"
+                             "  </pool>\n"
+                             "</allocations>\n";
+    ember_error err;
+    assert_int_equal(em_pool_tree_load_xml(t, v1, strlen(v1), "v1", &err),
+                     EMBER_OK);
+    assert_ptr_equal(pool(t, "x"), px);
+    assert_ptr_equal(x.e.pool, px);
+    assert_string_equal(pool_list(t), "default,x,x1,y");
+    em_pool_remove_entry(&x.e);
+    assert_ptr_equal(em_pool_tree_find(t, "x"), px);
+    em_pool_info info;
+    assert_true(find_info(t, "x", &info));
+    assert_true(info.weight == 2.0);
+    /* y is still temporary, reload or not. */
+    assert_int_equal(em_pool_tree_load_xml(t, v1, strlen(v1), "v1", &err),
+                     EMBER_OK);
+    assert_true(find_info(t, "y", &info));
+    assert_int_equal(info.running, 1);
+    em_pool_add_entry(pool(t, "z"), &z.e);
+    em_pool_remove_entry(&y.e);
+    assert_string_equal(pool_list(t), "default,x,x1,z");
+    char seq[4];
+    assert_int_equal(launch(t, 2, seq), 2);
+    assert_string_equal(seq, "ZZ");
+    em_pool_remove_entry(&z.e);
+    assert_string_equal(pool_list(t), "default,x,x1");
+    /* An entry placed in the file's child pool after all this. */
+    em_pool_add_entry(pool(t, "x1"), &x.e);
+    assert_int_equal(launch(t, 1, seq), 1);
+    assert_string_equal(seq, "X");
+    assert_true(find_info(t, "x", &info));
+    assert_int_equal(info.running, 1);
+    em_pool_tree_destroy(t);
+    assert_null(x.e.pool);
+}
+
+/* An allocation file with pools f<first>..f<first+n-1>; f12345, when in
+ * range, has weight 2. */
+static char *many_pools_xml(int first, int n, size_t *len)
+{
+    size_t cap = 64 + (size_t)n * 64;
+    char *xml = malloc(cap);
+    assert_non_null(xml);
+    size_t k = (size_t)snprintf(xml, cap, "<allocations>\n");
+    for (int i = first; i < first + n; i++)
+        k += (size_t)snprintf(xml + k, cap - k,
+                              i == 12345 ? "<pool name=\"f%05d\"><weight>2"
+                                           "</weight></pool>\n"
+                                         : "<pool name=\"f%05d\"/>\n",
+                              i);
+    k += (size_t)snprintf(xml + k, cap - k, "</allocations>\n");
+    *len = k;
+    return xml;
+}
+
+static void test_offers_among_many_empty_pools(void **state)
+{
+    (void)state;
+    em_pool_tree *t = fair_tree(NULL);
+    /* 50,000 pools kept while empty: five files of 10,000 (the most one
+     * file may define). */
+    for (int f = 0; f < 5; f++) {
+        size_t len;
+        char *xml = many_pools_xml(f * 10000, 10000, &len);
+        ember_error err;
+        ember_status s = em_pool_tree_load_xml(t, xml, len, "many.xml", &err);
+        free(xml);
+        if (s != EMBER_OK)
+            fail_msg("%s", err.msg);
+    }
+    size_t n = 0, cur = 0;
+    em_pool_info info;
+    while (em_pool_tree_next(t, &cur, &info) == EMBER_OK)
+        n++;
+    assert_int_equal(n, 50001);
+    /* Lookup is by name among them all. */
+    static const char *const names[] = {"f00000", "f12345", "f31415",
+                                        "f49999", "default"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        em_pool *p = em_pool_tree_find(t, names[i]);
+        assert_non_null(p);
+        assert_string_equal(em_pool_name(p), names[i]);
+        assert_ptr_equal(pool(t, names[i]), p);
+    }
+    assert_null(em_pool_tree_find(t, "f50000"));
+    assert_null(em_pool_tree_find(t, "f0000"));
+    assert_true(find_info(t, "f12345", &info));
+    assert_true(info.weight == 2.0);
+
+    job d, a, e, b;
+    job_init(&d, 'D', 1, 0, "job1");
+    job_init(&a, 'A', 2, 0, "job2");
+    job_init(&e, 'E', 3, 0, "job3");
+    job_init(&b, 'B', 4, 0, "job4");
+    em_pool_add_entry(pool(t, NULL), &d.e);
+    em_pool_add_entry(pool(t, "f00003"), &a.e);
+    em_pool_add_entry(pool(t, "f12345"), &e.e);
+    em_pool_add_entry(pool(t, "f49998"), &b.e);
+    char seq[16];
+    /* Fair shares by running/weight, then name; the empty pools never
+     * get in the way. */
+    assert_int_equal(launch(t, 9, seq), 9);
+    assert_string_equal(seq, "DAEBEDAEB");
+    em_pool_entry *order[8];
+    assert_int_equal(em_pool_tree_order(t, order, 8), 4);
+    /* running/weight: E 3/2, then D, A, B at 2 by pool name. */
+    assert_ptr_equal(order[0], &e.e);
+    assert_ptr_equal(order[1], &d.e);
+    assert_ptr_equal(order[2], &a.e);
+    assert_ptr_equal(order[3], &b.e);
+    em_pool_remove_entry(&d.e);
+    em_pool_remove_entry(&a.e);
+    em_pool_remove_entry(&b.e);
+    assert_int_equal(launch(t, 2, seq), 2);
+    assert_string_equal(seq, "EE");
+    em_pool_remove_entry(&e.e);
+    assert_int_equal(em_pool_tree_offer(t, accept_first, NULL), 0);
+    assert_int_equal(em_pool_tree_order(t, NULL, 0), 0);
+    em_pool_tree_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +1045,10 @@ int main(void)
         cmocka_unit_test(test_next_lists_parents_first),
         cmocka_unit_test(test_reload_replaces_settings),
         cmocka_unit_test(test_entry_lifecycle),
+        cmocka_unit_test(test_unknown_pools_removed_when_empty),
+        cmocka_unit_test(test_reused_name_warns_again),
+        cmocka_unit_test(test_reload_with_temporary_pools),
+        cmocka_unit_test(test_offers_among_many_empty_pools),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }
