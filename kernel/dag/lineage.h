@@ -141,6 +141,14 @@ typedef struct em_fn_ref {
  * output partitioner inherited per em_op.out_part: a shallow copy whose
  * fn.name, fn.arg and bounds point into the ancestor that declared it
  * (valid as long as the lineage), or kind EM_PART_NONE with all fields 0.
+ *
+ * class_id is filled in by the decoder: within one decoded lineage two
+ * partitioners have the same class_id exactly when em_partitioner_equal
+ * holds for them, so comparing them is O(1) however big their bounds or
+ * arguments; 0 for kind NONE, 1, 2, ... in order of first declaration
+ * otherwise. Ids of different lineages are unrelated, and a hand-built
+ * lineage may leave them 0. Not part of the plan, the encoding or the
+ * fingerprint.
  */
 typedef struct em_partitioner {
     em_part_kind kind;
@@ -149,6 +157,7 @@ typedef struct em_partitioner {
     uint8_t *bounds; size_t bounds_len;  /* RANGE: optional, encoded records
                                             back to back (opaque here) */
     int descending;                      /* RANGE */
+    uint32_t class_id;                   /* see above */
 } em_partitioner;
 
 /* A parent edge: parent is an index into em_lineage.nodes, always smaller
@@ -266,7 +275,9 @@ ember_status em_lineage_debug_string(const em_lineage *l, uint32_t index,
 const em_partitioner *em_node_output_partitioner(const em_node *n);
 
 /* Non-zero when a and b are the same partitioner (kind, partitions, fn name
- * and arg, bounds, descending). NULL equals only a kind NONE partitioner. */
+ * and arg, bounds, descending). NULL equals only a kind NONE partitioner.
+ * Compares contents (class_id is ignored), so it costs up to the size of
+ * the bounds or argument; within one decoded lineage compare class_id. */
 int em_partitioner_equal(const em_partitioner *a, const em_partitioner *b);
 
 /* "narrow" / "shuffle" ("?" for other values). Static strings. */

@@ -202,6 +202,98 @@ static void test_partitioner_propagation(void **state)
     em_lineage_free(l);
 }
 
+/* Partitioners declared by different datasets with the same contents get
+ * the same class, and are co-partitioned for joins and unions; any
+ * difference in contents gives another class. */
+static void test_partitioner_classes(void **state)
+{
+    (void)state;
+#define RANGE2(b) "\"partitioner\":{\"kind\":\"range\",\"partitions\":2," \
+                  "\"bounds\":\"" b "\"}"
+#define FN2(arg) "\"partitioner\":{\"kind\":\"function\",\"partitions\":2," \
+                 "\"fn\":{\"name\":\"p.f\",\"arg\":\"" arg "\"}}"
+    em_lineage *l = decode_plan(
+        P4 ","
+        "{\"id\":1,\"op\":\"sort_by_key\",\"parents\":[0]," RANGE2("AAECAwQF") "},"
+        "{\"id\":2,\"op\":\"sort_by_key\",\"parents\":[0]," RANGE2("AAECAwQF") "},"
+        /* same length, last byte differs */
+        "{\"id\":3,\"op\":\"sort_by_key\",\"parents\":[0]," RANGE2("AAECAwQG") "},"
+        "{\"id\":4,\"op\":\"partition_by\",\"parents\":[0]," FN2("AAE=") "},"
+        "{\"id\":5,\"op\":\"partition_by\",\"parents\":[0]," FN2("AAE=") "},"
+        "{\"id\":6,\"op\":\"partition_by\",\"parents\":[0]," FN2("AAI=") "},"
+        "{\"id\":7,\"op\":\"filter\",\"parents\":[2],\"fns\":[\"a.f\"]},"
+        /* the join declares its own, equal, copy of the bounds */
+        "{\"id\":8,\"op\":\"join\",\"parents\":[1,7]," RANGE2("AAECAwQF") "},"
+        "{\"id\":9,\"op\":\"join\",\"parents\":[1,3]," RANGE2("AAECAwQF") "},"
+        "{\"id\":10,\"op\":\"join\",\"parents\":[4,5]," FN2("AAE=") "},"
+        "{\"id\":11,\"op\":\"join\",\"parents\":[4,6]," FN2("AAE=") "},"
+        "{\"id\":12,\"op\":\"union\",\"parents\":[1,7,2]},"
+        "{\"id\":13,\"op\":\"union\",\"parents\":[1,3]},"
+        "{\"id\":14,\"op\":\"union\",\"parents\":[4,5,4]},"
+        "{\"id\":15,\"op\":\"union\",\"parents\":[5,6]}");
+    const em_partitioner *p1 = &node(l, 1)->partitioner;
+    const em_partitioner *p4 = &node(l, 4)->partitioner;
+    assert_int_equal(node(l, 0)->partitioner.class_id, 0);
+    assert_int_not_equal(p1->class_id, 0);
+    assert_int_equal(node(l, 2)->partitioner.class_id, p1->class_id);
+    assert_int_equal(node(l, 7)->partitioner.class_id, p1->class_id);
+    assert_int_equal(node(l, 8)->partitioner.class_id, p1->class_id);
+    assert_int_not_equal(node(l, 3)->partitioner.class_id, p1->class_id);
+    assert_int_not_equal(p4->class_id, 0);
+    assert_int_not_equal(p4->class_id, p1->class_id);
+    assert_int_equal(node(l, 5)->partitioner.class_id, p4->class_id);
+    assert_int_not_equal(node(l, 6)->partitioner.class_id, p4->class_id);
+    /* classes agree with em_partitioner_equal */
+    for (uint64_t a = 1; a <= 6; a++)
+        for (uint64_t b = 1; b <= 6; b++)
+            assert_int_equal(node(l, a)->partitioner.class_id ==
+                                 node(l, b)->partitioner.class_id,
+                             em_partitioner_equal(&node(l, a)->partitioner,
+                                                  &node(l, b)->partitioner));
+    /* joins: narrow on equal contents, shuffle on different ones */
+    assert_int_equal(node(l, 8)->deps[0].kind, EM_DEP_NARROW);
+    assert_int_equal(node(l, 8)->deps[1].kind, EM_DEP_NARROW);
+    assert_int_equal(node(l, 9)->deps[0].kind, EM_DEP_NARROW);
+    assert_int_equal(node(l, 9)->deps[1].kind, EM_DEP_SHUFFLE);
+    assert_int_equal(node(l, 10)->deps[0].kind, EM_DEP_NARROW);
+    assert_int_equal(node(l, 10)->deps[1].kind, EM_DEP_NARROW);
+    assert_int_equal(node(l, 11)->deps[0].kind, EM_DEP_NARROW);
+    assert_int_equal(node(l, 11)->deps[1].kind, EM_DEP_SHUFFLE);
+    /* unions keep the partitioner only when every parent has an equal one */
+    assert_non_null(em_node_output_partitioner(node(l, 12)));
+    assert_int_equal(node(l, 12)->partitioner.class_id, p1->class_id);
+    assert_int_equal(node(l, 12)->partitions, 2);
+    assert_null(em_node_output_partitioner(node(l, 13)));
+    assert_int_equal(node(l, 13)->partitions, 4);
+    assert_int_equal(node(l, 14)->partitioner.class_id, p4->class_id);
+    assert_int_equal(node(l, 14)->partitions, 2);
+    assert_null(em_node_output_partitioner(node(l, 15)));
+    assert_int_equal(node(l, 15)->partitions, 4);
+    em_lineage_free(l);
+
+    /* a declared narrow dependency needs an equal partitioner */
+    {
+        char doc[1024];
+        em_lineage *bad = NULL;
+        ember_error err;
+        snprintf(doc, sizeof doc,
+                 "{\"ember_plan\":1,\"datasets\":[" P4 ","
+                 "{\"id\":1,\"op\":\"sort_by_key\",\"parents\":[0],"
+                 RANGE2("AAECAwQF") "},"
+                 "{\"id\":2,\"op\":\"sort_by_key\",\"parents\":[0],"
+                 RANGE2("AAECAwQG") "},"
+                 "{\"id\":3,\"op\":\"join\",\"parents\":[1,{\"id\":2,"
+                 "\"dep\":\"narrow\"}]," RANGE2("AAECAwQF") "}]}");
+        assert_int_equal(em_lineage_decode(&bad, doc, strlen(doc), NULL,
+                                           &err),
+                         EMBER_EINVAL);
+        assert_null(bad);
+        assert_non_null(strstr(err.msg, "parent 2 is not partitioned like"));
+    }
+#undef RANGE2
+#undef FN2
+}
+
 static void test_determinism(void **state)
 {
     (void)state;
@@ -572,6 +664,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_partitioner_propagation),
+        cmocka_unit_test(test_partitioner_classes),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_fingerprints),
         cmocka_unit_test(test_debug_two_shuffles),

@@ -42,7 +42,9 @@
  *   - dependency kind, when a parent is a bare id: the op's (narrow or
  *     shuffle); for join-like ops narrow when the parent's output is
  *     partitioned like the node (same kind, count, function, bounds),
- *     else shuffle. A declared kind that contradicts this is an error
+ *     else shuffle. Partitioners are compared by class (see
+ *     em_partitioner.class_id), interned once per declaring dataset, so
+ *     a comparison never rereads bounds or arguments. A declared kind that contradicts this is an error
  *     (a narrow join dependency needs a co-partitioned parent).
  *   - "partitions": required for sources; otherwise derived (the parents'
  *     common count, their sum for union, their product for cartesian, the
@@ -60,6 +62,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -76,6 +80,14 @@ typedef struct pending {
     uint8_t preserves; /* args.preserves_partitioning */
 } pending;
 
+/* An interned partitioner in dec.classes: its content hash, its class id
+ * (0: a free slot) and the node that declared it first. */
+typedef struct part_class {
+    uint64_t hash;
+    uint32_t id;
+    uint32_t rep;
+} part_class;
+
 typedef struct dec {
     const em_fn_resolver *resolver;
     ember_error *err;
@@ -88,6 +100,10 @@ typedef struct dec {
     ember_buf decl;        /* declared dep kinds, DEP_DEFAULT if none */
     uint32_t *order;       /* topological order: input positions */
     uint32_t *pos_to_idx;
+    uint64_t key[2];       /* SipHash key for the partitioner classes */
+    part_class *classes;   /* open addressing, a power of two in size */
+    size_t classes_mask;
+    uint32_t nclasses;
     char where[160];       /* "plan: dataset 3 (map)" */
 } dec;
 
@@ -1063,6 +1079,155 @@ static uint64_t fingerprint(const em_lineage *l, const em_node *n)
     return h ^ (h >> 31);
 }
 
+/*
+ * Partitioner classes. Comparing partitioners by content costs up to
+ * 64 MiB each time, and a plan can ask for a comparison per dependency of
+ * every union and join, so each declared partitioner is interned once:
+ * hashed, looked up among the classes seen so far, and compared by content
+ * only with the classes of the same hash (one, short of a 64-bit
+ * collision). The hash is SipHash-2-4 under a fresh random key per decode,
+ * so a plan cannot be built to make many different partitioners collide.
+ */
+static uint64_t rotl64(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#define SIPROUND                                                              \
+    do {                                                                      \
+        v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);        \
+        v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                             \
+        v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                             \
+        v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);        \
+    } while (0)
+
+static uint64_t siphash(const uint64_t key[2], const void *data, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    uint64_t v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
+    uint64_t v1 = key[1] ^ UINT64_C(0x646f72616e646f6d);
+    uint64_t v2 = key[0] ^ UINT64_C(0x6c7967656e657261);
+    uint64_t v3 = key[1] ^ UINT64_C(0x7465646279746573);
+    uint64_t m;
+    size_t i, left = n & 7;
+    for (i = 0; i + 8 <= n; i += 8) {
+        m = load_le64(p + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    m = (uint64_t)n << 56;
+    while (left-- > 0)
+        m |= (uint64_t)p[i + left] << (8 * left);
+    v3 ^= m;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= m;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+#undef SIPROUND
+
+static void seed_key(uint64_t key[2], const void *salt)
+{
+    uint8_t b[16];
+    if (getrandom(b, sizeof b, GRND_NONBLOCK) == (ssize_t)sizeof b) {
+        key[0] = load_le64(b);
+        key[1] = load_le64(b + 8);
+    } else {
+        /* no entropy yet (early boot): still unknown to the plan's author */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        key[0] = (uint64_t)t.tv_sec * UINT64_C(1000000000) +
+                 (uint64_t)t.tv_nsec;
+        key[1] = (uint64_t)(uintptr_t)salt ^ rotl64(key[0], 29);
+    }
+}
+
+/* A hash of exactly what em_partitioner_equal compares. */
+static uint64_t part_hash(const dec *d, const em_partitioner *p)
+{
+    uint64_t w[5] = {(uint64_t)p->kind, p->partitions, 0, 0, 0};
+    uint8_t b[sizeof w];
+    size_t i, k;
+    if (p->kind == EM_PART_RANGE) {
+        w[2] = p->descending != 0;
+        w[3] = p->bounds_len;
+        w[4] = siphash(d->key, p->bounds, p->bounds_len);
+    } else if (p->kind == EM_PART_FUNCTION) {
+        w[2] = p->fn.name ? siphash(d->key, p->fn.name, strlen(p->fn.name))
+                          : UINT64_MAX;
+        w[3] = p->fn.arg_len;
+        w[4] = siphash(d->key, p->fn.arg, p->fn.arg_len);
+    }
+    for (i = 0; i < 5; i++)
+        for (k = 0; k < 8; k++)
+            b[8 * i + k] = (uint8_t)(w[i] >> (8 * k));
+    return siphash(d->key, b, sizeof b);
+}
+
+/* Sizes the class table for the nodes of l that declare a partitioner. */
+static ember_status classes_init(dec *d, const em_lineage *l)
+{
+    size_t owners = 0, cap = 16;
+    uint32_t i;
+    for (i = 0; i < l->count; i++)
+        owners += l->nodes[i].op->needs_partitioner != 0;
+    while (cap < 2 * owners)
+        cap *= 2;
+    d->classes = (part_class *)calloc(cap, sizeof *d->classes);
+    if (d->classes == NULL)
+        return ember_errorf(d->err, EMBER_ENOMEM, "plan: out of memory");
+    d->classes_mask = cap - 1;
+    seed_key(d->key, d);
+    return EMBER_OK;
+}
+
+/* Gives node idx's declared partitioner its class id (lineage.h). */
+static void intern_partitioner(dec *d, em_lineage *l, uint32_t idx)
+{
+    em_partitioner *p = &l->nodes[idx].partitioner;
+    uint64_t h = part_hash(d, p);
+    size_t i = (size_t)h & d->classes_mask;
+    /* at most half full (classes_init), so a free slot ends every probe */
+    for (;; i = (i + 1) & d->classes_mask) {
+        part_class *c = &d->classes[i];
+        if (c->id == 0) {
+            c->hash = h;
+            c->id = ++d->nclasses;
+            c->rep = idx;
+            p->class_id = c->id;
+            return;
+        }
+        if (c->hash == h &&
+            em_partitioner_equal(&l->nodes[c->rep].partitioner, p)) {
+            p->class_id = c->id;
+            return;
+        }
+    }
+}
+
+/* The class of a partitioner that may be NULL (no partitioner: 0). */
+static uint32_t class_of(const em_partitioner *p)
+{
+    return p == NULL ? 0 : p->class_id;
+}
+
 static const char *part_desc(const em_partitioner *p, char *buf, size_t cap)
 {
     if (p == NULL || p->kind == EM_PART_NONE)
@@ -1106,8 +1271,8 @@ static ember_status derive_partitions(dec *d, em_lineage *l, em_node *n,
         for (j = 0; j < n->ndeps; j++) {
             const em_node *p = &l->nodes[n->deps[j].parent];
             derived += p->partitions;
-            if (same && !em_partitioner_equal(first,
-                                              em_node_output_partitioner(p)))
+            if (same && class_of(first) !=
+                            class_of(em_node_output_partitioner(p)))
                 same = 0;
         }
         if (same) {
@@ -1205,6 +1370,8 @@ static ember_status derive_node(dec *d, em_lineage *l, uint32_t idx)
     ember_status s;
 
     set_where(d, d->order[idx], op);
+    if (op->needs_partitioner)
+        intern_partitioner(d, l, idx);
     s = derive_partitions(d, l, n, pd, &union_aware);
     if (s != EMBER_OK)
         return s;
@@ -1217,7 +1384,7 @@ static ember_status derive_node(dec *d, em_lineage *l, uint32_t idx)
             n->deps[j].kind = EM_DEP_SHUFFLE;
         } else {
             const em_partitioner *pp = em_node_output_partitioner(p);
-            int co = em_partitioner_equal(pp, &n->partitioner);
+            int co = class_of(pp) == n->partitioner.class_id;
             if (decl[j] == EM_DEP_NARROW && !co) {
                 char a[48], b[48];
                 return ember_errorf(d->err, EMBER_EINVAL,
@@ -1318,6 +1485,7 @@ ember_status em_lineage_decode_datasets(em_lineage **out,
     free(d.tmp); /* its contents now belong to l */
     d.tmp = NULL;
 
+    s = classes_init(&d, l);
     for (i = 0; s == EMBER_OK && i < d.n; i++)
         s = derive_node(&d, l, i);
     if (s != EMBER_OK)
@@ -1345,6 +1513,7 @@ done:
     free(d.pend);
     free(d.order);
     free(d.pos_to_idx);
+    free(d.classes);
     ember_buf_release(&d.decl);
     return s;
 }

@@ -255,6 +255,150 @@ static void test_round_trip(void **state)
     check_round_trip("{\"datasets\":[],\"ember_plan\":1}");
 }
 
+/*
+ * A small plan that names big partitioners many times: two sort_by_key
+ * with equal 1 MiB bounds (decoded into different buffers), one with
+ * bounds differing in the last byte, and many 64-parent unions alternating
+ * between the first two. Partitioners are told apart by content, however
+ * often they are compared.
+ */
+#define BIG_BOUNDS (1u << 20) /* bytes, a multiple of 3 plus 1 */
+#define BIG_UNIONS 300
+
+static char *big_bounds_plan(void)
+{
+    size_t b64 = ((BIG_BOUNDS + 2) / 3) * 4;
+    size_t cap = 3 * b64 + (size_t)BIG_UNIONS * 400 + 4096, o = 0;
+    char *doc = malloc(cap);
+    assert_non_null(doc);
+    o += (size_t)snprintf(doc + o, cap - o,
+                          "{\"ember_plan\":1,\"datasets\":[{\"id\":1,"
+                          "\"op\":\"source\",\"fns\":[\"p.src\"],"
+                          "\"partitions\":4}");
+    for (int k = 2; k <= 4; k++) {
+        o += (size_t)snprintf(doc + o, cap - o,
+                              ",{\"id\":%d,\"op\":\"sort_by_key\","
+                              "\"parents\":[1],\"partitioner\":{\"kind\":"
+                              "\"range\",\"partitions\":4,\"bounds\":\"",
+                              k);
+        /* BIG_BOUNDS zero bytes; dataset 4's last one is 1 instead */
+        memset(doc + o, 'A', b64 - 4);
+        o += b64 - 4;
+        memcpy(doc + o, k == 4 ? "AQ==" : "AA==", 4);
+        o += 4;
+        o += (size_t)snprintf(doc + o, cap - o, "\"}}");
+    }
+    for (int u = 0; u < BIG_UNIONS; u++) {
+        o += (size_t)snprintf(doc + o, cap - o,
+                              ",{\"id\":%d,\"op\":\"union\",\"parents\":[",
+                              100 + u);
+        for (int j = 0; j < 64; j++)
+            o += (size_t)snprintf(doc + o, cap - o, "%s%d", j ? "," : "",
+                                  2 + (j & 1));
+        o += (size_t)snprintf(doc + o, cap - o, "]}");
+    }
+    o += (size_t)snprintf(
+        doc + o, cap - o,
+        ",{\"id\":10,\"op\":\"union\",\"parents\":[100,101,2,3]}"
+        ",{\"id\":11,\"op\":\"union\",\"parents\":[100,2,4,3]}"
+        ",{\"id\":12,\"op\":\"join\",\"parents\":[100,3],\"partitioner\":"
+        "{\"kind\":\"range\",\"partitions\":4,\"bounds\":\"AAAA\"}}"
+        ",{\"id\":13,\"op\":\"join\",\"parents\":[10,4],\"partitioner\":"
+        "{\"kind\":\"range\",\"partitions\":4,\"bounds\":\"AAAA\"}}"
+        "]}");
+    assert_true(o < cap);
+    return doc;
+}
+
+static const em_node *by_id(const em_lineage *l, uint64_t id)
+{
+    int64_t i = em_lineage_find(l, id);
+    assert_true(i >= 0);
+    return &l->nodes[i];
+}
+
+static void test_unions_of_big_partitioners(void **state)
+{
+    (void)state;
+    char *doc = big_bounds_plan();
+    em_lineage *l = decode_ok(doc);
+    const em_node *a = by_id(l, 2), *b = by_id(l, 3), *c = by_id(l, 4);
+    assert_int_equal(a->partitioner.bounds_len, BIG_BOUNDS);
+    assert_int_equal(c->partitioner.bounds_len, BIG_BOUNDS);
+    assert_true(a->partitioner.bounds != b->partitioner.bounds);
+    assert_true(em_partitioner_equal(&a->partitioner, &b->partitioner));
+    assert_false(em_partitioner_equal(&a->partitioner, &c->partitioner));
+    assert_int_equal(a->partitioner.class_id, b->partitioner.class_id);
+    assert_int_not_equal(a->partitioner.class_id, c->partitioner.class_id);
+    for (int u = 0; u < BIG_UNIONS; u++) {
+        const em_node *n = by_id(l, 100 + (uint64_t)u);
+        const em_partitioner *p = em_node_output_partitioner(n);
+        /* partition i reads partition i of every parent */
+        assert_int_equal(n->partitions, 4);
+        assert_non_null(p);
+        assert_true(em_partitioner_equal(p, &a->partitioner));
+        assert_int_equal(n->ndeps, 64);
+        for (uint32_t j = 0; j < n->ndeps; j++)
+            assert_int_equal(n->deps[j].kind, EM_DEP_NARROW);
+    }
+    /* unions of unions keep it; one parent with other bounds drops it */
+    assert_int_equal(by_id(l, 10)->partitions, 4);
+    assert_int_equal(by_id(l, 10)->partitioner.class_id,
+                     a->partitioner.class_id);
+    assert_int_equal(by_id(l, 11)->partitions, 16);
+    assert_null(em_node_output_partitioner(by_id(l, 11)));
+    /* the joins' own small bounds differ from the big ones */
+    assert_int_equal(by_id(l, 12)->deps[0].kind, EM_DEP_SHUFFLE);
+    assert_int_equal(by_id(l, 12)->deps[1].kind, EM_DEP_SHUFFLE);
+    em_lineage_free(l);
+    free(doc);
+}
+
+static void test_join_of_big_partitioners(void **state)
+{
+    (void)state;
+    char *doc = big_bounds_plan();
+    size_t len = strlen(doc);
+    /* keep datasets 1..4 and the unions; add joins declaring big bounds */
+    char *tail = strstr(doc, ",{\"id\":10,");
+    assert_non_null(tail);
+    *tail = '\0';
+    {
+        size_t b64 = ((BIG_BOUNDS + 2) / 3) * 4;
+        size_t cap = len + 2 * b64 + 1024, o = strlen(doc);
+        char *big = realloc(doc, cap);
+        assert_non_null(big);
+        doc = big;
+        for (int k = 12; k <= 13; k++) {
+            o += (size_t)snprintf(doc + o, cap - o,
+                                  ",{\"id\":%d,\"op\":\"join\",\"parents\":"
+                                  "[%s],\"partitioner\":{\"kind\":\"range\","
+                                  "\"partitions\":4,\"bounds\":\"",
+                                  k, k == 12 ? "100,3" : "2,4");
+            memset(doc + o, 'A', b64 - 4);
+            o += b64 - 4;
+            memcpy(doc + o, "AA==", 4);
+            o += 4;
+            o += (size_t)snprintf(doc + o, cap - o, "\"}}");
+        }
+        o += (size_t)snprintf(doc + o, cap - o, "]}");
+        assert_true(o < cap);
+    }
+    em_lineage *l = decode_ok(doc);
+    /* equal contents from other datasets: co-partitioned, narrow */
+    assert_int_equal(by_id(l, 12)->deps[0].kind, EM_DEP_NARROW);
+    assert_int_equal(by_id(l, 12)->deps[1].kind, EM_DEP_NARROW);
+    assert_int_equal(by_id(l, 12)->partitioner.class_id,
+                     by_id(l, 2)->partitioner.class_id);
+    /* different bounds (last byte): shuffle */
+    assert_int_equal(by_id(l, 13)->deps[0].kind, EM_DEP_NARROW);
+    assert_int_equal(by_id(l, 13)->deps[1].kind, EM_DEP_SHUFFLE);
+    em_lineage_free(l);
+    /* the canonical encoding and fingerprints are unchanged by classes */
+    check_round_trip(doc);
+    free(doc);
+}
+
 static void test_decode_datasets(void **state)
 {
     (void)state;
@@ -764,6 +908,8 @@ int main(void)
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_any_order),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_unions_of_big_partitioners),
+        cmocka_unit_test(test_join_of_big_partitioners),
         cmocka_unit_test(test_decode_datasets),
         cmocka_unit_test(test_resolver),
         cmocka_unit_test(test_document_errors),
