@@ -3,7 +3,8 @@
  * submit to job end through the whole kernel (loop, DAG scheduler, task
  * scheduler, pools, SQLite state store) with fake executors that finish
  * every task the moment its LAUNCH arrives. Executor messages are real
- * (kernel/msg), batched as real executors batch them.
+ * (kernel/msg), batched as real executors batch them. The matrix starts
+ * with the floor: the same state-store writes alone.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -160,6 +161,60 @@ static int measure(uint32_t tasks, uint32_t slots, uint32_t jobs)
     return rs.failed ? 1 : 0;
 }
 
+/*
+ * The floor under the kernel's numbers: the same state-store writes a task
+ * costs (its insert and its end), alone, in transactions of 1,000 — what
+ * the kernel would spend if scheduling, messages and the loop were free.
+ */
+static int measure_store_floor(uint32_t tasks)
+{
+    char dir[] = "/tmp/ember-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("ember-bench: mkdtemp");
+        return 1;
+    }
+    char db[64];
+    snprintf(db, sizeof db, "%s/ember.db", dir);
+    em_store *st = NULL;
+    ember_error err = {0};
+    if (em_store_open(&st, db, &err) != EMBER_OK ||
+        em_store_app_begin(st, 1, "floor", 0, &err) != EMBER_OK ||
+        em_store_job_begin(st, 1, 1, NULL, NULL, NULL, 0, &err) !=
+            EMBER_OK ||
+        em_store_stage_begin(st, 1, 0, 1, "result", "floor", tasks, 0,
+                             &err) != EMBER_OK) {
+        fprintf(stderr, "ember-bench: %s\n", err.msg);
+        em_store_close(st);
+        return 1;
+    }
+    double t0 = now_s();
+    for (uint32_t i = 0; i < tasks; i++) {
+        if (em_store_task_begin(st, i + 1, 1, 0, i, 0, "exec-0", 0,
+                                "NO_PREF", 0, &err) != EMBER_OK ||
+            em_store_task_end(st, i + 1, "SUCCESS", NULL, 0, &err) !=
+                EMBER_OK ||
+            ((i + 1) % 1000 == 0 && em_store_flush(st, &err) != EMBER_OK)) {
+            fprintf(stderr, "ember-bench: %s\n", err.msg);
+            em_store_close(st);
+            return 1;
+        }
+    }
+    if (em_store_flush(st, &err) != EMBER_OK) {
+        fprintf(stderr, "ember-bench: %s\n", err.msg);
+        em_store_close(st);
+        return 1;
+    }
+    double secs = now_s() - t0;
+    printf("{\"bench\":\"scheduler_store_floor\",\"tasks\":%" PRIu32
+           ",\"batch\":1000,\"seconds\":%.6f,\"tasks_per_s\":%.0f}\n",
+           tasks, secs, secs > 0 ? tasks / secs : 0.0);
+    fflush(stdout);
+    em_store_close(st);
+    (void)em_store_remove_files(db, NULL);
+    rmdir(dir);
+    return 0;
+}
+
 static int parse_u32(const char *s, uint32_t *out)
 {
     char *end;
@@ -190,7 +245,7 @@ int bench_scheduler(int argc, char **argv)
         return measure(tasks, slots, jobs);
     static const uint32_t task_sizes[] = {1, 1000, 100000};
     static const uint32_t slot_sizes[] = {1, 100, 10000};
-    int rc = 0;
+    int rc = measure_store_floor(100000);
     for (size_t t = 0; t < 3; t++)
         for (size_t s = 0; s < 3; s++)
             if ((!tasks || tasks == task_sizes[t]) &&
