@@ -171,6 +171,18 @@ static ember_status read_settings(const em_conf *c, settings *s,
 
 /* ------------------------------------------------------------ the loop */
 
+/* Commits the open state-store transaction; a failure is logged and
+ * counted, and scheduling goes on. */
+static void store_commit(em_kernel *k)
+{
+    ember_error err;
+    k->txn_since_us = 0;
+    if (em_store_flush(k->store, &err) != EMBER_OK) {
+        k->store_errors++;
+        em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err.msg);
+    }
+}
+
 /* The longest a state-store transaction stays open while the loop is
  * busy turn after turn; when the loop is about to sleep, it commits. */
 #define STORE_MAX_OPEN_US 10000
@@ -191,12 +203,7 @@ static void before_sleep(em_loop *loop, void *ctx)
         k->txn_since_us = now;
     if (em_loop_busy(loop) && now - k->txn_since_us < STORE_MAX_OPEN_US)
         return;
-    ember_error err;
-    k->txn_since_us = 0;
-    if (em_store_flush(k->store, &err) != EMBER_OK) {
-        k->store_errors++;
-        em_log(EMBER_LOG_ERROR, LOG_SRC, "state store: %s", err.msg);
-    }
+    store_commit(k);
 }
 
 static uint64_t clock_thunk(void *ctx)
@@ -335,9 +342,14 @@ em_loop *em_kernel_loop(em_kernel *k) { return k->loop; }
 
 int64_t em_kernel_run(em_kernel *k, em_kernel_run_mode mode)
 {
-    if (mode == EM_KERNEL_RUN_UNTIL_IDLE)
-        return em_loop_run_until_idle(k->loop);
-    return em_loop_run(k->loop, (em_loop_run_mode)mode);
+    int64_t ran = mode == EM_KERNEL_RUN_UNTIL_IDLE
+                      ? em_loop_run_until_idle(k->loop)
+                      : em_loop_run(k->loop, (em_loop_run_mode)mode);
+    /* A stop can land after the hook put a commit off: whoever reads the
+     * database after the run returns sees everything it did. */
+    if (em_store_pending(k->store))
+        store_commit(k);
+    return ran;
 }
 
 void em_kernel_stop(em_kernel *k) { em_loop_stop(k->loop); }

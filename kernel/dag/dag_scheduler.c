@@ -51,6 +51,7 @@ struct shuffle {
 
 struct stage {
     uint64_t id;
+    app *app;
     int is_map, state, dead;
     em_plan *plan;
     uint32_t node;  /* index of the stage's last dataset in plan */
@@ -109,6 +110,8 @@ struct em_dag {
     em_u64map apps, jobs, shuffles_by_id;
     stage *stages;
     stage *waiting; /* stages in ST_WAITING */
+    stage **scratch; /* submit_waiting's snapshot; stage_free clears */
+    uint32_t nscratch;
     uint64_t epoch; /* for stage marks */
     uint64_t next_stage_id, next_shuffle_id;
     uint64_t resubmit_timer;
@@ -269,6 +272,9 @@ static void stage_free(em_dag *d, stage *s)
     if (s->next)
         s->next->prev = s->prev;
     set_state(d, s, ST_IDLE); /* off the waiting list */
+    for (uint32_t k = 0; k < d->nscratch; k++)
+        if (d->scratch[k] == s)
+            d->scratch[k] = NULL;
     d->stats.stages--;
     if (d->ts)
         em_tsched_stage_done(d->ts, s->id);
@@ -410,6 +416,16 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
             stage_maybe_free(d, s);
         }
     }
+    /* Stages still alive (their task sets draining) must not reach the
+     * shuffles freed below. */
+    for (stage *s = d->stages; s; s = s->next)
+        if (s->app == a) {
+            s->dead = 1;
+            s->ninputs = 0;
+            s->nparents = 0;
+            s->out = NULL;
+            s->app = NULL;
+        }
     em_u64map_del(&d->apps, app_id);
     em_store_report(
         LOG_SRC, &d->stats.store_errors,
@@ -420,11 +436,13 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
 
 /* --------------------------------------------------------------- stages */
 
-static stage *stage_new(em_dag *d, em_plan *plan, uint32_t node, int is_map)
+static stage *stage_new(em_dag *d, app *a, em_plan *plan, uint32_t node,
+                        int is_map)
 {
     stage *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->app = a;
     const em_node *n = &plan->l->nodes[node];
     s->id = d->next_stage_id++;
     s->is_map = is_map;
@@ -550,7 +568,7 @@ static ember_status get_or_create_shuffle(em_dag *d, app *a, em_plan *plan,
     sh->loc = calloc(sh->num_maps ? sh->num_maps : 1, sizeof *sh->loc);
     if (!sh->loc || stage_inputs(l, parent, &in, &nin) != EMBER_OK)
         goto nomem;
-    s = stage_new(d, plan, parent, 1);
+    s = stage_new(d, a, plan, parent, 1);
     if (!s || stage_link(s, a, in, nin) != EMBER_OK)
         goto nomem;
     s->out = sh;
@@ -878,10 +896,15 @@ static void submit_waiting(em_dag *d)
     uint32_t m = 0;
     for (stage *s = d->waiting; s && m < n; s = s->wnext)
         waiting[m++] = s;
-    /* Oldest first: the list is newest first. */
+    /* Oldest first: the list is newest first. A stage freed meanwhile (a
+     * failure ended its job) is cleared from the snapshot by stage_free. */
+    stage **outer = d->scratch;
+    uint32_t nouter = d->nscratch;
+    d->scratch = waiting;
+    d->nscratch = m;
     for (uint32_t k = m; k-- > 0;) {
         stage *s = waiting[k];
-        if (s->state != ST_WAITING)
+        if (!s || s->state != ST_WAITING)
             continue;
         int ok = 1;
         for (uint32_t p = 0; p < s->nparents; p++) {
@@ -897,6 +920,8 @@ static void submit_waiting(em_dag *d)
             submit_stage(d, s);
         }
     }
+    d->scratch = outer;
+    d->nscratch = nouter;
     free(waiting);
 }
 
@@ -1126,7 +1151,7 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
     free(need);
     if (stage_inputs(l, (uint32_t)target, &edges, &nedges) != EMBER_OK)
         goto nomem;
-    j->final = stage_new(d, spec->plan, (uint32_t)target, 0);
+    j->final = stage_new(d, a, spec->plan, (uint32_t)target, 0);
     if (!j->final)
         goto nomem;
     j->final->result_job = j;
@@ -1267,7 +1292,7 @@ static int ev_check_result(void *ctx, em_taskset *ts, uint32_t partition,
     (void)ctx;
     (void)partition;
     stage *s = em_taskset_owner(ts);
-    if (!s->is_map || !s->out)
+    if (s->dead || !s->is_map || !s->out)
         return 0;
     uint64_t total;
     ember_error err;
@@ -1284,8 +1309,8 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
     em_dag *d = ctx;
     stage *s = em_taskset_owner(ts);
     ember_error err;
-    if (em_taskset_stage_attempt(ts) < s->valid_attempt)
-        return; /* it read shuffle output that was since rerun */
+    if (s->dead || em_taskset_stage_attempt(ts) < s->valid_attempt)
+        return; /* gone, or it read shuffle output since rerun */
     if (s->is_map) {
         if (!s->out)
             return; /* its application closed */
@@ -1373,6 +1398,16 @@ static void unregister_all(em_dag *d, shuffle *sh)
         unregister_output(d, sh, m);
 }
 
+static int64_t resubmit_tick(em_loop *loop, uint64_t id, void *ctx);
+
+/* Stages in ST_FAILED are resubmitted after ember.stage.resubmitDelay. */
+static void schedule_resubmit(em_dag *d)
+{
+    if (!d->resubmit_timer)
+        (void)em_loop_timer_add(d->loop, d->conf.resubmit_delay_us,
+                                resubmit_tick, d, &d->resubmit_timer);
+}
+
 static int64_t resubmit_tick(em_loop *loop, uint64_t id, void *ctx)
 {
     (void)loop;
@@ -1439,8 +1474,10 @@ static void rollback_downstream(em_dag *d, shuffle *rerun)
                 s->mark = epoch;
                 s->valid_attempt = s->next_attempt;
                 stage_cancel_sets(d, s, "its input is being recomputed");
-                if (s->state == ST_RUNNING)
+                if (s->state == ST_RUNNING) {
                     set_state(d, s, ST_FAILED);
+                    schedule_resubmit(d);
+                }
                 if (s->is_map && s->out) {
                     unregister_all(d, s->out);
                     if (n == cap) {
@@ -1530,6 +1567,11 @@ static int ev_check_fetch(void *ctx, em_taskset *ts, uint64_t shuffle_id,
 {
     (void)ctx;
     stage *s = em_taskset_owner(ts);
+    if (s->dead) {
+        snprintf(why, cap, "stage %" PRIu64 " is gone (its job ended)",
+                 s->id);
+        return -1;
+    }
     for (uint32_t k = 0; k < s->ninputs; k++)
         if (s->inputs[k]->id == shuffle_id) {
             if (map_index < s->inputs[k]->num_maps)
@@ -1590,13 +1632,11 @@ static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
         indeterminate_lost(d, sh);
     }
     /* (A named executor that is already gone lost its outputs then.) */
+    schedule_resubmit(d); /* also for other jobs a rollback set back */
     if (s->njobs == 0)
         return; /* its job was failed by a rollback */
     if (m->state == ST_IDLE)
         set_state(d, m, ST_FAILED);
-    if (!d->resubmit_timer)
-        (void)em_loop_timer_add(d->loop, d->conf.resubmit_delay_us,
-                                resubmit_tick, d, &d->resubmit_timer);
 }
 
 static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why)

@@ -1160,6 +1160,8 @@ void em_tsched_status(em_tsched *ts, em_exec *exec, const em_msg_update *u)
         break;
     case EM_TASK_KILLED:
         if (t->kill_sent) {
+            /* Any end but success gives up a commit claim (Spark). */
+            commit_release(ts, t->set, t->index, t->attempt);
             ts->stats.killed++;
             task_remove(ts, t, "KILLED", NULL);
         } else {

@@ -696,6 +696,123 @@ static void deep_shuffle_chain_submits_quickly(void **state)
     h_free(h);
 }
 
+/* ----------------------------------------------------- third review */
+
+/* An executor holding indeterminate map output is lost while the stage
+ * that reads it runs: the reader is rolled back and must be resubmitted
+ * (nothing else will fail a fetch to wake it), and the job completes. */
+static void executor_loss_rollback_still_finishes_the_job(void **state)
+{
+    (void)state;
+    harness *h = h_new(NULL);
+    h_exec_add(h, "host-a", 4);
+    h_exec_add(h, "host-b", 4);
+    int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
+    uint64_t ms = h->running[0].t.stage_id;
+    int on1 = 0;
+    for (size_t i = 0; i < h->nrunning; i++)
+        on1 |= h->running[i].exec == 1;
+    assert_true(on1);
+    finish_tasks_of(h, ms);
+    assert_int_equal(h->nrunning, 2);
+    assert_false(h->running[0].is_map);
+    h_exec_kill(h, 1);
+    for (int round = 0; round < 20 && !h->jobs[j].ended; round++) {
+        h_advance(h, RESUBMIT_DELAY_US);
+        h_finish_all(h);
+    }
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, EMBER_OK);
+    assert_int_equal(h->jobs[j].results, 2);
+    /* The whole map stage reran: indeterminate output is never mixed. */
+    for (uint32_t m = 0; m < 4; m++)
+        assert_int_equal(launches_of(h, ms, m), 2);
+    h_free(h);
+}
+
+/* A rollback that fails the fetch-failing stage's own job (it returned a
+ * result) must still resubmit the other jobs it set back. */
+static void rollback_failing_own_job_resubmits_the_others(void **state)
+{
+    (void)state;
+    harness *h = h_new(NULL);
+    h_exec_add(h, "host-a", 16);
+    int j1 = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
+    int j2 = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
+    uint64_t ms = h->running[0].t.stage_id;
+    finish_tasks_of(h, ms);
+    assert_int_equal(h->nrunning, 4);
+    uint64_t r1 = 0;
+    for (size_t i = 0; i < h->nrunning; i++)
+        if (h->running[i].t.job_id == h->jobs[j1].id)
+            r1 = h->running[i].t.stage_id;
+    h_finish(h, must_find(h, r1, 0, 0));
+    assert_int_equal(h->jobs[j1].results, 1);
+    h_fetch_fail(h, must_find(h, r1, 1, 0), 1, 0, "exec-0");
+    assert_true(h->jobs[j1].ended);
+    assert_int_equal(h->jobs[j1].status, EMBER_EPLUGIN);
+    assert_false(h->jobs[j2].ended);
+    for (int round = 0; round < 20 && !h->jobs[j2].ended; round++) {
+        h_advance(h, RESUBMIT_DELAY_US);
+        h_finish_all(h);
+    }
+    assert_true(h->jobs[j2].ended);
+    assert_int_equal(h->jobs[j2].status, EMBER_OK);
+    assert_int_equal(h->jobs[j2].results, 2);
+    h_free(h);
+}
+
+/* A task's FETCH_FAILED that crosses the KILL of an application close is
+ * refused quietly: the application's shuffles are gone. */
+static void fetch_failure_after_app_close_is_ignored(void **state)
+{
+    (void)state;
+    harness *h = h_new(NULL);
+    h_exec_add(h, "host-a", 8);
+    int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
+    finish_tasks_of(h, h->running[0].t.stage_id);
+    assert_int_equal(h->nrunning, 2);
+    h_task t = h_take(h, 0);
+    assert_int_equal(em_kernel_app_close(h->k, h->app), EMBER_OK);
+    h_run(h);
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, EMBER_ECANCELED);
+    const char *msg = "connection refused";
+    em_msg_update u = {
+        .task_id = t.t.task_id, .state = EM_TASK_FETCH_FAILED,
+        .error = {(const uint8_t *)msg, strlen(msg)}, .shuffle_id = 1,
+        .map_index = 0, .lost_executor = {(const uint8_t *)"exec-0", 6}};
+    size_t launched = h->nlaunched;
+    h_send_updates(h, t.exec, &u, 1);
+    h_advance(h, RESUBMIT_DELAY_US);
+    assert_int_equal(h->nlaunched, launched); /* nothing reruns */
+    h_free(h);
+}
+
+/* A committer the kernel kills (here by an indeterminate rollback) gives
+ * up its claim: the rerun of its partition may commit. */
+static void killed_committer_releases_the_commit(void **state)
+{
+    (void)state;
+    harness *h = h_new(NULL);
+    h_exec_add(h, "host-a", 8);
+    h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
+    uint64_t ms = h->running[0].t.stage_id;
+    finish_tasks_of(h, ms);
+    uint64_t rs = h->running[0].t.stage_id;
+    h_commit_ask(h, &h->running[must_find(h, rs, 1, 0)]);
+    assert_int_equal(h->commit_allowed, 1);
+    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    assert_int_equal(h->nrunning, 0);
+    h_advance(h, RESUBMIT_DELAY_US);
+    finish_tasks_of(h, ms);
+    assert_true(find_att(h, rs, 1, 1) >= 0);
+    h_commit_ask(h, &h->running[must_find(h, rs, 1, 1)]);
+    assert_int_equal(h->commit_replies, 2);
+    assert_int_equal(h->commit_allowed, 2);
+    h_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +833,10 @@ int main(void)
         cmocka_unit_test(one_fetch_failure_reruns_all_outputs_of_the_executor),
         cmocka_unit_test(slot_counters_do_not_wrap),
         cmocka_unit_test(deep_shuffle_chain_submits_quickly),
+        cmocka_unit_test(executor_loss_rollback_still_finishes_the_job),
+        cmocka_unit_test(rollback_failing_own_job_resubmits_the_others),
+        cmocka_unit_test(fetch_failure_after_app_close_is_ignored),
+        cmocka_unit_test(killed_committer_releases_the_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
