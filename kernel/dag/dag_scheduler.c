@@ -1,5 +1,7 @@
 /*
- * dag/dag_scheduler.c — see dag_scheduler.h.
+ * dag/dag_scheduler.c — see dag_scheduler.h: applications, stages, jobs,
+ * submission and task results. Lost output is recovery.c's business, what
+ * executors are told about a stage is stage_desc.c's (dag_internal.h).
  *
  * Vocabulary (Spark's): a shuffle is identified within an application by
  * the dataset that reads it and the index of that parent edge, so later
@@ -8,7 +10,7 @@
  * result stage. A stage is WAITING for parents, RUNNING a task set, or
  * FAILED (waiting to be resubmitted after a fetch failure).
  */
-#include "dag/dag_scheduler.h"
+#include "dag/dag_internal.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -17,106 +19,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 
 #include "ember/kernel/log.h"
 #include "util/map.h"
 #include "util/text.h"
 
 #define LOG_SRC "dag"
-
-enum { ST_IDLE = 0, ST_WAITING, ST_RUNNING, ST_FAILED };
-
-struct em_plan {
-    em_lineage *l;
-    char *json; /* canonical encoding, for STAGE messages */
-    size_t json_len;
-    uint32_t refs;
-};
-
-typedef struct shuffle shuffle;
-typedef struct stage stage;
-typedef struct job job;
-typedef struct app app;
-
-struct shuffle {
-    uint64_t id;
-    app *app;
-    uint64_t key; /* (reading dataset id, edge) within the app */
-    uint32_t num_maps, num_reduces;
-    uint32_t *loc;   /* executor number per map, 0 = missing */
-    uint32_t available;
-    stage *map_stage;
-};
-
-struct stage {
-    uint64_t id;
-    app *app;
-    int is_map, state, dead;
-    em_plan *plan;
-    uint32_t node;  /* index of the stage's last dataset in plan */
-    uint32_t nparts;
-    shuffle *out;   /* map stages: the shuffle written */
-    stage **parents;
-    uint32_t nparents;
-    shuffle **inputs; /* shuffles read, in edge order */
-    uint32_t ninputs;
-    uint32_t next_attempt, failed_attempts;
-    job **jobs;     /* active jobs that need this stage */
-    uint32_t njobs, cap_jobs;
-    job *result_job;
-    em_taskset *ts;       /* the newest attempt's task set, or NULL */
-    uint32_t ts_attempt;
-    em_taskset **sets;    /* every task set still alive (older attempts
-                             too): the stage is freed after the last */
-    uint32_t nsets, cap_sets;
-    uint32_t valid_attempt; /* results of older attempts are ignored */
-    uint64_t mark;        /* visit stamp for graph walks */
-    uint8_t *pending;
-    uint32_t npending;
-    char name[96];
-    stage *prev, *next;   /* all stages */
-    stage *wprev, *wnext; /* the waiting list, when WAITING */
-};
-
-struct job {
-    uint64_t id;
-    app *app;
-    stage *final;
-    uint32_t nparts;
-    uint32_t *parts; /* sorted */
-    uint8_t *done;
-    uint32_t ndone;
-    uint64_t result_bytes;
-    stage **stages;
-    uint32_t nstages;
-    char *pool, *group, *description;
-    em_job_listener listener;
-};
-
-struct app {
-    uint64_t id;
-    char *name;
-    em_u64map fingerprints; /* dataset id -> (void *)(fingerprint | 1) */
-    em_u64map shuffles;     /* key -> shuffle */
-};
-
-struct em_dag {
-    em_loop *loop;
-    em_pool_tree *pools;
-    em_store *store;
-    em_tsched *ts;
-    em_dag_conf conf;
-    em_u64map apps, jobs, shuffles_by_id;
-    stage *stages;
-    stage *waiting; /* stages in ST_WAITING */
-    stage **scratch; /* submit_waiting's snapshot; stage_free clears */
-    uint32_t nscratch;
-    uint64_t epoch; /* for stage marks */
-    uint64_t next_stage_id, next_shuffle_id;
-    uint64_t resubmit_timer;
-    em_dag_stats stats;
-};
 
 /* ---------------------------------------------------------------- plans */
 
@@ -184,15 +92,8 @@ static int ev_check_result(void *ctx, em_taskset *ts, uint32_t partition,
                            em_bytes result, char *why, size_t cap);
 static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                               const em_exec *exec, em_bytes result);
-static int ev_check_fetch(void *ctx, em_taskset *ts, uint64_t shuffle_id,
-                          uint32_t map_index, char *why, size_t cap);
-static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
-                            uint64_t shuffle_id, uint32_t map_index,
-                            const char *executor_id, const char *message);
 static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why);
 static void ev_taskset_removed(void *ctx, em_taskset *ts);
-static void ev_executor_lost(void *ctx, uint32_t exec_no,
-                             const char *executor_id, const char *reason);
 
 ember_status em_dag_create(em_dag **out, em_loop *loop, em_pool_tree *pools,
                            em_store *store, const em_dag_conf *conf,
@@ -220,11 +121,11 @@ em_tsched_events em_dag_tsched_events(em_dag *d)
         .ctx = d,
         .check_result = ev_check_result,
         .task_succeeded = ev_task_succeeded,
-        .check_fetch = ev_check_fetch,
-        .fetch_failed = ev_fetch_failed,
+        .check_fetch = em_dag_check_fetch,
+        .fetch_failed = em_dag_fetch_failed,
         .taskset_aborted = ev_taskset_aborted,
         .taskset_removed = ev_taskset_removed,
-        .executor_lost = ev_executor_lost,
+        .executor_lost = em_dag_executor_lost,
     };
     return ev;
 }
@@ -240,7 +141,7 @@ void em_dag_set_next_ids(em_dag *d, uint64_t next_stage, uint64_t next_shuffle)
 }
 
 /* Moves s to state st, keeping the waiting list in step. */
-static void set_state(em_dag *d, stage *s, int st)
+void em_dag_set_state(em_dag *d, stage *s, int st)
 {
     if (s->state == st)
         return;
@@ -271,7 +172,7 @@ static void stage_free(em_dag *d, stage *s)
         d->stages = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    set_state(d, s, ST_IDLE); /* off the waiting list */
+    em_dag_set_state(d, s, ST_IDLE); /* off the waiting list */
     for (uint32_t k = 0; k < d->nscratch; k++)
         if (d->scratch[k] == s)
             d->scratch[k] = NULL;
@@ -288,7 +189,7 @@ static void stage_free(em_dag *d, stage *s)
 }
 
 /* Stops every live task set of s (running attempts get a KILL). */
-static void stage_cancel_sets(em_dag *d, stage *s, const char *why)
+void em_dag_cancel_sets(em_dag *d, stage *s, const char *why)
 {
     for (uint32_t k = 0; k < s->nsets; k++)
         em_tsched_cancel(d->ts, s->sets[k], why);
@@ -323,7 +224,7 @@ static void job_free(job *j)
     free(j);
 }
 
-static void end_job(em_dag *d, job *j, ember_status st, const char *msg);
+void em_dag_end_job(em_dag *d, job *j, ember_status st, const char *msg);
 
 static void app_free(app *a)
 {
@@ -348,7 +249,7 @@ void em_dag_destroy(em_dag *d)
         pos = 0;
         if (!em_u64map_next(&d->jobs, &pos, NULL, &v))
             break;
-        end_job(d, v, EMBER_ECANCELED, "kernel shutting down");
+        em_dag_end_job(d, v, EMBER_ECANCELED, "kernel shutting down");
     }
     if (d->resubmit_timer)
         em_loop_timer_cancel(d->loop, d->resubmit_timer);
@@ -411,8 +312,8 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
         if (s) {
             s->out = NULL;
             s->dead = 1;
-            set_state(d, s, ST_IDLE);
-            stage_cancel_sets(d, s, "application closed");
+            em_dag_set_state(d, s, ST_IDLE);
+            em_dag_cancel_sets(d, s, "application closed");
             stage_maybe_free(d, s);
         }
     }
@@ -594,7 +495,7 @@ nomem:
     return ember_errorf(err, EMBER_ENOMEM, "out of memory");
 }
 
-static int shuffle_ready(const shuffle *sh)
+int em_dag_shuffle_ready(const shuffle *sh)
 {
     return sh->available == sh->num_maps;
 }
@@ -626,7 +527,7 @@ static void stage_remove_job(stage *s, job *j)
 }
 
 /* The earliest active job of a stage: its priority and pool. */
-static job *stage_first_job(const stage *s)
+job *em_dag_first_job(const stage *s)
 {
     job *best = NULL;
     for (uint32_t k = 0; k < s->njobs; k++)
@@ -637,115 +538,8 @@ static job *stage_first_job(const stage *s)
 
 /* ---------------------------------------------------------- submission */
 
-static char *stage_plan(const stage *s, uint32_t attempt, size_t *len)
-{
-    const em_lineage *l = s->plan->l;
-    size_t cap = s->plan->json_len + 256 + (size_t)s->ninputs * 96;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    int n = snprintf(buf, cap, "{\"stage\":%" PRIu64 ",\"attempt\":%" PRIu32
-                     ",\"kind\":\"%s\",\"dataset\":%" PRIu64
-                     ",\"partitions\":%" PRIu32, s->id, attempt,
-                     s->is_map ? "shuffle_map" : "result",
-                     l->nodes[s->node].id, s->nparts);
-    if (s->is_map && s->out)
-        n += snprintf(buf + n, cap - (size_t)n,
-                      ",\"shuffle\":{\"id\":%" PRIu64 ",\"partitions\":%"
-                      PRIu32 "}", s->out->id, s->out->num_reduces);
-    n += snprintf(buf + n, cap - (size_t)n, ",\"inputs\":[");
-    for (uint32_t k = 0; k < s->ninputs; k++) {
-        const shuffle *sh = s->inputs[k];
-        n += snprintf(buf + n, cap - (size_t)n,
-                      "%s{\"dataset\":%" PRIu64 ",\"edge\":%" PRIu32
-                      ",\"shuffle\":%" PRIu64 "}", k ? "," : "",
-                      sh->key >> 8, (uint32_t)(sh->key & 0xff), sh->id);
-    }
-    n += snprintf(buf + n, cap - (size_t)n, "],\"plan\":");
-    memcpy(buf + n, s->plan->json, s->plan->json_len);
-    n += (int)s->plan->json_len;
-    buf[n++] = '}';
-    *len = (size_t)n;
-    return buf;
-}
-
 static void stage_finished(em_dag *d, stage *s);
-static void abort_stage(em_dag *d, stage *s, const char *msg);
-
-/* Preferred locations of a stage's tasks, from the nearest dataset up
- * its one-to-one narrow chain whose args carry "locations": one list per
- * partition of hosts ("host-a") or {"host": .., "executor": ..}. */
-typedef struct prefs {
-    json_t *doc;
-    em_task_pref **per;   /* per task */
-    uint32_t *count;
-} prefs;
-
-static void prefs_free(prefs *p, uint32_t n)
-{
-    if (p->per)
-        for (uint32_t k = 0; k < n; k++)
-            free(p->per[k]);
-    free(p->per);
-    free(p->count);
-    json_decref(p->doc);
-    memset(p, 0, sizeof *p);
-}
-
-static const json_t *node_locations(const em_lineage *l, uint32_t node,
-                                    json_t **doc)
-{
-    for (;;) {
-        const em_node *n = &l->nodes[node];
-        if (n->args_json && strstr(n->args_json, "\"locations\"")) {
-            *doc = json_loads(n->args_json, 0, NULL);
-            const json_t *locs = json_object_get(*doc, "locations");
-            if (json_is_array(locs))
-                return locs;
-            json_decref(*doc);
-            *doc = NULL;
-            return NULL;
-        }
-        if (n->ndeps != 1 || n->deps[0].kind != EM_DEP_NARROW ||
-            n->op->parts != EM_OP_PARTS_SAME)
-            return NULL;
-        node = n->deps[0].parent;
-    }
-}
-
-static void stage_prefs(const stage *s, const uint32_t *parts, uint32_t n,
-                        prefs *out)
-{
-    memset(out, 0, sizeof *out);
-    const json_t *locs = node_locations(s->plan->l, s->node, &out->doc);
-    if (!locs)
-        return;
-    out->per = calloc(n, sizeof *out->per);
-    out->count = calloc(n, sizeof *out->count);
-    if (!out->per || !out->count) {
-        prefs_free(out, n);
-        return;
-    }
-    for (uint32_t k = 0; k < n; k++) {
-        const json_t *list = json_array_get(locs, parts[k]);
-        size_t m = json_array_size(list);
-        if (m == 0 || !(out->per[k] = calloc(m, sizeof **out->per)))
-            continue;
-        for (size_t i = 0; i < m; i++) {
-            const json_t *e = json_array_get(list, i);
-            const char *host = json_is_string(e)
-                                   ? json_string_value(e)
-                                   : json_string_value(
-                                         json_object_get(e, "host"));
-            if (!host || !*host)
-                continue;
-            em_task_pref *p = &out->per[k][out->count[k]++];
-            p->host = host;
-            p->executor_id =
-                json_string_value(json_object_get(e, "executor"));
-        }
-    }
-}
+void em_dag_abort_stage(em_dag *d, stage *s, const char *msg);
 
 /* Submits the tasks of s that have no output yet. */
 static void submit_missing(em_dag *d, stage *s)
@@ -754,7 +548,7 @@ static void submit_missing(em_dag *d, stage *s)
     uint32_t n = 0;
     ember_error err;
     if (!parts) {
-        abort_stage(d, s, "out of memory submitting stage");
+        em_dag_abort_stage(d, s, "out of memory submitting stage");
         return;
     }
     if (s->is_map) {
@@ -769,35 +563,35 @@ static void submit_missing(em_dag *d, stage *s)
     }
     if (n == 0) {
         free(parts);
-        set_state(d, s, ST_IDLE);
+        em_dag_set_state(d, s, ST_IDLE);
         if (s->is_map)
             stage_finished(d, s);
         return;
     }
-    job *first = stage_first_job(s);
+    job *first = em_dag_first_job(s);
     em_pool *pool = NULL;
     if (em_pool_tree_get(d->pools, first ? first->pool : NULL, &pool,
                          &err) != EMBER_OK) {
         free(parts);
-        abort_stage(d, s, err.msg);
+        em_dag_abort_stage(d, s, err.msg);
         return;
     }
     uint32_t attempt = s->next_attempt++;
     size_t plan_len = 0;
-    char *plan = stage_plan(s, attempt, &plan_len);
+    char *plan = em_dag_stage_plan(s, attempt, &plan_len);
     free(s->pending);
     s->pending = calloc(s->nparts ? s->nparts : 1, 1);
     if (!plan || !s->pending) {
         free(parts);
         free(plan);
-        abort_stage(d, s, "out of memory submitting stage");
+        em_dag_abort_stage(d, s, "out of memory submitting stage");
         return;
     }
     for (uint32_t k = 0; k < n; k++)
         s->pending[parts[k]] = 1;
     s->npending = n;
-    prefs pr;
-    stage_prefs(s, parts, n, &pr);
+    em_dag_prefs pr;
+    em_dag_stage_prefs(s, parts, n, &pr);
     em_taskset_spec spec = {
         .stage_id = s->id, .stage_attempt = attempt,
         .job_id = first ? first->id : 0, .is_map = s->is_map,
@@ -807,11 +601,11 @@ static void submit_missing(em_dag *d, stage *s)
         .owner = s};
     em_taskset *ts = NULL;
     ember_status st = em_tsched_submit(d->ts, &spec, &ts, &err);
-    prefs_free(&pr, n);
+    em_dag_prefs_free(&pr, n);
     free(parts);
     free(plan);
     if (st != EMBER_OK) {
-        abort_stage(d, s, err.msg);
+        em_dag_abort_stage(d, s, err.msg);
         return;
     }
     if (s->nsets == s->cap_sets) {
@@ -819,7 +613,7 @@ static void submit_missing(em_dag *d, stage *s)
         em_taskset **sets = realloc(s->sets, cap * sizeof *sets);
         if (!sets) {
             em_tsched_cancel(d->ts, ts, "out of memory");
-            abort_stage(d, s, "out of memory submitting stage");
+            em_dag_abort_stage(d, s, "out of memory submitting stage");
             return;
         }
         s->sets = sets;
@@ -828,7 +622,7 @@ static void submit_missing(em_dag *d, stage *s)
     s->sets[s->nsets++] = ts;
     s->ts = ts;
     s->ts_attempt = attempt;
-    set_state(d, s, ST_RUNNING);
+    em_dag_set_state(d, s, ST_RUNNING);
     d->stats.stage_attempts++;
     em_log(EMBER_LOG_INFO, LOG_SRC, "submitting stage %" PRIu64 ".%" PRIu32
            " (%s) with %" PRIu32 " tasks", s->id, attempt, s->name, n);
@@ -844,12 +638,12 @@ static void submit_missing(em_dag *d, stage *s)
 }
 
 /* Spark's submitStage, iteratively: parents first, then s. */
-static void submit_stage(em_dag *d, stage *root)
+void em_dag_submit_stage(em_dag *d, stage *root)
 {
     uint32_t cap = 16, sp = 0;
     stage **stack = malloc(cap * sizeof *stack);
     if (!stack) {
-        abort_stage(d, root, "out of memory submitting stage");
+        em_dag_abort_stage(d, root, "out of memory submitting stage");
         return;
     }
     stack[sp++] = root;
@@ -860,7 +654,7 @@ static void submit_stage(em_dag *d, stage *root)
         int missing = 0;
         for (uint32_t k = 0; k < s->nparents; k++) {
             stage *p = s->parents[k];
-            if (shuffle_ready(p->out))
+            if (em_dag_shuffle_ready(p->out))
                 continue;
             missing = 1;
             if (sp == cap) {
@@ -873,7 +667,7 @@ static void submit_stage(em_dag *d, stage *root)
             stack[sp++] = p;
         }
         if (missing)
-            set_state(d, s, ST_WAITING);
+            em_dag_set_state(d, s, ST_WAITING);
         else
             submit_missing(d, s);
     }
@@ -882,7 +676,7 @@ static void submit_stage(em_dag *d, stage *root)
 
 /* Starts waiting stages whose parents are all available, and resubmits
  * idle parents that lost output (to a lost executor) meanwhile. */
-static void submit_waiting(em_dag *d)
+void em_dag_submit_waiting(em_dag *d)
 {
     /* Collect first: submitting changes states. */
     uint32_t n = 0;
@@ -909,15 +703,15 @@ static void submit_waiting(em_dag *d)
         int ok = 1;
         for (uint32_t p = 0; p < s->nparents; p++) {
             stage *par = s->parents[p];
-            if (shuffle_ready(par->out))
+            if (em_dag_shuffle_ready(par->out))
                 continue;
             ok = 0;
             if (par->state == ST_IDLE)
-                submit_stage(d, par);
+                em_dag_submit_stage(d, par);
         }
         if (ok) {
-            set_state(d, s, ST_IDLE);
-            submit_stage(d, s);
+            em_dag_set_state(d, s, ST_IDLE);
+            em_dag_submit_stage(d, s);
         }
     }
     d->scratch = outer;
@@ -927,9 +721,9 @@ static void submit_waiting(em_dag *d)
 
 static void stage_finished(em_dag *d, stage *s)
 {
-    set_state(d, s, ST_IDLE);
+    em_dag_set_state(d, s, ST_IDLE);
     s->failed_attempts = 0;
-    submit_waiting(d);
+    em_dag_submit_waiting(d);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -955,7 +749,7 @@ static int64_t job_index(const job *j, uint32_t partition)
 
 /* Ends j: unlinks it from its stages, stops stages no other job needs,
  * reports to the listener, frees it. */
-static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
+void em_dag_end_job(em_dag *d, job *j, ember_status st, const char *msg)
 {
     ember_error serr;
     em_u64map_del(&d->jobs, j->id);
@@ -971,9 +765,9 @@ static void end_job(em_dag *d, job *j, ember_status st, const char *msg)
                                                s->ts_attempt, "CANCELLED",
                                                msg, em_wall_ms(), &serr),
                             &serr);
-        stage_cancel_sets(d, s, st == EMBER_OK ? "job finished"
+        em_dag_cancel_sets(d, s, st == EMBER_OK ? "job finished"
                                                : "job ended");
-        set_state(d, s, ST_IDLE);
+        em_dag_set_state(d, s, ST_IDLE);
     }
     stage *rs = j->final;
     if (rs) {
@@ -1178,10 +972,10 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
             ",\"partitions\":%" PRIu32 ",\"stages\":%" PRIu32 "}", j->id,
             a->id, j->nparts, j->nstages);
     if (j->nparts == 0) {
-        end_job(d, j, EMBER_OK, NULL);
+        em_dag_end_job(d, j, EMBER_OK, NULL);
         return EMBER_OK;
     }
-    submit_stage(d, j->final);
+    em_dag_submit_stage(d, j->final);
     return EMBER_OK;
 nomem:
     free(edges);
@@ -1204,7 +998,7 @@ ember_status em_dag_cancel_job(em_dag *d, uint64_t job_id, const char *reason)
     char msg[600];
     snprintf(msg, sizeof msg, "Job %" PRIu64 " cancelled%s%s", job_id,
              reason ? ": " : "", reason ? reason : "");
-    end_job(d, j, EMBER_ECANCELED, msg);
+    em_dag_end_job(d, j, EMBER_ECANCELED, msg);
     return EMBER_OK;
 }
 
@@ -1231,22 +1025,22 @@ uint32_t em_dag_cancel_group(em_dag *d, uint64_t app_id, const char *group,
                  "cancellation of job group %s%s%s", victim->id,
                  group ? group : "(all)", reason ? ": " : "",
                  reason ? reason : "");
-        end_job(d, victim, EMBER_ECANCELED, msg);
+        em_dag_end_job(d, victim, EMBER_ECANCELED, msg);
         count++;
     }
 }
 
 /* Fails every job that needs s. */
-static void abort_stage(em_dag *d, stage *s, const char *msg)
+void em_dag_abort_stage(em_dag *d, stage *s, const char *msg)
 {
     char full[1100];
     snprintf(full, sizeof full, "Job aborted due to stage failure: %s", msg);
-    stage_cancel_sets(d, s, "stage aborted");
-    set_state(d, s, ST_IDLE);
+    em_dag_cancel_sets(d, s, "stage aborted");
+    em_dag_set_state(d, s, ST_IDLE);
     /* Ending the last job may free a result stage: stop before that. */
     while (s->njobs > 0) {
         int last = s->njobs == 1;
-        end_job(d, s->jobs[0], EMBER_EPLUGIN, full);
+        em_dag_end_job(d, s->jobs[0], EMBER_EPLUGIN, full);
         if (last)
             break;
     }
@@ -1335,7 +1129,7 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                      PRIu32 " tasks (%" PRIu64 " bytes) is bigger than "
                      "ember.driver.maxResultSize (%" PRIu64 " bytes)",
                      j->ndone + 1, j->result_bytes, d->conf.max_result_size);
-            end_job(d, j, EMBER_ENOSPC, msg);
+            em_dag_end_job(d, j, EMBER_ENOSPC, msg);
             return;
         }
         j->done[k] = 1;
@@ -1350,8 +1144,8 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                                                    s->ts_attempt, "SUCCEEDED",
                                                    NULL, em_wall_ms(), &err),
                                 &err);
-            set_state(d, s, ST_IDLE);
-            end_job(d, j, EMBER_OK, NULL);
+            em_dag_set_state(d, s, ST_IDLE);
+            em_dag_end_job(d, j, EMBER_OK, NULL);
             return;
         }
     }
@@ -1368,275 +1162,16 @@ pending:
                     em_store_stage_end(d->store, s->id, s->ts_attempt,
                                        "SUCCEEDED", NULL, em_wall_ms(), &err),
                     &err);
-    set_state(d, s, ST_IDLE);
-    if (shuffle_ready(s->out)) {
+    em_dag_set_state(d, s, ST_IDLE);
+    if (em_dag_shuffle_ready(s->out)) {
         stage_finished(d, s);
     } else {
         /* Outputs were lost while the stage ran: run the missing ones. */
         em_log(EMBER_LOG_INFO, LOG_SRC, "stage %" PRIu64 " finished with %"
                PRIu32 " map outputs lost meanwhile: resubmitting", s->id,
                s->out->num_maps - s->out->available);
-        submit_stage(d, s);
+        em_dag_submit_stage(d, s);
     }
-}
-
-static void unregister_output(em_dag *d, shuffle *sh, uint32_t map)
-{
-    if (map >= sh->num_maps || !sh->loc[map])
-        return;
-    sh->loc[map] = 0;
-    sh->available--;
-    ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors,
-                    em_store_map_output_remove(d->store, sh->id, map, &serr),
-                    &serr);
-}
-
-static void unregister_all(em_dag *d, shuffle *sh)
-{
-    for (uint32_t m = 0; m < sh->num_maps; m++)
-        unregister_output(d, sh, m);
-}
-
-static int64_t resubmit_tick(em_loop *loop, uint64_t id, void *ctx);
-
-/* Stages in ST_FAILED are resubmitted after ember.stage.resubmitDelay. */
-static void schedule_resubmit(em_dag *d)
-{
-    if (!d->resubmit_timer)
-        (void)em_loop_timer_add(d->loop, d->conf.resubmit_delay_us,
-                                resubmit_tick, d, &d->resubmit_timer);
-}
-
-static int64_t resubmit_tick(em_loop *loop, uint64_t id, void *ctx)
-{
-    (void)loop;
-    (void)id;
-    em_dag *d = ctx;
-    d->resubmit_timer = 0;
-    /* Oldest job first, as Spark's resubmitFailedStages. */
-    for (;;) {
-        stage *pick = NULL;
-        uint64_t best = UINT64_MAX;
-        for (stage *s = d->stages; s; s = s->next) {
-            if (s->state != ST_FAILED)
-                continue;
-            job *f = stage_first_job(s);
-            uint64_t prio = f ? f->id : UINT64_MAX - 1;
-            if (!pick || prio < best || (prio == best && s->id < pick->id)) {
-                pick = s;
-                best = prio;
-            }
-        }
-        if (!pick)
-            break;
-        set_state(d, pick, ST_IDLE);
-        submit_stage(d, pick);
-    }
-    return EM_LOOP_TIMER_STOP;
-}
-
-/* Indeterminate map output is being rerun: every stage downstream of it
- * must rerun whole, its running attempts stopped and their results
- * ignored; a result stage that already returned data cannot roll back,
- * so its job fails (Spark's rule). Map stages downstream lose their output
- * too, and so on down. */
-static void rollback_downstream(em_dag *d, shuffle *rerun)
-{
-    uint32_t cap = 8, n = 0;
-    shuffle **work = malloc(cap * sizeof *work);
-    if (!work)
-        return;
-    work[n++] = rerun;
-    uint64_t epoch = ++d->epoch;
-    while (n > 0) {
-        shuffle *sh = work[--n];
-        int restart;
-        do {
-            restart = 0;
-            for (stage *s = d->stages; s; s = s->next) {
-                int reads = 0;
-                for (uint32_t k = 0; k < s->ninputs; k++)
-                    reads |= s->inputs[k] == sh;
-                if (!reads || s->njobs == 0 || s->mark == epoch)
-                    continue;
-                if (!s->is_map && s->result_job &&
-                    s->result_job->ndone > 0) {
-                    end_job(d, s->result_job, EMBER_EPLUGIN,
-                            "A shuffle map stage with indeterminate output "
-                            "was retried, but a result stage that read it "
-                            "had already returned results, which cannot be "
-                            "rolled back. Make the map side deterministic "
-                            "(or checkpoint it) and try again.");
-                    restart = 1; /* stages may have been freed */
-                    break;
-                }
-                s->mark = epoch;
-                s->valid_attempt = s->next_attempt;
-                stage_cancel_sets(d, s, "its input is being recomputed");
-                if (s->state == ST_RUNNING) {
-                    set_state(d, s, ST_FAILED);
-                    schedule_resubmit(d);
-                }
-                if (s->is_map && s->out) {
-                    unregister_all(d, s->out);
-                    if (n == cap) {
-                        shuffle **w = realloc(work, 2 * cap * sizeof *w);
-                        if (!w)
-                            continue;
-                        work = w;
-                        cap *= 2;
-                    }
-                    work[n++] = s->out;
-                }
-            }
-        } while (restart);
-    }
-    free(work);
-}
-
-/* Drops every map output an executor holds (lost, or its shuffle server
- * failed a fetch): Spark's removeOutputsOnExecutor. */
-static int shuffle_indeterminate(const shuffle *sh)
-{
-    const stage *m = sh->map_stage;
-    return m && m->plan->l->nodes[m->node].output_determinism ==
-                    EM_DET_INDETERMINATE;
-}
-
-/* Some of an indeterminate shuffle's output is gone: a partial rerun
- * would mix two versions of it, so all of it reruns, and every stage that
- * read it rolls back ("do better" 3). */
-static void indeterminate_lost(em_dag *d, shuffle *sh)
-{
-    if (!shuffle_indeterminate(sh) || sh->available == sh->num_maps)
-        return;
-    em_log(EMBER_LOG_WARN, LOG_SRC, "stage %" PRIu64 " is indeterminate: "
-           "rerunning all its %" PRIu32 " map tasks", sh->map_stage->id,
-           sh->num_maps);
-    unregister_all(d, sh);
-    rollback_downstream(d, sh);
-}
-
-static void unregister_executor_outputs(em_dag *d, uint32_t exec_no,
-                                        const char *executor_id)
-{
-    size_t pos = 0;
-    void *v;
-    uint32_t lost = 0, nhit = 0, cap = 0;
-    shuffle **hit = NULL;
-    while (em_u64map_next(&d->shuffles_by_id, &pos, NULL, &v)) {
-        shuffle *sh = v;
-        uint32_t before = lost;
-        for (uint32_t m = 0; m < sh->num_maps; m++)
-            if (sh->loc[m] == exec_no) {
-                sh->loc[m] = 0;
-                sh->available--;
-                lost++;
-            }
-        if (lost == before || !shuffle_indeterminate(sh))
-            continue;
-        if (nhit == cap) {
-            cap = cap ? cap * 2 : 4;
-            shuffle **n = realloc(hit, cap * sizeof *n);
-            if (!n)
-                continue;
-            hit = n;
-        }
-        hit[nhit++] = sh;
-    }
-    ember_error serr;
-    em_store_report(LOG_SRC, &d->stats.store_errors,
-                    em_store_map_output_remove_executor(d->store,
-                                                        executor_id, &serr),
-                    &serr);
-    if (lost)
-        em_log(EMBER_LOG_WARN, LOG_SRC, "executor %s: %" PRIu32
-               " map outputs unregistered; they will be recomputed when "
-               "needed", executor_id, lost);
-    /* Rollbacks after the walk: they may end jobs. */
-    for (uint32_t k = 0; k < nhit; k++)
-        indeterminate_lost(d, hit[k]);
-    free(hit);
-}
-
-/* A FETCH_FAILED must name a shuffle the failing stage reads and a map of
- * it; anything else is a task failure like any other. */
-static int ev_check_fetch(void *ctx, em_taskset *ts, uint64_t shuffle_id,
-                          uint32_t map_index, char *why, size_t cap)
-{
-    (void)ctx;
-    stage *s = em_taskset_owner(ts);
-    if (s->dead) {
-        snprintf(why, cap, "stage %" PRIu64 " is gone (its job ended)",
-                 s->id);
-        return -1;
-    }
-    for (uint32_t k = 0; k < s->ninputs; k++)
-        if (s->inputs[k]->id == shuffle_id) {
-            if (map_index < s->inputs[k]->num_maps)
-                return 0;
-            snprintf(why, cap, "invalid fetch failure: shuffle %" PRIu64
-                     " has %" PRIu32 " map outputs, not %" PRIu32,
-                     shuffle_id, s->inputs[k]->num_maps, map_index + 1);
-            return -1;
-        }
-    snprintf(why, cap, "invalid fetch failure: stage %" PRIu64 " does not "
-             "read shuffle %" PRIu64, s->id, shuffle_id);
-    return -1;
-}
-
-static void ev_fetch_failed(void *ctx, em_taskset *ts, uint32_t partition,
-                            uint64_t shuffle_id, uint32_t map_index,
-                            const char *executor_id, const char *message)
-{
-    em_dag *d = ctx;
-    stage *s = em_taskset_owner(ts);
-    ember_error serr;
-    char why[900];
-    snprintf(why, sizeof why, "FetchFailed(shuffle %" PRIu64 ", map %"
-             PRIu32 ", executor %s) in task for partition %" PRIu32
-             " of stage %" PRIu64 ".%" PRIu32 ": %s", shuffle_id, map_index,
-             executor_id && *executor_id ? executor_id : "?", partition,
-             s->id, em_taskset_stage_attempt(ts), message);
-    if (s->ts != ts || s->state != ST_RUNNING) {
-        em_log(EMBER_LOG_INFO, LOG_SRC, "ignoring %s (stale attempt)", why);
-        return;
-    }
-    em_store_report(LOG_SRC, &d->stats.store_errors,
-                    em_store_stage_end(d->store, s->id, s->ts_attempt,
-                                       "FAILED", why, em_wall_ms(), &serr),
-                    &serr);
-    set_state(d, s, ST_FAILED);
-    s->failed_attempts++;
-    if (s->failed_attempts >= d->conf.max_consecutive_attempts) {
-        char msg[1100];
-        snprintf(msg, sizeof msg, "Stage %" PRIu64 " (%s) has failed the "
-                 "maximum allowable number of times: %" PRIu32
-                 ". Most recent failure reason: %s", s->id, s->name,
-                 d->conf.max_consecutive_attempts, why);
-        abort_stage(d, s, msg);
-        return;
-    }
-    /* ev_check_fetch vetted the shuffle: the stage reads it. */
-    shuffle *sh = em_u64map_get(&d->shuffles_by_id, shuffle_id);
-    stage *m = sh->map_stage;
-    em_exec *lost = executor_id && *executor_id
-                        ? em_tsched_executor_by_id(d->ts, executor_id)
-                        : NULL;
-    /* Indeterminate shuffles that lose output roll back on the way. */
-    if (lost) {
-        unregister_executor_outputs(d, em_exec_no(lost), executor_id);
-    } else if (!executor_id || !*executor_id) {
-        unregister_output(d, sh, map_index);
-        indeterminate_lost(d, sh);
-    }
-    /* (A named executor that is already gone lost its outputs then.) */
-    schedule_resubmit(d); /* also for other jobs a rollback set back */
-    if (s->njobs == 0)
-        return; /* its job was failed by a rollback */
-    if (m->state == ST_IDLE)
-        set_state(d, m, ST_FAILED);
 }
 
 static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why)
@@ -1650,7 +1185,7 @@ static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why)
                     em_store_stage_end(d->store, s->id, s->ts_attempt,
                                        "FAILED", why, em_wall_ms(), &serr),
                     &serr);
-    abort_stage(d, s, why);
+    em_dag_abort_stage(d, s, why);
 }
 
 static void ev_taskset_removed(void *ctx, em_taskset *ts)
@@ -1665,16 +1200,6 @@ static void ev_taskset_removed(void *ctx, em_taskset *ts)
     if (s->ts == ts)
         s->ts = NULL;
     stage_maybe_free(d, s);
-}
-
-static void ev_executor_lost(void *ctx, uint32_t exec_no,
-                             const char *executor_id, const char *reason)
-{
-    em_dag *d = ctx;
-    (void)reason;
-    unregister_executor_outputs(d, exec_no, executor_id);
-    /* Waiting stages whose idle parents lost output rerun it. */
-    submit_waiting(d);
 }
 
 /* ---------------------------------------------------------- inspection */

@@ -126,6 +126,27 @@ static void learn_stage(harness *h, const em_msg_stage *m)
         sh ? (uint32_t)json_integer_value(json_object_get(sh, "partitions"))
            : 0;
     assert_non_null(json_object_get(doc, "plan"));
+    json_t *inputs = json_object_get(doc, "inputs");
+    h->stage_ninputs[slot] = 0;
+    for (size_t k = 0; k < json_array_size(inputs) && k < H_MAX_INPUTS;
+         k++)
+        h->stage_inputs[slot][h->stage_ninputs[slot]++] =
+            (uint64_t)json_integer_value(
+                json_object_get(json_array_get(inputs, k), "shuffle"));
+    if (sh) {
+        uint64_t id = (uint64_t)json_integer_value(json_object_get(sh, "id"));
+        int at = -1;
+        for (int k = 0; k < h->nshuffles; k++)
+            if (h->shuffle_ids[k] == id)
+                at = k;
+        if (at < 0 && h->nshuffles < 256)
+            at = h->nshuffles++;
+        if (at >= 0) {
+            h->shuffle_ids[at] = id;
+            h->shuffle_maps[at] = (uint32_t)json_integer_value(
+                json_object_get(doc, "partitions"));
+        }
+    }
     json_decref(doc);
 }
 
@@ -570,4 +591,50 @@ void h_commit_ask(harness *h, const h_task *t)
     assert_int_equal(em_msg_encode_commit_ask(&b, &ask), EMBER_OK);
     h_send_raw(h, t->exec, b.data, b.len);
     ember_buf_release(&b);
+}
+
+int h_stage_inputs(harness *h, uint64_t stage_id, uint64_t *out, int cap)
+{
+    int slot = stage_slot(h, stage_id);
+    if (slot < 0)
+        return -1;
+    int n = 0;
+    for (uint32_t k = 0; k < h->stage_ninputs[slot] && n < cap; k++)
+        out[n++] = h->stage_inputs[slot][k];
+    return n;
+}
+
+uint32_t h_shuffle_maps(harness *h, uint64_t shuffle)
+{
+    for (int k = 0; k < h->nshuffles; k++)
+        if (h->shuffle_ids[k] == shuffle)
+            return h->shuffle_maps[k];
+    return 0;
+}
+
+void h_heartbeat(harness *h, int e)
+{
+    uint32_t running = 0;
+    for (size_t i = 0; i < h->nrunning; i++)
+        running += h->running[i].exec == e;
+    em_msg_heartbeat hb = {
+        .executor_id = {(const uint8_t *)h->execs[e].id,
+                        strlen(h->execs[e].id)},
+        .running = running};
+    ember_buf b = ember_buf_heap();
+    assert_int_equal(em_msg_encode_heartbeat(&b, &hb), EMBER_OK);
+    h_send_raw(h, e, b.data, b.len);
+    ember_buf_release(&b);
+}
+
+void h_exec_close(harness *h, int e)
+{
+    h->execs[e].lost = 1;
+    for (size_t i = h->nrunning; i-- > 0;)
+        if (h->running[i].exec == e)
+            remove_running(h, i);
+    assert_int_equal(em_kernel_conn_close(h->k, h->execs[e].conn,
+                                          "connection reset by the test"),
+                     EMBER_OK);
+    h_run(h);
 }

@@ -18,6 +18,7 @@
 
 #define H_MAX_EXECS 64
 #define H_MAX_JOBS 16
+#define H_MAX_INPUTS 8
 
 /* A task an executor was sent and has not finished. */
 typedef struct h_task {
@@ -68,6 +69,15 @@ typedef struct harness {
     int stage_is_map[256];
     uint32_t stage_nreduce[256];
     int nstages;
+    /* stage slot -> the shuffles it reads, from its STAGE message's
+     * "inputs" (at most H_MAX_INPUTS kept) */
+    uint64_t stage_inputs[256][H_MAX_INPUTS];
+    uint32_t stage_ninputs[256];
+    /* shuffle id -> its map outputs, from the STAGE message of the
+     * shuffle-map stage that writes it */
+    uint64_t shuffle_ids[256];
+    uint32_t shuffle_maps[256];
+    int nshuffles;
 } harness;
 
 /* Creates a kernel with conf given as "key=value" strings (NULL-ended),
@@ -116,6 +126,19 @@ void h_send_updates(harness *h, int exec, const em_msg_update *u, size_t n);
 /* Task t asks to commit its output (COMMIT_ASK from its executor); runs.
  * The reply is counted in commit_replies and commit_allowed. */
 void h_commit_ask(harness *h, const h_task *t);
+/* The shuffles stage_id reads, as its STAGE message listed them: up to
+ * cap ids into out; returns how many it listed (0 for a stage that reads
+ * none), or -1 when no STAGE message named stage_id. */
+int h_stage_inputs(harness *h, uint64_t stage_id, uint64_t *out, int cap);
+/* How many map outputs shuffle has, learnt from the STAGE message of the
+ * shuffle-map stage writing it; 0 when unknown. */
+uint32_t h_shuffle_maps(harness *h, uint64_t shuffle);
+/* Executor e sends a HEARTBEAT (running: the tasks it holds); runs. */
+void h_heartbeat(harness *h, int e);
+/* Executor e's transport closes its connection (em_kernel_conn_close),
+ * without the cluster manager: like h_exec_kill, its tasks die with it;
+ * runs. */
+void h_exec_close(harness *h, int e);
 /* One integer from the state database (flushes first). */
 int64_t h_sql_int(harness *h, const char *sql);
 
