@@ -7,7 +7,7 @@
  * entries that are no longer pending, so re-queueing is a push and nothing
  * is ever searched for and removed.
  */
-#include "sched/task_scheduler.h"
+#include "sched/tsched_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,114 +23,6 @@
 
 #define LOG_SRC "sched"
 
-typedef struct idxvec {
-    uint32_t *v;
-    uint32_t n, cap;
-} idxvec;
-
-typedef struct em_task {
-    uint64_t id;
-    em_taskset *set;
-    em_exec *exec;
-    uint32_t index, attempt;
-    uint64_t launch_us;
-    uint8_t speculative, kill_sent;
-    struct em_task *exec_prev, *exec_next; /* the executor's running list */
-    struct em_task *idx_next;              /* other attempts of the index */
-} em_task;
-
-struct em_exec {
-    uint32_t no;
-    char *id, *host;
-    uint64_t conn;
-    em_send_fn send;
-    void *send_ctx;
-    uint32_t slots, free;
-    uint64_t idle_since_us;    /* last launch or last 0 -> free transition */
-    uint64_t blocked_since_us; /* free slots held back by locality, or 0 */
-    uint64_t last_seen_us;
-    em_task *running;
-    em_u64map stages_sent;     /* stage key -> (void *)1 */
-    ember_buf launch_buf, kill_buf;
-    em_msg_batch launch, kill;
-    int launch_open, kill_open, queued; /* queued: on ts->outbox */
-    char kill_reason[128];
-};
-
-struct em_taskset {
-    em_pool_entry entry; /* first: entry pointer == set pointer */
-    char name[64];
-    void *owner;
-    uint64_t stage_id, job_id;
-    uint32_t stage_attempt;
-    int is_map;
-    uint32_t n;
-    uint32_t *partitions;
-    uint8_t *succeeded, *nrunning, *spec_flag;
-    uint16_t *failures;
-    uint32_t *next_attempt;
-    em_task **running;
-    uint32_t num_succeeded, idle_indices;
-    int zombie, reaped;
-    /* Pending queues. */
-    idxvec all, nopref, spec;
-    em_strmap by_exec, by_host; /* -> idxvec * */
-    uint32_t *pref_off;         /* n + 1 offsets into pref_vecs, or NULL */
-    idxvec **pref_vecs;
-    /* Delay scheduling. */
-    em_locality levels[3];
-    uint32_t nlevels, cur_level;
-    uint64_t last_launch_us;
-    /* Speculation: successful run times. */
-    uint64_t *durations;
-    uint32_t ndurations;
-    uint8_t *plan;
-    size_t plan_len;
-    char *last_error;
-    struct em_taskset *prev, *next;
-};
-
-struct em_tsched {
-    em_loop *loop;
-    em_pool_tree *pools;
-    em_store *store;
-    em_tsched_conf conf;
-    em_tsched_events ev;
-    uint64_t next_task_id;
-    uint32_t next_exec_no;
-    em_u64map tasks;     /* task id -> em_task */
-    em_u64map by_conn;   /* conn -> em_exec */
-    em_strmap by_id;     /* executor id -> em_exec */
-    em_exec **execs;     /* live executors */
-    uint32_t nexecs, cap_execs;
-    em_exec **outbox;    /* executors with queued batches */
-    uint32_t noutbox, cap_outbox;
-    em_u64map commits;   /* stage id -> em_u64map: partition -> owner */
-    em_taskset *sets;    /* all task sets, newest first */
-    uint32_t nsets;
-    int dirty;
-    uint64_t locality_timer, spec_timer, heartbeat_timer;
-    uint64_t locality_deadline; /* when locality_timer fires */
-    em_tsched_stats stats;
-};
-
-/* ---------------------------------------------------------------- util */
-
-static int vec_push(idxvec *v, uint32_t x)
-{
-    if (v->n == v->cap) {
-        uint32_t cap = v->cap ? v->cap * 2 : 8;
-        uint32_t *nv = realloc(v->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        v->v = nv;
-        v->cap = cap;
-    }
-    v->v[v->n++] = x;
-    return 0;
-}
-
-/* Appends an executor event to the store's history, JSON-escaped. */
 static void exec_event(em_tsched *ts, const char *kind, const char *id,
                        const char *host, const char *reason)
 {
@@ -171,7 +63,6 @@ void em_tsched_conf_defaults(em_tsched_conf *c)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static int64_t speculation_tick(em_loop *loop, uint64_t id, void *ctx);
 static void compute_levels(em_tsched *ts, em_taskset *s);
 static int64_t heartbeat_tick(em_loop *loop, uint64_t id, void *ctx);
 
@@ -195,7 +86,7 @@ ember_status em_tsched_create(em_tsched **out, em_loop *loop,
     ts->next_task_id = 1;
     ts->next_exec_no = 1;
     if (ts->conf.speculation && ts->conf.spec_interval_us > 0 &&
-        em_loop_timer_add(loop, ts->conf.spec_interval_us, speculation_tick,
+        em_loop_timer_add(loop, ts->conf.spec_interval_us, em_tsched_speculation_tick,
                           ts, &ts->spec_timer) != EMBER_OK)
         goto nomem;
     if (ts->conf.executor_timeout_us > 0 &&
@@ -471,11 +362,11 @@ static void enqueue(em_taskset *s, uint32_t i)
      * its storage never shrinks below n, so it cannot fail after submit. */
     if (s->pref_off && s->pref_off[i + 1] > s->pref_off[i]) {
         for (uint32_t k = s->pref_off[i]; k < s->pref_off[i + 1]; k++)
-            (void)vec_push(s->pref_vecs[k], i);
+            (void)em_idxvec_push(s->pref_vecs[k], i);
     } else {
-        (void)vec_push(&s->nopref, i);
+        (void)em_idxvec_push(&s->nopref, i);
     }
-    (void)vec_push(&s->all, i);
+    (void)em_idxvec_push(&s->all, i);
 }
 
 static idxvec *queue_for(em_strmap *m, const char *key)
@@ -729,26 +620,6 @@ static int launch(em_tsched *ts, em_exec *e, em_taskset *s, uint32_t i,
     return 1;
 }
 
-/* A speculative copy of a slow task, on another executor than its run. */
-static int pop_speculative(em_taskset *s, const em_exec *e, uint32_t *out)
-{
-    for (uint32_t k = s->spec.n; k-- > 0;) {
-        uint32_t i = s->spec.v[k];
-        if (s->succeeded[i] || s->nrunning[i] != 1) {
-            s->spec_flag[i] = 0;
-            s->spec.v[k] = s->spec.v[--s->spec.n];
-            continue;
-        }
-        if (s->running[i]->exec == e)
-            continue;
-        s->spec_flag[i] = 0;
-        s->spec.v[k] = s->spec.v[--s->spec.n];
-        *out = i;
-        return 1;
-    }
-    return 0;
-}
-
 typedef struct offer {
     em_tsched *ts;
     em_exec *exec;
@@ -786,7 +657,7 @@ static int offer_visit(em_pool_entry *entry, void *ctx)
         if (s->idle_indices > 0)
             o->blocked = 1;
     }
-    if (s->spec.n > 0 && pop_speculative(s, e, &i))
+    if (s->spec.n > 0 && em_tsched_pop_speculative(s, e, &i))
         return launch(o->ts, e, s, i, EM_LOC_ANY, 1);
     return 0;
 }
@@ -996,24 +867,6 @@ static void make_zombie(em_taskset *s)
     }
 }
 
-/* The owner of a partition's commit, packed: stage attempt and task
- * attempt, each plus one, so that no owner is 0 (NULL). */
-static void *owner_of(uint32_t stage_attempt, uint32_t attempt)
-{
-    return (void *)(uintptr_t)(((uint64_t)stage_attempt + 1) << 32 |
-                               ((uint64_t)attempt + 1));
-}
-
-/* A failed or lost attempt gives up its claim to commit, if it had one. */
-static void commit_release(em_tsched *ts, const em_taskset *s, uint32_t i,
-                           uint32_t attempt)
-{
-    em_u64map *parts = em_u64map_get(&ts->commits, s->stage_id);
-    void *me = owner_of(s->stage_attempt, attempt);
-    if (parts && em_u64map_get(parts, s->partitions[i]) == me)
-        em_u64map_del(parts, s->partitions[i]);
-}
-
 static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u);
 
 static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
@@ -1061,7 +914,7 @@ static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
     snprintf(err, sizeof err, "%.*s", len, (const char *)u->error.data);
     snprintf(exec_id, sizeof exec_id, "%s", t->exec->id);
     int ours = t->kill_sent;
-    commit_release(ts, s, i, attempt);
+    em_tsched_commit_release(ts, s, i, attempt);
     ts->stats.failed++;
     task_remove(ts, t, ours ? "KILLED" : "FAILED", err);
     if (ours || s->succeeded[i] || s->zombie)
@@ -1100,7 +953,7 @@ static void on_killed(em_tsched *ts, em_task *t, const em_msg_update *u)
     char err[512];
     int len = (int)(u->error.len > 400 ? 400 : u->error.len);
     snprintf(err, sizeof err, "%.*s", len, (const char *)u->error.data);
-    commit_release(ts, s, i, t->attempt);
+    em_tsched_commit_release(ts, s, i, t->attempt);
     ts->stats.killed++;
     task_remove(ts, t, "KILLED", err);
     requeue(s, i); /* a kill we did not ask for is not the task's fault */
@@ -1161,7 +1014,7 @@ void em_tsched_status(em_tsched *ts, em_exec *exec, const em_msg_update *u)
     case EM_TASK_KILLED:
         if (t->kill_sent) {
             /* Any end but success gives up a commit claim (Spark). */
-            commit_release(ts, t->set, t->index, t->attempt);
+            em_tsched_commit_release(ts, t->set, t->index, t->attempt);
             ts->stats.killed++;
             task_remove(ts, t, "KILLED", NULL);
         } else {
@@ -1185,7 +1038,7 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *e, const char *reason)
         em_task *t = e->running;
         em_taskset *s = t->set;
         uint32_t i = t->index;
-        commit_release(ts, s, i, t->attempt);
+        em_tsched_commit_release(ts, s, i, t->attempt);
         ts->stats.lost++;
         task_remove(ts, t, "LOST", msg);
         requeue(s, i);
@@ -1233,96 +1086,7 @@ void em_tsched_cancel(em_tsched *ts, em_taskset *s, const char *reason)
 
 /* ------------------------------------------------------ commit arbiter */
 
-void em_tsched_commit_ask(em_tsched *ts, em_exec *e,
-                          const em_msg_commit_ask *ask)
-{
-    em_task *t = em_u64map_get(&ts->tasks, ask->task_id);
-    uint8_t allowed = 0;
-    /* Spark's OutputCommitCoordinator, per (stage, partition) across all
-     * attempts: the first attempt to ask owns the commit until it fails;
-     * attempts of a failed, finished or cancelled set never commit. */
-    if (t && t->exec == e && t->set->stage_id == ask->stage_id &&
-        t->set->stage_attempt == ask->stage_attempt &&
-        t->attempt == ask->attempt &&
-        t->set->partitions[t->index] == ask->partition && !t->set->zombie) {
-        em_taskset *s = t->set;
-        em_u64map *parts = em_u64map_get(&ts->commits, s->stage_id);
-        if (!parts && (parts = calloc(1, sizeof *parts)) &&
-            em_u64map_put(&ts->commits, s->stage_id, parts) != EMBER_OK) {
-            free(parts);
-            parts = NULL;
-        }
-        void *me = owner_of(s->stage_attempt, t->attempt);
-        if (parts) {
-            void *owner = em_u64map_get(parts, ask->partition);
-            if (!owner && em_u64map_put(parts, ask->partition, me) ==
-                              EMBER_OK)
-                owner = me;
-            allowed = owner == me;
-        }
-    }
-    ember_buf b = ember_buf_heap();
-    em_msg_commit_reply r = {.task_id = ask->task_id, .allowed = allowed};
-    if (em_msg_encode_commit_reply(&b, &r) == EMBER_OK)
-        e->send(e->send_ctx, b.data, b.len);
-    ember_buf_release(&b);
-}
-
-void em_tsched_stage_done(em_tsched *ts, uint64_t stage_id)
-{
-    em_u64map *parts = em_u64map_del(&ts->commits, stage_id);
-    if (parts) {
-        em_u64map_free(parts);
-        free(parts);
-    }
-}
-
 /* ---------------------------------------------------------- speculation */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Spark's checkSpeculatableTasks: once a quantile of tasks finished, a
- * task running longer than multiplier x median gets a copy. */
-static void check_speculation(em_tsched *ts, em_taskset *s, uint64_t now)
-{
-    uint32_t need = (uint32_t)(ts->conf.spec_quantile * s->n);
-    if (need < 1)
-        need = 1;
-    if (s->zombie || s->num_succeeded < need || s->ndurations == 0)
-        return;
-    qsort(s->durations, s->ndurations, sizeof *s->durations, cmp_u64);
-    uint64_t median = s->durations[s->ndurations / 2];
-    uint64_t threshold = (uint64_t)(ts->conf.spec_multiplier * median);
-    if (threshold < ts->conf.spec_min_runtime_us)
-        threshold = ts->conf.spec_min_runtime_us;
-    for (uint32_t i = 0; i < s->n; i++) {
-        em_task *t = s->running[i];
-        if (s->succeeded[i] || s->nrunning[i] != 1 || s->spec_flag[i] ||
-            now - t->launch_us <= threshold)
-            continue;
-        if (vec_push(&s->spec, i) == 0) {
-            s->spec_flag[i] = 1;
-            ts->dirty = 1;
-            em_log(EMBER_LOG_INFO, LOG_SRC, "task %" PRIu32 " of stage %"
-                   PRIu64 ".%" PRIu32 " is slow: launching a speculative "
-                   "copy", s->partitions[i], s->stage_id, s->stage_attempt);
-        }
-    }
-}
-
-static int64_t speculation_tick(em_loop *loop, uint64_t id, void *ctx)
-{
-    (void)id;
-    em_tsched *ts = ctx;
-    uint64_t now = em_loop_now_us(loop);
-    for (em_taskset *s = ts->sets; s; s = s->next)
-        check_speculation(ts, s, now);
-    return (int64_t)ts->conf.spec_interval_us;
-}
 
 static int64_t heartbeat_tick(em_loop *loop, uint64_t id, void *ctx)
 {
