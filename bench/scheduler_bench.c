@@ -77,16 +77,24 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Makes the temporary directory dir (a mkdtemp template) and names the
+ * state database in it. */
+static int temp_db(char *dir, char *db, size_t cap)
+{
+    if (!mkdtemp(dir)) {
+        perror("ember-bench: mkdtemp");
+        return -1;
+    }
+    snprintf(db, cap, "%s/ember.db", dir);
+    return 0;
+}
+
 /* One measurement: jobs x tasks tasks on slots slots. */
 static int measure(uint32_t tasks, uint32_t slots, uint32_t jobs)
 {
-    char dir[] = "/tmp/ember-bench-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("ember-bench: mkdtemp");
+    char dir[] = "/tmp/ember-bench-XXXXXX", db[64];
+    if (temp_db(dir, db, sizeof db) != 0)
         return 1;
-    }
-    char db[64];
-    snprintf(db, sizeof db, "%s/ember.db", dir);
     em_kernel *k = NULL;
     ember_error err = {0};
     em_kernel_opts opts = {.state_path = db};
@@ -168,13 +176,9 @@ static int measure(uint32_t tasks, uint32_t slots, uint32_t jobs)
  */
 static int measure_store_floor(uint32_t tasks)
 {
-    char dir[] = "/tmp/ember-bench-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("ember-bench: mkdtemp");
+    char dir[] = "/tmp/ember-bench-XXXXXX", db[64];
+    if (temp_db(dir, db, sizeof db) != 0)
         return 1;
-    }
-    char db[64];
-    snprintf(db, sizeof db, "%s/ember.db", dir);
     em_store *st = NULL;
     ember_error err = {0};
     if (em_store_open(&st, db, &err) != EMBER_OK ||
