@@ -1138,7 +1138,9 @@ static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
             j->listener.result(j->listener.ctx, j->id, partition,
                                result.data, result.len);
         if (j->ndone == j->nparts) {
-            if (s->ts == ts && s->state == ST_RUNNING)
+            /* The running attempt ends with the job, whichever attempt's
+             * task brought the last result. */
+            if (s->state == ST_RUNNING)
                 em_store_report(LOG_SRC, &d->stats.store_errors,
                                 em_store_stage_end(d->store, s->id,
                                                    s->ts_attempt, "SUCCEEDED",

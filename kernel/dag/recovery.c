@@ -112,6 +112,15 @@ static void rollback_downstream(em_dag *d, shuffle *rerun)
                 s->valid_attempt = s->next_attempt;
                 em_dag_cancel_sets(d, s, "its input is being recomputed");
                 if (s->state == ST_RUNNING) {
+                    ember_error serr;
+                    em_store_report(
+                        LOG_SRC, &d->stats.store_errors,
+                        em_store_stage_end(d->store, s->id, s->ts_attempt,
+                                           "FAILED",
+                                           "rolled back: its input is being "
+                                           "recomputed",
+                                           em_wall_ms(), &serr),
+                        &serr);
                     em_dag_set_state(d, s, ST_FAILED);
                     schedule_resubmit(d);
                 }

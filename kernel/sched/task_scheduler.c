@@ -739,7 +739,9 @@ void em_tsched_schedule(em_tsched *ts)
         if (!e->blocked_since_us)
             e->blocked_since_us = o.now;
         uint64_t at = e->idle_since_us + wait_any;
-        if (at < next)
+        /* A deadline already past changes nothing now (a slot idle that
+         * long takes any task it is offered): waking for it would spin. */
+        if (at > o.now && at < next)
             next = at;
     }
     for (em_taskset *s = ts->sets; s; s = s->next) {
@@ -749,7 +751,9 @@ void em_tsched_schedule(em_tsched *ts)
         em_locality l = s->levels[s->cur_level];
         uint64_t at = s->last_launch_us +
                       ts->conf.locality_wait_us[l == EM_LOC_NODE];
-        if (at < next)
+        /* Past: the set was not offered a slot (a pool at its maxShare);
+         * its level moves when it is. */
+        if (at > o.now && at < next)
             next = at;
     }
     if (next != UINT64_MAX &&
@@ -978,6 +982,7 @@ static void on_fetch_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
         on_failed(ts, t, &failed);
         return;
     }
+    em_tsched_commit_release(ts, s, t->index, t->attempt);
     ts->stats.fetch_failed++;
     task_remove(ts, t, "FETCH_FAILED", err);
     if (s->zombie)
