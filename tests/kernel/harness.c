@@ -377,7 +377,19 @@ void h_free(harness *h)
 
 void h_run(harness *h)
 {
-    assert_true(em_kernel_run(h->k, EM_KERNEL_RUN_UNTIL_IDLE) >= 0);
+    if (!h->run_turn_limit) {
+        assert_true(em_kernel_run(h->k, EM_KERNEL_RUN_UNTIL_IDLE) >= 0);
+        return;
+    }
+    for (int turn = 0;; turn++) {
+        if (turn == h->run_turn_limit)
+            fail_msg("the kernel's loop is still busy after %d turns on a "
+                     "clock that does not move", turn);
+        int64_t ran = em_kernel_run(h->k, EM_KERNEL_RUN_NOWAIT);
+        assert_true(ran >= 0);
+        if (ran == 0)
+            break;
+    }
 }
 
 void h_advance(harness *h, uint64_t us)

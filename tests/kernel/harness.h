@@ -78,6 +78,9 @@ typedef struct harness {
     uint64_t shuffle_ids[256];
     uint32_t shuffle_maps[256];
     int nshuffles;
+    /* When not 0, h_run fails the test if the loop is still busy after
+     * this many turns (a livelock); 0, the default, runs until idle. */
+    int run_turn_limit;
 } harness;
 
 /* Creates a kernel with conf given as "key=value" strings (NULL-ended),
