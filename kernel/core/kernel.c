@@ -431,6 +431,20 @@ nomem:
     return ember_errorf(err, EMBER_ENOMEM, "out of memory");
 }
 
+ember_status em_plan_check(const char *plan, size_t plan_len,
+                           const em_registry *registry, uint32_t *datasets,
+                           ember_error *err)
+{
+    em_fn_resolver resolver = {resolve, (void *)registry};
+    em_lineage *l = NULL;
+    ember_status st = em_lineage_decode(&l, plan, plan_len,
+                                        registry ? &resolver : NULL, err);
+    if (st == EMBER_OK && datasets)
+        *datasets = l->count;
+    em_lineage_free(l);
+    return st;
+}
+
 ember_status em_plan_describe(const char *plan, size_t plan_len,
                               uint64_t dataset, char **out, ember_error *err)
 {

@@ -14,6 +14,9 @@
 /* `ember plugin ...`: argv[0] is "plugin". Returns an exit code. */
 int cli_plugin(int argc, char **argv);
 
+/* `ember plan ...`: argv[0] is "plan". Returns an exit code. */
+int cli_plan(int argc, char **argv);
+
 /* Prints "ember: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

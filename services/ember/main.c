@@ -18,6 +18,9 @@ static const char usage[] =
     "JSON\n"
     "  plugin list              show the plugins the plugin directories "
     "hold\n"
+    "  plan check PLAN.json     validate a plan file\n"
+    "  plan describe PLAN.json DATASET\n"
+    "                           print a dataset's lineage (toDebugString)\n"
     "  version                  print the ember and ABI versions\n"
     "\n"
     "Run 'ember <command> --help' for a command's options.\n";
@@ -50,6 +53,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "plugin"))
         return cli_plugin(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plan"))
+        return cli_plan(argc - 1, argv + 1);
     cli_error("unknown command '%s' (try 'ember --help')", cmd);
     return CLI_USAGE;
 }

@@ -828,6 +828,74 @@ static void test_list_plugin_files(void **state)
     run_free(&r);
 }
 
+/* ---- ember plan ---------------------------------------------------- */
+
+/* Writes text to name in the scratch directory; the path is returned. */
+static const char *scratch_file(const char *name, const char *text)
+{
+    char *path = path_buffer();
+    snprintf(path, PATH_MAX, "%s/%s", scratch, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_plan_check_and_describe(void **state)
+{
+    (void)state;
+    const char *wc = scratch_file(
+        "wc.json",
+        "{\"ember_plan\": 1, \"datasets\": [\n"
+        " {\"id\": 0, \"op\": \"text_file\", \"partitions\": 4},\n"
+        " {\"id\": 1, \"op\": \"flat_map\", \"parents\": [0],"
+        " \"fns\": [\"std.split_words\"]},\n"
+        " {\"id\": 2, \"op\": \"map\", \"parents\": [1],"
+        " \"fns\": [\"std.pair_with\"]},\n"
+        " {\"id\": 3, \"op\": \"reduce_by_key\", \"parents\": [2],"
+        " \"fns\": [\"std.sum\"], \"partitioner\": {\"kind\": \"hash\","
+        " \"partitions\": 2}, \"storage\": \"MEMORY_ONLY\","
+        " \"name\": \"counts\"}]}\n");
+    run_result r;
+    run(&r, "plan", "check", wc);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out.data, "valid, 4 datasets"));
+    run_free(&r);
+    run(&r, "plan", "describe", wc, "3");
+    assert_int_equal(r.code, 0);
+    assert_string_equal(r.out.data, "(2) reduce_by_key [3] counts [MEMORY_ONLY]\n"
+                                    " +-(4) map [2] []\n"
+                                    "    |  flat_map [1] []\n"
+                                    "    |  text_file [0] []\n");
+    run_free(&r);
+    /* A broken plan: exit 1, the file and the plan's own message. */
+    const char *bad = scratch_file(
+        "bad.json", "{\"ember_plan\": 1, \"datasets\": [{\"id\": 0, "
+                    "\"op\": \"map\"}]}");
+    run(&r, "plan", "check", bad);
+    assert_int_equal(r.code, 1);
+    assert_int_equal(r.out.len, 0);
+    assert_non_null(strstr(r.err.data, "bad.json: plan: dataset 0 (map)"));
+    run_free(&r);
+    run(&r, "plan", "describe", wc, "9");
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err.data, "no dataset 9"));
+    run_free(&r);
+    run(&r, "plan", "check", "/nonexistent/plan.json");
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err.data, "cannot read /nonexistent/plan.json"));
+    run_free(&r);
+    expect_usage_error("not a dataset id", "plan", "describe", wc, "x",
+                       (const char *)NULL);
+    expect_usage_error("unknown plan command 'frob'", "plan", "frob",
+                       (const char *)NULL);
+    expect_usage_error("plan check takes exactly one PLAN.json", "plan",
+                       "check", (const char *)NULL);
+    unlink(wc);
+    unlink(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -845,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_list_default_dir),
         cmocka_unit_test(test_list_missing_dir),
         cmocka_unit_test(test_list_plugin_files),
+        cmocka_unit_test(test_plan_check_and_describe),
     };
     return cmocka_run_group_tests_name("cli", tests, group_setup,
                                        group_teardown);

@@ -138,6 +138,14 @@ EM_API ember_status em_plan_describe(const char *plan, size_t plan_len,
                                      uint64_t dataset, char **out,
                                      ember_error *err);
 
+/*
+ * Validates a plan as em_kernel_submit does (functions resolved against
+ * registry when it is not NULL); *datasets (nullable) gets its size.
+ */
+EM_API ember_status em_plan_check(const char *plan, size_t plan_len,
+                                  const em_registry *registry,
+                                  uint32_t *datasets, ember_error *err);
+
 /* ---- executors ---- */
 
 /* Sends one message to an executor; loop thread; msg borrowed. */
