@@ -97,11 +97,18 @@ static ember_status put_bytes(ember_buf *out, em_bytes b)
     return s;
 }
 
+/* Writes the 6-byte header of a type-t message at p. */
+static void fill_header(uint8_t *p, em_msg_type t)
+{
+    memcpy(p, magic, sizeof magic);
+    p[4] = EM_MSG_VERSION;
+    p[5] = (uint8_t)t;
+}
+
 static ember_status put_header(ember_buf *out, em_msg_type t)
 {
-    const uint8_t h[EM_MSG_HEADER_LEN] = {magic[0], magic[1], magic[2],
-                                          magic[3], EM_MSG_VERSION,
-                                          (uint8_t)t};
+    uint8_t h[EM_MSG_HEADER_LEN];
+    fill_header(h, t);
     return ember_buf_append(out, h, sizeof h);
 }
 
@@ -191,9 +198,7 @@ ember_status em_msg_encode_commit_ask(ember_buf *out,
     size_t n = EM_MSG_HEADER_LEN;
     if (out == NULL || m == NULL)
         return EMBER_EINVAL;
-    memcpy(tmp, magic, sizeof magic);
-    tmp[4] = EM_MSG_VERSION;
-    tmp[5] = EM_MSG_COMMIT_ASK;
+    fill_header(tmp, EM_MSG_COMMIT_ASK);
     n += vput(tmp + n, m->task_id);
     n += vput(tmp + n, m->stage_id);
     n += vput(tmp + n, m->stage_attempt);
@@ -209,9 +214,7 @@ ember_status em_msg_encode_commit_reply(ember_buf *out,
     size_t n = EM_MSG_HEADER_LEN;
     if (out == NULL || m == NULL || m->allowed > 1)
         return EMBER_EINVAL;
-    memcpy(tmp, magic, sizeof magic);
-    tmp[4] = EM_MSG_VERSION;
-    tmp[5] = EM_MSG_COMMIT_REPLY;
+    fill_header(tmp, EM_MSG_COMMIT_REPLY);
     n += vput(tmp + n, m->task_id);
     tmp[n++] = m->allowed;
     return ember_buf_append(out, tmp, n);
