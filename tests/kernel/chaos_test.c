@@ -562,18 +562,7 @@ static em_msg_update update_for(const h_task *t, uint8_t state,
         u.error = (em_bytes){(const uint8_t *)msg, sizeof msg - 1};
         return u;
     }
-    if (t->is_map) {
-        uint64_t sizes[256];
-        for (uint32_t r = 0; r < t->nreduce && r < 256; r++)
-            sizes[r] = 10;
-        assert_int_equal(em_map_status_encode(scratch, sizes, t->nreduce),
-                         EMBER_OK);
-    } else {
-        char text[32];
-        int n = snprintf(text, sizeof text, "p%u", t->t.partition);
-        assert_int_equal(ember_buf_append(scratch, text, (size_t)n),
-                         EMBER_OK);
-    }
+    h_task_result(t, scratch);
     u.result = (em_bytes){scratch->data, scratch->len};
     return u;
 }
@@ -1142,34 +1131,6 @@ static void random_walk_keeps_the_kernel_consistent(void **state)
     "{\"id\":21,\"op\":\"map\",\"parents\":[20],"                           \
     "\"fns\":[\"std.identity\"]}]}"
 
-static int find_att(harness *h, uint64_t stage, uint32_t partition,
-                    uint32_t stage_attempt)
-{
-    for (size_t i = 0; i < h->nrunning; i++)
-        if (h->running[i].t.stage_id == stage &&
-            h->running[i].t.partition == partition &&
-            h->running[i].t.stage_attempt == stage_attempt)
-            return (int)i;
-    return -1;
-}
-
-static size_t must_find(harness *h, uint64_t stage, uint32_t partition,
-                        uint32_t stage_attempt)
-{
-    int i = find_att(h, stage, partition, stage_attempt);
-    assert_true(i >= 0);
-    return (size_t)i;
-}
-
-static void finish_tasks_of(harness *h, uint64_t stage)
-{
-    for (size_t i = 0; i < h->nrunning;)
-        if (h->running[i].t.stage_id == stage)
-            h_finish(h, i);
-        else
-            i++;
-}
-
 /*
  * Walk seeds 103, 1082 and 1339: a task set in a pool at its maxShare is
  * never offered slots, so its locality clock never moves; while another
@@ -1234,7 +1195,7 @@ static void rollback_ends_the_rolled_back_attempt_in_the_store(void **state)
     int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     assert_int_equal(h->nrunning, 4);
     uint64_t map = h->running[0].t.stage_id;
-    finish_tasks_of(h, map);
+    h_finish_tasks_of(h, map);
     assert_int_equal(h->nrunning, 2); /* the result stage runs */
     /* host-b held map output of the indeterminate stage: all of it
      * reruns, and the running result stage rolls back. */
@@ -1255,14 +1216,14 @@ static uint64_t two_result_attempts(harness *h, int *job)
 {
     *job = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     uint64_t map = h->running[0].t.stage_id;
-    finish_tasks_of(h, map);
+    h_finish_tasks_of(h, map);
     uint64_t rs = h->running[0].t.stage_id;
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     h_advance(h, RESUBMIT_DELAY_US);
-    finish_tasks_of(h, map);
-    assert_true(find_att(h, rs, 0, 1) >= 0);
-    assert_true(find_att(h, rs, 1, 1) >= 0);
-    assert_true(find_att(h, rs, 1, 0) >= 0); /* the failed attempt's */
+    h_finish_tasks_of(h, map);
+    assert_true(h_find_attempt(h, rs, 0, 1) >= 0);
+    assert_true(h_find_attempt(h, rs, 1, 1) >= 0);
+    assert_true(h_find_attempt(h, rs, 1, 0) >= 0); /* the failed attempt's */
     return rs;
 }
 
@@ -1280,8 +1241,8 @@ static void job_finished_by_an_old_attempt_ends_the_new_one_in_store(
     h_exec_add(h, "host-a", 8);
     int j;
     uint64_t rs = two_result_attempts(h, &j);
-    h_finish(h, must_find(h, rs, 0, 1));
-    h_finish(h, must_find(h, rs, 1, 0)); /* the last result, from att. 0 */
+    h_finish(h, h_must_find(h, rs, 0, 1));
+    h_finish(h, h_must_find(h, rs, 1, 0)); /* the last result, from att. 0 */
     assert_true(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->nrunning, 0);
@@ -1303,15 +1264,15 @@ static void fetch_failed_committer_releases_its_claim(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     uint64_t map = h->running[0].t.stage_id;
-    finish_tasks_of(h, map);
+    h_finish_tasks_of(h, map);
     uint64_t rs = h->running[0].t.stage_id;
-    h_task r0 = h->running[must_find(h, rs, 0, 0)];
+    h_task r0 = h->running[h_must_find(h, rs, 0, 0)];
     h_commit_ask(h, &r0);
     assert_int_equal(h->commit_allowed, 1);
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     h_advance(h, RESUBMIT_DELAY_US);
-    finish_tasks_of(h, map);
-    h_task again = h->running[must_find(h, rs, 0, 1)];
+    h_finish_tasks_of(h, map);
+    h_task again = h->running[h_must_find(h, rs, 0, 1)];
     h_commit_ask(h, &again);
     assert_int_equal(h->commit_replies, 2);
     assert_int_equal(h->commit_allowed, 2); /* the failed one let go */

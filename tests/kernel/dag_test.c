@@ -31,28 +31,6 @@ static uint64_t expect_stage(harness *h, uint32_t n)
     return stage;
 }
 
-/* Finishes the running tasks of the oldest running task's stage only
- * (finishing a stage launches the next one into h->running). */
-static void finish_stage(harness *h)
-{
-    assert_true(h->nrunning > 0);
-    uint64_t stage = h->running[0].t.stage_id;
-    for (size_t i = 0; i < h->nrunning;)
-        if (h->running[i].t.stage_id == stage)
-            h_finish(h, i);
-        else
-            i++;
-}
-
-static uint32_t launches_of(harness *h, uint64_t stage, uint32_t partition)
-{
-    uint32_t n = 0;
-    for (size_t i = 0; i < h->nlaunched; i++)
-        n += h->launched[i].stage_id == stage &&
-             h->launched[i].partition == partition;
-    return n;
-}
-
 static void chain_cuts_three_stages_parents_first(void **state)
 {
     (void)state;
@@ -60,13 +38,13 @@ static void chain_cuts_three_stages_parents_first(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_CHAIN, 4, NULL, NULL);
     uint64_t s1 = expect_stage(h, 4);
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t s2 = expect_stage(h, 3);
     assert_int_not_equal(s1, s2);
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t s3 = expect_stage(h, 2);
     assert_false(h->jobs[j].ended);
-    finish_stage(h);
+    h_finish_stage(h);
     assert_true(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->jobs[j].results, 2);
@@ -174,7 +152,7 @@ static void fetch_failure_reruns_only_lost_map_outputs(void **state)
     int map_exec[4];
     for (size_t i = 0; i < h->nrunning; i++)
         map_exec[h->running[i].t.partition] = h->running[i].exec;
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t shuffle = 1;
     assert_int_equal(em_kernel_shuffle_available(h->k, shuffle), 4);
     int bad = map_exec[2];
@@ -204,7 +182,7 @@ static void fetch_failure_reruns_only_lost_map_outputs(void **state)
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->jobs[j].results, 2);
     for (uint32_t p = 0; p < 4; p++)
-        assert_int_equal(launches_of(h, map_stage, p),
+        assert_int_equal(h_launches_of(h, map_stage, p),
                          map_exec[p] == bad ? 2 : 1);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM tasks WHERE "
                                   "status='FETCH_FAILED'"), 1);
@@ -221,7 +199,7 @@ static void indeterminate_map_stage_reruns_whole(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t map_stage = expect_stage(h, 4);
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t result_stage = expect_stage(h, 2);
     h_fetch_fail(h, (size_t)h_find(h, result_stage, 0), 1, 2, "exec-0");
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 0);
@@ -231,7 +209,7 @@ static void indeterminate_map_stage_reruns_whole(void **state)
     h_finish_all(h);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     for (uint32_t p = 0; p < 4; p++)
-        assert_int_equal(launches_of(h, map_stage, p), 2);
+        assert_int_equal(h_launches_of(h, map_stage, p), 2);
     h_free(h);
 }
 
@@ -242,7 +220,7 @@ static void indeterminate_rerun_after_results_fails_job(void **state)
     harness *h = h_new(NULL);
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t result_stage = expect_stage(h, 2);
     h_finish(h, (size_t)h_find(h, result_stage, 1));
     assert_int_equal(h->jobs[j].results, 1);
@@ -261,7 +239,7 @@ static void repeated_fetch_failures_abort_after_max_attempts(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     uint64_t map_stage = h->running[0].t.stage_id;
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t result_stage = h->running[0].t.stage_id;
     for (int round = 1; round <= 3; round++) {
         int r0 = h_find(h, result_stage, 0);
@@ -340,7 +318,7 @@ static void lost_executor_outputs_rebuilt_from_lineage(void **state)
     assert_int_equal(h->jobs[j].results, 2);
     /* Only what exec-1 held ran twice. */
     for (uint32_t p = 0; p < 4; p++)
-        assert_int_equal(launches_of(h, map_stage, p),
+        assert_int_equal(h_launches_of(h, map_stage, p),
                          map_exec[p] == e1 ? 2 : 1);
     (void)e0;
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM executors WHERE "

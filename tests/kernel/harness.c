@@ -449,10 +449,8 @@ int h_find(harness *h, uint64_t stage_id, uint32_t partition)
     return -1;
 }
 
-static em_msg_update finished_update(h_task *t, ember_buf *scratch)
+void h_task_result(const h_task *t, ember_buf *scratch)
 {
-    em_msg_update u = {.task_id = t->t.task_id, .state = EM_TASK_FINISHED,
-                       .run_us = 1000};
     scratch->len = 0;
     if (t->is_map) {
         uint64_t sizes[256];
@@ -466,8 +464,58 @@ static em_msg_update finished_update(h_task *t, ember_buf *scratch)
         assert_int_equal(ember_buf_append(scratch, text, (size_t)n),
                          EMBER_OK);
     }
+}
+
+static em_msg_update finished_update(h_task *t, ember_buf *scratch)
+{
+    em_msg_update u = {.task_id = t->t.task_id, .state = EM_TASK_FINISHED,
+                       .run_us = 1000};
+    h_task_result(t, scratch);
     u.result = (em_bytes){scratch->data, scratch->len};
     return u;
+}
+
+int h_find_attempt(harness *h, uint64_t stage, uint32_t partition,
+                   uint32_t stage_attempt)
+{
+    for (size_t i = 0; i < h->nrunning; i++)
+        if (h->running[i].t.stage_id == stage &&
+            h->running[i].t.partition == partition &&
+            h->running[i].t.stage_attempt == stage_attempt)
+            return (int)i;
+    return -1;
+}
+
+size_t h_must_find(harness *h, uint64_t stage, uint32_t partition,
+                   uint32_t stage_attempt)
+{
+    int i = h_find_attempt(h, stage, partition, stage_attempt);
+    assert_true(i >= 0);
+    return (size_t)i;
+}
+
+void h_finish_tasks_of(harness *h, uint64_t stage)
+{
+    for (size_t i = 0; i < h->nrunning;)
+        if (h->running[i].t.stage_id == stage)
+            h_finish(h, i);
+        else
+            i++;
+}
+
+void h_finish_stage(harness *h)
+{
+    assert_true(h->nrunning > 0);
+    h_finish_tasks_of(h, h->running[0].t.stage_id);
+}
+
+uint32_t h_launches_of(harness *h, uint64_t stage, uint32_t partition)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < h->nlaunched; i++)
+        n += h->launched[i].stage_id == stage &&
+             h->launched[i].partition == partition;
+    return n;
 }
 
 void h_finish(harness *h, size_t i)

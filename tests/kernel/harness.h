@@ -114,6 +114,21 @@ void h_fail(harness *h, size_t i, const char *error);
 void h_finish_with(harness *h, size_t i, const void *result, size_t len);
 void h_fetch_fail(harness *h, size_t i, uint64_t shuffle, uint32_t map,
                   const char *lost_exec);
+/* Index of the running task of stage, partition and stage attempt, or
+ * -1; h_must_find fails the test when there is none. */
+int h_find_attempt(harness *h, uint64_t stage, uint32_t partition,
+                   uint32_t stage_attempt);
+size_t h_must_find(harness *h, uint64_t stage, uint32_t partition,
+                   uint32_t stage_attempt);
+/* Finishes the running tasks of stage (tasks that launches are kept). */
+void h_finish_tasks_of(harness *h, uint64_t stage);
+/* Finishes the running tasks of the oldest running task's stage. */
+void h_finish_stage(harness *h);
+/* How many times a task of stage and partition was launched. */
+uint32_t h_launches_of(harness *h, uint64_t stage, uint32_t partition);
+/* Puts the correct FINISHED result of t into scratch (reset first): its
+ * map status for map tasks, "p<partition>" for result tasks. */
+void h_task_result(const h_task *t, ember_buf *scratch);
 /* Finishes every running task, repeatedly, until none is left (bounded). */
 void h_finish_all(harness *h);
 /* Sends raw bytes from executor e's connection; runs. */

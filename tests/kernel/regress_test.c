@@ -21,58 +21,6 @@
 /* More than ember.stage.resubmitDelay (200 ms by default). */
 #define RESUBMIT_DELAY_US 250000
 
-/* Finishes the running tasks of the oldest running task's stage only. */
-static void finish_stage(harness *h)
-{
-    assert_true(h->nrunning > 0);
-    uint64_t stage = h->running[0].t.stage_id;
-    for (size_t i = 0; i < h->nrunning;)
-        if (h->running[i].t.stage_id == stage)
-            h_finish(h, i);
-        else
-            i++;
-}
-
-/* Finishes every running task of stage (tasks it launches are kept). */
-static void finish_tasks_of(harness *h, uint64_t stage)
-{
-    for (size_t i = 0; i < h->nrunning;)
-        if (h->running[i].t.stage_id == stage)
-            h_finish(h, i);
-        else
-            i++;
-}
-
-/* Index of the running task of stage, partition and stage attempt, or -1. */
-static int find_att(harness *h, uint64_t stage, uint32_t partition,
-                    uint32_t stage_attempt)
-{
-    for (size_t i = 0; i < h->nrunning; i++)
-        if (h->running[i].t.stage_id == stage &&
-            h->running[i].t.partition == partition &&
-            h->running[i].t.stage_attempt == stage_attempt)
-            return (int)i;
-    return -1;
-}
-
-/* Like find_att, but the task must be running. */
-static size_t must_find(harness *h, uint64_t stage, uint32_t partition,
-                        uint32_t stage_attempt)
-{
-    int i = find_att(h, stage, partition, stage_attempt);
-    assert_true(i >= 0);
-    return (size_t)i;
-}
-
-static uint32_t launches_of(harness *h, uint64_t stage, uint32_t partition)
-{
-    uint32_t n = 0;
-    for (size_t i = 0; i < h->nlaunched; i++)
-        n += h->launched[i].stage_id == stage &&
-             h->launched[i].partition == partition;
-    return n;
-}
-
 static int was_killed(harness *h, uint64_t task_id)
 {
     for (size_t i = 0; i < h->nkilled; i++)
@@ -99,17 +47,17 @@ static uint64_t two_attempts_running(harness *h, int *job, uint64_t *map)
 {
     *job = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     *map = h->running[0].t.stage_id;
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t rs = h->running[0].t.stage_id;
     assert_int_not_equal(rs, *map);
     assert_int_equal(h->nrunning, 2);
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     h_advance(h, RESUBMIT_DELAY_US);
-    assert_true(find_att(h, *map, 0, 1) >= 0);
-    finish_tasks_of(h, *map);
-    assert_true(find_att(h, rs, 0, 1) >= 0);
-    assert_true(find_att(h, rs, 1, 1) >= 0);
-    assert_true(find_att(h, rs, 1, 0) >= 0); /* the zombie's task */
+    assert_true(h_find_attempt(h, *map, 0, 1) >= 0);
+    h_finish_tasks_of(h, *map);
+    assert_true(h_find_attempt(h, rs, 0, 1) >= 0);
+    assert_true(h_find_attempt(h, rs, 1, 1) >= 0);
+    assert_true(h_find_attempt(h, rs, 1, 0) >= 0); /* the zombie's task */
     assert_int_equal(h->nrunning, 3);
     return rs;
 }
@@ -132,9 +80,9 @@ static void stale_attempt_after_fetch_failure_does_not_touch_freed_stage(
     uint64_t map;
     uint64_t rs = two_attempts_running(h, &j, &map);
     /* The old attempt's task has finished; its STATUS is on the way. */
-    h_task old = h_take(h, must_find(h, rs, 1, 0));
-    h_finish(h, must_find(h, rs, 0, 1));
-    h_finish(h, must_find(h, rs, 1, 1));
+    h_task old = h_take(h, h_must_find(h, rs, 1, 0));
+    h_finish(h, h_must_find(h, rs, 0, 1));
+    h_finish(h, h_must_find(h, rs, 1, 1));
     assert_true(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->jobs[j].results, 2);
@@ -173,9 +121,9 @@ static void cancel_kills_every_attempt_of_a_stage(void **state)
     int j;
     uint64_t map;
     uint64_t rs = two_attempts_running(h, &j, &map);
-    uint64_t ids[3] = {h->running[must_find(h, rs, 1, 0)].t.task_id,
-                       h->running[must_find(h, rs, 0, 1)].t.task_id,
-                       h->running[must_find(h, rs, 1, 1)].t.task_id};
+    uint64_t ids[3] = {h->running[h_must_find(h, rs, 1, 0)].t.task_id,
+                       h->running[h_must_find(h, rs, 0, 1)].t.task_id,
+                       h->running[h_must_find(h, rs, 1, 1)].t.task_id};
     size_t launched = h->nlaunched;
     assert_int_equal(em_kernel_cancel_job(h->k, h->jobs[j].id, "user"),
                      EMBER_OK);
@@ -201,11 +149,11 @@ static void cancel_while_waiting_for_resubmit_kills_failed_attempt(
     harness *h = h_new(NULL);
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t rs = h->running[0].t.stage_id;
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     assert_int_equal(h->nrunning, 1);
-    uint64_t survivor = h->running[must_find(h, rs, 1, 0)].t.task_id;
+    uint64_t survivor = h->running[h_must_find(h, rs, 1, 0)].t.task_id;
     size_t launched = h->nlaunched;
     assert_int_equal(em_kernel_cancel_job(h->k, h->jobs[j].id, "user"),
                      EMBER_OK);
@@ -269,17 +217,17 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
             r2 = h->running[i].t.stage_id;
     }
     assert_true(r1 && r2 && r1 != r2);
-    h_finish(h, must_find(h, r2, 0, 0));
+    h_finish(h, h_must_find(h, r2, 0, 0));
     assert_int_equal(h->jobs[j2].results, 1);
     /* R2 fails a fetch of the deterministic shuffle 2 from an executor it
      * cannot name (only that output is unregistered, shuffle 1 keeps its
      * output): its attempt has no task left. */
-    h_fetch_fail(h, must_find(h, r2, 1, 0), 2, 0, "");
+    h_fetch_fail(h, h_must_find(h, r2, 1, 0), 2, 0, "");
     assert_false(h->jobs[j2].ended);
     /* R1 fails a fetch of the indeterminate shuffle 1: everything that
      * read it reruns whole; job 2 already returned a result. */
-    uint64_t r1p1 = h->running[must_find(h, r1, 1, 0)].t.task_id;
-    h_fetch_fail(h, must_find(h, r1, 0, 0), 1, 0, "exec-0");
+    uint64_t r1p1 = h->running[h_must_find(h, r1, 1, 0)].t.task_id;
+    h_fetch_fail(h, h_must_find(h, r1, 0, 0), 1, 0, "exec-0");
     assert_true(h->jobs[j2].ended);
     assert_int_equal(h->jobs[j2].status, EMBER_EPLUGIN);
     assert_non_null(strstr(h->jobs[j2].message, "indeterminate"));
@@ -295,8 +243,8 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
         h_advance(h, RESUBMIT_DELAY_US);
     }
     for (uint32_t p = 0; p < 2; p++) {
-        assert_int_equal(launches_of(h, m1, p), 2);
-        assert_int_equal(launches_of(h, m2, p), 2);
+        assert_int_equal(h_launches_of(h, m1, p), 2);
+        assert_int_equal(h_launches_of(h, m2, p), 2);
     }
     assert_int_equal(h->nrunning, 2);
     assert_int_equal(h->running[0].t.stage_id, r1);
@@ -321,11 +269,11 @@ static void indeterminate_rerun_never_mixes_old_and_new_output(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t rs = h->running[0].t.stage_id;
     assert_int_equal(h->nrunning, 2);
-    h_task p0 = h_take(h, must_find(h, rs, 0, 0));
-    h_task p1 = h_take(h, must_find(h, rs, 1, 0));
+    h_task p0 = h_take(h, h_must_find(h, rs, 0, 0));
+    h_task p1 = h_take(h, h_must_find(h, rs, 1, 0));
     const char *why = "connection refused";
     const char stale[] = "from-old-output";
     em_msg_update u[2] = {
@@ -339,12 +287,12 @@ static void indeterminate_rerun_never_mixes_old_and_new_output(void **state)
     assert_int_equal(h->jobs[j].results, 0);
     h_advance(h, RESUBMIT_DELAY_US);
     for (uint32_t m = 0; m < 4; m++)
-        assert_true(find_att(h, ms, m, 1) >= 0); /* reruns whole */
-    finish_tasks_of(h, ms);
+        assert_true(h_find_attempt(h, ms, m, 1) >= 0); /* reruns whole */
+    h_finish_tasks_of(h, ms);
     /* Both partitions run again, on the new output. */
     assert_int_equal(h->nrunning, 2);
-    assert_true(find_att(h, rs, 0, 1) >= 0);
-    assert_true(find_att(h, rs, 1, 1) >= 0);
+    assert_true(h_find_attempt(h, rs, 0, 1) >= 0);
+    assert_true(h_find_attempt(h, rs, 1, 1) >= 0);
     h_finish_all(h);
     assert_true(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
@@ -363,20 +311,20 @@ static void indeterminate_rerun_kills_readers_of_old_output(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t rs = h->running[0].t.stage_id;
-    uint64_t p1 = h->running[must_find(h, rs, 1, 0)].t.task_id;
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 2, "exec-0");
+    uint64_t p1 = h->running[h_must_find(h, rs, 1, 0)].t.task_id;
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 2, "exec-0");
     assert_true(was_killed(h, p1));
     assert_int_equal(h->nrunning, 0);
     h_advance(h, RESUBMIT_DELAY_US);
-    finish_tasks_of(h, ms);
+    h_finish_tasks_of(h, ms);
     h_finish_all(h);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->jobs[j].results, 2);
-    assert_int_equal(launches_of(h, rs, 1), 2);
+    assert_int_equal(h_launches_of(h, rs, 1), 2);
     for (uint32_t m = 0; m < 4; m++)
-        assert_int_equal(launches_of(h, ms, m), 2);
+        assert_int_equal(h_launches_of(h, ms, m), 2);
     h_free(h);
 }
 
@@ -401,9 +349,9 @@ static void indeterminate_output_lost_with_another_shuffle_fails_job(
         h_finish(h, 0);
     assert_int_equal(h->nrunning, 2);
     uint64_t rs = h->running[0].t.stage_id;
-    h_finish(h, must_find(h, rs, 0, 0));
+    h_finish(h, h_must_find(h, rs, 0, 0));
     assert_int_equal(h->jobs[j].results, 1);
-    h_fetch_fail(h, must_find(h, rs, 1, 0), 2, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 1, 0), 2, 0, "exec-0");
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 0);
     for (int round = 0; round < 6 && !h->jobs[j].ended; round++) {
         h_advance(h, RESUBMIT_DELAY_US);
@@ -430,21 +378,21 @@ static void commit_allowed_once_per_partition_across_attempts(void **state)
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
-    finish_stage(h);
+    h_finish_stage(h);
     uint64_t rs = h->running[0].t.stage_id;
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 0)]);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 0)]);
     assert_int_equal(h->commit_replies, 1);
     assert_int_equal(h->commit_allowed, 1);
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     h_advance(h, RESUBMIT_DELAY_US);
-    finish_tasks_of(h, ms);
-    assert_true(find_att(h, rs, 1, 0) >= 0);
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 1)]);
+    h_finish_tasks_of(h, ms);
+    assert_true(h_find_attempt(h, rs, 1, 0) >= 0);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 1)]);
     assert_int_equal(h->commit_replies, 2);
     assert_int_equal(h->commit_allowed, 1); /* attempt 0 owns it */
     /* The owner fails: its claim goes. */
-    h_fail(h, must_find(h, rs, 1, 0), "disk full");
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 1)]);
+    h_fail(h, h_must_find(h, rs, 1, 0), "disk full");
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 1)]);
     assert_int_equal(h->commit_replies, 3);
     assert_int_equal(h->commit_allowed, 2);
     h_finish_all(h);
@@ -463,15 +411,15 @@ static void failed_attempt_cannot_commit(void **state)
     int j;
     uint64_t map;
     uint64_t rs = two_attempts_running(h, &j, &map);
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 0)]);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 0)]);
     assert_int_equal(h->commit_replies, 1);
     assert_int_equal(h->commit_allowed, 0);
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 1)]);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 1)]);
     assert_int_equal(h->commit_replies, 2);
     assert_int_equal(h->commit_allowed, 1);
     /* Asking again changes nothing. */
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 1)]);
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 0)]);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 1)]);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 0)]);
     assert_int_equal(h->commit_replies, 4);
     assert_int_equal(h->commit_allowed, 2);
     h_free(h);
@@ -575,23 +523,23 @@ static void one_fetch_failure_reruns_all_outputs_of_the_executor(
     h_exec_add(h, "host-a", 4);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
-    finish_stage(h); /* all four maps ran on exec-0 */
+    h_finish_stage(h); /* all four maps ran on exec-0 */
     h_exec_add(h, "host-b", 4);
     uint64_t rs = h->running[0].t.stage_id;
     assert_int_equal(h->nrunning, 2);
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 0);
     h_advance(h, RESUBMIT_DELAY_US);
     for (uint32_t m = 0; m < 4; m++)
-        assert_true(find_att(h, ms, m, 1) >= 0);
-    finish_tasks_of(h, ms);
+        assert_true(h_find_attempt(h, ms, m, 1) >= 0);
+    h_finish_tasks_of(h, ms);
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 4);
     h_finish_all(h);
     assert_true(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->jobs[j].results, 2);
     for (uint32_t m = 0; m < 4; m++)
-        assert_int_equal(launches_of(h, ms, m), 2);
+        assert_int_equal(h_launches_of(h, ms, m), 2);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM tasks WHERE "
                                   "status='FETCH_FAILED'"), 1);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM stage_attempts"), 4);
@@ -713,7 +661,7 @@ static void executor_loss_rollback_still_finishes_the_job(void **state)
     for (size_t i = 0; i < h->nrunning; i++)
         on1 |= h->running[i].exec == 1;
     assert_true(on1);
-    finish_tasks_of(h, ms);
+    h_finish_tasks_of(h, ms);
     assert_int_equal(h->nrunning, 2);
     assert_false(h->running[0].is_map);
     h_exec_kill(h, 1);
@@ -726,7 +674,7 @@ static void executor_loss_rollback_still_finishes_the_job(void **state)
     assert_int_equal(h->jobs[j].results, 2);
     /* The whole map stage reran: indeterminate output is never mixed. */
     for (uint32_t m = 0; m < 4; m++)
-        assert_int_equal(launches_of(h, ms, m), 2);
+        assert_int_equal(h_launches_of(h, ms, m), 2);
     h_free(h);
 }
 
@@ -740,15 +688,15 @@ static void rollback_failing_own_job_resubmits_the_others(void **state)
     int j1 = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     int j2 = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
-    finish_tasks_of(h, ms);
+    h_finish_tasks_of(h, ms);
     assert_int_equal(h->nrunning, 4);
     uint64_t r1 = 0;
     for (size_t i = 0; i < h->nrunning; i++)
         if (h->running[i].t.job_id == h->jobs[j1].id)
             r1 = h->running[i].t.stage_id;
-    h_finish(h, must_find(h, r1, 0, 0));
+    h_finish(h, h_must_find(h, r1, 0, 0));
     assert_int_equal(h->jobs[j1].results, 1);
-    h_fetch_fail(h, must_find(h, r1, 1, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, r1, 1, 0), 1, 0, "exec-0");
     assert_true(h->jobs[j1].ended);
     assert_int_equal(h->jobs[j1].status, EMBER_EPLUGIN);
     assert_false(h->jobs[j2].ended);
@@ -770,7 +718,7 @@ static void fetch_failure_after_app_close_is_ignored(void **state)
     harness *h = h_new(NULL);
     h_exec_add(h, "host-a", 8);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
-    finish_tasks_of(h, h->running[0].t.stage_id);
+    h_finish_tasks_of(h, h->running[0].t.stage_id);
     assert_int_equal(h->nrunning, 2);
     h_task t = h_take(h, 0);
     assert_int_equal(em_kernel_app_close(h->k, h->app), EMBER_OK);
@@ -798,16 +746,16 @@ static void killed_committer_releases_the_commit(void **state)
     h_exec_add(h, "host-a", 8);
     h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
-    finish_tasks_of(h, ms);
+    h_finish_tasks_of(h, ms);
     uint64_t rs = h->running[0].t.stage_id;
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 0)]);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 0)]);
     assert_int_equal(h->commit_allowed, 1);
-    h_fetch_fail(h, must_find(h, rs, 0, 0), 1, 0, "exec-0");
+    h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     assert_int_equal(h->nrunning, 0);
     h_advance(h, RESUBMIT_DELAY_US);
-    finish_tasks_of(h, ms);
-    assert_true(find_att(h, rs, 1, 1) >= 0);
-    h_commit_ask(h, &h->running[must_find(h, rs, 1, 1)]);
+    h_finish_tasks_of(h, ms);
+    assert_true(h_find_attempt(h, rs, 1, 1) >= 0);
+    h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 1)]);
     assert_int_equal(h->commit_replies, 2);
     assert_int_equal(h->commit_allowed, 2);
     h_free(h);
