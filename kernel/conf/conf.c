@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -335,4 +336,368 @@ ember_status em_conf_get_double(const em_conf *conf, const char *key,
                             key, v, min, max);
     *out = v;
     return EMBER_OK;
+}
+
+/* ---- Origins, merging ---- */
+
+/* What a value set without an origin reports as its origin. */
+#define NO_ORIGIN "unknown"
+
+ember_status em_conf_origin(const em_conf *conf, const char *key, char *out,
+                            size_t cap)
+{
+    ember_status s = EMBER_OK;
+    em_conf *c = (em_conf *)conf; /* the lock is not part of the value */
+    pthread_rwlock_rdlock(&c->lock);
+    const conf_entry *e = key ? find(conf, key) : NULL;
+    if (!e) {
+        s = EMBER_ENOTFOUND;
+        goto out;
+    }
+    const char *o = e->origin ? e->origin : NO_ORIGIN;
+    size_t n = strlen(o);
+    if (!out || cap <= n) {
+        s = EMBER_ENOSPC;
+        goto out;
+    }
+    memcpy(out, o, n + 1);
+out:
+    pthread_rwlock_unlock(&c->lock);
+    return s;
+}
+
+/* Frees the first n entries of a snapshot and the array itself. */
+static void free_entries(conf_entry *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].key);
+        free(v[i].value);
+        free(v[i].origin);
+    }
+    free(v);
+}
+
+ember_status em_conf_merge(em_conf *dst, const em_conf *src, ember_error *err)
+{
+    if (!dst || !src)
+        return ember_errorf(err, EMBER_EINVAL, "em_conf_merge: no conf");
+    if (dst == src)
+        return EMBER_OK;
+    /* Copy src first so that no thread ever holds two conf locks. */
+    em_conf *s = (em_conf *)src;
+    ember_status st = EMBER_OK;
+    size_t n = 0;
+    pthread_rwlock_rdlock(&s->lock);
+    conf_entry *copy = calloc(s->count ? s->count : 1, sizeof *copy);
+    if (!copy) {
+        st = ember_errorf(err, EMBER_ENOMEM, "out of memory");
+        pthread_rwlock_unlock(&s->lock);
+        goto out;
+    }
+    for (; n < s->count; n++) {
+        const conf_entry *e = &s->entries[n];
+        copy[n].key = strdup(e->key);
+        copy[n].value = strdup(e->value);
+        copy[n].origin = dup_or_null(e->origin);
+        if (!copy[n].key || !copy[n].value || (e->origin && !copy[n].origin)) {
+            n++;
+            st = ember_errorf(err, EMBER_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    for (size_t i = 0; st == EMBER_OK && i < n; i++)
+        st = em_conf_set(dst, copy[i].key, copy[i].value, copy[i].origin,
+                         err);
+out:
+    free_entries(copy, n);
+    return st;
+}
+
+/* ---- Checking against the known keys ---- */
+
+/*
+ * Edit distance between a and b counting insertions, deletions,
+ * substitutions and swaps of neighbours as 1 each (optimal string
+ * alignment), or limit + 1 when it is more than limit. Keys longer than
+ * the rows hold are never close.
+ */
+static size_t edit_distance(const char *a, const char *b, size_t limit)
+{
+    enum { ROW = 128 };
+    size_t na = strlen(a), nb = strlen(b);
+    if ((na > nb ? na - nb : nb - na) > limit || na >= ROW || nb >= ROW)
+        return limit + 1;
+    size_t rows[3][ROW];
+    size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= nb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = prev[j - 1] + cost;
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < best)
+                best = prev2[j - 2] + 1;
+            cur[j] = best;
+        }
+        size_t *t = prev2;
+        prev2 = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[nb] > limit ? limit + 1 : prev[nb];
+}
+
+/* The known key closest to key (edit distance <= 3), or NULL. */
+static const char *closest_key(const char *key)
+{
+    size_t n;
+    const em_conf_key *keys = em_conf_keys(&n);
+    const char *best = NULL;
+    size_t best_d = 4;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].type == EM_CONF_PREFIX)
+            continue;
+        size_t d = edit_distance(key, keys[i].name, 3);
+        if (d < best_d) {
+            best_d = d;
+            best = keys[i].name;
+        }
+    }
+    return best;
+}
+
+/* Whether key is known to em_conf_check (a key or under an open prefix). */
+static int is_known(const char *key)
+{
+    return strncmp(key, "ember.", 6) == 0 && em_conf_key_find(key) != NULL;
+}
+
+/*
+ * Writes into msg what is wrong with an unknown key. Keys and values are
+ * shown cut to 200 bytes: the message must stay readable.
+ */
+static void unknown_message(const char *key, char *msg, size_t cap)
+{
+    if (strncmp(key, "ember.", 6) != 0) {
+        /* Spark habits: spark.executor.memory means ember.executor.memory. */
+        if (strncmp(key, "spark.", 6) == 0) {
+            char alt[256];
+            int n = snprintf(alt, sizeof alt, "ember.%s", key + 6);
+            if (n > 0 && (size_t)n < sizeof alt && is_known(alt)) {
+                snprintf(msg, cap,
+                         "'%.200s' is not an ember key (did you mean "
+                         "'%s'?)", key, alt);
+                return;
+            }
+        }
+        const char *near = closest_key(key);
+        if (near)
+            snprintf(msg, cap,
+                     "'%.200s' is not an ember key (did you mean '%s'?)",
+                     key, near);
+        else
+            snprintf(msg, cap,
+                     "'%.200s' is not an ember key (ember keys start with "
+                     "'ember.')", key);
+        return;
+    }
+    const char *near = closest_key(key);
+    if (near)
+        snprintf(msg, cap,
+                 "unknown configuration key '%.200s' (did you mean '%s'?)",
+                 key, near);
+    else
+        snprintf(msg, cap, "unknown configuration key '%.200s'", key);
+}
+
+/* Whether value is one of the '|'-separated values, ignoring case. */
+static int enum_has(const char *values, const char *value)
+{
+    size_t vlen = strlen(value);
+    for (const char *p = values; *p;) {
+        size_t n = strcspn(p, "|");
+        if (n == vlen && strncasecmp(p, value, n) == 0)
+            return 1;
+        p += n;
+        if (*p == '|')
+            p++;
+    }
+    return 0;
+}
+
+/*
+ * Checks value against k's type and range. Returns 0 when it is good, else
+ * 1 with the problem in msg.
+ */
+static int bad_value(const em_conf_key *k, const char *key,
+                     const char *value, char *msg, size_t cap)
+{
+    int64_t v;
+    switch ((em_conf_type)k->type) {
+    case EM_CONF_STRING:
+    case EM_CONF_PREFIX:
+        return 0;
+    case EM_CONF_SIZE:
+        if (em_parse_size(value, &v) != EMBER_OK) {
+            snprintf(msg, cap,
+                     "%s: '%.200s' is not a valid size (e.g. 512m, 2g)", key,
+                     value);
+            return 1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(msg, cap,
+                     "%s: '%.200s' is out of range (%lld..%lld bytes)", key,
+                     value, (long long)k->min, (long long)k->max);
+            return 1;
+        }
+        return 0;
+    case EM_CONF_DURATION:
+        if (em_parse_duration_ms(value, &v) != EMBER_OK) {
+            snprintf(msg, cap,
+                     "%s: '%.200s' is not a valid duration (e.g. 500ms, 30s, "
+                     "5min)", key, value);
+            return 1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(msg, cap,
+                     "%s: '%.200s' is out of range (%lld..%lld ms)", key,
+                     value, (long long)k->min, (long long)k->max);
+            return 1;
+        }
+        return 0;
+    case EM_CONF_INT:
+        if (parse_int(value, &v) != EMBER_OK) {
+            snprintf(msg, cap, "%s: '%.200s' is not a whole number", key,
+                     value);
+            return 1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(msg, cap, "%s: %lld is out of range (%lld..%lld)", key,
+                     (long long)v, (long long)k->min, (long long)k->max);
+            return 1;
+        }
+        return 0;
+    case EM_CONF_BOOL:
+        if (parse_bool(value, &v) != EMBER_OK) {
+            snprintf(msg, cap,
+                     "%s: '%.200s' is not a boolean (true or false)", key,
+                     value);
+            return 1;
+        }
+        return 0;
+    case EM_CONF_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || d != d ||
+            isspace((unsigned char)*value)) {
+            snprintf(msg, cap, "%s: '%.200s' is not a number", key, value);
+            return 1;
+        }
+        if (d < k->dmin || d > k->dmax) {
+            snprintf(msg, cap, "%s: %g is out of range (%g..%g)", key, d,
+                     k->dmin, k->dmax);
+            return 1;
+        }
+        return 0;
+    }
+    case EM_CONF_ENUM:
+        if (!enum_has(k->values, value)) {
+            snprintf(msg, cap, "%s: '%.200s' is not one of %s", key, value,
+                     k->values);
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+size_t em_conf_check(const em_conf *conf, em_conf_report_fn report,
+                     void *ctx)
+{
+    if (!conf)
+        return 0;
+    em_conf *c = (em_conf *)conf;
+    size_t problems = 0;
+    char msg[1024];
+    pthread_rwlock_rdlock(&c->lock);
+    for (size_t i = 0; i < c->count; i++) {
+        const conf_entry *e = &c->entries[i];
+        const em_conf_key *k =
+            strncmp(e->key, "ember.", 6) == 0 ? em_conf_key_find(e->key)
+                                              : NULL;
+        if (!k)
+            unknown_message(e->key, msg, sizeof msg);
+        else if (!bad_value(k, e->key, e->value, msg, sizeof msg))
+            continue;
+        problems++;
+        if (report)
+            report(ctx, e->origin ? e->origin : NO_ORIGIN, e->key, msg);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return problems;
+}
+
+/* The smallest key after `after` (NULL: the smallest), set or known. */
+static const char *next_key(const em_conf *conf, const em_conf_key *keys,
+                            size_t nkeys, const char *after)
+{
+    const char *best = NULL;
+    for (size_t i = 0; i < nkeys; i++) {
+        const char *k = keys[i].name;
+        if (keys[i].type != EM_CONF_PREFIX &&
+            (!after || strcmp(k, after) > 0) && (!best || strcmp(k, best) < 0))
+            best = k;
+    }
+    for (size_t i = 0; i < conf->count; i++) {
+        const char *k = conf->entries[i].key;
+        if ((!after || strcmp(k, after) > 0) &&
+            (!best || strcmp(k, best) < 0))
+            best = k;
+    }
+    return best;
+}
+
+void em_conf_each_effective(const em_conf *conf, em_conf_emit_fn emit,
+                            void *ctx)
+{
+    if (!conf || !emit)
+        return;
+    em_conf *c = (em_conf *)conf;
+    size_t nkeys;
+    const em_conf_key *keys = em_conf_keys(&nkeys);
+    /* Room for a PATH:LINE origin and the note; longer origins are cut. */
+    char origin[4200];
+    pthread_rwlock_rdlock(&c->lock);
+    /* Tens of keys: picking the next one by scanning keeps this free of
+     * allocation, so it cannot fail. */
+    for (const char *key = next_key(conf, keys, nkeys, NULL); key;
+         key = next_key(conf, keys, nkeys, key)) {
+        const conf_entry *e = find(conf, key);
+        if (e) {
+            const char *o = e->origin ? e->origin : NO_ORIGIN;
+            if (!is_known(key)) {
+                snprintf(origin, sizeof origin, "%s (unknown key)", o);
+                o = origin;
+            }
+            emit(ctx, key, e->value, o);
+            continue;
+        }
+        const em_conf_key *k = em_conf_key_find(key);
+        const char *value = k->dflt;
+        if (!value && k->fallback) {
+            const conf_entry *f = find(conf, k->fallback);
+            const em_conf_key *fk = em_conf_key_find(k->fallback);
+            value = f ? f->value : fk ? fk->dflt : NULL;
+        }
+        emit(ctx, key, value, "default");
+    }
+    pthread_rwlock_unlock(&c->lock);
 }

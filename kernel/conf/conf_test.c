@@ -103,6 +103,87 @@ static void test_typed_getters(void **state)
     em_conf_destroy(c);
 }
 
+static void test_origin(void **state)
+{
+    (void)state;
+    em_conf *c;
+    ember_error err;
+    char buf[64];
+    assert_int_equal(em_conf_create(&c), EMBER_OK);
+    assert_int_equal(em_conf_origin(c, "ember.master", buf, sizeof buf),
+                     EMBER_ENOTFOUND);
+    assert_int_equal(em_conf_set(c, "ember.master", "local", "conf/a.conf:12",
+                                 &err),
+                     EMBER_OK);
+    assert_int_equal(em_conf_origin(c, "ember.master", buf, sizeof buf),
+                     EMBER_OK);
+    assert_string_equal(buf, "conf/a.conf:12");
+    /* The origin follows the value that won. */
+    assert_int_equal(em_conf_set(c, "ember.master", "x", "code", &err),
+                     EMBER_OK);
+    assert_int_equal(em_conf_origin(c, "ember.master", buf, sizeof buf),
+                     EMBER_OK);
+    assert_string_equal(buf, "code");
+    assert_int_equal(em_conf_origin(c, "ember.master", buf, 4), EMBER_ENOSPC);
+    assert_int_equal(em_conf_set(c, "ember.app.name", "a", NULL, &err),
+                     EMBER_OK);
+    assert_int_equal(em_conf_origin(c, "ember.app.name", buf, sizeof buf),
+                     EMBER_OK);
+    assert_string_equal(buf, "unknown");
+    em_conf_destroy(c);
+}
+
+static void test_merge(void **state)
+{
+    (void)state;
+    em_conf *dst, *src;
+    ember_error err;
+    char buf[64];
+    size_t len;
+    assert_int_equal(em_conf_create(&dst), EMBER_OK);
+    assert_int_equal(em_conf_create(&src), EMBER_OK);
+    em_conf_set(dst, "ember.master", "local[1]", "d:1", &err);
+    em_conf_set(dst, "ember.app.name", "old", "d:2", &err);
+    em_conf_set(src, "ember.app.name", "new", "--conf", &err);
+    em_conf_set(src, "ember.executor.memory", "2g", NULL, &err);
+    /* Merging an empty conf changes nothing. */
+    em_conf *empty;
+    assert_int_equal(em_conf_create(&empty), EMBER_OK);
+    assert_int_equal(em_conf_merge(dst, empty, &err), EMBER_OK);
+    em_conf_destroy(empty);
+    assert_int_equal(em_conf_merge(dst, src, &err), EMBER_OK);
+    assert_int_equal(em_conf_get(dst, "ember.app.name", buf, sizeof buf, &len),
+                     EMBER_OK);
+    assert_string_equal(buf, "new");
+    assert_int_equal(em_conf_origin(dst, "ember.app.name", buf, sizeof buf),
+                     EMBER_OK);
+    assert_string_equal(buf, "--conf");
+    assert_int_equal(em_conf_get(dst, "ember.master", buf, sizeof buf, &len),
+                     EMBER_OK);
+    assert_string_equal(buf, "local[1]");
+    assert_int_equal(em_conf_origin(dst, "ember.master", buf, sizeof buf),
+                     EMBER_OK);
+    assert_string_equal(buf, "d:1");
+    assert_int_equal(
+        em_conf_get(dst, "ember.executor.memory", buf, sizeof buf, &len),
+        EMBER_OK);
+    assert_string_equal(buf, "2g");
+    assert_int_equal(
+        em_conf_origin(dst, "ember.executor.memory", buf, sizeof buf),
+        EMBER_OK);
+    assert_string_equal(buf, "unknown");
+    /* src is untouched, and merging into itself is a no-op. */
+    assert_int_equal(em_conf_get(src, "ember.master", buf, sizeof buf, &len),
+                     EMBER_ENOTFOUND);
+    assert_int_equal(em_conf_merge(src, src, &err), EMBER_OK);
+    assert_int_equal(em_conf_get(src, "ember.app.name", buf, sizeof buf, &len),
+                     EMBER_OK);
+    assert_string_equal(buf, "new");
+    assert_int_equal(em_conf_merge(NULL, src, &err), EMBER_EINVAL);
+    em_conf_destroy(src);
+    em_conf_destroy(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +191,8 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_typed_getters),
+        cmocka_unit_test(test_origin),
+        cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

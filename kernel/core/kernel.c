@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/loop.h"
 #include "core/settings.h"
 #include "dag/dag_scheduler.h"
@@ -279,6 +281,7 @@ static void request_free(request *r)
     free((char *)r->job.pool);
     free((char *)r->job.group);
     free((char *)r->job.description);
+    free((char *)r->job.action);
     free(r->msg);
     free(r);
 }
@@ -292,6 +295,10 @@ static void drop_request(em_loop *loop, void *ctx)
         r->job.listener.end(r->job.listener.ctx, r->job.job_id,
                             EMBER_ECANCELED, "kernel shut down before the "
                             "job started");
+    /* So does a connection whose open never ran (only conn_open requests
+     * carry a closed callback). */
+    if (r->closed)
+        r->closed(r->ctx);
     request_free(r);
 }
 
@@ -417,6 +424,23 @@ ember_status em_kernel_submit(em_kernel *k, const em_job_spec *spec,
         (spec->description &&
          !(r->job.description = em_strdup(spec->description))))
         goto nomem;
+    if (spec->action) {
+        /* Validated and made compact here, on the caller's thread, so the
+         * STAGE description the executors parse is always well formed. */
+        json_error_t jerr;
+        json_t *a = json_loadb(spec->action, spec->action_len, 0, &jerr);
+        if (!a || !json_is_object(a)) {
+            json_decref(a);
+            request_free(r);
+            return ember_errorf(err, EMBER_EINVAL,
+                                "job action: %s", a ? "not a JSON object"
+                                                    : jerr.text);
+        }
+        r->job.action = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        if (!r->job.action)
+            goto nomem;
+    }
     r->job.job_id = atomic_fetch_add(&k->next_job, 1);
     *job_id = r->job.job_id;
     if (em_loop_post(k->loop, do_submit, drop_request, r) != EMBER_OK)
@@ -518,14 +542,15 @@ ember_status em_kernel_conn_open(em_kernel *k, em_kernel_send_fn send,
     if (!r)
         return EMBER_ENOMEM;
     r->k = k;
-    r->id = atomic_fetch_add(&k->next_conn, 1);
+    uint64_t id = atomic_fetch_add(&k->next_conn, 1);
+    r->id = id;
     r->send = send;
     r->closed = closed;
     r->ctx = ctx;
-    ember_status st = post(k, do_conn_open, r);
-    if (st == EMBER_OK)
-        *conn_id = r->id;
-    return st;
+    /* The id is written before the post: once posted, r belongs to the
+     * loop thread, which may already have freed it. */
+    *conn_id = id;
+    return post(k, do_conn_open, r);
 }
 
 static void bad_message(em_kernel *k, uint64_t conn_id, const char *what)

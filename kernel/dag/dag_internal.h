@@ -82,6 +82,7 @@ struct job {
     stage **stages;
     uint32_t nstages;
     char *pool, *group, *description;
+    char *action; /* JSON object for result tasks, or NULL */
     em_job_listener listener;
 };
 

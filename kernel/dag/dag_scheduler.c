@@ -221,6 +221,7 @@ static void job_free(job *j)
     free(j->pool);
     free(j->group);
     free(j->description);
+    free(j->action);
     free(j);
 }
 
@@ -911,7 +912,8 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
         }
     if ((spec->pool && !(j->pool = em_strdup(spec->pool))) ||
         (spec->group && !(j->group = em_strdup(spec->group))) ||
-        (spec->description && !(j->description = em_strdup(spec->description))))
+        (spec->description && !(j->description = em_strdup(spec->description))) ||
+        (spec->action && !(j->action = em_strdup(spec->action))))
         goto nomem;
 
     /* Shuffle-map stages, in topological order of the reading dataset so

@@ -68,6 +68,7 @@ typedef struct em_dag_job {
     const uint32_t *partitions; /* NULL = all partitions */
     uint32_t npartitions;
     const char *pool, *group, *description; /* nullable, copied */
+    const char *action; /* nullable, copied: a compact JSON object */
     em_job_listener listener;
 } em_dag_job;
 

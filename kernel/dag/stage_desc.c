@@ -13,7 +13,10 @@
 char *em_dag_stage_plan(const stage *s, uint32_t attempt, size_t *len)
 {
     const em_lineage *l = s->plan->l;
-    size_t cap = s->plan->json_len + 256 + (size_t)s->ninputs * 96;
+    const char *action =
+        !s->is_map && s->result_job ? s->result_job->action : NULL;
+    size_t cap = s->plan->json_len + 256 + (size_t)s->ninputs * 96 +
+                 (action ? strlen(action) + 16 : 0);
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
@@ -34,7 +37,10 @@ char *em_dag_stage_plan(const stage *s, uint32_t attempt, size_t *len)
                       ",\"shuffle\":%" PRIu64 "}", k ? "," : "",
                       sh->key >> 8, (uint32_t)(sh->key & 0xff), sh->id);
     }
-    n += snprintf(buf + n, cap - (size_t)n, "],\"plan\":");
+    n += snprintf(buf + n, cap - (size_t)n, "]");
+    if (action)
+        n += snprintf(buf + n, cap - (size_t)n, ",\"action\":%s", action);
+    n += snprintf(buf + n, cap - (size_t)n, ",\"plan\":");
     memcpy(buf + n, s->plan->json, s->plan->json_len);
     n += (int)s->plan->json_len;
     buf[n++] = '}';

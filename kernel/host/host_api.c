@@ -143,6 +143,58 @@ static ember_status host_buf_init(ember_buf *b, size_t cap)
     return cap ? ember_buf_heap_grow(b, cap) : EMBER_OK;
 }
 
+/* Runtime services: installed once, read lock-free afterwards. */
+static pthread_once_t runtime_once = PTHREAD_ONCE_INIT;
+static em_host_runtime runtime_pending;
+static _Atomic(const em_host_runtime *) runtime;
+static em_host_runtime runtime_slots;
+
+static void install_runtime(void)
+{
+    runtime_slots = runtime_pending;
+    atomic_store(&runtime, &runtime_slots);
+}
+
+void em_host_set_runtime(const em_host_runtime *rt)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    runtime_pending = *rt;
+    pthread_once(&runtime_once, install_runtime);
+    pthread_mutex_unlock(&lock);
+}
+
+static ember_status host_executor_start(const char *endpoint,
+                                        const char *executor_id,
+                                        uint32_t slots, void **handle,
+                                        ember_error *err)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    if (!rt || !rt->executor_start)
+        return ember_errorf(err, EMBER_EUNSUPPORTED,
+                            "this process cannot run executors (no runtime)");
+    return rt->executor_start(endpoint, executor_id, slots, handle, err);
+}
+
+static void host_executor_stop(void *handle)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    if (handle && rt && rt->executor_stop)
+        rt->executor_stop(handle);
+}
+
+static int64_t host_task_partition(void)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    return rt && rt->task_partition ? rt->task_partition() : -1;
+}
+
+static int64_t host_task_attempt(void)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    return rt && rt->task_attempt ? rt->task_attempt() : -1;
+}
+
 static const ember_host_api host_table = {
     .size = sizeof(ember_host_api),
     .abi_major = EMBER_ABI_MAJOR,
@@ -159,6 +211,10 @@ static const ember_host_api host_table = {
     .counter_register = host_counter_register,
     .counter_add = host_counter_add,
     .buf_init = host_buf_init,
+    .executor_start = host_executor_start,
+    .executor_stop = host_executor_stop,
+    .task_partition = host_task_partition,
+    .task_attempt = host_task_attempt,
 };
 
 const ember_host_api *em_host_api(void)

@@ -7,6 +7,8 @@
 #ifndef EMBER_CLI_H
 #define EMBER_CLI_H
 
+#include <stddef.h>
+
 #define CLI_OK 0
 #define CLI_FAILED 1
 #define CLI_USAGE 2
@@ -16,6 +18,15 @@ int cli_plugin(int argc, char **argv);
 
 /* `ember plan ...`: argv[0] is "plan". Returns an exit code. */
 int cli_plan(int argc, char **argv);
+
+/* `ember run ...`: argv[0] is "run". Returns an exit code. */
+int cli_run(int argc, char **argv);
+
+/*
+ * Reads the file at path whole (at most 1 GiB) into a malloc'd buffer
+ * with *len its size; NULL after printing the reason with cli_error.
+ */
+char *cli_read_file(const char *path, size_t *len);
 
 /* Prints "ember: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -25,8 +25,7 @@ static const char plan_usage[] =
  * limit is 1 GiB; a CLI has no business with more). */
 #define PLAN_FILE_MAX ((size_t)1 << 30)
 
-/* Reads path whole into a malloc'd buffer. */
-static char *read_file(const char *path, size_t *len)
+char *cli_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -100,7 +99,7 @@ int cli_plan(int argc, char **argv)
         return CLI_USAGE;
     }
     size_t len = 0;
-    char *plan = read_file(argv[2], &len);
+    char *plan = cli_read_file(argv[2], &len);
     if (!plan)
         return CLI_FAILED;
     ember_error err = {0};

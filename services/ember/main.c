@@ -21,6 +21,8 @@ static const char usage[] =
     "  plan check PLAN.json     validate a plan file\n"
     "  plan describe PLAN.json DATASET\n"
     "                           print a dataset's lineage (toDebugString)\n"
+    "  run [options] PLAN.json  run a plan file's actions and print their\n"
+    "                           results as JSON lines\n"
     "  version                  print the ember and ABI versions\n"
     "\n"
     "Run 'ember <command> --help' for a command's options.\n";
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
         return cli_plugin(argc - 1, argv + 1);
     if (!strcmp(cmd, "plan"))
         return cli_plan(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cli_run(argc - 1, argv + 1);
     cli_error("unknown command '%s' (try 'ember --help')", cmd);
     return CLI_USAGE;
 }

@@ -53,7 +53,7 @@ _Static_assert(EMBER_DETERMINISTIC == 1 && EMBER_UNORDERED == 2 &&
                "determinism");
 
 #if UINTPTR_MAX == 0xffffffffffffffffu
-/* LP64 layout of ABI 0.1. A change here breaks every built plugin. */
+/* LP64 layout of ABI 0.2 (0.1 ended at buf_init). A change here breaks every built plugin. */
 SIZE(ember_plugin_info, 80);
 OFF(ember_plugin_info, name, 16);
 OFF(ember_plugin_info, version, 24);
@@ -72,7 +72,7 @@ OFF(ember_component, description, 16);
 OFF(ember_component, vtable, 24);
 OFF(ember_component, vtable_size, 32);
 OFF(ember_component, flags, 36);
-SIZE(ember_host_api, 104);
+SIZE(ember_host_api, 136);
 OFF(ember_host_api, alloc, 8);
 OFF(ember_host_api, realloc, 16);
 OFF(ember_host_api, free, 24);
@@ -85,6 +85,11 @@ OFF(ember_host_api, config_get_duration_ms, 72);
 OFF(ember_host_api, counter_register, 80);
 OFF(ember_host_api, counter_add, 88);
 OFF(ember_host_api, buf_init, 96);
+/* ABI 0.2 */
+OFF(ember_host_api, executor_start, 104);
+OFF(ember_host_api, executor_stop, 112);
+OFF(ember_host_api, task_partition, 120);
+OFF(ember_host_api, task_attempt, 128);
 SIZE(ember_error, 516);
 SIZE(ember_buf, 40);
 OFF(ember_buf, data, 0);

@@ -368,11 +368,11 @@ static void test_inspect_good(void **state)
     const json_t *abi = json_object_get(root, "abi");
     assert_true(json_is_object(abi));
     assert_int_equal(get_int(abi, "major"), 0);
-    assert_int_equal(get_int(abi, "minor"), 1);
+    assert_int_equal(get_int(abi, "minor"), 2);
     const json_t *host = json_object_get(root, "host_abi");
     assert_true(json_is_object(host));
     assert_int_equal(get_int(host, "major"), 0);
-    assert_int_equal(get_int(host, "minor"), 1);
+    assert_int_equal(get_int(host, "minor"), 2);
 
     assert_int_equal(json_array_size(get_array(root, "components")), 9);
 
@@ -484,8 +484,8 @@ static void test_inspect_refusals(void **state)
         {"no_entry", "not an ember plugin: no ember_plugin_entry"},
         {"null_entry", "ember_plugin_entry returned NULL"},
         {"bad_magic", "bad magic 0x12345678"},
-        {"abi_major", "built for ABI 2.0, this host provides 0.1"},
-        {"abi_minor", "built for ABI 0.5, this host provides 0.1: the plugin "
+        {"abi_major", "built for ABI 2.0, this host provides 0.2"},
+        {"abi_minor", "built for ABI 0.6, this host provides 0.2: the plugin "
                       "needs a newer host"},
         {"traits", "built for another platform"},
         {"small_struct", "descriptor declares 20 bytes"},
@@ -606,7 +606,7 @@ static void test_help_and_version(void **state)
     run(&r, "version");
     expect_code(&r, 0);
     assert_true(starts_with(r.out.data, "ember "));
-    assert_non_null(strstr(r.out.data, "ABI 0.1"));
+    assert_non_null(strstr(r.out.data, "ABI 0.2"));
     assert_int_equal(count_char(r.out.data, '\n'), 1);
     assert_string_equal(r.err.data, "");
     run_free(&r);
@@ -623,7 +623,7 @@ static void check_scratch_text(const run_result *r)
     const char *out = r->out.data;
     char link[PATH_MAX];
     scratch_link(link, sizeof link, "good");
-    assert_int_equal(count_lines(out, "fixture 1.2.3", link, "ABI 0.1"), 1);
+    assert_int_equal(count_lines(out, "fixture 1.2.3", link, "ABI 0.2"), 1);
     assert_int_equal(count_lines(out, "  ", "fixture.echo", "copies records"),
                      1);
     assert_int_equal(count_lines(out, "  ", "storage", "fixture.MEMORY_ONLY"),
@@ -821,7 +821,7 @@ static void test_list_plugin_files(void **state)
     const json_t *r1 = json_array_get(refused, 1);
     assert_string_equal(get_string(r0, "file"), fixture("abi_major"));
     assert_non_null(strstr(get_string(r0, "error"),
-                           "built for ABI 2.0, this host provides 0.1"));
+                           "built for ABI 2.0, this host provides 0.2"));
     assert_string_equal(get_string(r1, "file"), missing);
     assert_non_null(strstr(get_string(r1, "error"), missing));
     json_decref(root);
@@ -896,6 +896,463 @@ static void test_plan_check_and_describe(void **state)
     unlink(bad);
 }
 
+/* ---- ember run --------------------------------------------------------- */
+
+/* No plugin path and no defaults file from the user's environment. */
+static const char *const run_env_vars[] = {"EMBER_PLUGIN_PATH",
+                                           "EMBER_CONF_DIR", NULL};
+
+/* Writes text as name in the scratch directory and runs `ember run
+ * --master local[2] EXTRA PLAN` on it (extra may be NULL). */
+static const char *run_plan(run_result *r, const char *name,
+                            const char *text, const char *extra)
+{
+    const char *path = scratch_file(name, text);
+    if (extra)
+        run_env(r, run_env_vars, "run", "--master", "local[2]", extra, path,
+                (const char *)NULL);
+    else
+        run_env(r, run_env_vars, "run", "--master", "local[2]", path,
+                (const char *)NULL);
+    return path;
+}
+
+/* A plan that succeeds and prints exactly want. */
+static void expect_run(const char *text, const char *want)
+{
+    run_result r;
+    const char *path = run_plan(&r, "run.json", text, NULL);
+    expect_code(&r, 0);
+    if (strcmp(r.out.data, want) != 0)
+        fail_msg("stdout:\n%s\nwant:\n%s\nstderr:\n%s", r.out.data, want,
+                 r.err.data);
+    assert_string_equal(r.err.data, "");
+    run_free(&r);
+    unlink(path);
+}
+
+/* A plan that fails: exit 1, stdout exactly out, stderr one line starting
+ * "ember: PATH: " + prefix. */
+static void expect_run_error(const char *text, const char *out,
+                             const char *prefix)
+{
+    run_result r;
+    const char *path = run_plan(&r, "bad-run.json", text, NULL);
+    expect_code(&r, 1);
+    char want[PATH_MAX + 512];
+    snprintf(want, sizeof want, "ember: %s: %s", path, prefix);
+    if (!starts_with(r.err.data, want) || count_char(r.err.data, '\n') != 1)
+        fail_msg("stderr:\n%s\nwant one line starting:\n%s", r.err.data,
+                 want);
+    assert_string_equal(r.out.data, out);
+    run_free(&r);
+    unlink(path);
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* text's lines sorted (a multiset compared as a string), malloc'd. */
+static char *sorted_lines(const char *text)
+{
+    char *copy = strdup(text);
+    assert_non_null(copy);
+    char *lines[256];
+    size_t n = 0;
+    for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save)) {
+        assert_true(n < 256);
+        lines[n++] = l;
+    }
+    qsort(lines, n, sizeof *lines, compare_strings);
+    char *out = calloc(1, strlen(text) + 2);
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, lines[i]);
+        strcat(out, "\n");
+    }
+    free(copy);
+    return out;
+}
+
+static void expect_same_lines(const char *got, const char *want)
+{
+    char *g = sorted_lines(got), *w = sorted_lines(want);
+    if (strcmp(g, w) != 0)
+        fail_msg("lines (sorted):\n%s\nwant (sorted):\n%s", g, w);
+    free(g);
+    free(w);
+}
+
+static void test_run_parallelize_map_collect(void **state)
+{
+    (void)state;
+    /* Each item a record; arrays inside are tuples; pairs print as
+     * key/value, one-element records as their value. */
+    expect_run("{\"ember_plan\": 1, \"datasets\": [\n"
+               " {\"id\": 0, \"op\": \"parallelize\", \"partitions\": 2,\n"
+               "  \"args\": {\"data\": [1, \"a\", [2, 3], [1, [2.5, null],"
+               " true], {\"base64\": \"AA==\"}, -0.5]}},\n"
+               " {\"id\": 1, \"op\": \"map\", \"parents\": [0],"
+               " \"fns\": [\"std.identity\"]}],\n"
+               " \"actions\": [{\"action\": \"collect\", \"dataset\": 1}]}\n",
+               "1\n\"a\"\n{\"key\":2,\"value\":3}\n[1,[2.5,null],true]\n"
+               "{\"base64\":\"AA==\"}\n-0.5\n");
+}
+
+static void test_run_range_count_take(void **state)
+{
+    (void)state;
+    /* Actions run in order; datasets may come in any order. */
+    expect_run("{\"ember_plan\": 1, \"datasets\": [\n"
+               " {\"id\": 7, \"op\": \"filter\", \"parents\": [3],"
+               " \"fns\": [{\"name\": \"std.compare\", \"value\": [\"ge\", "
+               "95]}]},\n"
+               " {\"id\": 3, \"op\": \"range\", \"partitions\": 4,"
+               " \"args\": {\"start\": 0, \"end\": 100}}],\n"
+               " \"actions\": [{\"action\": \"count\", \"dataset\": 3},\n"
+               "  {\"action\": \"take\", \"dataset\": 3, \"n\": 3},\n"
+               "  {\"action\": \"count\", \"dataset\": 7},\n"
+               "  {\"action\": \"is_empty\", \"dataset\": 7}]}\n",
+               "100\n0\n1\n2\n5\nfalse\n");
+}
+
+static void test_run_fold_with_zero(void **state)
+{
+    (void)state;
+    /* SEMANTICS S1: the zero once per partition and once on the driver:
+     * 10 + (10 + 1 + 2) + (10 + 3 + 4) = 40. */
+    expect_run("{\"ember_plan\": 1, \"datasets\": [\n"
+               " {\"id\": 0, \"op\": \"parallelize\", \"partitions\": 2,"
+               " \"args\": {\"data\": [1, 2, 3, 4]}}],\n"
+               " \"actions\": [{\"action\": \"fold\", \"dataset\": 0,"
+               " \"zero\": 10, \"fn\": \"std.sum\"},\n"
+               "  {\"action\": \"reduce\", \"dataset\": 0,"
+               " \"fn\": \"std.sum\"}]}\n",
+               "40\n10\n");
+}
+
+static void test_run_reduce_empty(void **state)
+{
+    (void)state;
+    /* The count before it printed; then the failure names the action. */
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 4, \"op\": \"empty\"}],\n"
+                     " \"actions\": [{\"action\": \"count\", \"dataset\": 4},\n"
+                     "  {\"action\": \"reduce\", \"dataset\": 4,"
+                     " \"fn\": \"std.sum\"}]}\n",
+                     "0\n",
+                     "action 1 (reduce of dataset 4): empty collection");
+}
+
+static void test_run_zip_with_unique_id(void **state)
+{
+    (void)state;
+    /* SEMANTICS S14: item i of partition k of n gets i*n + k; range(0,10)
+     * in 3 slices is [0,1,2] [3,4,5] [6,7,8,9]. */
+    expect_run("{\"ember_plan\": 1, \"datasets\": [\n"
+               " {\"id\": 0, \"op\": \"range\", \"partitions\": 3,"
+               " \"args\": {\"start\": 0, \"end\": 10}},\n"
+               " {\"id\": 1, \"op\": \"zip_with_unique_id\","
+               " \"parents\": [0]}],\n"
+               " \"actions\": [{\"action\": \"collect\", \"dataset\": 1}]}\n",
+               "{\"key\":0,\"value\":0}\n{\"key\":1,\"value\":3}\n"
+               "{\"key\":2,\"value\":6}\n{\"key\":3,\"value\":1}\n"
+               "{\"key\":4,\"value\":4}\n{\"key\":5,\"value\":7}\n"
+               "{\"key\":6,\"value\":2}\n{\"key\":7,\"value\":5}\n"
+               "{\"key\":8,\"value\":8}\n{\"key\":9,\"value\":11}\n");
+}
+
+static void test_run_narrow_ops(void **state)
+{
+    (void)state;
+    /* union, coalesce to one partition, glom: one record holding all. */
+    expect_run("{\"ember_plan\": 1, \"datasets\": [\n"
+               " {\"id\": 0, \"op\": \"parallelize\", \"partitions\": 2,"
+               " \"args\": {\"data\": [1, 2]}},\n"
+               " {\"id\": 1, \"op\": \"range\", \"partitions\": 2,"
+               " \"args\": {\"start\": 3, \"end\": 7, \"step\": 2}},\n"
+               " {\"id\": 2, \"op\": \"union\", \"parents\": [0, 1]},\n"
+               " {\"id\": 3, \"op\": \"coalesce\", \"parents\": [2],"
+               " \"partitions\": 1},\n"
+               " {\"id\": 4, \"op\": \"glom\", \"parents\": [3]},\n"
+               " {\"id\": 5, \"op\": \"zip\", \"parents\": [0, 1]}],\n"
+               " \"actions\": [{\"action\": \"collect\", \"dataset\": 4},\n"
+               "  {\"action\": \"collect\", \"dataset\": 5},\n"
+               "  {\"action\": \"top\", \"dataset\": 2, \"n\": 2}]}\n",
+               "[1,2,3,5]\n{\"key\":1,\"value\":3}\n{\"key\":2,\"value\":5}\n"
+               "5\n3\n");
+}
+
+static void test_run_count_by_value(void **state)
+{
+    (void)state;
+    run_result r;
+    const char *path = run_plan(
+        &r, "cbv.json",
+        "{\"ember_plan\": 1, \"datasets\": [\n"
+        " {\"id\": 0, \"op\": \"parallelize\", \"partitions\": 3,"
+        " \"args\": {\"data\": [\"a\", \"b\", \"a\", 1, \"a\", 1, [1, 2]]}}],\n"
+        " \"actions\": [{\"action\": \"count_by_value\", \"dataset\": 0}]}\n",
+        NULL);
+    expect_code(&r, 0);
+    expect_same_lines(r.out.data, "{\"key\":\"a\",\"value\":3}\n"
+                                  "{\"key\":\"b\",\"value\":1}\n"
+                                  "{\"key\":1,\"value\":2}\n"
+                                  "{\"key\":[1,2],\"value\":1}\n");
+    run_free(&r);
+    unlink(path);
+}
+
+/* Removes the files directly in dir, then dir. */
+static void remove_flat_dir(const char *dir)
+{
+    static const char *const names[] = {"part-00000", "part-00001",
+                                        "part-00002", "_SUCCESS"};
+    char p[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+    output o = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        output_append(&o, chunk, n);
+    output_append(&o, "", 0);
+    fclose(f);
+    return o.data;
+}
+
+static void test_run_save_as_text_file(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/saved", scratch);
+    remove_flat_dir(dir);
+    /* "saved" is relative to the plan file's directory. */
+    run_result r;
+    const char *path = run_plan(
+        &r, "save.json",
+        "{\"ember_plan\": 1, \"datasets\": [\n"
+        " {\"id\": 0, \"op\": \"parallelize\", \"partitions\": 2,"
+        " \"args\": {\"data\": [\"x\", \"y\", \"z\"]}}],\n"
+        " \"actions\": [{\"action\": \"save_as_text_file\", \"dataset\": 0,"
+        " \"path\": \"saved\"}]}\n",
+        NULL);
+    expect_code(&r, 0);
+    assert_string_equal(r.out.data, "");
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/_SUCCESS", dir);
+    assert_int_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof p, "%s/part-00002", dir);
+    assert_int_not_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof p, "%s/part-00000", dir);
+    char *a = slurp(p);
+    snprintf(p, sizeof p, "%s/part-00001", dir);
+    char *b = slurp(p);
+    assert_string_equal(a, "x\n");
+    assert_string_equal(b, "y\nz\n");
+    free(a);
+    free(b);
+    run_free(&r);
+    /* Saving again: the directory exists; the action fails. */
+    run_env(&r, run_env_vars, "run", "--master", "local[2]", path,
+            (const char *)NULL);
+    expect_code(&r, 1);
+    assert_non_null(strstr(r.err.data, "action 0 (save_as_text_file of "
+                                       "dataset 0): "));
+    assert_non_null(strstr(r.err.data, "already exists"));
+    run_free(&r);
+    remove_flat_dir(dir);
+    unlink(path);
+}
+
+static void test_run_bad_plans(void **state)
+{
+    (void)state;
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\","
+                     " \"args\": {\"start\": 0, \"end\": 3}},\n"
+                     " {\"id\": 3, \"op\": \"frobnicate\", \"parents\": [0]}],\n"
+                     " \"actions\": [{\"action\": \"count\", \"dataset\": 3}]}",
+                     "",
+                     "dataset 3 (frobnicate): op: unknown operation "
+                     "'frobnicate'");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\","
+                     " \"args\": {\"start\": 0, \"end\": 3}},\n"
+                     " {\"id\": 1, \"op\": \"map\", \"parents\": [0],"
+                     " \"fns\": [\"nosuch.fn\"]}],\n"
+                     " \"actions\": [{\"action\": \"count\", \"dataset\": 1}]}",
+                     "",
+                     "dataset 1 (map): fns[0]: unknown function 'nosuch.fn'");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\",}]}",
+                     "", "JSON error at line 2");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\","
+                     " \"args\": {\"start\": 0, \"end\": 3, \"stop\": 4}}],\n"
+                     " \"actions\": [{\"action\": \"count\", \"dataset\": 0}]}",
+                     "", "dataset 0 (range): args: unknown field 'stop'");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\","
+                     " \"args\": {\"start\": 0, \"end\": 3}}],\n"
+                     " \"actions\": [{\"action\": \"take\", \"dataset\": 9,"
+                     " \"n\": 1}]}",
+                     "", "action 0 (take): dataset: no dataset 9");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"parallelize\","
+                     " \"args\": {\"data\": [[1, {\"a\": 2}]]}}],\n"
+                     " \"actions\": [{\"action\": \"count\", \"dataset\": 0}]}",
+                     "", "dataset 0 (parallelize): args.data[0][1]: an object");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"map\", \"parents\": [1],"
+                     " \"fns\": [\"std.identity\"]},\n"
+                     " {\"id\": 1, \"op\": \"map\", \"parents\": [0],"
+                     " \"fns\": [\"std.identity\"]}],\n"
+                     " \"actions\": [{\"action\": \"count\", \"dataset\": 0}]}",
+                     "", "cycle among datasets 0 -> 1 -> 0");
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\","
+                     " \"args\": {\"start\": 0, \"end\": 3}}],\n"
+                     " \"actions\": []}",
+                     "", "actions must be an array of at least one action");
+}
+
+static void test_run_shuffle_not_yet(void **state)
+{
+    (void)state;
+    expect_run_error("{\"ember_plan\": 1, \"datasets\": [\n"
+                     " {\"id\": 0, \"op\": \"range\","
+                     " \"args\": {\"start\": 0, \"end\": 3}},\n"
+                     " {\"id\": 2, \"op\": \"reduce_by_key\", \"parents\": [0],"
+                     " \"fns\": [\"std.sum\"], \"partitioner\": {\"kind\":"
+                     " \"hash\", \"partitions\": 2}}],\n"
+                     " \"actions\": [{\"action\": \"collect\", \"dataset\": 2}]}",
+                     "",
+                     "dataset 2 (reduce_by_key): operation 'reduce_by_key' "
+                     "is not available yet (it arrives with shuffles)");
+}
+
+static const char range_plan[] =
+    "{\"ember_plan\": 1, \"datasets\": [\n"
+    " {\"id\": 0, \"op\": \"range\", \"args\": {\"start\": 0, \"end\": 5}}],\n"
+    " \"actions\": [{\"action\": \"count\", \"dataset\": 0}]}\n";
+
+static void test_run_verbose(void **state)
+{
+    (void)state;
+    run_result r;
+    const char *path = run_plan(&r, "verbose.json", range_plan, "--verbose");
+    expect_code(&r, 0);
+    assert_string_equal(r.out.data, "5\n");
+    assert_int_equal(count_lines(r.err.data, "ember.master = local[2] "
+                                             "(--master)", NULL, NULL), 1);
+    /* A known key left alone shows its default. */
+    assert_int_equal(count_lines(r.err.data, "ember.task.maxFailures = ",
+                                 "(default)", NULL), 1);
+    run_free(&r);
+
+    /* Without --master, a --conf flag sets the master. */
+    run_env(&r, run_env_vars, "run", "--conf", "ember.master=local[2]",
+            "--verbose", path, (const char *)NULL);
+    expect_code(&r, 0);
+    assert_string_equal(r.out.data, "5\n");
+    assert_int_equal(count_lines(r.err.data, "ember.master = local[2] "
+                                             "(--conf)", NULL, NULL), 1);
+    run_free(&r);
+
+    /* Without --verbose, stderr stays quiet. */
+    run_env(&r, run_env_vars, "run", "--master", "local[2]", path,
+            (const char *)NULL);
+    expect_code(&r, 0);
+    assert_string_equal(r.err.data, "");
+    run_free(&r);
+    unlink(path);
+}
+
+static void test_run_plan_plugins(void **state)
+{
+    (void)state;
+    /* "good.so" is the fixture, beside the plan in the scratch dir. The
+     * same file given with --plugin too is loaded once. */
+    static const char plan[] =
+        "{\"ember_plan\": 1, \"plugins\": [\"good.so\"], \"datasets\": [\n"
+        " {\"id\": 0, \"op\": \"parallelize\", \"partitions\": 2,"
+        " \"args\": {\"data\": [\"x\", 7]}},\n"
+        " {\"id\": 1, \"op\": \"map\", \"parents\": [0],"
+        " \"fns\": [\"fixture.echo\"]}],\n"
+        " \"actions\": [{\"action\": \"collect\", \"dataset\": 1}]}\n";
+    run_result r;
+    const char *path = run_plan(&r, "plugins.json", plan, NULL);
+    expect_code(&r, 0);
+    assert_string_equal(r.out.data, "\"x\"\n7\n");
+    run_free(&r);
+    char link[PATH_MAX];
+    scratch_link(link, sizeof link, "good");
+    run_env(&r, run_env_vars, "run", "--master", "local[2]", "--plugin", link,
+            path, (const char *)NULL);
+    expect_code(&r, 0);
+    assert_string_equal(r.out.data, "\"x\"\n7\n");
+    run_free(&r);
+    unlink(path);
+}
+
+static void test_run_wordcount_example(void **state)
+{
+    (void)state;
+    /* The shipped example, beside an input.txt of its own. */
+    char *plan = slurp(EXAMPLES_DIR "/wordcount/wordcount.json");
+    const char *input = scratch_file("input.txt", "to be or\nnot to be\n");
+    run_result r;
+    const char *path = run_plan(&r, "wordcount.json", plan, NULL);
+    expect_code(&r, 0);
+    expect_same_lines(r.out.data, "{\"key\":\"to\",\"value\":2}\n"
+                                  "{\"key\":\"be\",\"value\":2}\n"
+                                  "{\"key\":\"or\",\"value\":1}\n"
+                                  "{\"key\":\"not\",\"value\":1}\n");
+    run_free(&r);
+    unlink(path);
+    unlink(input);
+    free(plan);
+}
+
+static void test_run_usage(void **state)
+{
+    (void)state;
+    expect_usage_error("a PLAN.json is needed", "run", (const char *)NULL);
+    expect_usage_error("unknown option '--frob'", "run", "--frob", "x.json",
+                       (const char *)NULL);
+    expect_usage_error("--master needs a value", "run", "--master",
+                       (const char *)NULL);
+    expect_usage_error("unexpected argument 'b.json'", "run", "a.json",
+                       "b.json", (const char *)NULL);
+    run_result r;
+    run(&r, "run", "--help");
+    expect_code(&r, 0);
+    assert_true(starts_with(r.out.data, "usage: ember run"));
+    assert_non_null(strstr(r.out.data, "--verbose"));
+    run_free(&r);
+    run(&r, "--help");
+    assert_non_null(strstr(r.out.data, "  run "));
+    run_free(&r);
+    run(&r, "run", "--master", "local[2]", "/nonexistent/plan.json");
+    expect_code(&r, 1);
+    assert_non_null(strstr(r.err.data, "cannot read /nonexistent/plan.json"));
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,6 +1371,20 @@ int main(void)
         cmocka_unit_test(test_list_missing_dir),
         cmocka_unit_test(test_list_plugin_files),
         cmocka_unit_test(test_plan_check_and_describe),
+        cmocka_unit_test(test_run_parallelize_map_collect),
+        cmocka_unit_test(test_run_range_count_take),
+        cmocka_unit_test(test_run_fold_with_zero),
+        cmocka_unit_test(test_run_reduce_empty),
+        cmocka_unit_test(test_run_zip_with_unique_id),
+        cmocka_unit_test(test_run_narrow_ops),
+        cmocka_unit_test(test_run_count_by_value),
+        cmocka_unit_test(test_run_save_as_text_file),
+        cmocka_unit_test(test_run_bad_plans),
+        cmocka_unit_test(test_run_shuffle_not_yet),
+        cmocka_unit_test(test_run_verbose),
+        cmocka_unit_test(test_run_plan_plugins),
+        cmocka_unit_test(test_run_wordcount_example),
+        cmocka_unit_test(test_run_usage),
     };
     return cmocka_run_group_tests_name("cli", tests, group_setup,
                                        group_teardown);

@@ -4,16 +4,19 @@
  * ember/record.h. Outputs are compared byte for byte with records encoded
  * independently by the test.
  */
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "ember/function.h"
+#include "ember/hash.h"
 #include "ember/record.h"
 #include "fake_host.h"
 
@@ -189,15 +192,21 @@ static void test_descriptor(void **state)
     static const struct {
         const char *name;
         uint32_t shape;
+        int has_open;
     } want[] = {
-        {"identity", EMBER_FN_MAP}, {"split_words", EMBER_FN_MAP},
-        {"pair_with", EMBER_FN_MAP}, {"sum", EMBER_FN_REDUCE},
-        {"count", EMBER_FN_REDUCE},
+        {"identity", EMBER_FN_MAP, 0},      {"split_words", EMBER_FN_MAP, 0},
+        {"pair_with", EMBER_FN_MAP, 1},     {"sum", EMBER_FN_REDUCE, 0},
+        {"count", EMBER_FN_REDUCE, 0},      {"lines", EMBER_FN_MAP, 0},
+        {"split_fields", EMBER_FN_MAP, 1},  {"parse_numbers", EMBER_FN_MAP, 1},
+        {"swap", EMBER_FN_MAP, 0},          {"hash", EMBER_FN_MAP, 0},
+        {"compare", EMBER_FN_MAP, 1},       {"contains", EMBER_FN_MAP, 1},
+        {"min", EMBER_FN_REDUCE, 0},        {"max", EMBER_FN_REDUCE, 0},
+        {"concat", EMBER_FN_REDUCE, 0},
     };
     const ember_plugin_info *info = ember_plugin_entry_std();
     assert_int_equal(info->magic, EMBER_PLUGIN_MAGIC);
     assert_string_equal(info->name, "std");
-    assert_int_equal(info->component_count, 5);
+    assert_int_equal(info->component_count, sizeof want / sizeof *want);
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         const ember_component *c = &info->components[i];
         const ember_function_vtable *vt = c->vtable;
@@ -209,6 +218,8 @@ static void test_descriptor(void **state)
         assert_null(strchr(c->description, '\n'));
         assert_int_equal(vt->shape, want[i].shape);
         assert_int_equal(vt->determinism, EMBER_DETERMINISTIC);
+        assert_int_equal(vt->open != NULL, want[i].has_open);
+        assert_int_equal(vt->close != NULL, want[i].has_open);
         if (want[i].shape == EMBER_FN_MAP)
             assert_non_null(vt->map_batch);
         else
@@ -808,6 +819,987 @@ static void test_reduce_out_full(void **state)
     assert_non_null(strstr(err.msg, "std.sum"));
 }
 
+/* ---- helpers for the functions added later ---- */
+
+static void put_bool(int v)
+{
+    assert_int_equal(ember_rec_put_bool(&g_rec, v), EMBER_OK);
+}
+
+static void put_null(void)
+{
+    assert_int_equal(ember_rec_put_null(&g_rec), EMBER_OK);
+}
+
+static void put_bytes(const void *p, size_t n)
+{
+    assert_int_equal(ember_rec_put_bytes(&g_rec, p, n), EMBER_OK);
+}
+
+static void tup_begin(void)
+{
+    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+}
+
+static void tup_end(void)
+{
+    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
+}
+
+/* The expected one-bool record. */
+static void exp_bool(int v)
+{
+    rec_begin();
+    put_bool(v);
+    rec_to_exp();
+}
+
+/* Empties the input and expected batches and the output. */
+static void clear_io(void)
+{
+    g_in.len = 0;
+    g_in_count = 0;
+    g_exp.len = 0;
+    g_exp_count = 0;
+    g_out.len = 0;
+}
+
+/*
+ * Opens std.<name> with the record in g_rec as argument (or no argument
+ * when with_arg is 0); returns the status, *st the state.
+ */
+static ember_status open_fn(const char *name, int with_arg, void **st,
+                            ember_error *err)
+{
+    ember_error_clear(err);
+    *st = NULL;
+    return fn(name)->open(em_fake_host(), with_arg ? g_rec.data : NULL,
+                          with_arg ? g_rec.len : 0, st, err);
+}
+
+/* open_fn that must succeed. */
+static void *open_ok(const char *name, int with_arg)
+{
+    ember_error err;
+    void *st = NULL;
+    if (open_fn(name, with_arg, &st, &err) != EMBER_OK)
+        fail_msg("std.%s open: %s", name, err.msg);
+    return st;
+}
+
+/* open_fn that must fail with EINVAL mentioning needle. */
+static void open_refuses(const char *name, int with_arg, const char *needle)
+{
+    ember_error err;
+    void *st = (void *)&err;
+    assert_int_equal(open_fn(name, with_arg, &st, &err), EMBER_EINVAL);
+    assert_null(st);
+    if (strstr(err.msg, needle) == NULL)
+        fail_msg("message '%s' lacks '%s'", err.msg, needle);
+}
+
+/* ---- std.split_words: every ASCII white space separates ---- */
+
+static void test_split_words_all_spaces(void **state)
+{
+    (void)state;
+    in_str("a\vb\fc d\te\nf\rg\x1ch");
+    exp_str("a");
+    exp_str("b");
+    exp_str("c");
+    exp_str("d");
+    exp_str("e");
+    exp_str("f");
+    exp_str("g\x1ch"); /* other control bytes are not white space */
+    map_expect(fn("split_words"), NULL);
+}
+
+/* ---- std.lines ---- */
+
+static void test_lines(void **state)
+{
+    (void)state;
+    in_str("a\nb");
+    in_str("c\r\nd\r\n");
+    in_str("");
+    in_str("\n");
+    in_str("e\n\nf\n\n");
+    in_str("g\r");
+    in_str("\r\n\r\n");
+    in_str("cr\rinside\n");
+    exp_str("a");
+    exp_str("b");
+    exp_str("c");
+    exp_str("d");
+    exp_str("");
+    exp_str("e");
+    exp_str("");
+    exp_str("f");
+    exp_str("");
+    exp_str("g");
+    exp_str("");
+    exp_str("");
+    exp_str("cr\rinside");
+    map_expect(fn("lines"), NULL);
+}
+
+/* Embedded NULs stay in lines; long lines get multi-byte frames. */
+static void test_lines_nul_and_long(void **state)
+{
+    (void)state;
+    char big[3000];
+    memset(big, 'z', sizeof big);
+    big[100] = '\0';
+    big[1000] = '\n';
+    rec_begin();
+    put_strn("x\0\ny\0", 5);
+    rec_to_in();
+    rec_begin();
+    put_strn(big, sizeof big);
+    rec_to_in();
+    rec_begin();
+    put_strn("x\0", 2);
+    rec_to_exp();
+    rec_begin();
+    put_strn("y\0", 2);
+    rec_to_exp();
+    rec_begin();
+    put_strn(big, 1000);
+    rec_to_exp();
+    rec_begin();
+    put_strn(big + 1001, sizeof big - 1001);
+    rec_to_exp();
+    map_expect(fn("lines"), NULL);
+}
+
+static void test_lines_bad_input(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("lines");
+    in_str("ok");
+    in_int(3);
+    map_refuses(vt, NULL, "std.lines: expected a string, got int (record 1)");
+    clear_io();
+    rec_begin();
+    put_str("a");
+    put_str("b");
+    rec_to_in();
+    map_refuses(vt, NULL,
+                "std.lines: expected a record of one string, got 2 elements "
+                "(record 0)");
+    clear_io();
+    rec_begin();
+    rec_to_in();
+    map_refuses(vt, NULL, "got 0 elements (record 0)");
+    clear_io();
+    in_str("a");
+    in_str("b");
+    uint8_t junk[] = {0x28, 'x'};
+    assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
+    map_refuses(vt, NULL, "std.lines: malformed record 2");
+    clear_io();
+    in_bad_frame();
+    map_refuses(vt, NULL, "std.lines: malformed batch");
+}
+
+/* ---- std.split_fields ---- */
+
+static void test_split_fields_default_tab(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("split_fields");
+    void *st = open_ok("split_fields", 0);
+    in_str("a\tb\t\tc");
+    in_str("");
+    in_str("no tabs, here");
+    in_str("\t");
+    rec_begin();
+    put_str("a");
+    put_str("b");
+    put_str("");
+    put_str("c");
+    rec_to_exp();
+    rec_begin();
+    put_str("");
+    rec_to_exp();
+    rec_begin();
+    put_str("no tabs, here");
+    rec_to_exp();
+    rec_begin();
+    put_str("");
+    put_str("");
+    rec_to_exp();
+    map_expect(vt, st);
+    /* Without open at all, the delimiter is a tab too. */
+    g_out.len = 0;
+    map_expect(vt, NULL);
+    vt->close(st);
+}
+
+static void test_split_fields_delimiters(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("split_fields");
+    rec_begin();
+    put_str("::");
+    void *st = open_ok("split_fields", 1);
+    in_str("a::b:::c::");
+    in_str(":a:");
+    rec_begin();
+    put_str("a");
+    put_str("b");
+    put_str(":c");
+    put_str("");
+    rec_to_exp();
+    rec_begin();
+    put_str(":a:");
+    rec_to_exp();
+    map_expect(vt, st);
+    vt->close(st);
+
+    /* A NUL delimiter splits strings that need escaping. */
+    clear_io();
+    rec_begin();
+    put_strn("\0", 1);
+    st = open_ok("split_fields", 1);
+    rec_begin();
+    put_strn("ab\0\0c", 5);
+    rec_to_in();
+    rec_begin();
+    put_str("ab");
+    put_str("");
+    put_str("c");
+    rec_to_exp();
+    map_expect(vt, st);
+    vt->close(st);
+
+    /* A 0xFF delimiter never matches the second byte of an escaped NUL. */
+    clear_io();
+    rec_begin();
+    put_strn("\xff", 1);
+    st = open_ok("split_fields", 1);
+    rec_begin();
+    put_strn("\0\xffx\xffy", 5);
+    rec_to_in();
+    rec_begin();
+    put_strn("\0", 1);
+    put_str("x");
+    put_str("y");
+    rec_to_exp();
+    map_expect(vt, st);
+    vt->close(st);
+
+    /* Many fields: a frame length of several bytes. */
+    clear_io();
+    rec_begin();
+    put_str(",");
+    st = open_ok("split_fields", 1);
+    char line[2 * 300];
+    for (size_t i = 0; i < 300; i++) {
+        line[2 * i] = (char)('a' + (int)(i % 26));
+        line[2 * i + 1] = ',';
+    }
+    rec_begin();
+    put_strn(line, sizeof line - 1);
+    rec_to_in();
+    rec_begin();
+    for (size_t i = 0; i < 300; i++)
+        put_strn(line + 2 * i, 1);
+    rec_to_exp();
+    map_expect(vt, st);
+    vt->close(st);
+}
+
+static void test_split_fields_bad(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("split_fields");
+    rec_begin();
+    put_int(1);
+    open_refuses("split_fields", 1, "the delimiter must be a string, got int");
+    rec_begin();
+    put_str("");
+    open_refuses("split_fields", 1, "std.split_fields: bad argument: the "
+                                    "delimiter is empty");
+    rec_begin();
+    put_str(",");
+    put_str(";");
+    open_refuses("split_fields", 1, "std.split_fields: bad argument");
+    in_str("a\tb");
+    rec_begin();
+    put_null();
+    rec_to_in();
+    map_refuses(vt, NULL,
+                "std.split_fields: expected a string, got null (record 1)");
+}
+
+/* ---- std.parse_numbers ---- */
+
+/* The expected output for the input of test_parse_numbers (in g_exp). */
+static void parse_numbers_case(void)
+{
+    static const char *const same[] = {
+        "abc", "", " 1", "1 ", "0x10", "inf", "-inf", "nan", "NaN",
+        "infinity", "1e400", "-1e400", "-", "+", ".", "1e", "1e+", "e5",
+        "1.2.3", "1,5", "--1", "1_000", "\xd9\xa1",
+    };
+    rec_begin();
+    put_str("42");
+    put_str("-7");
+    put_str("+5");
+    put_str("007");
+    put_str("-0");
+    put_str("9223372036854775807");
+    put_str("-9223372036854775808");
+    put_str("9223372036854775808");
+    put_str("-9223372036854775809");
+    put_str("3.5");
+    put_str("1e3");
+    put_str(".5");
+    put_str("5.");
+    put_str("-1.5E-3");
+    put_str("1e-400");
+    put_str("-0.0");
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        put_str(same[i]);
+    put_strn("1\0", 2);
+    put_int(5);
+    put_double(2.5);
+    put_null();
+    tup_begin();
+    put_str("9");
+    tup_end();
+    rec_to_in();
+
+    rec_begin();
+    put_int(42);
+    put_int(-7);
+    put_int(5);
+    put_int(7);
+    put_int(0);
+    put_int(INT64_MAX);
+    put_int(INT64_MIN);
+    put_double(9223372036854775808.0);
+    put_double(-9223372036854775809.0);
+    put_double(3.5);
+    put_double(1000.0);
+    put_double(0.5);
+    put_double(5.0);
+    put_double(-1.5e-3);
+    put_double(0.0);
+    put_double(-0.0);
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        put_str(same[i]);
+    put_strn("1\0", 2);
+    put_int(5);
+    put_double(2.5);
+    put_null();
+    tup_begin();
+    put_str("9"); /* nested tuples are left alone */
+    tup_end();
+    rec_to_exp();
+    rec_begin(); /* the empty record stays empty */
+    rec_to_in();
+    rec_to_exp();
+}
+
+static void test_parse_numbers(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("parse_numbers");
+    void *st = open_ok("parse_numbers", 0);
+    parse_numbers_case();
+    map_expect(vt, st);
+    vt->close(st);
+}
+
+/* The result does not depend on LC_NUMERIC (when a locale with a decimal
+ * comma is installed; otherwise there is nothing to show). */
+static void test_parse_numbers_locale(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8",
+                                        "fr_FR.UTF-8", "fr_FR.utf8",
+                                        "de_DE", "fr_FR"};
+    const char *got = NULL;
+    for (size_t i = 0; got == NULL && i < sizeof names / sizeof names[0];
+         i++)
+        got = setlocale(LC_NUMERIC, names[i]);
+    if (got == NULL)
+        skip();
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 1.5);
+    assert_string_equal(probe, "1,5"); /* the locale is in force */
+    const ember_function_vtable *vt = fn("parse_numbers");
+    void *st = open_ok("parse_numbers", 0);
+    parse_numbers_case();
+    map_expect(vt, st);
+    vt->close(st);
+    setlocale(LC_NUMERIC, "C");
+}
+
+static void test_parse_numbers_bad(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("parse_numbers");
+    rec_begin();
+    put_int(1);
+    open_refuses("parse_numbers", 1, "std.parse_numbers: takes no argument");
+    void *st = open_ok("parse_numbers", 0);
+    in_str("1");
+    uint8_t junk[] = {0x14, 0x30, 0x14};
+    assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
+    map_refuses(vt, st, "std.parse_numbers: malformed record 1");
+    clear_io();
+    in_str("1");
+    map_refuses(vt, NULL, "std.parse_numbers: called without open");
+    vt->close(st);
+    vt->close(NULL);
+}
+
+/* ---- std.swap ---- */
+
+static void test_swap(void **state)
+{
+    (void)state;
+    char big[500];
+    memset(big, 'k', sizeof big);
+    rec_begin();
+    put_str("a");
+    put_int(1);
+    rec_to_in();
+    rec_begin();
+    tup_begin();
+    put_int(1);
+    put_null();
+    tup_end();
+    put_double(-2.5);
+    rec_to_in();
+    rec_begin();
+    put_strn(big, sizeof big);
+    put_bool(1);
+    rec_to_in();
+    rec_begin();
+    put_int(1);
+    put_str("a");
+    rec_to_exp();
+    rec_begin();
+    put_double(-2.5);
+    tup_begin();
+    put_int(1);
+    put_null();
+    tup_end();
+    rec_to_exp();
+    rec_begin();
+    put_bool(1);
+    put_strn(big, sizeof big);
+    rec_to_exp();
+    map_expect(fn("swap"), NULL);
+}
+
+static void test_swap_bad(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("swap");
+    rec_begin();
+    put_int(1);
+    put_int(2);
+    rec_to_in();
+    rec_begin();
+    put_int(1);
+    rec_to_in();
+    map_refuses(vt, NULL,
+                "std.swap: expected a pair (2 elements), got 1 elements "
+                "(record 1)");
+    clear_io();
+    rec_begin();
+    put_int(1);
+    put_int(2);
+    put_int(3);
+    rec_to_in();
+    map_refuses(vt, NULL, "got 3 elements (record 0)");
+    clear_io();
+    uint8_t junk[] = {0x14, 0x1C};
+    assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
+    map_refuses(vt, NULL, "std.swap: malformed record 0");
+}
+
+/* ---- std.hash and ember_hash64 ---- */
+
+static void test_hash64_vectors(void **state)
+{
+    (void)state;
+    uint8_t b[16];
+    for (int i = 0; i < 16; i++)
+        b[i] = (uint8_t)i;
+    /* The documented vectors (ember/hash.h, docs/record-format.md). */
+    assert_true(ember_hash64(NULL, 0) == UINT64_C(0xe9e0033e3badaf36));
+    assert_true(ember_hash64("a", 1) == UINT64_C(0x5e056afa4c83138d));
+    assert_true(ember_hash64(b, 16) == UINT64_C(0x63497d21f69f4732));
+    /* The length is folded in: zero padding does not collide. */
+    assert_true(ember_hash64("a", 1) != ember_hash64("a\0", 2));
+    assert_true(ember_hash64(b, 8) != ember_hash64(b, 9));
+    /* Every input bit matters, in every position of a word. */
+    for (size_t bit = 0; bit < 128; bit++) {
+        uint8_t c[16];
+        memcpy(c, b, sizeof c);
+        c[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_true(ember_hash64(c, 16) != ember_hash64(b, 16));
+    }
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    uint8_t one[8];
+    ember_buf r = ember_buf_fixed(one, sizeof one);
+    assert_int_equal(ember_rec_put_string(&r, "a", 1), EMBER_OK);
+    uint64_t h = ember_hash64(one, r.len);
+    in_str("a");
+    rec_begin(); /* the empty record */
+    rec_to_in();
+    in_str("a");
+    /* int64 with the same bits */
+    int64_t want = h <= (uint64_t)INT64_MAX ? (int64_t)h
+                                            : -(int64_t)(~h) - 1;
+    uint64_t e = ember_hash64(NULL, 0);
+    int64_t want_empty = e <= (uint64_t)INT64_MAX ? (int64_t)e
+                                                  : -(int64_t)(~e) - 1;
+    rec_begin();
+    put_int(want);
+    rec_to_exp();
+    rec_begin();
+    put_int(want_empty);
+    rec_to_exp();
+    rec_begin();
+    put_int(want);
+    rec_to_exp();
+    map_expect(fn("hash"), NULL);
+    /* the empty record's hash is the first vector, read as an int64 */
+    assert_int_equal(want_empty, (int64_t)-0x161ffcc1c45250ca);
+}
+
+static void test_hash_bad(void **state)
+{
+    (void)state;
+    in_str("ok");
+    uint8_t junk[] = {0x28, 'x', 0x00, 0x00};
+    assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
+    map_refuses(fn("hash"), NULL, "std.hash: malformed record 1");
+}
+
+/* ---- std.compare ---- */
+
+/* Opens std.compare with (op, int value). */
+static void *open_compare_int(const char *op, int64_t value)
+{
+    rec_begin();
+    put_str(op);
+    put_int(value);
+    return open_ok("compare", 1);
+}
+
+static void test_compare(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *op;
+        int want[3]; /* for 3, 5, 7 against 5 */
+    } cases[] = {
+        {"lt", {1, 0, 0}}, {"le", {1, 1, 0}}, {"eq", {0, 1, 0}},
+        {"ne", {1, 0, 1}}, {"ge", {0, 1, 1}}, {"gt", {0, 0, 1}},
+    };
+    const ember_function_vtable *vt = fn("compare");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clear_io();
+        void *st = open_compare_int(cases[i].op, 5);
+        in_int(3);
+        rec_begin();
+        put_int(5);
+        put_str("later elements are ignored");
+        rec_to_in();
+        in_int(7);
+        for (int k = 0; k < 3; k++)
+            exp_bool(cases[i].want[k]);
+        map_expect(vt, st);
+        vt->close(st);
+    }
+    /* Typed order across types: every int is less than every double,
+     * null less than all. */
+    clear_io();
+    void *st = open_compare_int("lt", 5);
+    in_double(-1e300);
+    in_int(-100);
+    rec_begin();
+    put_null();
+    rec_to_in();
+    in_str("1");
+    exp_bool(0);
+    exp_bool(1);
+    exp_bool(1);
+    exp_bool(0);
+    map_expect(vt, st);
+    vt->close(st);
+    /* Strings, bytewise. */
+    clear_io();
+    rec_begin();
+    put_str("ge");
+    put_str("m");
+    st = open_ok("compare", 1);
+    in_str("apple");
+    in_str("m");
+    in_str("mango");
+    in_str("Zebra");
+    exp_bool(0);
+    exp_bool(1);
+    exp_bool(1);
+    exp_bool(0);
+    map_expect(vt, st);
+    vt->close(st);
+}
+
+static void test_compare_bad(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("compare");
+    open_refuses("compare", 0, "std.compare: missing argument");
+    rec_begin();
+    put_str("lt");
+    open_refuses("compare", 1, "std.compare: bad argument: expected an "
+                               "encoded record (op, value)");
+    rec_begin();
+    put_str("less");
+    put_int(1);
+    open_refuses("compare", 1, "unknown operator 'less'");
+    rec_begin();
+    put_str("LT");
+    put_int(1);
+    open_refuses("compare", 1, "unknown operator 'LT'");
+    rec_begin();
+    put_int(1);
+    put_int(1);
+    open_refuses("compare", 1, "the operator must be a string, got int");
+    void *st = open_compare_int("eq", 1);
+    in_int(1);
+    rec_begin();
+    rec_to_in();
+    map_refuses(vt, st, "std.compare: record 1 is empty");
+    clear_io();
+    in_int(1);
+    map_refuses(vt, NULL, "std.compare: called without open");
+    vt->close(st);
+}
+
+/* ---- std.contains ---- */
+
+/* Opens std.contains with the needle p[0..n). */
+static void *open_contains(const char *p, size_t n)
+{
+    rec_begin();
+    put_strn(p, n);
+    return open_ok("contains", 1);
+}
+
+/* A naive reference substring test. */
+static int naive_contains(const char *h, size_t hn, const char *n, size_t nn)
+{
+    if (nn == 0)
+        return 1;
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (memcmp(h + i, n, nn) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_contains(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("contains");
+    void *st = open_contains("o w", 3);
+    in_str("hello world");
+    in_str("hello  world");
+    in_str("");
+    in_str("o w");
+    in_str("o wo w");
+    exp_bool(1);
+    exp_bool(0);
+    exp_bool(0);
+    exp_bool(1);
+    exp_bool(1);
+    map_expect(vt, st);
+    vt->close(st);
+
+    clear_io();
+    st = open_contains("", 0); /* the empty needle is in every string */
+    in_str("");
+    in_str("x");
+    exp_bool(1);
+    exp_bool(1);
+    map_expect(vt, st);
+    vt->close(st);
+
+    /* NULs in needle and haystack; a 0xFF needle must not match the second
+     * byte of an escaped NUL. */
+    clear_io();
+    st = open_contains("\xff", 1);
+    rec_begin();
+    put_strn("\0", 1);
+    rec_to_in();
+    rec_begin();
+    put_strn("a\0\xff", 3);
+    rec_to_in();
+    exp_bool(0);
+    exp_bool(1);
+    map_expect(vt, st);
+    vt->close(st);
+    clear_io();
+    st = open_contains("b\0c", 3);
+    rec_begin();
+    put_strn("ab\0cd", 5);
+    rec_to_in();
+    rec_begin();
+    put_strn("ab\0\0cd", 6);
+    rec_to_in();
+    in_str("bc");
+    exp_bool(1);
+    exp_bool(0);
+    exp_bool(0);
+    map_expect(vt, st);
+    vt->close(st);
+}
+
+/* Many needles and haystacks over a two-letter alphabet (lots of partial
+ * matches) agree with a naive search. */
+static void test_contains_against_naive(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("contains");
+    uint32_t seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        char needle[12], hay[16][64];
+        size_t nn, hn[16];
+        clear_io();
+        seed = seed * 1103515245u + 12345u;
+        nn = (seed >> 16) % sizeof needle;
+        for (size_t i = 0; i < nn; i++) {
+            seed = seed * 1103515245u + 12345u;
+            needle[i] = "ab\0"[(seed >> 16) % 3];
+        }
+        void *st = open_contains(needle, nn);
+        for (int k = 0; k < 16; k++) {
+            seed = seed * 1103515245u + 12345u;
+            hn[k] = (seed >> 16) % sizeof hay[k];
+            for (size_t i = 0; i < hn[k]; i++) {
+                seed = seed * 1103515245u + 12345u;
+                hay[k][i] = "ab\0"[(seed >> 16) % 3];
+            }
+            rec_begin();
+            put_strn(hay[k], hn[k]);
+            rec_to_in();
+            exp_bool(naive_contains(hay[k], hn[k], needle, nn));
+        }
+        map_expect(vt, st);
+        vt->close(st);
+    }
+}
+
+static void test_contains_bad(void **state)
+{
+    (void)state;
+    const ember_function_vtable *vt = fn("contains");
+    open_refuses("contains", 0, "std.contains: missing argument");
+    rec_begin();
+    put_int(3);
+    open_refuses("contains", 1, "std.contains: bad argument: expected a "
+                                "string, got int");
+    void *st = open_contains("x", 1);
+    in_str("x");
+    in_str("y");
+    in_int(1);
+    map_refuses(vt, st, "std.contains: expected a string, got int "
+                        "(record 2)");
+    vt->close(st);
+}
+
+/* ---- std.min, std.max ---- */
+
+/* Makes g_rec the record (s, i). */
+static const ember_buf *acc_pair(const char *s, int64_t i)
+{
+    rec_begin();
+    put_str(s);
+    put_int(i);
+    return &g_rec;
+}
+
+/* Appends the record (s, i) to the input. */
+static void in_pair(const char *s, int64_t i)
+{
+    acc_pair(s, i);
+    rec_to_in();
+}
+
+/* g_exp := the record (s, i), not batch-framed. */
+static void exp_pair(const char *s, int64_t i)
+{
+    g_exp.len = 0;
+    assert_int_equal(ember_rec_put_string(&g_exp, s, strlen(s)), EMBER_OK);
+    assert_int_equal(ember_rec_put_int(&g_exp, i), EMBER_OK);
+}
+
+static void test_min_max(void **state)
+{
+    (void)state;
+    in_int(3);
+    in_int(-1);
+    in_int(2);
+    in_int(-1);
+    exp_int(-1);
+    reduce_expect("min", NULL);
+    exp_int(3);
+    reduce_expect("max", NULL);
+    exp_int(-5);
+    reduce_expect("min", acc_int(-5));
+    exp_int(3);
+    reduce_expect("max", acc_int(3)); /* a tie */
+    exp_int(-1);
+    reduce_expect("min", acc_int(0));
+    exp_int(100);
+    reduce_expect("max", acc_int(100));
+    /* The accumulator alone. */
+    clear_io();
+    exp_int(4);
+    reduce_expect("max", acc_int(4));
+    /* Whole records in typed order: ints numerically, not as text. */
+    clear_io();
+    in_pair("a", 10);
+    in_pair("a", 2);
+    in_pair("b", -100);
+    exp_pair("a", 2);
+    reduce_expect("min", NULL);
+    exp_pair("b", -100);
+    reduce_expect("max", NULL);
+    exp_pair("a", -1);
+    reduce_expect("min", acc_pair("a", -1));
+    /* Across types: null < int < double < string; a prefix first. */
+    clear_io();
+    in_str("x");
+    in_double(-1e9);
+    in_int(7);
+    rec_begin();
+    put_str("x");
+    put_null();
+    rec_to_in();
+    exp_int(7);
+    reduce_expect("min", NULL);
+    g_exp.len = 0;
+    assert_int_equal(ember_rec_put_string(&g_exp, "x", 1), EMBER_OK);
+    assert_int_equal(ember_rec_put_null(&g_exp), EMBER_OK);
+    reduce_expect("max", NULL);
+}
+
+static void test_min_max_bad(void **state)
+{
+    (void)state;
+    reduce_refuses("min", NULL, "std.min: nothing to fold");
+    reduce_refuses("max", NULL, "std.max: nothing to fold");
+    in_int(1);
+    uint8_t junk[] = {0x30, 0x14};
+    assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
+    reduce_refuses("max", NULL, "std.max: malformed record (value 1)");
+    clear_io();
+    in_int(1);
+    rec_begin();
+    assert_int_equal(ember_buf_append(&g_rec, junk, sizeof junk), EMBER_OK);
+    reduce_refuses("min", &g_rec,
+                   "std.min: malformed record (the accumulator)");
+    clear_io();
+    in_bad_frame();
+    reduce_refuses("min", NULL, "std.min: malformed batch");
+}
+
+/* ---- std.concat ---- */
+
+static void test_concat(void **state)
+{
+    (void)state;
+    in_str("ab");
+    in_str("");
+    in_str("c");
+    g_exp.len = 0;
+    assert_int_equal(ember_rec_put_string(&g_exp, "abc", 3), EMBER_OK);
+    reduce_expect("concat", NULL);
+    rec_begin();
+    put_strn("z\0", 2);
+    g_exp.len = 0;
+    assert_int_equal(ember_rec_put_string(&g_exp, "z\0abc", 5), EMBER_OK);
+    reduce_expect("concat", &g_rec);
+    /* bytes, with NULs on both sides of a join */
+    clear_io();
+    rec_begin();
+    put_bytes("\0\x01", 2);
+    rec_to_in();
+    rec_begin();
+    put_bytes("\0", 1);
+    rec_to_in();
+    g_exp.len = 0;
+    assert_int_equal(ember_rec_put_bytes(&g_exp, "\0\x01\0", 3), EMBER_OK);
+    reduce_expect("concat", NULL);
+    /* the accumulator alone, and one empty string */
+    clear_io();
+    in_str("");
+    g_exp.len = 0;
+    assert_int_equal(ember_rec_put_string(&g_exp, "", 0), EMBER_OK);
+    reduce_expect("concat", NULL);
+}
+
+static void test_concat_bad(void **state)
+{
+    (void)state;
+    reduce_refuses("concat", NULL, "std.concat: nothing to fold");
+    in_str("a");
+    rec_begin();
+    put_bytes("b", 1);
+    rec_to_in();
+    reduce_refuses("concat", NULL,
+                   "std.concat: cannot concatenate bytes to string "
+                   "(value 1)");
+    assert_int_equal(g_out.len, 0); /* nothing left behind */
+    clear_io();
+    in_str("a");
+    rec_begin();
+    put_bytes("b", 1);
+    reduce_refuses("concat", &g_rec,
+                   "std.concat: cannot concatenate string to bytes "
+                   "(value 0)");
+    clear_io();
+    in_str("a");
+    in_int(1);
+    reduce_refuses("concat", NULL, "std.concat: expected a string or bytes, "
+                                   "got int (value 1)");
+    clear_io();
+    in_str("a");
+    rec_begin();
+    put_str("a");
+    put_str("b");
+    rec_to_in();
+    reduce_refuses("concat", NULL, "got 2 elements (value 1)");
+}
+
+/* Errors name the position of the bad value. */
+static void test_reduce_positions(void **state)
+{
+    (void)state;
+    in_int(1);
+    in_int(2);
+    in_str("3");
+    reduce_refuses("sum", NULL, "std.sum: expected an int or double, got "
+                                "string (value 2)");
+    rec_begin();
+    put_str("0");
+    reduce_refuses("sum", &g_rec, "(the accumulator)");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -833,6 +1825,31 @@ int main(void)
         T(test_count),
         T(test_count_bad_input),
         T(test_reduce_out_full),
+        T(test_split_words_all_spaces),
+        T(test_lines),
+        T(test_lines_nul_and_long),
+        T(test_lines_bad_input),
+        T(test_split_fields_default_tab),
+        T(test_split_fields_delimiters),
+        T(test_split_fields_bad),
+        T(test_parse_numbers),
+        T(test_parse_numbers_locale),
+        T(test_parse_numbers_bad),
+        T(test_swap),
+        T(test_swap_bad),
+        T(test_hash64_vectors),
+        T(test_hash),
+        T(test_hash_bad),
+        T(test_compare),
+        T(test_compare_bad),
+        T(test_contains),
+        T(test_contains_against_naive),
+        T(test_contains_bad),
+        T(test_min_max),
+        T(test_min_max_bad),
+        T(test_concat),
+        T(test_concat_bad),
+        T(test_reduce_positions),
     };
     return cmocka_run_group_tests_name("std", tests, NULL, NULL);
 }

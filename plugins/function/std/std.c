@@ -1,49 +1,57 @@
 /*
- * std.c — the standard function library: plugin "std".
+ * std.c — the standard function library: plugin "std" (its descriptor) and
+ * the helpers its files share (std_internal.h).
  *
- * Components (all kind "function"):
- *   std.identity     MAP     every record unchanged
- *   std.split_words  MAP     a string record → one record per word
- *   std.pair_with    MAP     record r → (r's first element, the argument)
- *   std.sum          REDUCE  sum of int/double values
- *   std.count        REDUCE  number of values (the accumulator is the
- *                            count so far)
+ * Components (all kind "function"; MAP functions see docs/plugin-sdk.md,
+ * "How operations call functions", for what each operation expects):
+ *   std.identity       MAP     every record unchanged
+ *   std.split_words    MAP     a record whose first element is a string ->
+ *                              one (word) record per run of bytes that are
+ *                              not ASCII white space (" \t\n\v\f\r")
+ *   std.pair_with      MAP     record r -> (r's first element, the argument)
+ *   std.sum            REDUCE  sum of int/double values
+ *   std.count          REDUCE  number of values (the accumulator is the
+ *                              count so far)
+ *   std.lines          MAP     a one-string record -> one record per line
+ *                              (split on '\n', a trailing '\r' removed)
+ *   std.split_fields   MAP     a one-string record -> one record of its
+ *                              fields; the argument is the delimiter
+ *                              (default "\t")
+ *   std.parse_numbers  MAP     top-level strings that are decimal numbers
+ *                              -> int or double; other elements unchanged
+ *   std.swap           MAP     a pair (a, b) -> (b, a)
+ *   std.hash           MAP     record -> (ember_hash64 of its bytes)
+ *   std.compare        MAP     record -> (first element OP value): bool;
+ *                              the argument is (op, value)
+ *   std.contains       MAP     a one-string record -> (has the argument as
+ *                              a substring): bool
+ *   std.min, std.max   REDUCE  the smallest / largest record (typed order)
+ *   std.concat         REDUCE  strings (or bytes) concatenated
  *
- * Everything works a batch at a time and allocates nothing per record:
- * output records are written straight into the caller's `out` buffer behind
- * a one-byte length placeholder that is patched (and, for records of 128
- * bytes or more, the body shifted) once the record is complete — see
- * frame_begin/frame_end. Records are encoded with ember/record.h.
- *
- * All functions are stateless or have immutable state after open, so any
- * number of tasks may run them at once.
+ * The functions live in std_pairs.c, std_text.c, std_predicates.c and
+ * std_reduce.c. Everything works a batch at a time and allocates nothing
+ * per record: output records are written straight into the caller's `out`
+ * buffer (see std_frame_begin / std_frame_end). All functions are
+ * stateless or have immutable state after open, so any number of tasks
+ * may run them at once.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "ember/function.h"
-#include "ember/record.h"
+#include "std_internal.h"
 
 /* ------------------------------------------------------------------------
- * Helpers shared by the functions.
+ * Output framing.
  * ---------------------------------------------------------------------- */
 
-/*
- * Starts a framed output record at the end of out: appends a one-byte
- * length placeholder and sets *mark to its offset. Pair with frame_end.
- */
-static ember_status frame_begin(ember_buf *out, size_t *mark)
+ember_status std_frame_begin(ember_buf *out, size_t *mark)
 {
     *mark = out->len;
     return ember_buf_put_u8(out, 0);
 }
 
-/*
- * Finishes the record started at mark: writes the uvarint length of the
- * bytes after the placeholder over it, moving the body up when the length
- * needs more than one byte. On failure out->len is reset to mark, dropping
- * the partial record.
- */
-static ember_status frame_end(ember_buf *out, size_t mark)
+ember_status std_frame_end(ember_buf *out, size_t mark)
 {
     uint8_t len_bytes[10];
     ember_buf lenb = ember_buf_fixed(len_bytes, sizeof len_bytes);
@@ -64,17 +72,62 @@ static ember_status frame_end(ember_buf *out, size_t mark)
     return EMBER_OK;
 }
 
-/* The error for a failed append to `out` (a full fixed buffer, no memory). */
-static ember_status out_error(ember_error *err, const char *fn,
-                              ember_status s)
+ember_status std_put_raw_string(ember_buf *out, uint8_t tag,
+                                const uint8_t *raw, size_t raw_len)
 {
-    return ember_errorf(err, s, "std.%s: cannot append to the output: %s",
-                        fn, ember_status_name(s));
+    ember_status s;
+    if (raw_len > SIZE_MAX - 2)
+        return out->grow ? EMBER_ENOMEM : EMBER_ENOSPC;
+    s = ember_buf_reserve(out, raw_len + 2);
+    if (s != EMBER_OK)
+        return s;
+    out->data[out->len] = tag;
+    if (raw_len)
+        memcpy(out->data + out->len + 1, raw, raw_len);
+    out->data[out->len + 1 + raw_len] = 0x00;
+    out->len += raw_len + 2;
+    return EMBER_OK;
 }
 
-/* The error for a batch whose framing is broken after `good` records. */
-static ember_status frame_error(ember_error *err, const char *fn,
-                                uint64_t good)
+ember_status std_put_bool_record(ember_buf *out, int value)
+{
+    uint8_t rec[2] = {1, (uint8_t)(value ? EMBER_REC_TAG_TRUE
+                                         : EMBER_REC_TAG_FALSE)};
+    return ember_buf_append(out, rec, sizeof rec);
+}
+
+/* ------------------------------------------------------------------------
+ * Errors.
+ * ---------------------------------------------------------------------- */
+
+ember_status std_fail(ember_error *err, ember_status code, const char *fn,
+                      const char *noun, uint64_t index, const char *fmt, ...)
+{
+    char what[EMBER_ERROR_MAX];
+    va_list ap;
+    if (err == NULL)
+        return code;
+    va_start(ap, fmt);
+    if (vsnprintf(what, sizeof what, fmt, ap) < 0)
+        what[0] = '\0';
+    va_end(ap);
+    if (index == STD_ACC)
+        return ember_errorf(err, code, "std.%s: %s (the accumulator)", fn,
+                            what);
+    return ember_errorf(err, code, "std.%s: %s (%s %llu)", fn, what, noun,
+                        (unsigned long long)index);
+}
+
+ember_status std_malformed(ember_error *err, const char *fn, const char *noun,
+                           uint64_t index)
+{
+    if (index != STD_ACC && strcmp(noun, "record") == 0)
+        return ember_errorf(err, EMBER_EINVAL, "std.%s: malformed record %llu",
+                            fn, (unsigned long long)index);
+    return std_fail(err, EMBER_EINVAL, fn, noun, index, "malformed record");
+}
+
+ember_status std_frame_error(ember_error *err, const char *fn, uint64_t good)
 {
     return ember_errorf(err, EMBER_EINVAL,
                         "std.%s: malformed batch: bad record frame after "
@@ -82,482 +135,182 @@ static ember_status frame_error(ember_error *err, const char *fn,
                         fn, (unsigned long long)good);
 }
 
-/*
- * Reads the only element of the record rec[0..len) into *v. EMBER_OK, or
- * EMBER_EINVAL with a message naming fn and `what` the caller expected.
- */
-static ember_status single_value(const uint8_t *rec, size_t len,
-                                 ember_value *v, const char *fn,
-                                 const char *what, ember_error *err)
+ember_status std_out_error(ember_error *err, const char *fn, ember_status s)
+{
+    return ember_errorf(err, s, "std.%s: cannot append to the output: %s", fn,
+                        ember_status_name(s));
+}
+
+/* ------------------------------------------------------------------------
+ * Reading inputs.
+ * ---------------------------------------------------------------------- */
+
+ember_status std_single_value(const uint8_t *rec, size_t len, ember_value *v,
+                              const char *fn, const char *what,
+                              const char *noun, uint64_t index,
+                              ember_error *err)
 {
     size_t count = 0;
     if (ember_rec_validate(rec, len, &count) != EMBER_OK)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.%s: malformed record (%zu bytes)", fn, len);
+        return std_malformed(err, fn, noun, index);
     if (count != 1)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.%s: expected a record of one %s, got %zu "
-                            "elements",
-                            fn, what, count);
-    return ember_rec_get(rec, len, 0, v);
-}
-
-/* ------------------------------------------------------------------------
- * std.identity
- * ---------------------------------------------------------------------- */
-
-/*
- * Checks the framing of every record and copies the batch through in one
- * piece. Record contents are passed on byte for byte, not validated.
- */
-static ember_status identity_map(void *state, const ember_batch *in,
-                                 ember_buf *out, uint64_t *out_count,
-                                 ember_error *err)
-{
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK)
-        n++;
-    if (s != EMBER_END)
-        return frame_error(err, "identity", n);
-    s = ember_buf_append(out, in->data, in->len);
-    if (s != EMBER_OK)
-        return out_error(err, "identity", s);
-    *out_count += n;
+        return std_fail(err, EMBER_EINVAL, fn, noun, index,
+                        "expected a record of one %s, got %zu elements", what,
+                        count);
+    if (ember_rec_get(rec, len, 0, v) != EMBER_OK)
+        return std_malformed(err, fn, noun, index);
     return EMBER_OK;
 }
 
-static const ember_function_vtable identity_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = identity_map,
-};
-
-/* ------------------------------------------------------------------------
- * std.split_words
- * ---------------------------------------------------------------------- */
-
-/* Word separators: the benchmark's definition. */
-static int is_space(uint8_t c)
+ember_status std_one_string(const uint8_t *rec, size_t len, ember_value *v,
+                            const char *fn, uint64_t index, ember_error *err)
 {
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-/*
- * Appends one framed single-string record for the word whose encoded
- * payload is w[0..n). `escaped` says whether the string the word came from
- * had escaped 0x00 bytes: then w is already in escaped form (a separator
- * never falls inside an escape pair 0x00 0xFF, as neither byte is a
- * separator), so it is written between the string tag and terminator as
- * is, which is exactly what ember_rec_put_string would produce for the
- * unescaped word.
- */
-static ember_status put_word(ember_buf *out, const uint8_t *w, size_t n,
-                             int escaped)
-{
-    size_t mark;
-    ember_status s = frame_begin(out, &mark);
+    ember_status s =
+        std_single_value(rec, len, v, fn, "string", "record", index, err);
     if (s != EMBER_OK)
         return s;
-    if (!escaped) {
-        s = ember_rec_put_string(out, (const char *)w, n);
-    } else {
-        s = ember_buf_put_u8(out, (uint8_t)EMBER_REC_TAG_STRING);
-        if (s == EMBER_OK)
-            s = ember_buf_append(out, w, n);
-        if (s == EMBER_OK)
-            s = ember_buf_put_u8(out, 0x00);
-    }
-    if (s != EMBER_OK) {
-        out->len = mark;
-        return s;
-    }
-    return frame_end(out, mark);
+    if (v->type != EMBER_TYPE_STRING)
+        return std_fail(err, EMBER_EINVAL, fn, "record", index,
+                        "expected a string, got %s", ember_type_name(v->type));
+    return EMBER_OK;
 }
 
-/*
- * For each input record, whose first element must be a string: one output
- * record holding one string per word, in order. Words are maximal runs of
- * bytes other than ' ', '\n', '\r' and '\t'; an empty or all-blank string
- * gives no records. Elements after the first are ignored.
- */
-static ember_status split_words_map(void *state, const ember_batch *in,
-                                    ember_buf *out, uint64_t *out_count,
-                                    ember_error *err)
+ember_status std_check_arg(const uint8_t *arg, size_t arg_len, size_t want,
+                           const char *fn, const char *shape,
+                           ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n_in = 0, n_out = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value v;
-        s = ember_rec_get(rec, len, 0, &v);
-        if (s == EMBER_ENOTFOUND) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.split_words: expected a string, got an "
-                             "empty record");
-            goto done;
-        }
-        if (s != EMBER_OK) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.split_words: malformed record %llu",
-                             (unsigned long long)n_in);
-            goto done;
-        }
-        if (v.type != EMBER_TYPE_STRING) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.split_words: expected a string, got %s",
-                             ember_type_name(v.type));
-            goto done;
-        }
-        const uint8_t *p = v.u.str.raw;
-        const uint8_t *end = p + v.u.str.raw_len;
-        int escaped = v.u.str.raw_len != v.u.str.len;
-        while (p < end) {
-            while (p < end && is_space(*p))
-                p++;
-            const uint8_t *w = p;
-            while (p < end && !is_space(*p))
-                p++;
-            if (p > w) {
-                s = put_word(out, w, (size_t)(p - w), escaped);
-                if (s != EMBER_OK) {
-                    s = out_error(err, "split_words", s);
-                    goto done;
-                }
-                n_out++;
-            }
-        }
-        n_in++;
-    }
-    if (s != EMBER_END) {
-        s = frame_error(err, "split_words", n_in);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n_out;
-    return s;
-}
-
-static const ember_function_vtable split_words_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = split_words_map,
-};
-
-/* ------------------------------------------------------------------------
- * std.pair_with
- * ---------------------------------------------------------------------- */
-
-/* The opened pair_with: a private copy of the value's encoding. */
-typedef struct pair_with_state {
-    const ember_host_api *host;
-    size_t enc_len;
-    uint8_t enc[]; /* the value's encoding, enc_len bytes */
-} pair_with_state;
-
-/*
- * arg is one encoded record holding exactly one value v (of any type, a
- * nested tuple included); keeps a copy of v's encoding.
- */
-static ember_status pair_with_open(const ember_host_api *host,
-                                   const uint8_t *arg, size_t arg_len,
-                                   void **state, ember_error *err)
-{
-    ember_value v;
-    ember_status s;
-    if (state == NULL || host == NULL || !EMBER_HOST_HAS(host, alloc) ||
-        !EMBER_HOST_HAS(host, free))
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: open: no host services");
-    *state = NULL;
+    size_t count = 0;
     if (arg == NULL || arg_len == 0)
         return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: missing argument: expected an "
-                            "encoded record holding the value to pair with");
-    size_t count = 0;
+                            "std.%s: missing argument: expected %s", fn,
+                            shape);
     if (ember_rec_validate(arg, arg_len, &count) != EMBER_OK)
         return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: bad argument: %zu bytes that are "
-                            "not an encoded record",
-                            arg_len);
-    if (count != 1)
+                            "std.%s: bad argument: %zu bytes that are not an "
+                            "encoded record (expected %s)",
+                            fn, arg_len, shape);
+    if (count != want)
         return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: bad argument: expected a record "
-                            "of exactly one value, got %zu values",
-                            count);
-    s = ember_rec_get(arg, arg_len, 0, &v);
-    if (s != EMBER_OK)
-        return ember_errorf(err, EMBER_EINTERNAL,
-                            "std.pair_with: cannot read a validated "
-                            "argument");
-    pair_with_state *st = host->alloc(sizeof *st + v.enc_len);
-    if (st == NULL)
-        return ember_errorf(err, EMBER_ENOMEM,
-                            "std.pair_with: out of memory");
-    st->host = host;
-    st->enc_len = v.enc_len;
-    memcpy(st->enc, v.enc, v.enc_len);
-    *state = st;
+                            "std.%s: bad argument: expected %s, got %zu "
+                            "values",
+                            fn, shape, count);
     return EMBER_OK;
 }
 
-/* Frees what pair_with_open made (NULL is a no-op). */
-static void pair_with_close(void *state)
-{
-    pair_with_state *st = state;
-    if (st)
-        st->host->free(st);
-}
-
-/* Each record r → the record (r's first element, v). */
-static ember_status pair_with_map(void *state, const ember_batch *in,
-                                  ember_buf *out, uint64_t *out_count,
-                                  ember_error *err)
-{
-    const pair_with_state *st = state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
-    ember_status s;
-    if (st == NULL)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: called without open");
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value first;
-        size_t mark;
-        s = ember_rec_get(rec, len, 0, &first);
-        if (s != EMBER_OK) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             s == EMBER_ENOTFOUND
-                                 ? "std.pair_with: record %llu is empty"
-                                 : "std.pair_with: malformed record %llu",
-                             (unsigned long long)n);
-            goto done;
-        }
-        s = frame_begin(out, &mark);
-        if (s == EMBER_OK) {
-            s = ember_rec_put_value(out, &first);
-            if (s == EMBER_OK)
-                s = ember_buf_append(out, st->enc, st->enc_len);
-            if (s == EMBER_OK)
-                s = frame_end(out, mark);
-            else
-                out->len = mark;
-        }
-        if (s != EMBER_OK) {
-            s = out_error(err, "pair_with", s);
-            goto done;
-        }
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = frame_error(err, "pair_with", n);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n;
-    return s;
-}
-
-static const ember_function_vtable pair_with_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = pair_with_open,
-    .close = pair_with_close,
-    .map_batch = pair_with_map,
-};
-
 /* ------------------------------------------------------------------------
- * std.sum
+ * The substring finder.
  * ---------------------------------------------------------------------- */
 
-/* A running sum: int64 until a double shows up, then double. */
-typedef struct sum_acc {
-    int is_double;
-    int64_t i;
-    double d;
-} sum_acc;
-
-/* Adds the single int/double element of rec[0..len) to *acc. */
-static ember_status sum_add(sum_acc *acc, const uint8_t *rec, size_t len,
-                            ember_error *err)
+void std_finder_init(std_finder *f, const uint8_t *needle, size_t len)
 {
-    ember_value v;
-    ember_status s = single_value(rec, len, &v, "sum", "int or double", err);
-    if (s != EMBER_OK)
-        return s;
-    if (v.type == EMBER_TYPE_INT) {
-        if (acc->is_double) {
-            acc->d += (double)v.u.i64;
-        } else if ((v.u.i64 > 0 && acc->i > INT64_MAX - v.u.i64) ||
-                   (v.u.i64 < 0 && acc->i < INT64_MIN - v.u.i64)) {
-            return ember_errorf(err, EMBER_EINVAL, "std.sum: int64 overflow");
-        } else {
-            acc->i += v.u.i64;
-        }
-    } else if (v.type == EMBER_TYPE_DOUBLE) {
-        if (!acc->is_double) {
-            acc->is_double = 1;
-            acc->d = (double)acc->i;
-        }
-        acc->d += v.u.f64;
-    } else {
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.sum: expected an int or double, got %s",
-                            ember_type_name(v.type));
-    }
-    return EMBER_OK;
+    size_t i;
+    f->needle = needle;
+    f->len = len;
+    for (i = 0; i < 256; i++)
+        f->skip[i] = len;
+    for (i = 0; i + 1 < len; i++)
+        f->skip[needle[i]] = len - 1 - i;
 }
 
-/*
- * acc (if any) + every value, each a record of one INT or DOUBLE. Ints add
- * as int64 (overflow is an error); once any double is involved the result
- * is a double. No accumulator and no values gives the int 0. out receives
- * one record of one element (not batch-framed).
- */
-static ember_status sum_reduce(void *state, const uint8_t *acc,
-                               size_t acc_len, const ember_batch *values,
-                               ember_buf *out, ember_error *err)
+/* The first match at or after `from`, escape pairs not considered. */
+static size_t find_bytes(const std_finder *f, const uint8_t *hay, size_t n,
+                         size_t from)
 {
-    (void)state;
-    sum_acc total = {0, 0, 0.0};
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
-    ember_status s = EMBER_OK;
-    if (acc != NULL) {
-        s = sum_add(&total, acc, acc_len, err);
-        if (s != EMBER_OK)
-            goto done;
+    size_t m = f->len, i;
+    if (m == 0)
+        return from <= n ? from : SIZE_MAX;
+    if (from > n || n - from < m)
+        return SIZE_MAX;
+    if (m == 1) {
+        const uint8_t *p = memchr(hay + from, f->needle[0], n - from);
+        return p ? (size_t)(p - hay) : SIZE_MAX;
     }
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        s = sum_add(&total, rec, len, err);
-        if (s != EMBER_OK)
-            goto done;
-        n++;
+    i = from;
+    while (i <= n - m) {
+        uint8_t last = hay[i + m - 1];
+        if (last == f->needle[m - 1] && memcmp(hay + i, f->needle, m - 1) == 0)
+            return i;
+        i += f->skip[last];
     }
-    if (s != EMBER_END) {
-        s = frame_error(err, "sum", n);
-        goto done;
-    }
-    s = total.is_double ? ember_rec_put_double(out, total.d)
-                        : ember_rec_put_int(out, total.i);
-    if (s != EMBER_OK)
-        s = out_error(err, "sum", s);
-done:
-    return s;
+    return SIZE_MAX;
 }
 
-static const ember_function_vtable sum_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = sum_reduce,
-};
-
-/* ------------------------------------------------------------------------
- * std.count
- * ---------------------------------------------------------------------- */
-
-/*
- * The count so far plus one per value. acc, when present, is the count so
- * far: a record of one non-negative INT (what this function outputs); the
- * values' contents are not looked at, only their framing. out receives one
- * record holding the int64 count (not batch-framed). To merge partial
- * counts computed elsewhere, use std.sum.
- */
-static ember_status count_reduce(void *state, const uint8_t *acc,
-                                 size_t acc_len, const ember_batch *values,
-                                 ember_buf *out, ember_error *err)
+size_t std_find(const std_finder *f, const uint8_t *hay, size_t n,
+                size_t from)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
-    int64_t count = 0;
-    uint64_t n = 0;
-    ember_status s = EMBER_OK;
-    if (acc != NULL) {
-        ember_value v;
-        s = single_value(acc, acc_len, &v, "count", "int (the count so far)",
-                         err);
-        if (s != EMBER_OK)
-            goto done;
-        if (v.type != EMBER_TYPE_INT) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.count: the accumulator must be the count "
-                             "so far (an int), got %s",
-                             ember_type_name(v.type));
-            goto done;
-        }
-        if (v.u.i64 < 0) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.count: the accumulator must be the count "
-                             "so far, got the negative %lld",
-                             (long long)v.u.i64);
-            goto done;
-        }
-        count = v.u.i64;
+    for (;;) {
+        size_t at = find_bytes(f, hay, n, from);
+        /* In escaped form 0x00 only ever starts a pair 0x00 0xFF, so a
+         * match right after a 0x00 begins on that pair's second byte. */
+        if (at == SIZE_MAX || at == 0 || hay[at - 1] != 0x00)
+            return at;
+        from = at + 1;
     }
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        if (count == INT64_MAX) {
-            s = ember_errorf(err, EMBER_EINVAL, "std.count: int64 overflow");
-            goto done;
-        }
-        count++;
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = frame_error(err, "count", n);
-        goto done;
-    }
-    s = ember_rec_put_int(out, count);
-    if (s != EMBER_OK)
-        s = out_error(err, "count", s);
-done:
-    return s;
 }
-
-static const ember_function_vtable count_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = count_reduce,
-};
 
 /* ------------------------------------------------------------------------
  * The plugin.
  * ---------------------------------------------------------------------- */
 
 static const ember_component std_components[] = {
-    EMBER_FUNCTION_COMPONENT("identity",
-                             "map: every record unchanged", &identity_vtable),
+    EMBER_FUNCTION_COMPONENT("identity", "map: every record unchanged",
+                             &std_identity_vtable),
     EMBER_FUNCTION_COMPONENT("split_words",
                              "map: a record whose first element is a string "
-                             "-> one (word) record per run of non-blank "
-                             "bytes (blanks: space, \\t, \\n, \\r)",
-                             &split_words_vtable),
+                             "-> one (word) record per run of bytes that are "
+                             "not ASCII white space",
+                             &std_split_words_vtable),
     EMBER_FUNCTION_COMPONENT("pair_with",
                              "map: record r -> (first element of r, v); the "
                              "argument is an encoded record holding v",
-                             &pair_with_vtable),
+                             &std_pair_with_vtable),
     EMBER_FUNCTION_COMPONENT("sum",
                              "reduce: sum of int/double values (int64 with "
                              "overflow check; double if any is a double)",
-                             &sum_vtable),
+                             &std_sum_vtable),
     EMBER_FUNCTION_COMPONENT("count",
                              "reduce: number of values; the accumulator is "
                              "the count so far (an int)",
-                             &count_vtable),
+                             &std_count_vtable),
+    EMBER_FUNCTION_COMPONENT("lines",
+                             "map: a one-string record -> one string record "
+                             "per line (split on \\n, a trailing \\r removed)",
+                             &std_lines_vtable),
+    EMBER_FUNCTION_COMPONENT("split_fields",
+                             "map: a one-string record -> one record of its "
+                             "fields; the argument (string) is the delimiter, "
+                             "default tab",
+                             &std_split_fields_vtable),
+    EMBER_FUNCTION_COMPONENT("parse_numbers",
+                             "map: top-level strings holding a decimal number "
+                             "become ints or doubles; the rest unchanged",
+                             &std_parse_numbers_vtable),
+    EMBER_FUNCTION_COMPONENT("swap", "map: a pair (a, b) -> (b, a)",
+                             &std_swap_vtable),
+    EMBER_FUNCTION_COMPONENT("hash",
+                             "map: record -> (ember_hash64 of its bytes, as "
+                             "an int)",
+                             &std_hash_vtable),
+    EMBER_FUNCTION_COMPONENT("compare",
+                             "map: record -> (first element OP value), a "
+                             "bool; the argument is (op, value), op one of "
+                             "lt le eq ne ge gt",
+                             &std_compare_vtable),
+    EMBER_FUNCTION_COMPONENT("contains",
+                             "map: a one-string record -> (true) when it "
+                             "contains the argument (a string), else (false)",
+                             &std_contains_vtable),
+    EMBER_FUNCTION_COMPONENT("min",
+                             "reduce: the smallest value record (typed "
+                             "order)",
+                             &std_min_vtable),
+    EMBER_FUNCTION_COMPONENT("max",
+                             "reduce: the largest value record (typed order)",
+                             &std_max_vtable),
+    EMBER_FUNCTION_COMPONENT("concat",
+                             "reduce: string values (or bytes values) "
+                             "concatenated",
+                             &std_concat_vtable),
 };
 
 EMBER_PLUGIN(std, "0.1.0", "the standard function library", "Apache-2.0",

@@ -92,7 +92,8 @@ static inline ember_batch_cursor ember_batch_cursor_of(const ember_batch *b)
 {
     ember_batch_cursor c;
     c.p = b->data;
-    c.end = b->data + b->len;
+    /* no pointer arithmetic on NULL: an empty batch may have no data */
+    c.end = b->len ? b->data + b->len : b->data;
     return c;
 }
 

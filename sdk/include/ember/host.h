@@ -90,6 +90,23 @@ typedef struct ember_host_api {
      * buf_init(b, cap): makes b a host-owned growable buffer with at least
      * cap bytes of room; release it with ember_buf_release(b). */
     ember_status (*buf_init)(ember_buf *b, size_t cap);
+
+    /* --- executors and tasks (ABI 0.2) ---
+     * executor_start(endpoint, id, slots, &handle, err): runs an executor
+     * with `slots` task slots inside this process (threads), registering
+     * with the kernel at endpoint as executor `id`; the local cluster
+     * manager uses it. EMBER_EUNSUPPORTED in a process without the
+     * runtime. executor_stop(handle) stops it (its running tasks fail) and
+     * frees it; NULL-safe.
+     * task_partition(): the partition index of the task running on the
+     * calling thread, or -1 outside a task (map_partitions_with_index).
+     * task_attempt(): that task's attempt number, or -1. */
+    ember_status (*executor_start)(const char *endpoint,
+                                   const char *executor_id, uint32_t slots,
+                                   void **handle, ember_error *err);
+    void (*executor_stop)(void *handle);
+    int64_t (*task_partition)(void);
+    int64_t (*task_attempt)(void);
 } ember_host_api;
 
 /*

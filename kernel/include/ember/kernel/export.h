@@ -2,7 +2,7 @@
  * ember/kernel/export.h — symbol visibility for the kernel library.
  *
  * The kernel is built with -fvisibility=hidden; only declarations marked
- * EM_API are exported from libember-kernel.so. The static testing build
+ * EM_API are exported from libember.so. The static testing build
  * (libember-kernel-testing.a) exports the same set.
  */
 #ifndef EMBER_KERNEL_EXPORT_H

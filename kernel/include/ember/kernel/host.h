@@ -21,6 +21,22 @@ EM_API const ember_host_api *em_host_api(void);
  */
 EM_API void em_host_set_conf(em_conf *conf);
 
+/*
+ * What the runtime (executors, libember-runtime) adds to the host table:
+ * in-process executors and the calling thread's task. Installed once by
+ * the runtime at start-up; until then the slots answer
+ * EMBER_EUNSUPPORTED / -1. The struct is copied.
+ */
+typedef struct em_host_runtime {
+    ember_status (*executor_start)(const char *endpoint,
+                                   const char *executor_id, uint32_t slots,
+                                   void **handle, ember_error *err);
+    void (*executor_stop)(void *handle);
+    int64_t (*task_partition)(void);
+    int64_t (*task_attempt)(void);
+} em_host_runtime;
+EM_API void em_host_set_runtime(const em_host_runtime *rt);
+
 /* Most counters a process can register. */
 #define EM_HOST_MAX_COUNTERS 1024
 

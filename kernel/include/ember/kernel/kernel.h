@@ -109,6 +109,12 @@ typedef struct em_job_spec {
     const char *pool;   /* ember.scheduler.pool; NULL = default */
     const char *group;  /* job group, for em_kernel_cancel_group */
     const char *description;
+    /* What each result task computes from its partition, a JSON object
+     * handed to executors unchanged as the STAGE description's "action"
+     * (runtime/action.h documents the kinds). NULL = the records as they
+     * are (collect). Copied; must be a JSON object. */
+    const char *action;
+    size_t action_len;
     em_job_listener listener;
 } em_job_spec;
 

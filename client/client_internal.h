@@ -1,0 +1,97 @@
+/*
+ * client/client_internal.h — what the driver API's files share: the
+ * session, dataset nodes, and running one job.
+ */
+#ifndef EM_CLIENT_INTERNAL_H
+#define EM_CLIENT_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+
+#include "ember/ember.h"
+#include "ember/kernel/conf.h"
+#include "ember/kernel/registry.h"
+#include "ember/kernel/server.h"
+
+struct ember_rdd {
+    ember_session *s;
+    uint64_t id;
+    json_t *node;       /* the dataset's plan object (docs/plan-format.md) */
+    uint32_t partitions;
+    ember_rdd *parents[64];
+    uint32_t nparents;
+    ember_rdd *next;    /* the session's list of datasets */
+};
+
+struct ember_session {
+    em_conf *conf;
+    em_registry *registry;
+    em_server *server;
+    uint64_t app_id;
+    char master[256];
+    char state_dir[PATH_MAX];
+    uint32_t slots;
+    uint32_t default_parallelism;
+    pthread_mutex_t mu; /* datasets list and ids */
+    uint64_t next_id;
+    ember_rdd *rdds;
+    _Atomic uint64_t jobs; /* jobs submitted */
+};
+
+/* ---- datasets (dataset.c) ---- */
+
+/* A new dataset: takes node (a JSON object with "op" and whatever the op
+ * needs; "id" and "parents" are filled here). NULL with err set on
+ * failure (node is released either way). */
+ember_rdd *em_client_rdd(ember_session *s, json_t *node, uint32_t partitions,
+                         ember_rdd *const *parents, uint32_t nparents,
+                         ember_error *err);
+
+/* The plan document (NUL-terminated, malloc'd) holding r and its
+ * ancestors. */
+char *em_client_plan(const ember_rdd *r, size_t *len);
+
+/* {"name": fn.name, "arg": base64} (or the bare name), or NULL. */
+json_t *em_client_fn_json(ember_fn fn);
+
+/* Base64 text of data as a JSON string, or NULL. */
+json_t *em_client_b64(const void *data, size_t len);
+
+/* ---- jobs (job.c) ---- */
+
+/* One partition's result, and the order results came in. */
+typedef struct em_part_result {
+    uint32_t partition;
+    uint8_t *data; /* a batch */
+    size_t len;
+    int have;
+} em_part_result;
+
+typedef struct em_job_result {
+    em_part_result *parts; /* one per requested partition, in the order
+                              requested */
+    uint32_t nparts;
+    uint32_t *order;       /* indexes into parts, in completion order */
+    uint32_t ndone;
+} em_job_result;
+
+/*
+ * Runs action (a JSON object text; NULL = collect) over partitions parts
+ * (NULL = all) of r, and waits. Results are kept in *out (free with
+ * em_job_result_free) even on failure.
+ */
+ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
+                           uint32_t nparts, const char *action,
+                           em_job_result *out, ember_error *err);
+void em_job_result_free(em_job_result *res);
+
+/* Appends every record of the batch data[0..len) to out; counts them. */
+ember_status em_records_append(ember_records *out, const uint8_t *data,
+                               size_t len);
+
+/* Removes path and everything under it (no symlink is followed);
+ * missing is fine. */
+void em_client_rmtree(const char *path);
+
+#endif /* EM_CLIENT_INTERNAL_H */

@@ -1,0 +1,297 @@
+/*
+ * ember/ember.h — the driver API (libember): sessions, datasets, actions.
+ *
+ * In the spirit of Spark's SparkContext and RDD. A session runs on a master
+ * URL: "local", "local[N]", "local[*]", "local[N,F]" (executor threads in
+ * this process, the kernel embedded), "local-cluster[E,C,M]" (executor
+ * processes), or "ember://host:port" (a running emberd). Datasets are
+ * described lazily by their lineage; nothing runs until an action, which
+ * sends the lineage (a plan, docs/plan-format.md) and the action to the
+ * kernel and merges the per-partition results as Spark does (SEMANTICS.md
+ * S1, S3–S5, S14–S16, S29).
+ *
+ * Records are ember/record.h encodings; a set of records travels as a
+ * batch (ember/batch.h). Functions are named "plugin.symbol" with an
+ * optional argument blob, resolved in the plugins the session loaded.
+ *
+ * Errors: every call returns an ember_status (or NULL for a dataset) and
+ * fills err (nullable) with a message that says what and where.
+ * Threads: a session may be used from several threads at once; datasets
+ * are immutable once made. Dataset handles belong to their session and
+ * are freed with it.
+ */
+#ifndef EMBER_EMBER_H
+#define EMBER_EMBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember/abi.h"
+#include "ember/batch.h"
+#include "ember/kernel/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ember_session ember_session;
+typedef struct ember_rdd ember_rdd;
+
+typedef struct ember_session_opts {
+    /* The master URL; NULL = ember.master from configuration, else
+     * "local[*]". */
+    const char *master;
+    /* Application name (ember.app.name); NULL = "ember". */
+    const char *app_name;
+    /* Values set in code, "key=value", NULL-terminated (highest
+     * precedence); nullable. */
+    const char *const *conf;
+    /* --conf flags, "key=value", NULL-terminated (above the defaults
+     * file, below conf); nullable. */
+    const char *const *conf_flags;
+    /* The defaults file; NULL = $EMBER_CONF_DIR/ember-defaults.conf. */
+    const char *properties_file;
+    /* Plugin files to load besides the plugin directories; nullable,
+     * NULL-terminated. */
+    const char *const *plugins;
+} ember_session_opts;
+
+/*
+ * Opens a session: reads configuration (unknown or malformed keys are an
+ * error naming file and line), loads plugins (the default plugin directory,
+ * ember.plugins.path, then opts->plugins), and starts or connects to the
+ * kernel for the master URL.
+ */
+EM_API ember_status ember_session_open(ember_session **out,
+                                       const ember_session_opts *opts,
+                                       ember_error *err);
+
+/* Ends the session: running jobs are cancelled, executors stopped,
+ * datasets freed. NULL-safe. */
+EM_API void ember_session_close(ember_session *s);
+
+/* Loads one more plugin file into the session. */
+EM_API ember_status ember_session_load_plugin(ember_session *s,
+                                              const char *path,
+                                              ember_error *err);
+
+/* ember.default.parallelism, else the number of executor slots. */
+EM_API uint32_t ember_default_parallelism(const ember_session *s);
+
+/* The effective value of a configuration key into out[0..cap);
+ * EMBER_ENOTFOUND when unset. */
+EM_API ember_status ember_session_conf(const ember_session *s,
+                                       const char *key, char *out,
+                                       size_t cap);
+
+/* Jobs this session has run so far (take runs several, S4). */
+EM_API uint64_t ember_session_jobs(const ember_session *s);
+
+/* A function reference: "plugin.symbol" and its argument blob. */
+typedef struct ember_fn {
+    const char *name;
+    const void *arg; /* nullable when arg_len is 0; copied */
+    size_t arg_len;
+} ember_fn;
+
+/* ---- sources ---------------------------------------------------------- */
+
+/* The records of `records` (a batch; copied) cut into `slices` partitions
+ * as Spark slices a collection: slice i = [i*n/slices, (i+1)*n/slices). */
+EM_API ember_rdd *ember_parallelize(ember_session *s,
+                                    const ember_batch *records,
+                                    uint32_t slices, ember_error *err);
+/* Integers start, start+step, ... before end, one-element int records. */
+EM_API ember_rdd *ember_range(ember_session *s, int64_t start, int64_t end,
+                              int64_t step, uint32_t slices,
+                              ember_error *err);
+/* Lines of a file, a directory, a glob or a comma-separated list of these
+ * (one string per record), split into at least min_partitions byte ranges
+ * when the input is large enough (0 = min(default parallelism, 2)). A
+ * missing input is an error now, not at the action. */
+EM_API ember_rdd *ember_text_file(ember_session *s, const char *path,
+                                  uint32_t min_partitions, ember_error *err);
+/* A dataset with no partitions. */
+EM_API ember_rdd *ember_empty(ember_session *s, ember_error *err);
+
+/* ---- narrow transformations ------------------------------------------- */
+
+EM_API ember_rdd *ember_map(ember_rdd *r, ember_fn fn, ember_error *err);
+EM_API ember_rdd *ember_flat_map(ember_rdd *r, ember_fn fn, ember_error *err);
+EM_API ember_rdd *ember_filter(ember_rdd *r, ember_fn fn, ember_error *err);
+EM_API ember_rdd *ember_map_partitions(ember_rdd *r, ember_fn fn,
+                                       int preserves_partitioning,
+                                       ember_error *err);
+EM_API ember_rdd *ember_map_partitions_with_index(ember_rdd *r, ember_fn fn,
+                                                  int preserves_partitioning,
+                                                  ember_error *err);
+EM_API ember_rdd *ember_glom(ember_rdd *r, ember_error *err);
+EM_API ember_rdd *ember_key_by(ember_rdd *r, ember_fn fn, ember_error *err);
+EM_API ember_rdd *ember_map_values(ember_rdd *r, ember_fn fn,
+                                   ember_error *err);
+EM_API ember_rdd *ember_flat_map_values(ember_rdd *r, ember_fn fn,
+                                        ember_error *err);
+EM_API ember_rdd *ember_keys(ember_rdd *r, ember_error *err);
+EM_API ember_rdd *ember_values(ember_rdd *r, ember_error *err);
+EM_API ember_rdd *ember_union(ember_rdd *const *rdds, uint32_t n,
+                              ember_error *err);
+/* Narrow coalesce (no shuffle): n >= 1; n >= the partition count keeps
+ * it. */
+EM_API ember_rdd *ember_coalesce(ember_rdd *r, uint32_t n, ember_error *err);
+EM_API ember_rdd *ember_sample(ember_rdd *r, int with_replacement,
+                               double fraction, uint64_t seed,
+                               ember_error *err);
+/* Pairs (a, b) of records at the same position; partition counts must be
+ * equal (checked now), element counts per partition too (checked while
+ * running: "Can only zip RDDs with same number of elements in each
+ * partition"). */
+EM_API ember_rdd *ember_zip(ember_rdd *a, ember_rdd *b, ember_error *err);
+/* fn is called once per partition with one record: a tuple per input
+ * holding that input's partition (its records as values). */
+EM_API ember_rdd *ember_zip_partitions(ember_rdd *const *rdds, uint32_t n,
+                                       ember_fn fn, ember_error *err);
+/* (record, id): item i of partition k gets i*n + k; no job runs (S14). */
+EM_API ember_rdd *ember_zip_with_unique_id(ember_rdd *r, ember_error *err);
+/* (record, index) in partition order; runs a job to count partitions
+ * 0..n-2 first (S14). */
+EM_API ember_rdd *ember_zip_with_index(ember_rdd *r, ember_error *err);
+/* Each partition through a shell command: records in as lines on stdin,
+ * each output line a string record. */
+EM_API ember_rdd *ember_pipe(ember_rdd *r, const char *command,
+                             ember_error *err);
+
+/* A label shown in the lineage description; copied. */
+EM_API void ember_rdd_set_name(ember_rdd *r, const char *name);
+EM_API uint32_t ember_rdd_partitions(const ember_rdd *r);
+EM_API uint64_t ember_rdd_id(const ember_rdd *r);
+/* Spark's toDebugString; *out is malloc'd (free it). */
+EM_API ember_status ember_rdd_describe(const ember_rdd *r, char **out,
+                                       ember_error *err);
+
+/* ---- actions ---------------------------------------------------------- */
+
+/* Records a driver owns: a batch in malloc'd memory. */
+typedef struct ember_records {
+    uint8_t *data;
+    size_t len;
+    uint64_t count;
+} ember_records;
+
+/* Frees r's memory and zeroes it. NULL-safe. */
+EM_API void ember_records_free(ember_records *r);
+
+EM_API ember_status ember_collect(ember_rdd *r, ember_records *out,
+                                  ember_error *err);
+EM_API ember_status ember_count(ember_rdd *r, uint64_t *out,
+                                ember_error *err);
+/* EMBER_ENOTFOUND "empty collection" on an empty dataset (S3). */
+EM_API ember_status ember_first(ember_rdd *r, ember_records *out,
+                                ember_error *err);
+/* The first n records, scanning partitions incrementally (S4). */
+EM_API ember_status ember_take(ember_rdd *r, uint64_t n, ember_records *out,
+                               ember_error *err);
+/* The n smallest (take_ordered) / largest (top) records in typed order,
+ * sorted (S5). */
+EM_API ember_status ember_take_ordered(ember_rdd *r, uint64_t n,
+                                       ember_records *out, ember_error *err);
+EM_API ember_status ember_top(ember_rdd *r, uint64_t n, ember_records *out,
+                              ember_error *err);
+EM_API ember_status ember_max(ember_rdd *r, ember_records *out,
+                              ember_error *err);
+EM_API ember_status ember_min(ember_rdd *r, ember_records *out,
+                              ember_error *err);
+/* One record; EMBER_ENOTFOUND "empty collection" when empty (S3). */
+EM_API ember_status ember_reduce(ember_rdd *r, ember_fn fn,
+                                 ember_records *out, ember_error *err);
+/* zero (one encoded record) applied once per partition and once on the
+ * driver, results merged in completion order (S1). */
+EM_API ember_status ember_fold(ember_rdd *r, const uint8_t *zero,
+                               size_t zero_len, ember_fn fn,
+                               ember_records *out, ember_error *err);
+EM_API ember_status ember_aggregate(ember_rdd *r, const uint8_t *zero,
+                                    size_t zero_len, ember_fn seq,
+                                    ember_fn comb, ember_records *out,
+                                    ember_error *err);
+/* As Spark's treeReduce / treeAggregate (depth >= 1): the same result as
+ * reduce / aggregate for associative, commutative functions; zero is
+ * applied as Spark applies it (S1). */
+EM_API ember_status ember_tree_reduce(ember_rdd *r, ember_fn fn,
+                                      uint32_t depth, ember_records *out,
+                                      ember_error *err);
+EM_API ember_status ember_tree_aggregate(ember_rdd *r, const uint8_t *zero,
+                                         size_t zero_len, ember_fn seq,
+                                         ember_fn comb, uint32_t depth,
+                                         ember_records *out,
+                                         ember_error *err);
+/* fn (a map function) runs over every batch for its effects. */
+EM_API ember_status ember_foreach(ember_rdd *r, ember_fn fn,
+                                  ember_error *err);
+EM_API ember_status ember_foreach_partition(ember_rdd *r, ember_fn fn,
+                                            ember_error *err);
+EM_API ember_status ember_is_empty(ember_rdd *r, int *out, ember_error *err);
+/* (record as a value, int count) per distinct record, any order. */
+EM_API ember_status ember_count_by_value(ember_rdd *r, ember_records *out,
+                                         ember_error *err);
+
+/* Spark's StatCounter over one-number records. */
+typedef struct ember_stats {
+    uint64_t count;
+    double mean, sum, max, min;
+    double variance, stdev;               /* population */
+    double sample_variance, sample_stdev; /* n - 1 */
+} ember_stats;
+EM_API ember_status ember_stats_of(ember_rdd *r, ember_stats *out,
+                                   ember_error *err);
+
+/* One part-NNNNN file per partition under dir (which must not exist),
+ * each committed once through the kernel's commit arbiter; _SUCCESS at
+ * the end. */
+EM_API ember_status ember_save_as_text_file(ember_rdd *r, const char *dir,
+                                            ember_error *err);
+
+/* ---- plan files (docs/plan-format.md, "Plan files") -------------------- */
+
+/* Called for each output line of a plan file's actions, in action order.
+ * json_line is one JSON value without a newline, valid during the call. */
+typedef void (*ember_plan_emit_fn)(void *ctx, const char *json_line);
+
+/*
+ * Runs a plan file in session s: builds its datasets with this API, loads
+ * nothing (plugins are the session's; see ember_plan_plugins), runs its
+ * actions in order and emits their results as JSON lines through emit
+ * (ctx is passed back). json[0..len) is the file's text. origin is the
+ * file's path: it names the file in messages ("job.json: dataset 3 (map):
+ * fns[0]: unknown function 'foo.bar'") and relative paths in the file
+ * (text_file, save_as_text_file) resolve against its directory; NULL means
+ * "plan" in the current directory. The whole file is checked before any
+ * action runs.
+ * Errors: EMBER_EINVAL for a bad file; EMBER_EUNSUPPORTED for an
+ * operation not available yet (shuffles); a dataset the API refuses (a
+ * missing input, zips of unequal partition counts) with that call's
+ * status; a failing action with its status and "job.json: action 2
+ * (collect of dataset 5): <the task's message>" (actions count from 0).
+ * Lines of the actions before the failing one have been emitted.
+ * Threads: as the session; emit runs on the calling thread.
+ */
+EM_API ember_status ember_plan_run(ember_session *s, const char *json,
+                                   size_t len, const char *origin,
+                                   ember_plan_emit_fn emit, void *ctx,
+                                   ember_error *err);
+
+/*
+ * The plugin files a plan file names in "plugins", relative ones resolved
+ * against the directory of origin (as ember_plan_run), so that a tool can
+ * pass them to ember_session_open. *paths receives a NULL-terminated
+ * malloc'd array of malloc'd strings (free each, then the array; NULL
+ * when there are none) and *count their number. EMBER_EINVAL with the
+ * file named for bad JSON or a "plugins" that is not an array of
+ * non-empty strings; EMBER_ENOMEM. Any thread.
+ */
+EM_API ember_status ember_plan_plugins(const char *json, size_t len,
+                                       const char *origin, char ***paths,
+                                       size_t *count, ember_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EMBER_EMBER_H */

@@ -1,0 +1,95 @@
+/*
+ * wordcount — the classic: count the words of a text with ember.
+ *
+ *   wordcount [--master URL] [--conf key=value]... INPUT
+ *
+ * prints one "word<TAB>count" line per distinct word (any order). A word
+ * is a maximal run of bytes that are not ASCII white space. INPUT is a
+ * file, a directory or a glob. The same job as a plan file is
+ * examples/wordcount/wordcount.json (`ember run`).
+ *
+ * The pipeline: text_file -> flat_map(std.split_words) -> count_by_value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ember/ember.h>
+#include <ember/record.h>
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: wordcount [--master URL] [--conf key=value]... "
+                    "INPUT\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *master = NULL, *input = NULL;
+    const char *flags[64];
+    size_t nflags = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--master") == 0 && i + 1 < argc)
+            master = argv[++i];
+        else if (strcmp(argv[i], "--conf") == 0 && i + 1 < argc && nflags < 63)
+            flags[nflags++] = argv[++i];
+        else if (strcmp(argv[i], "--help") == 0)
+            return usage() - 2;
+        else if (argv[i][0] == '-' || input)
+            return usage();
+        else
+            input = argv[i];
+    }
+    if (!input)
+        return usage();
+    flags[nflags] = NULL;
+
+    ember_error err = {0};
+    ember_session *s = NULL;
+    ember_session_opts opts = {.master = master,
+                               .app_name = "wordcount",
+                               .conf_flags = flags};
+    if (ember_session_open(&s, &opts, &err) != EMBER_OK) {
+        fprintf(stderr, "wordcount: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 1;
+    ember_records counts = {0};
+    ember_rdd *lines = ember_text_file(s, input, 0, &err);
+    ember_rdd *words =
+        lines ? ember_flat_map(lines, (ember_fn){"std.split_words", NULL, 0},
+                               &err)
+              : NULL;
+    if (!words || ember_count_by_value(words, &counts, &err) != EMBER_OK) {
+        fprintf(stderr, "wordcount: %s\n", err.msg);
+        goto out;
+    }
+    /* Each result is (word, count). */
+    ember_batch b = {counts.data, counts.len, counts.count};
+    ember_batch_cursor c = ember_batch_cursor_of(&b);
+    const uint8_t *rec;
+    size_t len;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        ember_rec_cursor rc2 = ember_rec_cursor_init(rec, len);
+        ember_value word, n;
+        if (ember_rec_next(&rc2, &word) != EMBER_OK ||
+            ember_rec_next(&rc2, &n) != EMBER_OK ||
+            word.type != EMBER_TYPE_STRING || n.type != EMBER_TYPE_INT) {
+            fprintf(stderr, "wordcount: unexpected result record\n");
+            goto out;
+        }
+        char *w = malloc(word.u.str.len + 1);
+        if (!w)
+            goto out;
+        ember_rec_string_copy(&word, w, word.u.str.len);
+        fwrite(w, 1, word.u.str.len, stdout);
+        printf("\t%lld\n", (long long)n.u.i64);
+        free(w);
+    }
+    rc = 0;
+out:
+    ember_records_free(&counts);
+    ember_session_close(s);
+    return rc;
+}

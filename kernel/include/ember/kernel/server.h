@@ -1,0 +1,54 @@
+/*
+ * ember/kernel/server.h — the kernel as a running service: its event loop
+ * on its own thread, an executor endpoint that executors dial (NNG, see
+ * kernel/msg/link.h), and the cluster manager chosen by the master URL.
+ * emberd runs one; an embedded driver (local[N]) runs one on inproc://.
+ *
+ * Threads: every function may be called from any thread except from the
+ * kernel's own callbacks (em_server_stop joins the loop thread).
+ */
+#ifndef EMBER_KERNEL_SERVER_H
+#define EMBER_KERNEL_SERVER_H
+
+#include "ember/kernel/kernel.h"
+
+typedef struct em_server em_server;
+
+typedef struct em_server_opts {
+    const em_conf *conf;          /* borrowed; must outlive the server */
+    const char *state_path;       /* SQLite file, required */
+    const em_registry *registry;  /* plugins: functions and the cluster
+                                     manager; borrowed */
+    const char *executor_url;     /* where executors dial; NULL = a fresh
+                                     inproc:// URL */
+    const char *master;           /* master URL ("local[4]"); NULL = none:
+                                     executors are started by others */
+} em_server_opts;
+
+/*
+ * Creates the kernel, opens the executor endpoint, starts the cluster
+ * manager whose accepts() claims the master URL (EMBER_ENOTFOUND "no
+ * cluster manager accepts master URL 'x'" otherwise) and the loop thread.
+ */
+EM_API ember_status em_server_start(em_server **out,
+                                    const em_server_opts *opts,
+                                    ember_error *err);
+
+/* The kernel it runs (for submit, cancel, apps). */
+EM_API em_kernel *em_server_kernel(em_server *s);
+
+/* The URL executors dial (tcp port resolved). */
+EM_API const char *em_server_executor_url(const em_server *s);
+
+/*
+ * Runs fn(ctx) on the loop thread and waits for it to return (for reading
+ * loop-thread-only state such as em_kernel_get_stats).
+ */
+EM_API ember_status em_server_call(em_server *s, void (*fn)(void *ctx),
+                                   void *ctx);
+
+/* Stops the loop, closes every executor connection, stops the cluster
+ * manager, destroys the kernel. NULL-safe. */
+EM_API void em_server_stop(em_server *s);
+
+#endif /* EMBER_KERNEL_SERVER_H */

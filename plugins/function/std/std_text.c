@@ -1,0 +1,524 @@
+/*
+ * std_text.c — functions over text: std.split_words, std.lines,
+ * std.split_fields, std.parse_numbers.
+ *
+ * Strings are cut in their escaped form (record.h writes 0x00 as 0x00
+ * 0xFF): no separator byte is 0x00 or 0xFF, so a cut never falls inside an
+ * escape pair, and each piece, written between a string tag and a
+ * terminator as is, is exactly the encoding of the unescaped piece. Nothing
+ * is decoded or copied aside.
+ */
+#include <locale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "std_internal.h"
+
+/*
+ * Appends the framed one-string record whose escaped payload is
+ * raw[0..n). The body is n + 2 bytes (tag, payload, terminator), so the
+ * frame length is written first. out->len unchanged on failure.
+ */
+static ember_status put_string_record(ember_buf *out, const uint8_t *raw,
+                                      size_t n)
+{
+    size_t mark = out->len;
+    ember_status s;
+    if (n > SIZE_MAX - 2)
+        return out->grow ? EMBER_ENOMEM : EMBER_ENOSPC;
+    s = ember_uvarint_put(out, (uint64_t)n + 2);
+    if (s == EMBER_OK)
+        s = std_put_raw_string(out, (uint8_t)EMBER_REC_TAG_STRING, raw, n);
+    if (s != EMBER_OK)
+        out->len = mark;
+    return s;
+}
+
+/* ------------------------------------------------------------------------
+ * std.split_words
+ * ---------------------------------------------------------------------- */
+
+/* ASCII white space: the separators of words. */
+static int is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
+           c == '\r';
+}
+
+/*
+ * For each input record, whose first element must be a string: one output
+ * record holding one string per word, in order. Words are maximal runs of
+ * bytes that are not ASCII white space; an empty or all-blank string gives
+ * no records. Elements after the first are ignored.
+ */
+static ember_status split_words_map(void *state, const ember_batch *in,
+                                    ember_buf *out, uint64_t *out_count,
+                                    ember_error *err)
+{
+    (void)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    uint64_t n_in = 0, n_out = 0;
+    ember_status s;
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value v;
+        s = ember_rec_get(rec, len, 0, &v);
+        if (s == EMBER_ENOTFOUND) {
+            s = std_fail(err, EMBER_EINVAL, "split_words", "record", n_in,
+                         "expected a string, got an empty record");
+            goto done;
+        }
+        if (s != EMBER_OK) {
+            s = std_malformed(err, "split_words", "record", n_in);
+            goto done;
+        }
+        if (v.type != EMBER_TYPE_STRING) {
+            s = std_fail(err, EMBER_EINVAL, "split_words", "record", n_in,
+                         "expected a string, got %s", ember_type_name(v.type));
+            goto done;
+        }
+        const uint8_t *p = v.u.str.raw;
+        const uint8_t *end = p + v.u.str.raw_len;
+        while (p < end) {
+            while (p < end && is_space(*p))
+                p++;
+            const uint8_t *w = p;
+            while (p < end && !is_space(*p))
+                p++;
+            if (p > w) {
+                s = put_string_record(out, w, (size_t)(p - w));
+                if (s != EMBER_OK) {
+                    s = std_out_error(err, "split_words", s);
+                    goto done;
+                }
+                n_out++;
+            }
+        }
+        n_in++;
+    }
+    if (s != EMBER_END) {
+        s = std_frame_error(err, "split_words", n_in);
+        goto done;
+    }
+    s = EMBER_OK;
+done:
+    *out_count += n_out;
+    return s;
+}
+
+const ember_function_vtable std_split_words_vtable = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = split_words_map,
+};
+
+/* ------------------------------------------------------------------------
+ * std.lines
+ * ---------------------------------------------------------------------- */
+
+/*
+ * For each one-string record: one string record per line. Lines end at
+ * '\n' (not included); a '\r' ending a line is removed (CRLF text); the
+ * text after the last '\n' is a line when it is not empty. So "a\nb" and
+ * "a\nb\n" both give "a", "b"; "\n" gives one empty line; "" gives none.
+ */
+static ember_status lines_map(void *state, const ember_batch *in,
+                              ember_buf *out, uint64_t *out_count,
+                              ember_error *err)
+{
+    (void)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    uint64_t n_in = 0, n_out = 0;
+    ember_status s;
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value v;
+        s = std_one_string(rec, len, &v, "lines", n_in, err);
+        if (s != EMBER_OK)
+            goto done;
+        const uint8_t *p = v.u.str.raw;
+        const uint8_t *end = p + v.u.str.raw_len;
+        while (p < end) {
+            const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+            const uint8_t *stop = nl ? nl : end;
+            size_t n = (size_t)(stop - p);
+            if (n > 0 && p[n - 1] == '\r')
+                n--;
+            s = put_string_record(out, p, n);
+            if (s != EMBER_OK) {
+                s = std_out_error(err, "lines", s);
+                goto done;
+            }
+            n_out++;
+            p = nl ? nl + 1 : end;
+        }
+        n_in++;
+    }
+    if (s != EMBER_END) {
+        s = std_frame_error(err, "lines", n_in);
+        goto done;
+    }
+    s = EMBER_OK;
+done:
+    *out_count += n_out;
+    return s;
+}
+
+const ember_function_vtable std_lines_vtable = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = lines_map,
+};
+
+/* ------------------------------------------------------------------------
+ * std.split_fields
+ * ---------------------------------------------------------------------- */
+
+/* The opened split_fields: the delimiter (escaped form) and its finder. */
+typedef struct split_fields_state {
+    const ember_host_api *host;
+    std_finder finder; /* points into delim */
+    size_t delim_len;
+    uint8_t delim[];
+} split_fields_state;
+
+/* Used when there is no argument: the delimiter "\t" (a one-byte needle
+ * uses memchr and no skip table). */
+static const split_fields_state tab_fields = {
+    .finder = {.needle = (const uint8_t *)"\t", .len = 1},
+    .delim_len = 1,
+};
+
+/*
+ * arg: none (the delimiter is "\t"), or an encoded record holding one
+ * non-empty string, the delimiter. Without an argument *state stays NULL.
+ */
+static ember_status split_fields_open(const ember_host_api *host,
+                                      const uint8_t *arg, size_t arg_len,
+                                      void **state, ember_error *err)
+{
+    ember_value v;
+    ember_status s;
+    if (state == NULL)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.split_fields: open: no state pointer");
+    *state = NULL;
+    if (arg == NULL || arg_len == 0)
+        return EMBER_OK;
+    if (host == NULL || !EMBER_HOST_HAS(host, alloc) ||
+        !EMBER_HOST_HAS(host, free))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.split_fields: open: no host services");
+    s = std_check_arg(arg, arg_len, 1, "split_fields",
+                      "an encoded record holding the delimiter (a string)",
+                      err);
+    if (s != EMBER_OK)
+        return s;
+    if (ember_rec_get(arg, arg_len, 0, &v) != EMBER_OK)
+        return ember_errorf(err, EMBER_EINTERNAL,
+                            "std.split_fields: cannot read a validated "
+                            "argument");
+    if (v.type != EMBER_TYPE_STRING)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.split_fields: bad argument: the delimiter "
+                            "must be a string, got %s",
+                            ember_type_name(v.type));
+    if (v.u.str.len == 0)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.split_fields: bad argument: the delimiter "
+                            "is empty");
+    split_fields_state *st = host->alloc(sizeof *st + v.u.str.raw_len);
+    if (st == NULL)
+        return ember_errorf(err, EMBER_ENOMEM,
+                            "std.split_fields: out of memory");
+    st->host = host;
+    st->delim_len = v.u.str.raw_len;
+    memcpy(st->delim, v.u.str.raw, v.u.str.raw_len);
+    std_finder_init(&st->finder, st->delim, st->delim_len);
+    *state = st;
+    return EMBER_OK;
+}
+
+/* Frees what split_fields_open made (NULL is a no-op). */
+static void split_fields_close(void *state)
+{
+    split_fields_state *st = state;
+    if (st)
+        st->host->free(st);
+}
+
+/*
+ * For each one-string record: one record of k + 1 strings, the text
+ * between k delimiters (empty fields kept, trailing ones too): "a,,b" ->
+ * ("a", "", "b"), "" -> ("").
+ */
+static ember_status split_fields_map(void *state, const ember_batch *in,
+                                     ember_buf *out, uint64_t *out_count,
+                                     ember_error *err)
+{
+    const split_fields_state *st = state ? state : &tab_fields;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    uint64_t n = 0;
+    ember_status s;
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value v;
+        size_t mark, from = 0;
+        s = std_one_string(rec, len, &v, "split_fields", n, err);
+        if (s != EMBER_OK)
+            goto done;
+        const uint8_t *raw = v.u.str.raw;
+        size_t raw_len = v.u.str.raw_len;
+        s = std_frame_begin(out, &mark);
+        while (s == EMBER_OK) {
+            size_t at = std_find(&st->finder, raw, raw_len, from);
+            size_t stop = at == SIZE_MAX ? raw_len : at;
+            s = std_put_raw_string(out, (uint8_t)EMBER_REC_TAG_STRING,
+                                   raw + from, stop - from);
+            if (at == SIZE_MAX)
+                break;
+            from = at + st->delim_len;
+        }
+        if (s == EMBER_OK)
+            s = std_frame_end(out, mark);
+        else
+            out->len = mark;
+        if (s != EMBER_OK) {
+            s = std_out_error(err, "split_fields", s);
+            goto done;
+        }
+        n++;
+    }
+    if (s != EMBER_END) {
+        s = std_frame_error(err, "split_fields", n);
+        goto done;
+    }
+    s = EMBER_OK;
+done:
+    *out_count += n;
+    return s;
+}
+
+const ember_function_vtable std_split_fields_vtable = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .open = split_fields_open,
+    .close = split_fields_close,
+    .map_batch = split_fields_map,
+};
+
+/* ------------------------------------------------------------------------
+ * std.parse_numbers
+ * ---------------------------------------------------------------------- */
+
+/* The opened parse_numbers: the "C" locale, for strtod. */
+typedef struct parse_numbers_state {
+    const ember_host_api *host;
+    locale_t c_locale;
+} parse_numbers_state;
+
+/* Makes the "C" numeric locale that map_batch switches to around strtod,
+ * so the result does not depend on the process's LC_NUMERIC. */
+static ember_status parse_numbers_open(const ember_host_api *host,
+                                       const uint8_t *arg, size_t arg_len,
+                                       void **state, ember_error *err)
+{
+    (void)arg;
+    if (state == NULL || host == NULL || !EMBER_HOST_HAS(host, alloc) ||
+        !EMBER_HOST_HAS(host, free))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.parse_numbers: open: no host services");
+    *state = NULL;
+    if (arg_len != 0)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.parse_numbers: takes no argument, got %zu "
+                            "bytes",
+                            arg_len);
+    parse_numbers_state *st = host->alloc(sizeof *st);
+    if (st == NULL)
+        return ember_errorf(err, EMBER_ENOMEM,
+                            "std.parse_numbers: out of memory");
+    st->host = host;
+    st->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (st->c_locale == (locale_t)0) {
+        host->free(st);
+        return ember_errorf(err, EMBER_ENOMEM,
+                            "std.parse_numbers: cannot make the C locale");
+    }
+    *state = st;
+    return EMBER_OK;
+}
+
+/* Frees what parse_numbers_open made (NULL is a no-op). */
+static void parse_numbers_close(void *state)
+{
+    parse_numbers_state *st = state;
+    if (st) {
+        freelocale(st->c_locale);
+        st->host->free(st);
+    }
+}
+
+/* Number kinds of a string. */
+enum { NUM_NONE, NUM_INT, NUM_DOUBLE };
+
+/* Skips decimal digits from *i; returns how many. */
+static size_t skip_digits(const uint8_t *p, size_t n, size_t *i)
+{
+    size_t start = *i;
+    while (*i < n && p[*i] >= '0' && p[*i] <= '9')
+        (*i)++;
+    return *i - start;
+}
+
+/*
+ * Classifies p[0..n): NUM_INT for [+-]?[0-9]+ within int64 (value in
+ * *iv), NUM_DOUBLE for the rest of the decimal floating-point syntax
+ * [+-]?(D+(.D*)?|.D+)([eE][+-]?D+)? (and for integers out of int64 range),
+ * else NUM_NONE. No white space, no hex, no inf or nan.
+ */
+static int classify(const uint8_t *p, size_t n, int64_t *iv)
+{
+    size_t i = 0, int_digits, frac_digits = 0;
+    int neg = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        neg = p[i++] == '-';
+    int_digits = skip_digits(p, n, &i);
+    if (i == n && int_digits > 0) {
+        /* accumulate the magnitude as a negative number: -INT64_MIN does
+         * not fit */
+        int64_t acc = 0;
+        size_t k;
+        for (k = neg || p[0] == '+' ? 1 : 0; k < n; k++) {
+            int d = p[k] - '0';
+            if (acc < (INT64_MIN + d) / 10)
+                return NUM_DOUBLE;
+            acc = acc * 10 - d;
+        }
+        if (!neg) {
+            if (acc == INT64_MIN)
+                return NUM_DOUBLE;
+            acc = -acc;
+        }
+        *iv = acc;
+        return NUM_INT;
+    }
+    if (i < n && p[i] == '.') {
+        i++;
+        frac_digits = skip_digits(p, n, &i);
+    }
+    if (int_digits + frac_digits == 0)
+        return NUM_NONE;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (skip_digits(p, n, &i) == 0)
+            return NUM_NONE;
+    }
+    return i == n ? NUM_DOUBLE : NUM_NONE;
+}
+
+/*
+ * Appends v, or the number it spells when it is a string in the syntax
+ * classify accepts (a double only when finite). The caller has switched
+ * to the C locale.
+ */
+static ember_status put_parsed(ember_buf *out, const ember_value *v)
+{
+    int64_t iv = 0;
+    /* an escaped string holds a 0x00, so it is no number */
+    if (v->type != EMBER_TYPE_STRING || v->u.str.raw_len != v->u.str.len ||
+        v->u.str.len == 0)
+        return ember_rec_put_value(out, v);
+    switch (classify(v->u.str.raw, v->u.str.len, &iv)) {
+    case NUM_INT: return ember_rec_put_int(out, iv);
+    case NUM_DOUBLE: {
+        /* The payload is followed by the string's 0x00 terminator in the
+         * record, so strtod stops right after it. */
+        char *end = NULL;
+        double d = strtod((const char *)v->u.str.raw, &end);
+        if (end == (const char *)v->u.str.raw + v->u.str.len && isfinite(d))
+            return ember_rec_put_double(out, d);
+        return ember_rec_put_value(out, v);
+    }
+    default: return ember_rec_put_value(out, v);
+    }
+}
+
+/*
+ * Each record -> the same record with every top-level string that is a
+ * whole decimal integer in int64 range turned into an int, and every other
+ * one that is a finite decimal floating-point number turned into a double.
+ * Other elements (nested tuples included) are copied unchanged.
+ */
+static ember_status parse_numbers_map(void *state, const ember_batch *in,
+                                      ember_buf *out, uint64_t *out_count,
+                                      ember_error *err)
+{
+    const parse_numbers_state *st = state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    uint64_t n = 0;
+    ember_status s;
+    locale_t old;
+    if (st == NULL)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.parse_numbers: called without open");
+    old = uselocale(st->c_locale);
+    if (old == (locale_t)0)
+        return ember_errorf(err, EMBER_EINTERNAL,
+                            "std.parse_numbers: cannot switch to the C "
+                            "locale");
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
+        ember_value v;
+        size_t mark;
+        s = std_frame_begin(out, &mark);
+        if (s != EMBER_OK) {
+            s = std_out_error(err, "parse_numbers", s);
+            goto done;
+        }
+        while ((s = ember_rec_next(&rc, &v)) == EMBER_OK) {
+            s = put_parsed(out, &v);
+            if (s != EMBER_OK) {
+                out->len = mark;
+                s = std_out_error(err, "parse_numbers", s);
+                goto done;
+            }
+        }
+        if (s != EMBER_END) {
+            out->len = mark;
+            s = std_malformed(err, "parse_numbers", "record", n);
+            goto done;
+        }
+        s = std_frame_end(out, mark);
+        if (s != EMBER_OK) {
+            s = std_out_error(err, "parse_numbers", s);
+            goto done;
+        }
+        n++;
+    }
+    if (s != EMBER_END) {
+        s = std_frame_error(err, "parse_numbers", n);
+        goto done;
+    }
+    s = EMBER_OK;
+done:
+    uselocale(old);
+    *out_count += n;
+    return s;
+}
+
+const ember_function_vtable std_parse_numbers_vtable = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .open = parse_numbers_open,
+    .close = parse_numbers_close,
+    .map_batch = parse_numbers_map,
+};

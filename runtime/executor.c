@@ -1,0 +1,709 @@
+/*
+ * runtime/executor.c — an executor (see ember/runtime/executor.h).
+ *
+ * Threads: the link's NNG callback thread decodes kernel messages and
+ * queues work; `slots` workers run tasks; one reporter thread sends STATUS
+ * batches (every update queued since its last send goes in one message)
+ * and heartbeats.
+ */
+#include "ember/runtime/executor.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ember/kernel/host.h"
+#include "ember/kernel/log.h"
+#include "msg/link.h"
+#include "msg/msg.h"
+#include "runtime/action.h"
+#include "runtime/pipeline.h"
+
+/* A stage attempt's description, shared by its tasks (refcounted). */
+typedef struct stage_desc {
+    uint64_t stage_id;
+    uint32_t attempt;
+    int is_result;
+    uint32_t node; /* index of the stage's dataset in lineage */
+    em_lineage *lineage;
+    json_t *action; /* result stages: the job's action, or NULL */
+    _Atomic int refs;
+    struct stage_desc *next;
+} stage_desc;
+
+typedef struct task {
+    em_msg_task t;
+    stage_desc *stage;
+    atomic_int cancel;
+    /* commit handshake */
+    int commit_state; /* 0 waiting, 1 allowed, 2 refused */
+    struct task *next;
+} task;
+
+typedef struct update {
+    em_msg_update u;
+    uint8_t *result; /* owned copies behind u.result / u.error */
+    char *error;
+    struct update *next;
+} update;
+
+struct em_executor {
+    em_executor_opts o;
+    char *id, *hostname;
+    em_link *link;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, report_cv, commit_cv, end_cv;
+    stage_desc *stages;
+    task *queue_head, *queue_tail;
+    task *running; /* list of running tasks (for KILL, commit replies) */
+    update *updates, *updates_tail;
+    uint32_t nrunning;
+    int stopping, ended;
+    pthread_t *workers;
+    uint32_t nworkers;
+    pthread_t reporter;
+    int reporter_started;
+    size_t batch_bytes;
+    int64_t heartbeat_ms, task_timeout_ms, pipe_timeout_ms;
+};
+
+/* The task on this thread, for host->task_partition / task_attempt. */
+static _Thread_local const task *current_task;
+
+static void stage_unref(stage_desc *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        em_lineage_free(s->lineage);
+        json_decref(s->action);
+        free(s);
+    }
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- reporting -------------------------------------------------------- */
+
+/* Queues a status update (copies result and error). Takes e->mu. */
+static void report(em_executor *e, const em_msg_update *u)
+{
+    update *x = calloc(1, sizeof *x);
+    if (!x)
+        return; /* the kernel's heartbeat timeout recovers the task */
+    x->u = *u;
+    if (u->result.len) {
+        x->result = malloc(u->result.len);
+        if (!x->result) {
+            free(x);
+            return;
+        }
+        memcpy(x->result, u->result.data, u->result.len);
+        x->u.result.data = x->result;
+    }
+    if (u->error.len) {
+        x->error = malloc(u->error.len);
+        if (x->error)
+            memcpy(x->error, u->error.data, u->error.len);
+        x->u.error.data = (const uint8_t *)x->error;
+        if (!x->error)
+            x->u.error.len = 0;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (e->updates_tail)
+        e->updates_tail->next = x;
+    else
+        e->updates = x;
+    e->updates_tail = x;
+    pthread_cond_signal(&e->report_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void send_updates(em_executor *e, update *list)
+{
+    ember_buf out = ember_buf_heap();
+    em_msg_batch b;
+    while (list) {
+        out.len = 0;
+        em_msg_status_begin(&b, &out);
+        /* keep messages to a sensible size; results can be large */
+        while (list && (b.count == 0 || out.len < (8u << 20))) {
+            update *x = list;
+            list = x->next;
+            if (em_msg_status_add(&b, &x->u) != EMBER_OK) {
+                /* a result the format cannot carry: fail the task instead */
+                em_msg_update f = {.task_id = x->u.task_id,
+                                   .state = EM_TASK_FAILED,
+                                   .run_us = x->u.run_us};
+                static const char m[] = "task result too large to send";
+                f.error = (em_bytes){(const uint8_t *)m, sizeof m - 1};
+                em_msg_status_add(&b, &f);
+            }
+            free(x->result);
+            free(x->error);
+            free(x);
+        }
+        em_msg_batch_finish(&b);
+        em_link_send(e->link, out.data, out.len);
+    }
+    ember_buf_release(&out);
+}
+
+static void send_heartbeat(em_executor *e, uint32_t running)
+{
+    ember_buf out = ember_buf_heap();
+    em_msg_heartbeat hb = {{(const uint8_t *)e->id, strlen(e->id)}, running};
+    if (em_msg_encode_heartbeat(&out, &hb) == EMBER_OK)
+        em_link_send(e->link, out.data, out.len);
+    ember_buf_release(&out);
+}
+
+static void *reporter_main(void *arg)
+{
+    em_executor *e = arg;
+    uint64_t last_hb = mono_us();
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->updates && !e->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&e->report_cv, &e->mu, &ts);
+            if (mono_us() - last_hb >= (uint64_t)e->heartbeat_ms * 1000u)
+                break;
+        }
+        update *list = e->updates;
+        e->updates = e->updates_tail = NULL;
+        uint32_t running = e->nrunning;
+        int stop = e->stopping;
+        pthread_mutex_unlock(&e->mu);
+        if (list)
+            send_updates(e, list);
+        if (mono_us() - last_hb >= (uint64_t)e->heartbeat_ms * 1000u) {
+            send_heartbeat(e, running);
+            last_hb = mono_us();
+        }
+        pthread_mutex_lock(&e->mu);
+        if (stop && !e->updates)
+            break;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* ---- running tasks ---------------------------------------------------- */
+
+typedef struct commit_ctx {
+    em_executor *e;
+    task *t;
+} commit_ctx;
+
+static int ask_commit(void *ctx)
+{
+    commit_ctx *c = ctx;
+    em_executor *e = c->e;
+    task *t = c->t;
+    ember_buf out = ember_buf_heap();
+    em_msg_commit_ask m = {t->t.task_id, t->t.stage_id, t->t.stage_attempt,
+                           t->t.partition, t->t.attempt};
+    ember_status s = em_msg_encode_commit_ask(&out, &m);
+    if (s == EMBER_OK)
+        s = em_link_send(e->link, out.data, out.len);
+    ember_buf_release(&out);
+    if (s != EMBER_OK)
+        return (int)s;
+    pthread_mutex_lock(&e->mu);
+    while (t->commit_state == 0 && !e->stopping && !atomic_load(&t->cancel))
+        pthread_cond_wait(&e->commit_cv, &e->mu);
+    int r = t->commit_state == 1 ? 1 : t->commit_state == 2 ? 0
+                                                           : EMBER_ECANCELED;
+    pthread_mutex_unlock(&e->mu);
+    return r;
+}
+
+static void run_task(em_executor *e, task *t)
+{
+    uint64_t t0 = mono_us();
+    stage_desc *sd = t->stage;
+    ember_error err = {0};
+    ember_buf result = ember_buf_heap();
+    em_task_env env = {
+        .host = em_host_api(),
+        .registry = e->o.registry,
+        .lineage = sd->lineage,
+        .partition = t->t.partition,
+        .attempt = t->t.attempt,
+        .cancel = &t->cancel,
+        .batch_bytes = e->batch_bytes,
+        .pipe_timeout_ms = e->pipe_timeout_ms,
+    };
+    em_pipe *pipe = NULL;
+    ember_status s;
+    current_task = t;
+    if (!sd->is_result)
+        s = ember_errorf(&err, EMBER_EUNSUPPORTED,
+                         "shuffle map tasks need the shuffle manager (not "
+                         "in this build)");
+    else
+        s = em_pipe_open(&pipe, &env, sd->node, t->t.partition, &err);
+    if (s == EMBER_OK) {
+        commit_ctx cc = {e, t};
+        s = em_action_run(&env, pipe, sd->action, ask_commit, &cc, &result,
+                          &err);
+    }
+    em_pipe_close(pipe);
+    current_task = NULL;
+    em_msg_update u = {.task_id = t->t.task_id,
+                       .run_us = mono_us() - t0,
+                       .records_in = env.records_in};
+    if (s == EMBER_OK) {
+        u.state = EM_TASK_FINISHED;
+        u.result = (em_bytes){result.data, result.len};
+        u.bytes_out = result.len;
+    } else {
+        u.state = atomic_load(&t->cancel) ? EM_TASK_KILLED : EM_TASK_FAILED;
+        if (!err.msg[0])
+            snprintf(err.msg, sizeof err.msg, "%s", ember_status_name(s));
+        u.error = (em_bytes){(const uint8_t *)err.msg, strlen(err.msg)};
+    }
+    report(e, &u);
+    ember_buf_release(&result);
+}
+
+static void *worker_main(void *arg)
+{
+    em_executor *e = arg;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->queue_head && !e->stopping)
+            pthread_cond_wait(&e->work_cv, &e->mu);
+        if (e->stopping)
+            break;
+        task *t = e->queue_head;
+        e->queue_head = t->next;
+        if (!e->queue_head)
+            e->queue_tail = NULL;
+        t->next = e->running;
+        e->running = t;
+        e->nrunning++;
+        pthread_mutex_unlock(&e->mu);
+
+        run_task(e, t);
+
+        pthread_mutex_lock(&e->mu);
+        for (task **pp = &e->running; *pp; pp = &(*pp)->next)
+            if (*pp == t) {
+                *pp = t->next;
+                break;
+            }
+        e->nrunning--;
+        stage_unref(t->stage);
+        free(t);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* ---- kernel messages (link thread) ------------------------------------ */
+
+static stage_desc *find_stage(em_executor *e, uint64_t id, uint32_t attempt)
+{
+    for (stage_desc *s = e->stages; s; s = s->next)
+        if (s->stage_id == id && s->attempt == attempt)
+            return s;
+    return NULL;
+}
+
+static void on_stage(em_executor *e, const uint8_t *d, size_t n)
+{
+    em_msg_stage m;
+    ember_error err = {0};
+    if (em_msg_decode_stage(d, n, &m, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad STAGE: %s", err.msg);
+        return;
+    }
+    json_error_t je;
+    json_t *doc = json_loadb((const char *)m.plan.data, m.plan.len, 0, &je);
+    stage_desc *sd = calloc(1, sizeof *sd);
+    em_lineage *l = NULL;
+    json_t *plan = doc ? json_object_get(doc, "plan") : NULL;
+    json_t *ds = plan ? json_object_get(plan, "datasets") : NULL;
+    json_t *kind = doc ? json_object_get(doc, "kind") : NULL;
+    json_t *dataset = doc ? json_object_get(doc, "dataset") : NULL;
+    if (!sd || !json_is_array(ds) || !json_is_string(kind) ||
+        !json_is_integer(dataset) ||
+        em_lineage_decode_datasets(&l, ds, NULL, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad STAGE %" PRIu64 ": %s",
+               m.stage_id, err.msg[0] ? err.msg : je.text);
+        free(sd);
+        json_decref(doc);
+        return;
+    }
+    int64_t at = em_lineage_find(l, (uint64_t)json_integer_value(dataset));
+    if (at < 0) {
+        em_log(EMBER_LOG_ERROR, "executor", "STAGE %" PRIu64
+               ": its dataset is not in its plan", m.stage_id);
+        em_lineage_free(l);
+        free(sd);
+        json_decref(doc);
+        return;
+    }
+    sd->stage_id = m.stage_id;
+    sd->attempt = m.attempt;
+    sd->is_result = strcmp(json_string_value(kind), "result") == 0;
+    sd->node = (uint32_t)at;
+    sd->lineage = l;
+    sd->action = json_incref(json_object_get(doc, "action"));
+    atomic_store(&sd->refs, 1);
+    json_decref(doc);
+    pthread_mutex_lock(&e->mu);
+    if (find_stage(e, sd->stage_id, sd->attempt)) {
+        pthread_mutex_unlock(&e->mu);
+        stage_unref(sd);
+        return;
+    }
+    sd->next = e->stages;
+    e->stages = sd;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void fail_now(em_executor *e, uint64_t task_id, const char *msg)
+{
+    em_msg_update u = {.task_id = task_id, .state = EM_TASK_FAILED};
+    u.error = (em_bytes){(const uint8_t *)msg, strlen(msg)};
+    report(e, &u);
+}
+
+static void on_launch(em_executor *e, const uint8_t *d, size_t n)
+{
+    em_msg_cursor c;
+    ember_error err = {0};
+    if (em_msg_launch_open(d, n, &c, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad LAUNCH: %s", err.msg);
+        return;
+    }
+    em_msg_task mt;
+    while (em_msg_launch_next(&c, &mt) == EMBER_OK) {
+        task *t = calloc(1, sizeof *t);
+        pthread_mutex_lock(&e->mu);
+        stage_desc *sd = find_stage(e, mt.stage_id, mt.stage_attempt);
+        if (!t || !sd) {
+            pthread_mutex_unlock(&e->mu);
+            free(t);
+            fail_now(e, mt.task_id, sd ? "out of memory on the executor"
+                                       : "executor has no description of "
+                                         "this stage");
+            continue;
+        }
+        t->t = mt;
+        t->stage = sd;
+        atomic_fetch_add(&sd->refs, 1);
+        if (e->queue_tail)
+            e->queue_tail->next = t;
+        else
+            e->queue_head = t;
+        e->queue_tail = t;
+        pthread_cond_signal(&e->work_cv);
+        pthread_mutex_unlock(&e->mu);
+    }
+}
+
+static void on_kill(em_executor *e, const uint8_t *d, size_t n)
+{
+    em_msg_cursor c;
+    em_bytes reason;
+    ember_error err = {0};
+    if (em_msg_kill_open(d, n, &reason, &c, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad KILL: %s", err.msg);
+        return;
+    }
+    uint64_t id;
+    while (em_msg_kill_next(&c, &id) == EMBER_OK) {
+        task *dropped = NULL;
+        pthread_mutex_lock(&e->mu);
+        for (task *t = e->running; t; t = t->next)
+            if (t->t.task_id == id)
+                atomic_store(&t->cancel, 1);
+        for (task **pp = &e->queue_head, *prev = NULL; *pp;
+             prev = *pp, pp = &(*pp)->next) {
+            if ((*pp)->t.task_id != id)
+                continue;
+            dropped = *pp;
+            *pp = dropped->next;
+            if (e->queue_tail == dropped)
+                e->queue_tail = prev;
+            break;
+        }
+        pthread_cond_broadcast(&e->commit_cv);
+        pthread_mutex_unlock(&e->mu);
+        if (dropped) {
+            em_msg_update u = {.task_id = id, .state = EM_TASK_KILLED};
+            static const char m[] = "killed before it started";
+            u.error = (em_bytes){(const uint8_t *)m, sizeof m - 1};
+            report(e, &u);
+            stage_unref(dropped->stage);
+            free(dropped);
+        }
+    }
+}
+
+static void on_commit_reply(em_executor *e, const uint8_t *d, size_t n)
+{
+    em_msg_commit_reply m;
+    if (em_msg_decode_commit_reply(d, n, &m, NULL) != EMBER_OK)
+        return;
+    pthread_mutex_lock(&e->mu);
+    for (task *t = e->running; t; t = t->next)
+        if (t->t.task_id == m.task_id)
+            t->commit_state = m.allowed ? 1 : 2;
+    pthread_cond_broadcast(&e->commit_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void end_executor(em_executor *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stopping = 1;
+    for (task *t = e->running; t; t = t->next)
+        atomic_store(&t->cancel, 1);
+    pthread_cond_broadcast(&e->work_cv);
+    pthread_cond_broadcast(&e->report_cv);
+    pthread_cond_broadcast(&e->commit_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void on_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
+{
+    (void)l;
+    em_executor *e = ctx;
+    em_msg_type type;
+    ember_error err = {0};
+    if (em_msg_type_of(d, n, &type, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad message: %s", err.msg);
+        return;
+    }
+    switch (type) {
+    case EM_MSG_STAGE: on_stage(e, d, n); break;
+    case EM_MSG_LAUNCH: on_launch(e, d, n); break;
+    case EM_MSG_KILL: on_kill(e, d, n); break;
+    case EM_MSG_COMMIT_REPLY: on_commit_reply(e, d, n); break;
+    case EM_MSG_REGISTERED: {
+        em_msg_registered r;
+        if (em_msg_decode_registered(d, n, &r, NULL) == EMBER_OK &&
+            !r.accepted) {
+            em_log(EMBER_LOG_ERROR, "executor", "kernel refused executor "
+                   "'%s': %.*s", e->id, (int)r.reason.len,
+                   (const char *)r.reason.data);
+            end_executor(e);
+        }
+        break;
+    }
+    case EM_MSG_SHUTDOWN: end_executor(e); break;
+    default: break;
+    }
+}
+
+static void on_closed(void *ctx, em_link *l, const char *reason)
+{
+    (void)l;
+    em_executor *e = ctx;
+    em_log(EMBER_LOG_DEBUG, "executor", "executor '%s': connection to the "
+           "kernel closed: %s", e->id, reason ? reason : "");
+    end_executor(e);
+    pthread_mutex_lock(&e->mu);
+    e->ended = 1;
+    pthread_cond_broadcast(&e->end_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static void conf_settings(em_executor *e)
+{
+    int64_t v;
+    e->batch_bytes = 1u << 20;
+    e->heartbeat_ms = 10000;
+    if (!e->o.conf)
+        return;
+    if (em_conf_get_size(e->o.conf, "ember.result.batchBytes", 1 << 20, &v,
+                         NULL) == EMBER_OK && v >= 4096)
+        e->batch_bytes = (size_t)v;
+    if (em_conf_get_duration_ms(e->o.conf, "ember.executor.heartbeatInterval",
+                                10000, &v, NULL) == EMBER_OK && v > 0)
+        e->heartbeat_ms = v;
+    if (em_conf_get_duration_ms(e->o.conf, "ember.pipe.timeout", 0, &v,
+                                NULL) == EMBER_OK)
+        e->pipe_timeout_ms = v;
+}
+
+ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
+                               ember_error *err)
+{
+    *out = NULL;
+    if (!o || !o->endpoint || !o->executor_id || o->slots == 0)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "executor: endpoint, id and slots >= 1 needed");
+    em_executor *e = calloc(1, sizeof *e);
+    if (!e)
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    e->o = *o;
+    char hn[256] = "localhost";
+    if (!o->host)
+        gethostname(hn, sizeof hn - 1);
+    e->id = strdup(o->executor_id);
+    e->hostname = strdup(o->host ? o->host : hn);
+    e->workers = calloc(o->slots, sizeof *e->workers);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->work_cv, NULL);
+    pthread_cond_init(&e->report_cv, NULL);
+    pthread_cond_init(&e->commit_cv, NULL);
+    pthread_cond_init(&e->end_cv, NULL);
+    conf_settings(e);
+    if (!e->id || !e->hostname || !e->workers) {
+        em_executor_stop(e);
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
+    em_link_handler h = {e, on_recv, on_closed};
+    ember_status s = em_link_dial(&e->link, o->endpoint, &h,
+                                  o->connect_timeout_ms
+                                      ? o->connect_timeout_ms
+                                      : 10000,
+                                  err);
+    if (s != EMBER_OK) {
+        e->link = NULL;
+        em_executor_stop(e);
+        return s;
+    }
+    for (uint32_t i = 0; i < o->slots; i++) {
+        if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0)
+            break;
+        e->nworkers++;
+    }
+    if (pthread_create(&e->reporter, NULL, reporter_main, e) == 0)
+        e->reporter_started = 1;
+    if (e->nworkers != o->slots || !e->reporter_started) {
+        em_executor_stop(e);
+        return ember_errorf(err, EMBER_ENOMEM, "cannot start threads");
+    }
+    ember_buf msg = ember_buf_heap();
+    em_msg_register r = {{(const uint8_t *)e->id, strlen(e->id)},
+                         {(const uint8_t *)e->hostname, strlen(e->hostname)},
+                         {NULL, 0}, o->slots, (uint32_t)getpid()};
+    s = em_msg_encode_register(&msg, &r);
+    if (s == EMBER_OK)
+        s = em_link_send(e->link, msg.data, msg.len);
+    ember_buf_release(&msg);
+    if (s != EMBER_OK) {
+        em_executor_stop(e);
+        return ember_errorf(err, s, "executor: cannot register");
+    }
+    *out = e;
+    return EMBER_OK;
+}
+
+void em_executor_wait(em_executor *e)
+{
+    pthread_mutex_lock(&e->mu);
+    while (!e->ended && !e->stopping)
+        pthread_cond_wait(&e->end_cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void em_executor_stop(em_executor *e)
+{
+    if (!e)
+        return;
+    end_executor(e);
+    for (uint32_t i = 0; i < e->nworkers; i++)
+        pthread_join(e->workers[i], NULL);
+    if (e->reporter_started)
+        pthread_join(e->reporter, NULL);
+    em_link_close(e->link);
+    while (e->queue_head) {
+        task *t = e->queue_head;
+        e->queue_head = t->next;
+        stage_unref(t->stage);
+        free(t);
+    }
+    while (e->updates) {
+        update *x = e->updates;
+        e->updates = x->next;
+        free(x->result);
+        free(x->error);
+        free(x);
+    }
+    while (e->stages) {
+        stage_desc *s = e->stages;
+        e->stages = s->next;
+        stage_unref(s);
+    }
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->work_cv);
+    pthread_cond_destroy(&e->report_cv);
+    pthread_cond_destroy(&e->commit_cv);
+    pthread_cond_destroy(&e->end_cv);
+    free(e->workers);
+    free(e->id);
+    free(e->hostname);
+    free(e);
+}
+
+/* ---- the runtime's host services ---------------------------------------- */
+
+static const em_registry *rt_registry;
+static const em_conf *rt_conf;
+
+static ember_status rt_executor_start(const char *endpoint, const char *id,
+                                      uint32_t slots, void **handle,
+                                      ember_error *err)
+{
+    em_executor_opts o = {.endpoint = endpoint,
+                          .executor_id = id,
+                          .host = NULL,
+                          .slots = slots,
+                          .registry = rt_registry,
+                          .conf = rt_conf};
+    em_executor *e = NULL;
+    ember_status s = em_executor_start(&e, &o, err);
+    *handle = e;
+    return s;
+}
+
+static void rt_executor_stop(void *handle)
+{
+    em_executor_stop(handle);
+}
+
+static int64_t rt_task_partition(void)
+{
+    return current_task ? (int64_t)current_task->t.partition : -1;
+}
+
+static int64_t rt_task_attempt(void)
+{
+    return current_task ? (int64_t)current_task->t.attempt : -1;
+}
+
+void em_runtime_init(const em_registry *registry, const em_conf *conf)
+{
+    rt_registry = registry;
+    rt_conf = conf;
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+    em_host_runtime rt = {rt_executor_start, rt_executor_stop,
+                          rt_task_partition, rt_task_attempt};
+    em_host_set_runtime(&rt);
+}

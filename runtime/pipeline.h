@@ -1,0 +1,67 @@
+/*
+ * runtime/pipeline.h — computing one partition of a dataset: the chain of a
+ * stage's narrow operators, pipelined in one pass.
+ *
+ * em_pipe_open builds, for (dataset node, partition), a tree of operators
+ * reaching back through narrow dependencies to sources (parallelize,
+ * range, text_file, source, empty). Each em_pipe_next hands out the next
+ * batch of the partition's records; batches live in per-operator arenas
+ * that are reused, so the only allocations are per operator, never per
+ * record. Plugin functions are called once per batch (map, flat_map,
+ * filter, key_by, map_values, map_partitions(+_with_index)); flat_map_values
+ * calls its function once per value because a MAP call cannot say which
+ * input produced which output (documented in docs/plugin-sdk.md).
+ *
+ * Errors name the dataset, the operation, the function and the partition:
+ *   "dataset 3 (map std.parse) partition 7: function returned 2 records for 3"
+ * A task's cancel flag is checked between batches.
+ *
+ * Threads: a pipe belongs to the task thread that opened it.
+ */
+#ifndef EM_RUNTIME_PIPELINE_H
+#define EM_RUNTIME_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dag/lineage.h"
+#include "ember/batch.h"
+#include "ember/host.h"
+#include "ember/kernel/registry.h"
+
+/* What every operator of one task shares (owned by the task runner). */
+typedef struct em_task_env {
+    const ember_host_api *host;
+    const em_registry *registry;
+    const em_lineage *lineage;
+    uint32_t partition;       /* the task's partition of its final dataset */
+    uint32_t attempt;
+    const atomic_int *cancel; /* non-zero: stop at the next batch (nullable) */
+    size_t batch_bytes;       /* target size of a batch (>= 4 KiB) */
+    int64_t pipe_timeout_ms;  /* pipe: 0 = none */
+    uint64_t records_in;      /* records read from sources (metrics) */
+} em_task_env;
+
+typedef struct em_pipe em_pipe;
+
+/*
+ * Builds the operators computing partition `partition` of lineage node
+ * `node`. Functions are resolved and opened here (their open() errors come
+ * back now). Shuffle dependencies are refused with EMBER_EUNSUPPORTED
+ * until the shuffle manager exists. *out is NULL on failure.
+ */
+ember_status em_pipe_open(em_pipe **out, em_task_env *env, uint32_t node,
+                          uint32_t partition, ember_error *err);
+
+/*
+ * The next batch: *b points into the pipe's memory, valid until the next
+ * call or em_pipe_close. EMBER_OK (b->count may be 0 only if the
+ * operator had nothing in that round), EMBER_END when done, EMBER_ECANCELED
+ * when the cancel flag is set, or an error.
+ */
+ember_status em_pipe_next(em_pipe *p, ember_batch *b, ember_error *err);
+
+/* Closes every operator (functions' close, child processes reaped); NULL-safe. */
+void em_pipe_close(em_pipe *p);
+
+#endif /* EM_RUNTIME_PIPELINE_H */
