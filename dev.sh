@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dev.sh — the two commands of the README, for a fresh Debian 12 machine.
 #
-#   ./dev.sh run    install missing packages, build, run the main job
+#   ./dev.sh run    install missing packages, build, run the main job (word
+#                   count on a generated text, embedded local default)
 #   ./dev.sh test   install missing packages, build with warnings as errors,
 #                   run the whole suite, build the examples against a staged
 #                   install, then run the suite again under AddressSanitizer
@@ -50,12 +51,26 @@ run_main() {
   ensure_packages "${RUN_PACKAGES[@]}"
   say "building ember in build/"
   configure_and_build build -DEMBER_WERROR=ON
-  # Until the engine lands, the main job shows what exists: the in-tree
-  # plugins, found and checked by the loader, and one inspected in full.
-  say "ember plugin list"
-  build/bin/ember plugin list
-  say "ember plugin inspect build/lib/ember/plugins/std.so"
-  build/bin/ember plugin inspect build/lib/ember/plugins/std.so
+  stage_and_build_examples
+  say "the main job: word count on a generated 16 MiB text, embedded local[*]"
+  build/bench/gentext --bytes 16777216 -o build/wordcount-input.txt
+  build/examples/wordcount build/wordcount-input.txt > build/wordcount-output.tsv
+  printf 'distinct words: %s, words: %s\n' \
+    "$(wc -l < build/wordcount-output.tsv)" \
+    "$(awk -F '\t' '{ n += $2 } END { print n }' build/wordcount-output.tsv)"
+  echo "top words:"
+  LC_ALL=C sort -t "$(printf '\t')" -k2,2nr -k1,1 build/wordcount-output.tsv |
+    head -n 10
+}
+
+# Installs build/ into build/stage and builds examples/ against it.
+stage_and_build_examples() {
+  say "examples, built against a staged install"
+  rm -rf build/stage
+  cmake --install build --prefix "$ROOT/build/stage" >/dev/null
+  cmake -S examples -B build/examples -G Ninja -DEMBER_WERROR=ON \
+    -DCMAKE_PREFIX_PATH="$ROOT/build/stage" >/dev/null
+  cmake --build build/examples -j "$JOBS"
 }
 
 run_tests() {
@@ -65,12 +80,7 @@ run_tests() {
   say "tests"
   ctest --test-dir build --output-on-failure -j "$JOBS"
 
-  say "examples, built against a staged install"
-  rm -rf build/stage
-  cmake --install build --prefix "$ROOT/build/stage" >/dev/null
-  cmake -S examples -B build/examples -G Ninja -DEMBER_WERROR=ON \
-    -DCMAKE_PREFIX_PATH="$ROOT/build/stage" >/dev/null
-  cmake --build build/examples -j "$JOBS"
+  stage_and_build_examples
   ctest --test-dir build/examples --output-on-failure
 
   say "build (clang, AddressSanitizer + UndefinedBehaviorSanitizer, fuzzer)"

@@ -4,5 +4,6 @@
 #define EMBER_BENCH_H
 
 int bench_scheduler(int argc, char **argv);
+int bench_pipeline(int argc, char **argv);
 
 #endif /* EMBER_BENCH_H */

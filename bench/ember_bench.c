@@ -3,6 +3,7 @@
  * per measurement on its own line so runs can be compared.
  *
  *   ember-bench scheduler [--tasks N] [--slots S] [--jobs J]
+ *   ember-bench pipeline [--input FILE] [--master URL] [--repeat N]
  *
  * With no options, scheduler runs the matrix 1 / 1,000 / 100,000 tasks by
  * 1 / 100 / 10,000 slots.
@@ -17,6 +18,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ember-bench scheduler [--tasks N] [--slots S] "
                "[--jobs J]\n"
+               "       ember-bench pipeline [--input FILE] [--master URL] "
+               "[--repeat N]\n"
                "  Prints one JSON object per measurement.\n");
 }
 
@@ -28,6 +31,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "scheduler"))
         return bench_scheduler(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pipeline"))
+        return bench_pipeline(argc - 1, argv + 1);
     fprintf(stderr, "ember-bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -8,7 +8,7 @@ out=$1
 ember=$2
 mkdir -p "$out"
 cc -O2 -Wall -Wextra -Werror -shared -fPIC $(pkg-config --cflags ember-sdk) \
-   -o "$out/logparse.so" "$here/../logparse/logparse.c"
+   -o "$out/logparse.so" "$here/../custom-plugin/logparse.c"
 "$ember" plugin inspect --compact "$out/logparse.so"
 libdir=$(pkg-config --variable=libdir ember)
 cc -O2 -Wall -Wextra -Werror $(pkg-config --cflags ember) \
