@@ -871,7 +871,8 @@ static void make_zombie(em_taskset *s)
     }
 }
 
-static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u);
+static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u,
+                      int lost);
 
 static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
 {
@@ -892,7 +893,7 @@ static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
         em_msg_update failed = *u;
         failed.state = EM_TASK_FAILED;
         failed.error = (em_bytes){(const uint8_t *)why, strlen(why)};
-        on_failed(ts, t, &failed);
+        on_failed(ts, t, &failed, 0);
         return;
     }
     s->succeeded[i] = 1;
@@ -908,7 +909,9 @@ static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
                               u->result);
 }
 
-static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
+/* A failed attempt (lost: its executor went away, recorded as LOST). */
+static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u,
+                      int lost)
 {
     em_taskset *s = t->set;
     uint32_t i = t->index, attempt = t->attempt;
@@ -919,8 +922,9 @@ static void on_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
     snprintf(exec_id, sizeof exec_id, "%s", t->exec->id);
     int ours = t->kill_sent;
     em_tsched_commit_release(ts, s, i, attempt);
-    ts->stats.failed++;
-    task_remove(ts, t, ours ? "KILLED" : "FAILED", err);
+    if (!lost)
+        ts->stats.failed++;
+    task_remove(ts, t, ours ? "KILLED" : lost ? "LOST" : "FAILED", err);
     if (ours || s->succeeded[i] || s->zombie)
         return;
     s->failures[i]++;
@@ -979,7 +983,7 @@ static void on_fetch_failed(em_tsched *ts, em_task *t, const em_msg_update *u)
         em_msg_update failed = *u;
         failed.state = EM_TASK_FAILED;
         failed.error = (em_bytes){(const uint8_t *)why, strlen(why)};
-        on_failed(ts, t, &failed);
+        on_failed(ts, t, &failed, 0);
         return;
     }
     em_tsched_commit_release(ts, s, t->index, t->attempt);
@@ -1014,7 +1018,7 @@ void em_tsched_status(em_tsched *ts, em_exec *exec, const em_msg_update *u)
         on_finished(ts, t, u);
         break;
     case EM_TASK_FAILED:
-        on_failed(ts, t, u);
+        on_failed(ts, t, u, 0);
         break;
     case EM_TASK_KILLED:
         if (t->kill_sent) {
@@ -1039,14 +1043,16 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *e, const char *reason)
     char msg[512];
     snprintf(msg, sizeof msg, "executor %s lost: %s", e->id, reason);
     em_log(EMBER_LOG_WARN, LOG_SRC, "%s", msg);
+    /* As Spark's ExecutorLostFailure: each task that was running there
+     * failed, and the failure counts towards ember.task.maxFailures — a
+     * function that crashes its executor every time must end the job, not
+     * kill executors forever. */
     while (e->running) {
         em_task *t = e->running;
-        em_taskset *s = t->set;
-        uint32_t i = t->index;
-        em_tsched_commit_release(ts, s, i, t->attempt);
         ts->stats.lost++;
-        task_remove(ts, t, "LOST", msg);
-        requeue(s, i);
+        em_msg_update u = {.task_id = t->id, .state = EM_TASK_FAILED};
+        u.error = (em_bytes){(const uint8_t *)msg, strlen(msg)};
+        on_failed(ts, t, &u, 1);
     }
     for (uint32_t k = 0; k < ts->noutbox; k++)
         if (ts->outbox[k] == e) {

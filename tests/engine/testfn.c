@@ -25,12 +25,16 @@
  *   testfn.concat_reduce      REDUCE  strings joined with '|' (not
  *                                     commutative: shows merge order)
  *   testfn.product            REDUCE  product of ints
+ *   testfn.crash              MAP     kills its own process (SIGKILL): an
+ *                                     executor that dies under a task
  *
  * Threads: every function is safe to run in many tasks at once; state is
  * per task (open) or immutable.
  */
+#include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ember/batch.h"
 #include "ember/function.h"
@@ -269,6 +273,24 @@ static const ember_function_vtable sleep_vt = {
     .map_batch = sleep_map,
 };
 
+/* ---- testfn.crash ------------------------------------------------------ */
+
+static ember_status crash_map(void *state, const ember_batch *in,
+                              ember_buf *out, uint64_t *out_count,
+                              ember_error *err)
+{
+    (void)state, (void)in, (void)out, (void)out_count, (void)err;
+    kill(getpid(), SIGKILL);
+    pause(); /* not reached: SIGKILL cannot be caught */
+    return EMBER_EINTERNAL;
+}
+
+static const ember_function_vtable crash_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = crash_map,
+};
+
 /* ---- testfn.two_per ---------------------------------------------------- */
 
 static ember_status two_per_map(void *state, const ember_batch *in,
@@ -466,6 +488,8 @@ static const ember_component testfn_components[] = {
                              &count_vt),
     EMBER_FUNCTION_COMPONENT("sleep_ms", "map: sleeps per batch, identity",
                              &sleep_vt),
+    EMBER_FUNCTION_COMPONENT("crash", "map: kills its own process",
+                             &crash_vt),
     EMBER_FUNCTION_COMPONENT("two_per", "map: every record twice",
                              &two_per_vt),
     EMBER_FUNCTION_COMPONENT("not_bool", "map: every record -> (1)",

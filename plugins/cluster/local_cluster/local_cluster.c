@@ -9,7 +9,10 @@
  * ember.executor.plugins (colon-separated: the plugins the driver loaded
  * by path, so user functions exist in executors too). A thread per child
  * waits for it; a child that exits while the manager runs — killed by a
- * signal, crashed — is reported lost, and the kernel reruns its tasks.
+ * signal, crashed — is reported lost (the kernel reruns its tasks), and a
+ * replacement exec-N is started so the cluster keeps its size (at most
+ * MAX_CHILDREN processes over the manager's life, so an executor that
+ * cannot start does not fork forever).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +27,8 @@
 #include "ember/cluster_manager.h"
 
 #define MAX_EXECUTORS 256
+/* Executor processes over the manager's life, replacements included. */
+#define MAX_CHILDREN 1024
 
 typedef struct child {
     struct lc_state *st;
@@ -40,7 +45,7 @@ typedef struct lc_state {
     pthread_cond_t cv;
     int stopping;
     long executors, cores, memory_mb;
-    child kids[MAX_EXECUTORS];
+    child kids[MAX_CHILDREN];
     long nkids;
     char **argv; /* built once; "--id" value and slot patched per child */
     size_t argc;
@@ -65,6 +70,8 @@ static int lc_accepts(const char *url)
     return parse_master(url, &e, &c, &m);
 }
 
+static void respawn(lc_state *st);
+
 static void *wait_child(void *arg)
 {
     child *k = arg;
@@ -86,6 +93,7 @@ static void *wait_child(void *arg)
             snprintf(why, sizeof why, "executor process %ld exited with "
                      "status %d", (long)k->pid, WEXITSTATUS(status));
         st->events->executor_lost(st->events->ctx, k->id, why);
+        respawn(st);
     }
     return NULL;
 }
@@ -165,6 +173,27 @@ static ember_status spawn(lc_state *st, child *k, ember_error *err)
 
 static void lc_stop(void *state);
 
+/* Starts a replacement for an executor that died. */
+static void respawn(lc_state *st)
+{
+    pthread_mutex_lock(&st->mu);
+    if (!st->stopping && st->nkids < MAX_CHILDREN) {
+        child *k = &st->kids[st->nkids];
+        snprintf(k->id, sizeof k->id, "exec-%ld", st->nkids);
+        ember_error err;
+        if (spawn(st, k, &err) == EMBER_OK)
+            st->nkids++;
+        else
+            st->host->log(EMBER_LOG_ERROR, "local-cluster",
+                          "cannot replace a lost executor: %s", err.msg);
+    } else if (!st->stopping) {
+        st->host->log(EMBER_LOG_ERROR, "local-cluster",
+                      "not replacing a lost executor: %d executor "
+                      "processes were started already", MAX_CHILDREN);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
 static ember_status lc_start(const ember_host_api *host, const char *url,
                              const char *endpoint,
                              const ember_cluster_events *events, void **state,
@@ -208,10 +237,10 @@ static ember_status lc_request(void *state, uint32_t count, ember_error *err)
     ember_status s = EMBER_OK;
     pthread_mutex_lock(&st->mu);
     for (uint32_t i = 0; i < count && s == EMBER_OK; i++) {
-        if (st->nkids == MAX_EXECUTORS) {
+        if (st->nkids == MAX_CHILDREN) {
             s = ember_errorf(err, EMBER_ENOSPC,
-                             "local-cluster: at most %d executors",
-                             MAX_EXECUTORS);
+                             "local-cluster: at most %d executor processes",
+                             MAX_CHILDREN);
             break;
         }
         child *k = &st->kids[st->nkids];
