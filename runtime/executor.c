@@ -42,6 +42,8 @@ typedef struct task {
     em_msg_task t;
     stage_desc *stage;
     atomic_int cancel;
+    atomic_int timed_out; /* cancelled by ember.task.timeout */
+    uint64_t start_us;    /* when a worker took it */
     /* commit handshake */
     int commit_state; /* 0 waiting, 1 allowed, 2 refused */
     struct task *next;
@@ -168,6 +170,22 @@ static void send_heartbeat(em_executor *e, uint32_t running)
     ember_buf_release(&out);
 }
 
+/* Cancels running tasks older than ember.task.timeout (e->mu held). The
+ * task stops at its next batch boundary; a function that never returns
+ * from one call is not interrupted (threads cannot be killed safely). */
+static void expire_tasks(em_executor *e)
+{
+    if (e->task_timeout_ms <= 0)
+        return;
+    uint64_t now = mono_us();
+    for (task *t = e->running; t; t = t->next)
+        if (now - t->start_us > (uint64_t)e->task_timeout_ms * 1000u &&
+            !atomic_load(&t->cancel)) {
+            atomic_store(&t->timed_out, 1);
+            atomic_store(&t->cancel, 1);
+        }
+}
+
 static void *reporter_main(void *arg)
 {
     em_executor *e = arg;
@@ -177,11 +195,20 @@ static void *reporter_main(void *arg)
         while (!e->updates && !e->stopping) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            /* every second, or a quarter of the task timeout */
+            int64_t step_ms = e->task_timeout_ms > 0 &&
+                                      e->task_timeout_ms < 4000
+                                  ? (e->task_timeout_ms + 3) / 4
+                                  : 1000;
+            ts.tv_nsec += (long)(step_ms % 1000) * 1000000L;
+            ts.tv_sec += step_ms / 1000 + ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&e->report_cv, &e->mu, &ts);
+            expire_tasks(e);
             if (mono_us() - last_hb >= (uint64_t)e->heartbeat_ms * 1000u)
                 break;
         }
+        expire_tasks(e);
         update *list = e->updates;
         e->updates = e->updates_tail = NULL;
         uint32_t running = e->nrunning;
@@ -271,8 +298,15 @@ static void run_task(em_executor *e, task *t)
         u.result = (em_bytes){result.data, result.len};
         u.bytes_out = result.len;
     } else {
-        u.state = atomic_load(&t->cancel) ? EM_TASK_KILLED : EM_TASK_FAILED;
-        if (!err.msg[0])
+        int timed_out = atomic_load(&t->timed_out);
+        u.state = atomic_load(&t->cancel) && !timed_out ? EM_TASK_KILLED
+                                                        : EM_TASK_FAILED;
+        if (timed_out)
+            snprintf(err.msg, sizeof err.msg, "partition %" PRIu32 ": the "
+                     "task ran longer than ember.task.timeout (%" PRId64
+                     " ms) and was stopped", t->t.partition,
+                     e->task_timeout_ms);
+        else if (!err.msg[0])
             snprintf(err.msg, sizeof err.msg, "%s", ember_status_name(s));
         u.error = (em_bytes){(const uint8_t *)err.msg, strlen(err.msg)};
     }
@@ -296,6 +330,7 @@ static void *worker_main(void *arg)
         t->next = e->running;
         e->running = t;
         e->nrunning++;
+        t->start_us = mono_us();
         pthread_mutex_unlock(&e->mu);
 
         run_task(e, t);
@@ -544,6 +579,9 @@ static void conf_settings(em_executor *e)
     if (em_conf_get_duration_ms(e->o.conf, "ember.pipe.timeout", 0, &v,
                                 NULL) == EMBER_OK)
         e->pipe_timeout_ms = v;
+    if (em_conf_get_duration_ms(e->o.conf, "ember.task.timeout", 0, &v,
+                                NULL) == EMBER_OK)
+        e->task_timeout_ms = v;
 }
 
 ember_status em_executor_start(em_executor **out, const em_executor_opts *o,

@@ -1637,6 +1637,32 @@ static void test_max_result_size(void **state)
     ember_session_close(s);
 }
 
+/* ember.task.timeout stops a task at its next batch and fails the attempt
+ * with a message that names the setting. */
+static void test_task_timeout(void **state)
+{
+    (void)state;
+    static const char *const conf[] = {"ember.task.timeout=200ms",
+                                       "ember.result.batchBytes=4k", NULL};
+    ember_session *s = open_session("local[2]", conf);
+    ember_error err = {0};
+    uint8_t arg[4];
+    ember_buf ab = ember_buf_fixed(arg, sizeof arg);
+    ember_rec_put_int(&ab, 50);
+    /* ~40 batches of 50 ms each: far over the timeout */
+    ember_rdd *r = ember_range(s, 0, 40000, 1, 1, &err);
+    ember_rdd *slow =
+        ember_map(r, (ember_fn){"testfn.sleep_ms", arg, ab.len}, &err);
+    uint64_t n = 0;
+    assert_int_not_equal(ember_count(slow, &n, &err), EMBER_OK);
+    assert_contains(err.msg, "ember.task.timeout");
+    assert_contains(err.msg, "partition 0");
+    /* quick work in the same session is unaffected */
+    assert_int_equal(ember_count(r, &n, &err), EMBER_OK);
+    assert_int_equal(n, 40000);
+    ember_session_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest shared[] = {
@@ -1675,6 +1701,7 @@ int main(void)
         cmocka_unit_test(test_session_errors),
         cmocka_unit_test(test_retry_local_n_f),
         cmocka_unit_test(test_max_result_size),
+        cmocka_unit_test(test_task_timeout),
     };
     int failed = cmocka_run_group_tests_name("engine (shared local[2])",
                                              shared, group_open, group_close);
