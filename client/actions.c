@@ -654,13 +654,13 @@ ember_status ember_count_by_value(ember_rdd *r, ember_records *out,
         if (!sl->hash)
             continue;
         size_t mark;
-        st = em_frame_begin(&o, &mark);
+        st = ember_batch_frame_begin(&o, &mark);
         if (st == EMBER_OK)
             st = ember_buf_append(&o, m.arena.data + sl->off, sl->len);
         if (st == EMBER_OK)
             st = ember_rec_put_int(&o, (int64_t)sl->value);
         if (st == EMBER_OK)
-            st = em_frame_end(&o, mark);
+            st = ember_batch_frame_end(&o, mark);
     }
     if (st == EMBER_OK)
         st = em_records_append(out, o.data, o.len);

@@ -264,13 +264,13 @@ static ember_status run_count_by_value(em_pipe *pipe, ember_buf *out,
             if (!sl->hash)
                 continue;
             size_t mark;
-            s = em_frame_begin(out, &mark);
+            s = ember_batch_frame_begin(out, &mark);
             if (s == EMBER_OK)
                 s = em_rec_put_as_value(out, m.arena.data + sl->off, sl->len);
             if (s == EMBER_OK)
                 s = ember_rec_put_int(out, (int64_t)sl->value);
             if (s == EMBER_OK)
-                s = em_frame_end(out, mark);
+                s = ember_batch_frame_end(out, mark);
         }
         if (s != EMBER_OK)
             s = ember_errorf(err, EMBER_ENOMEM, "out of memory");

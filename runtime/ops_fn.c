@@ -86,13 +86,13 @@ static ember_status pair_up(em_opnode *o, const ember_batch *in,
             ember_batch_next(&co, &k, &kl) != EMBER_OK)
             return em_op_fail(o, err, EMBER_EPLUGIN, "malformed batch");
         size_t mark;
-        ember_status s = em_frame_begin(&o->buf, &mark);
+        ember_status s = ember_batch_frame_begin(&o->buf, &mark);
         if (s == EMBER_OK)
             s = em_rec_put_as_value(&o->buf, k, kl);
         if (s == EMBER_OK)
             s = em_rec_put_as_value(&o->buf, r, rl);
         if (s == EMBER_OK)
-            s = em_frame_end(&o->buf, mark);
+            s = ember_batch_frame_end(&o->buf, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
     }
@@ -115,11 +115,11 @@ static ember_status values_of(em_opnode *o, const ember_batch *in,
                               "record %" PRIu64 " is not a (key, value) pair",
                               i);
         size_t mark;
-        ember_status s = em_frame_begin(vals, &mark);
+        ember_status s = ember_batch_frame_begin(vals, &mark);
         if (s == EMBER_OK)
             s = em_rec_put_value_as_record(vals, &v);
         if (s == EMBER_OK)
-            s = em_frame_end(vals, mark);
+            s = ember_batch_frame_end(vals, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
     }
@@ -140,13 +140,13 @@ static ember_status rekey(em_opnode *o, ember_buf *dst, const uint8_t *rec,
         if (ember_batch_next(co, op, ol) != EMBER_OK)
             return em_op_fail(o, err, EMBER_EPLUGIN, "malformed batch");
         size_t mark;
-        ember_status s = em_frame_begin(dst, &mark);
+        ember_status s = ember_batch_frame_begin(dst, &mark);
         if (s == EMBER_OK)
             s = ember_rec_put_value(dst, &k);
         if (s == EMBER_OK)
             s = em_rec_put_as_value(dst, *op, *ol);
         if (s == EMBER_OK)
-            s = em_frame_end(dst, mark);
+            s = ember_batch_frame_end(dst, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
     }

@@ -32,11 +32,11 @@ static ember_status kv_next(em_opnode *o, ember_batch *b, ember_error *err)
                               "record %" PRIu64 " is not a (key, value) pair",
                               i);
         size_t mark;
-        s = em_frame_begin(&o->buf, &mark);
+        s = ember_batch_frame_begin(&o->buf, &mark);
         if (s == EMBER_OK)
             s = em_rec_put_value_as_record(&o->buf, o->seq ? &v : &k);
         if (s == EMBER_OK)
-            s = em_frame_end(&o->buf, mark);
+            s = ember_batch_frame_end(&o->buf, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
     }
@@ -75,7 +75,7 @@ static ember_status glom_next(em_opnode *o, ember_batch *b, ember_error *err)
     o->buf.len = 0;
     size_t mark;
     uint64_t n;
-    ember_status s = em_frame_begin(&o->buf, &mark);
+    ember_status s = ember_batch_frame_begin(&o->buf, &mark);
     if (s == EMBER_OK)
         s = ember_rec_tuple_begin(&o->buf);
     if (s == EMBER_OK)
@@ -85,7 +85,7 @@ static ember_status glom_next(em_opnode *o, ember_batch *b, ember_error *err)
     if (s != EMBER_OK)
         return s;
     if ((s = ember_rec_tuple_end(&o->buf)) != EMBER_OK ||
-        (s = em_frame_end(&o->buf, mark)) != EMBER_OK)
+        (s = ember_batch_frame_end(&o->buf, mark)) != EMBER_OK)
         return em_op_fail(o, err, s, "out of memory");
     *b = (ember_batch){o->buf.data, o->buf.len, 1};
     return EMBER_OK;
@@ -291,13 +291,13 @@ static ember_status zip_next(em_opnode *o, ember_batch *b, ember_error *err)
         if (s1 == EMBER_END)
             break;
         size_t mark;
-        ember_status s = em_frame_begin(&o->buf, &mark);
+        ember_status s = ember_batch_frame_begin(&o->buf, &mark);
         if (s == EMBER_OK)
             s = em_rec_put_as_value(&o->buf, r1, l1);
         if (s == EMBER_OK)
             s = em_rec_put_as_value(&o->buf, r2, l2);
         if (s == EMBER_OK)
-            s = em_frame_end(&o->buf, mark);
+            s = ember_batch_frame_end(&o->buf, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
         n++;
@@ -360,13 +360,13 @@ static ember_status zid_next(em_opnode *o, ember_batch *b, ember_error *err)
         int64_t id = o->i0 + (int64_t)(o->pos * (uint64_t)o->step);
         o->pos++;
         size_t mark;
-        s = em_frame_begin(&o->buf, &mark);
+        s = ember_batch_frame_begin(&o->buf, &mark);
         if (s == EMBER_OK)
             s = em_rec_put_as_value(&o->buf, r, rl);
         if (s == EMBER_OK)
             s = ember_rec_put_int(&o->buf, id);
         if (s == EMBER_OK)
-            s = em_frame_end(&o->buf, mark);
+            s = ember_batch_frame_end(&o->buf, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
     }

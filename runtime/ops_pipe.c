@@ -121,12 +121,12 @@ static ember_status cut_lines(em_opnode *o, pipe_state *ps, int final,
             continue;
         size_t end = i;
         size_t mark;
-        ember_status s = em_frame_begin(&o->buf, &mark);
+        ember_status s = ember_batch_frame_begin(&o->buf, &mark);
         if (s == EMBER_OK)
             s = ember_rec_put_string(&o->buf, (const char *)ps->raw.data + start,
                                      end - start);
         if (s == EMBER_OK)
-            s = em_frame_end(&o->buf, mark);
+            s = ember_batch_frame_end(&o->buf, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
         (*n)++;
@@ -134,12 +134,12 @@ static ember_status cut_lines(em_opnode *o, pipe_state *ps, int final,
     }
     if (final && start < ps->raw.len) {
         size_t mark;
-        ember_status s = em_frame_begin(&o->buf, &mark);
+        ember_status s = ember_batch_frame_begin(&o->buf, &mark);
         if (s == EMBER_OK)
             s = ember_rec_put_string(&o->buf, (const char *)ps->raw.data + start,
                                      ps->raw.len - start);
         if (s == EMBER_OK)
-            s = em_frame_end(&o->buf, mark);
+            s = ember_batch_frame_end(&o->buf, mark);
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "out of memory");
         (*n)++;

@@ -72,36 +72,4 @@ static inline ember_status em_rec_pair(const uint8_t *rec, size_t len,
     return EMBER_OK;
 }
 
-/*
- * Appends one framed record to a batch whose bytes are written in pieces:
- * reserve the frame, write the body with any writer, then finish. The
- * length prefix is patched in place (bodies of 128 bytes or more move up).
- */
-static inline ember_status em_frame_begin(ember_buf *out, size_t *mark)
-{
-    *mark = out->len;
-    return ember_buf_put_u8(out, 0);
-}
-
-static inline ember_status em_frame_end(ember_buf *out, size_t mark)
-{
-    uint8_t lb[10];
-    ember_buf l = ember_buf_fixed(lb, sizeof lb);
-    size_t body = out->len - (mark + 1);
-    ember_status s = ember_uvarint_put(&l, (uint64_t)body);
-    if (s == EMBER_OK && l.len > 1) {
-        s = ember_buf_reserve(out, l.len - 1);
-        if (s == EMBER_OK) {
-            memmove(out->data + mark + l.len, out->data + mark + 1, body);
-            out->len += l.len - 1;
-        }
-    }
-    if (s != EMBER_OK) {
-        out->len = mark;
-        return s;
-    }
-    memcpy(out->data + mark, lb, l.len);
-    return EMBER_OK;
-}
-
 #endif /* EM_RUNTIME_RECVAL_H */

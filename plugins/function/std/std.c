@@ -31,7 +31,7 @@
  * The functions live in std_pairs.c, std_text.c, std_predicates.c and
  * std_reduce.c. Everything works a batch at a time and allocates nothing
  * per record: output records are written straight into the caller's `out`
- * buffer (see std_frame_begin / std_frame_end). All functions are
+ * buffer (see ember_batch_frame_begin / _end). All functions are
  * stateless or have immutable state after open, so any number of tasks
  * may run them at once.
  */
@@ -44,33 +44,6 @@
 /* ------------------------------------------------------------------------
  * Output framing.
  * ---------------------------------------------------------------------- */
-
-ember_status std_frame_begin(ember_buf *out, size_t *mark)
-{
-    *mark = out->len;
-    return ember_buf_put_u8(out, 0);
-}
-
-ember_status std_frame_end(ember_buf *out, size_t mark)
-{
-    uint8_t len_bytes[10];
-    ember_buf lenb = ember_buf_fixed(len_bytes, sizeof len_bytes);
-    size_t body = out->len - (mark + 1);
-    ember_status s = ember_uvarint_put(&lenb, (uint64_t)body);
-    if (s == EMBER_OK && lenb.len > 1) {
-        s = ember_buf_reserve(out, lenb.len - 1);
-        if (s == EMBER_OK) {
-            memmove(out->data + mark + lenb.len, out->data + mark + 1, body);
-            out->len += lenb.len - 1;
-        }
-    }
-    if (s != EMBER_OK) {
-        out->len = mark;
-        return s;
-    }
-    memcpy(out->data + mark, len_bytes, lenb.len);
-    return EMBER_OK;
-}
 
 ember_status std_put_raw_string(ember_buf *out, uint8_t tag,
                                 const uint8_t *raw, size_t raw_len)

@@ -41,22 +41,8 @@ extern const ember_function_vtable std_min_vtable;      /* std_reduce.c */
 extern const ember_function_vtable std_max_vtable;      /* std_reduce.c */
 extern const ember_function_vtable std_concat_vtable;   /* std_reduce.c */
 
-/* ---- output framing ---- */
-
-/*
- * Starts a framed output record at the end of out: appends a one-byte
- * length placeholder and sets *mark to its offset. Pair with
- * std_frame_end (or reset out->len to *mark to drop the record).
- */
-ember_status std_frame_begin(ember_buf *out, size_t *mark);
-
-/*
- * Finishes the record started at mark: writes the uvarint length of the
- * bytes after the placeholder over it, moving the body up when the length
- * needs more than one byte. On failure out->len is reset to mark, dropping
- * the partial record.
- */
-ember_status std_frame_end(ember_buf *out, size_t mark);
+/* Output records are framed with ember_batch_frame_begin/_end
+ * (ember/batch.h). */
 
 /*
  * Appends a string (tag EMBER_REC_TAG_STRING) or bytes element whose

@@ -124,13 +124,13 @@ static ember_status pair_with_map(void *state, const ember_batch *in,
             s = std_malformed(err, "pair_with", "record", n);
             goto done;
         }
-        s = std_frame_begin(out, &mark);
+        s = ember_batch_frame_begin(out, &mark);
         if (s == EMBER_OK) {
             s = ember_rec_put_value(out, &first);
             if (s == EMBER_OK)
                 s = ember_buf_append(out, st->enc, st->enc_len);
             if (s == EMBER_OK)
-                s = std_frame_end(out, mark);
+                s = ember_batch_frame_end(out, mark);
             else
                 out->len = mark;
         }

@@ -273,7 +273,7 @@ static ember_status split_fields_map(void *state, const ember_batch *in,
             goto done;
         const uint8_t *raw = v.u.str.raw;
         size_t raw_len = v.u.str.raw_len;
-        s = std_frame_begin(out, &mark);
+        s = ember_batch_frame_begin(out, &mark);
         while (s == EMBER_OK) {
             size_t at = std_find(&st->finder, raw, raw_len, from);
             size_t stop = at == SIZE_MAX ? raw_len : at;
@@ -284,7 +284,7 @@ static ember_status split_fields_map(void *state, const ember_batch *in,
             from = at + st->delim_len;
         }
         if (s == EMBER_OK)
-            s = std_frame_end(out, mark);
+            s = ember_batch_frame_end(out, mark);
         else
             out->len = mark;
         if (s != EMBER_OK) {
@@ -479,7 +479,7 @@ static ember_status parse_numbers_map(void *state, const ember_batch *in,
         ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
         ember_value v;
         size_t mark;
-        s = std_frame_begin(out, &mark);
+        s = ember_batch_frame_begin(out, &mark);
         if (s != EMBER_OK) {
             s = std_out_error(err, "parse_numbers", s);
             goto done;
@@ -497,7 +497,7 @@ static ember_status parse_numbers_map(void *state, const ember_batch *in,
             s = std_malformed(err, "parse_numbers", "record", n);
             goto done;
         }
-        s = std_frame_end(out, mark);
+        s = ember_batch_frame_end(out, mark);
         if (s != EMBER_OK) {
             s = std_out_error(err, "parse_numbers", s);
             goto done;

@@ -82,6 +82,41 @@ static inline ember_status ember_batch_append(ember_buf *b, const void *rec,
     return s;
 }
 
+/*
+ * Writing a record in pieces: ember_batch_frame_begin reserves a one-byte
+ * length at the end of b and sets *mark; append the record's body with any
+ * writer (ember/record.h); ember_batch_frame_end writes the body's length
+ * over the placeholder, moving the body up when the length needs more than
+ * one byte (bodies of 128 bytes or more). On failure b->len is back at
+ * mark. The caller counts records.
+ */
+static inline ember_status ember_batch_frame_begin(ember_buf *b, size_t *mark)
+{
+    *mark = b->len;
+    return ember_buf_put_u8(b, 0);
+}
+
+static inline ember_status ember_batch_frame_end(ember_buf *b, size_t mark)
+{
+    uint8_t lb[10];
+    ember_buf l = ember_buf_fixed(lb, sizeof lb);
+    size_t body = b->len - (mark + 1);
+    ember_status s = ember_uvarint_put(&l, (uint64_t)body);
+    if (s == EMBER_OK && l.len > 1) {
+        s = ember_buf_reserve(b, l.len - 1);
+        if (s == EMBER_OK) {
+            memmove(b->data + mark + l.len, b->data + mark + 1, body);
+            b->len += l.len - 1;
+        }
+    }
+    if (s != EMBER_OK) {
+        b->len = mark;
+        return s;
+    }
+    memcpy(b->data + mark, lb, l.len);
+    return EMBER_OK;
+}
+
 /* A zero-copy reader over a batch's bytes. */
 typedef struct ember_batch_cursor {
     const uint8_t *p;
