@@ -713,9 +713,10 @@ ember_status ember_stats_of(ember_rdd *r, ember_stats *out, ember_error *err)
             m2 += om2 + delta * delta * n * on / (n + on);
         }
         n += on;
-        if (v[3].u.f64 > mx)
+        /* as Scala's math.max/min: NaN wins */
+        if (!isnan(mx) && (isnan(v[3].u.f64) || v[3].u.f64 > mx))
             mx = v[3].u.f64;
-        if (v[4].u.f64 < mn)
+        if (!isnan(mn) && (isnan(v[4].u.f64) || v[4].u.f64 < mn))
             mn = v[4].u.f64;
     }
     em_job_result_free(&res);

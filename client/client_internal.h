@@ -24,10 +24,13 @@ struct ember_rdd {
     ember_rdd *next;    /* the session's list of datasets */
 };
 
+typedef struct em_remote em_remote;
+
 struct ember_session {
     em_conf *conf;
     em_registry *registry;
-    em_server *server;
+    em_server *server;  /* the embedded kernel, or NULL */
+    em_remote *remote;  /* the connection to emberd (ember://), or NULL */
     uint64_t app_id;
     char master[256];
     char state_dir[PATH_MAX];
@@ -58,6 +61,11 @@ json_t *em_client_fn_json(ember_fn fn);
 /* Base64 text of data as a JSON string, or NULL. */
 json_t *em_client_b64(const void *data, size_t len);
 
+/* A blob for a plan's args: one base64 string, or a list of base64
+ * strings when it is longer than a plan string may be (64 KiB); NULL when
+ * out of memory. */
+json_t *em_client_blob(const void *data, size_t len);
+
 /* ---- jobs (job.c) ---- */
 
 /* One partition's result, and the order results came in. */
@@ -85,6 +93,49 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
                            uint32_t nparts, const char *action,
                            em_job_result *out, ember_error *err);
 void em_job_result_free(em_job_result *res);
+
+/* ---- where jobs run: the embedded kernel or emberd (remote.c) ---- */
+
+/*
+ * Submits a job to the session's kernel — embedded (em_kernel_submit) or
+ * the emberd of an ember:// master — with em_kernel_submit's contract: on
+ * EMBER_OK *job_id is set and spec->listener's end is called exactly once
+ * (remotely, on the connection's thread, in the order the service sent
+ * them; EMBER_EIO with a message when the service goes away). Any thread.
+ */
+ember_status em_client_submit(ember_session *s, const em_job_spec *spec,
+                              uint64_t *job_id, ember_error *err);
+
+/*
+ * Runs the plan() of source component `source` over arg where the data
+ * is read: in this process for an embedded kernel, on the service for
+ * emberd. Appends the splits batch to *splits and adds their number to
+ * *count. Any thread.
+ */
+ember_status em_client_splits(ember_session *s, const char *source,
+                              const uint8_t *arg, size_t arg_len,
+                              uint32_t min_partitions, ember_buf *splits,
+                              uint64_t *count, ember_error *err);
+
+/*
+ * Connects s to the emberd of s->master ("ember://HOST:PORT"): dials,
+ * opens an application (HELLO; s->app_id, s->slots and, unless
+ * ember.default.parallelism is set, s->default_parallelism come from the
+ * service), then ships every plugin file in `plugins` (already loaded in
+ * s->registry). Sets s->remote. "cannot connect to emberd at ..." when
+ * nothing answers within 10 s.
+ */
+ember_status em_remote_open(ember_session *s, const char *const *plugins,
+                            ember_error *err);
+
+/* Ships the plugin file at path, loaded in s->registry, to the service
+ * (only if it lacks that file's contents). */
+ember_status em_remote_ship_plugin(ember_session *s, const char *path,
+                                   ember_error *err);
+
+/* Closes the connection (the service closes the application and cancels
+ * its jobs); jobs still waited for end with EMBER_EIO. NULL-safe. */
+void em_remote_close(em_remote *r);
 
 /* Appends every record of the batch data[0..len) to out; counts them. */
 ember_status em_records_append(ember_records *out, const uint8_t *data,

@@ -25,6 +25,24 @@ json_t *em_client_b64(const void *data, size_t len)
     return j;
 }
 
+json_t *em_client_blob(const void *data, size_t len)
+{
+    /* 48 KiB of data is 64 KiB of base64: the longest plan string */
+    const size_t piece = 49152;
+    if (len <= piece)
+        return em_client_b64(data, len);
+    json_t *a = json_array();
+    for (size_t at = 0; a && at < len; at += piece) {
+        json_t *c = em_client_b64((const uint8_t *)data + at,
+                                  len - at < piece ? len - at : piece);
+        if (!c || json_array_append_new(a, c) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 json_t *em_client_fn_json(ember_fn fn)
 {
     if (!fn.name)
@@ -188,11 +206,11 @@ ember_rdd *ember_parallelize(ember_session *s, const ember_batch *records,
         size_t lo = (size_t)((uint64_t)i * n / slices),
                hi = (size_t)(((uint64_t)i + 1) * n / slices);
         json_array_append_new(
-            sl, em_client_b64(hi > lo ? b.data + starts[lo] : NULL,
-                              starts[hi] - starts[lo]));
+            sl, em_client_blob(hi > lo ? b.data + starts[lo] : NULL,
+                               starts[hi] - starts[lo]));
     }
     free(starts);
-    json_t *node = json_pack("{s:s,s:i,s:{s:o}}", "op", "parallelize",
+    json_t *node = json_pack("{s:s,s:I,s:{s:o}}", "op", "parallelize",
                              "partitions", (json_int_t)slices, "args",
                              "slices", sl);
     return em_client_rdd(s, node, slices, NULL, 0, err);
@@ -207,7 +225,7 @@ ember_rdd *ember_range(ember_session *s, int64_t start, int64_t end,
                                             : "range: slices must be >= 1");
         return NULL;
     }
-    json_t *node = json_pack("{s:s,s:i,s:{s:I,s:I,s:I}}", "op", "range",
+    json_t *node = json_pack("{s:s,s:I,s:{s:I,s:I,s:I}}", "op", "range",
                              "partitions", (json_int_t)slices, "args",
                              "start", (json_int_t)start, "end",
                              (json_int_t)end, "step", (json_int_t)step);
@@ -217,9 +235,9 @@ ember_rdd *ember_range(ember_session *s, int64_t start, int64_t end,
 ember_rdd *ember_text_file(ember_session *s, const char *path,
                            uint32_t min_partitions, ember_error *err)
 {
-    const em_component *c =
-        em_registry_find(s->registry, EMBER_KIND_SOURCE, "text.lines");
-    if (!c) {
+    /* A remote session plans on the service, which has the source. */
+    if (!s->remote &&
+        !em_registry_find(s->registry, EMBER_KIND_SOURCE, "text.lines")) {
         ember_errorf(err, EMBER_ENOTFOUND,
                      "text_file: the text source plugin (text.lines) is not "
                      "loaded");
@@ -232,19 +250,18 @@ ember_rdd *ember_text_file(ember_session *s, const char *path,
     if (min_partitions == 0)
         min_partitions = s->default_parallelism < 2 ? s->default_parallelism
                                                     : 2;
-    const ember_source_vtable *vt = c->vtable;
     ember_buf arg = ember_buf_heap(), splits = ember_buf_heap();
     uint64_t count = 0;
     ember_status st = ember_rec_put_string(&arg, path, strlen(path));
     if (st == EMBER_OK)
-        st = vt->plan(em_host_api(), arg.data, arg.len, min_partitions,
-                      &splits, &count, err);
+        st = em_client_splits(s, "text.lines", arg.data, arg.len,
+                              min_partitions, &splits, &count, err);
     ember_rdd *r = NULL;
     if (st == EMBER_OK) {
         json_t *node = json_pack("{s:s,s:I,s:{s:s,s:o}}", "op", "text_file",
                                  "partitions", (json_int_t)count, "args",
                                  "path", path, "splits",
-                                 em_client_b64(splits.data, splits.len));
+                                 em_client_blob(splits.data, splits.len));
         r = em_client_rdd(s, node, (uint32_t)count, NULL, 0, err);
     }
     ember_buf_release(&arg);
@@ -397,7 +414,7 @@ ember_rdd *ember_coalesce(ember_rdd *r, uint32_t n, ember_error *err)
         return NULL;
     }
     uint32_t parts = n < r->partitions ? n : r->partitions;
-    json_t *node = json_pack("{s:s,s:i}", "op", "coalesce", "partitions",
+    json_t *node = json_pack("{s:s,s:I}", "op", "coalesce", "partitions",
                              (json_int_t)parts);
     return em_client_rdd(r->s, node, parts, &r, 1, err);
 }

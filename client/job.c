@@ -1,7 +1,7 @@
 /*
- * client/job.c — running one job on the session's kernel and gathering
- * its per-partition results (embedded kernel; emberd clients come with
- * the service).
+ * client/job.c — running one job on the session's kernel (embedded, or
+ * emberd's through em_client_submit) and gathering its per-partition
+ * results.
  */
 #include "client_internal.h"
 
@@ -91,6 +91,10 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, out, 0,
                 EMBER_OK, ""};
+    char pool[256];
+    size_t pool_len;
+    int have_pool = em_conf_get(s->conf, "ember.scheduler.pool", pool,
+                                sizeof pool, &pool_len) == EMBER_OK;
     em_job_spec spec = {
         .app_id = s->app_id,
         .plan = plan,
@@ -98,13 +102,13 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
         .dataset = r->id,
         .partitions = parts,
         .npartitions = parts ? nparts : 0,
+        .pool = have_pool ? pool : NULL,
         .action = action,
         .action_len = action ? strlen(action) : 0,
         .listener = {&w, on_result, on_end},
     };
     uint64_t job_id;
-    ember_status st = em_kernel_submit(em_server_kernel(s->server), &spec,
-                                       &job_id, err);
+    ember_status st = em_client_submit(s, &spec, &job_id, err);
     free(plan);
     if (st != EMBER_OK)
         return st;

@@ -152,12 +152,13 @@ static uint32_t master_slots(const char *m, long *failures)
     *failures = 0;
     if (strcmp(m, "local") == 0)
         return 1;
-    if (sscanf(m, "local[%c]", &star) == 1 && star == '*') {
+    /* local[*,F] before local[*]: "%c]" would match the '*' of both */
+    if (sscanf(m, "local[*,%ld]", &b) == 1) {
+        *failures = b;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         return n > 0 ? (uint32_t)n : 1;
     }
-    if (sscanf(m, "local[*,%ld]", &b) == 1) {
-        *failures = b;
+    if (sscanf(m, "local[%c]", &star) == 1 && star == '*') {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         return n > 0 ? (uint32_t)n : 1;
     }
@@ -189,6 +190,36 @@ static void default_executor_command(em_conf *conf)
                          slash ? info.dli_fname : ".", EMBER_LIB_TO_BIN) <
         sizeof buf)
         em_conf_set(conf, "ember.executor.command", buf, "default", NULL);
+}
+
+/* Writes every setting that did not come from a default into
+ * DIR/executor.conf and names it in ember.executor.confFile, so executor
+ * processes see the driver's --conf flags and values set in code. */
+typedef struct conf_dump {
+    FILE *f;
+} conf_dump;
+
+static void dump_setting(void *ctx, const char *key, const char *value,
+                         const char *origin)
+{
+    conf_dump *d = ctx;
+    if (value && origin && strcmp(origin, "default") != 0 &&
+        !strstr(origin, "unknown key") &&
+        strcmp(key, "ember.executor.confFile") != 0)
+        fprintf(d->f, "%s %s\n", key, value);
+}
+
+static void executor_conf_file(ember_session *s)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/executor.conf", s->state_dir);
+    conf_dump d = {fopen(path, "w")};
+    if (!d.f)
+        return;
+    em_conf_each_effective(s->conf, dump_setting, &d);
+    if (fclose(d.f) == 0)
+        em_conf_set(s->conf, "ember.executor.confFile", path, "session",
+                    NULL);
 }
 
 /* The plugin files the session loaded by path, for executor processes. */
@@ -232,10 +263,13 @@ ember_status ember_session_open(ember_session **out,
                          &len) != EMBER_OK)
         snprintf(s->master, sizeof s->master, "local[*]");
     if (strncmp(s->master, "ember://", 8) == 0) {
-        st = ember_errorf(err, EMBER_EUNSUPPORTED,
-                          "master '%s': connecting to emberd is not in this "
-                          "build yet", s->master);
-        goto fail;
+        /* The kernel is emberd's: plugins load here too (driver-side
+         * functions run in the driver) and are shipped to the service. */
+        if ((st = load_plugins(s, o, err)) != EMBER_OK ||
+            (st = em_remote_open(s, o->plugins, err)) != EMBER_OK)
+            goto fail;
+        *out = s;
+        return EMBER_OK;
     }
     long failures;
     s->slots = master_slots(s->master, &failures);
@@ -271,6 +305,7 @@ ember_status ember_session_open(ember_session **out,
     em_runtime_init(s->registry, s->conf);
     default_executor_command(s->conf);
     executor_plugins(s, o);
+    executor_conf_file(s);
     /* Executor processes dial a socket in the session's directory;
      * executor threads an inproc:// one. */
     char url[PATH_MAX + 32];
@@ -300,6 +335,7 @@ void ember_session_close(ember_session *s)
         em_kernel_app_close(em_server_kernel(s->server), s->app_id);
         em_server_stop(s->server);
     }
+    em_remote_close(s->remote);
     while (s->rdds) {
         ember_rdd *r = s->rdds;
         s->rdds = r->next;
@@ -318,7 +354,10 @@ void ember_session_close(ember_session *s)
 ember_status ember_session_load_plugin(ember_session *s, const char *path,
                                        ember_error *err)
 {
-    return em_registry_load(s->registry, path, NULL, err);
+    ember_status st = em_registry_load(s->registry, path, NULL, err);
+    if (st == EMBER_OK && s->remote)
+        st = em_remote_ship_plugin(s, path, err);
+    return st;
 }
 
 uint64_t ember_session_jobs(const ember_session *s)

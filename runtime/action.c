@@ -211,7 +211,7 @@ static ember_status run_take_ordered(em_pipe *pipe, uint64_t n, int desc,
             sp[count++] = (span){arena.len, rl};
             if (ember_buf_append(&arena, r, rl) != EMBER_OK)
                 goto nomem;
-            if (count - n >= n + 1024 &&
+            if (count > n && count - n >= n + 1024 &&
                 trim(&arena, &sp, &count, (size_t)n, desc) != EMBER_OK)
                 goto nomem;
         }
@@ -305,10 +305,11 @@ static ember_status run_stats(em_task_env *env, em_pipe *pipe, ember_buf *out,
             n++;
             mu += delta / (double)n;
             m2 += delta * (x - mu);
-            if (x > mx)
-                mx = x;
-            if (x < mn)
-                mn = x;
+            /* as Scala's math.max/min: NaN wins */
+            if (isnan(x) || x > mx)
+                mx = isnan(mx) ? mx : x;
+            if (isnan(x) || x < mn)
+                mn = isnan(mn) ? mn : x;
         }
     }
     if (s != EMBER_END)

@@ -8,6 +8,7 @@
  */
 #include "ember/runtime/executor.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -33,6 +34,7 @@ typedef struct stage_desc {
     int is_result;
     uint32_t node; /* index of the stage's dataset in lineage */
     em_lineage *lineage;
+    json_t **node_args; /* each node's args, parsed once for all tasks */
     json_t *action; /* result stages: the job's action, or NULL */
     _Atomic int refs;
     struct stage_desc *next;
@@ -74,6 +76,10 @@ struct em_executor {
     int reporter_started;
     size_t batch_bytes;
     int64_t heartbeat_ms, task_timeout_ms, pipe_timeout_ms;
+    char *plugin_dir;    /* opts.plugin_dir, copied */
+    char **tried;        /* its files already loaded or refused (link
+                            thread only) */
+    size_t ntried;
 };
 
 /* The task on this thread, for host->task_partition / task_attempt. */
@@ -82,6 +88,7 @@ static _Thread_local const task *current_task;
 static void stage_unref(stage_desc *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        em_pipe_args_free(s->node_args, s->lineage ? s->lineage->count : 0);
         em_lineage_free(s->lineage);
         json_decref(s->action);
         free(s);
@@ -273,6 +280,7 @@ static void run_task(em_executor *e, task *t)
         .cancel = &t->cancel,
         .batch_bytes = e->batch_bytes,
         .pipe_timeout_ms = e->pipe_timeout_ms,
+        .node_args = sd->node_args,
     };
     em_pipe *pipe = NULL;
     ember_status s;
@@ -359,6 +367,58 @@ static stage_desc *find_stage(em_executor *e, uint64_t id, uint32_t attempt)
     return NULL;
 }
 
+/* Whether name was tried already; remembers it if not. */
+static int tried_before(em_executor *e, const char *name)
+{
+    for (size_t i = 0; i < e->ntried; i++)
+        if (strcmp(e->tried[i], name) == 0)
+            return 1;
+    char **grown = realloc(e->tried, (e->ntried + 1) * sizeof *grown);
+    char *copy = strdup(name);
+    if (!grown || !copy) {
+        free(copy);
+        if (grown)
+            e->tried = grown;
+        return 0; /* tried again next time */
+    }
+    e->tried = grown;
+    e->tried[e->ntried++] = copy;
+    return 0;
+}
+
+/* Loads the plugins shipped to the service since the last look (files of
+ * plugin_dir not tried yet): a stage may name a function in one. Files
+ * there are named by their contents and never change. Link thread. */
+static void rescan_plugins(em_executor *e)
+{
+    if (!e->plugin_dir)
+        return;
+    DIR *dir = opendir(e->plugin_dir);
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (de->d_name[0] == '.' || n < 4 ||
+            strcmp(de->d_name + n - 3, ".so") != 0 ||
+            tried_before(e, de->d_name))
+            continue;
+        char path[4096];
+        ember_error err = {0};
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", e->plugin_dir,
+                             de->d_name) >= sizeof path)
+            continue;
+        /* The registry is this executor's to load into (see plugin_dir). */
+        if (em_registry_load((em_registry *)e->o.registry, path, NULL,
+                             &err) == EMBER_OK)
+            em_log(EMBER_LOG_INFO, "executor", "executor '%s' loaded "
+                   "shipped plugin %s", e->id, path);
+        else if (err.code != EMBER_EEXIST)
+            em_log(EMBER_LOG_WARN, "executor", "executor '%s': shipped "
+                   "plugin %s not loaded: %s", e->id, path, err.msg);
+    }
+    if (dir)
+        closedir(dir);
+}
+
 static void on_stage(em_executor *e, const uint8_t *d, size_t n)
 {
     em_msg_stage m;
@@ -367,6 +427,22 @@ static void on_stage(em_executor *e, const uint8_t *d, size_t n)
         em_log(EMBER_LOG_ERROR, "executor", "bad STAGE: %s", err.msg);
         return;
     }
+    if (m.plan.len == 0) {
+        /* the stage attempt is over: tasks still holding it keep it */
+        stage_desc *gone = NULL;
+        pthread_mutex_lock(&e->mu);
+        for (stage_desc **pp = &e->stages; *pp; pp = &(*pp)->next)
+            if ((*pp)->stage_id == m.stage_id &&
+                (*pp)->attempt == m.attempt) {
+                gone = *pp;
+                *pp = gone->next;
+                break;
+            }
+        pthread_mutex_unlock(&e->mu);
+        stage_unref(gone);
+        return;
+    }
+    rescan_plugins(e);
     json_error_t je;
     json_t *doc = json_loadb((const char *)m.plan.data, m.plan.len, 0, &je);
     stage_desc *sd = calloc(1, sizeof *sd);
@@ -388,6 +464,15 @@ static void on_stage(em_executor *e, const uint8_t *d, size_t n)
     if (at < 0) {
         em_log(EMBER_LOG_ERROR, "executor", "STAGE %" PRIu64
                ": its dataset is not in its plan", m.stage_id);
+        em_lineage_free(l);
+        free(sd);
+        json_decref(doc);
+        return;
+    }
+    sd->node_args = em_pipe_args_parse(l, &err);
+    if (!sd->node_args) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad STAGE %" PRIu64 ": %s",
+               m.stage_id, err.msg);
         em_lineage_free(l);
         free(sd);
         json_decref(doc);
@@ -601,13 +686,16 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
     e->id = strdup(o->executor_id);
     e->hostname = strdup(o->host ? o->host : hn);
     e->workers = calloc(o->slots, sizeof *e->workers);
+    e->plugin_dir = o->plugin_dir && o->registry ? strdup(o->plugin_dir)
+                                                 : NULL;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->report_cv, NULL);
     pthread_cond_init(&e->commit_cv, NULL);
     pthread_cond_init(&e->end_cv, NULL);
     conf_settings(e);
-    if (!e->id || !e->hostname || !e->workers) {
+    if (!e->id || !e->hostname || !e->workers ||
+        (o->plugin_dir && o->registry && !e->plugin_dir)) {
         em_executor_stop(e);
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
@@ -691,6 +779,10 @@ void em_executor_stop(em_executor *e)
     pthread_cond_destroy(&e->commit_cv);
     pthread_cond_destroy(&e->end_cv);
     free(e->workers);
+    for (size_t i = 0; i < e->ntried; i++)
+        free(e->tried[i]);
+    free(e->tried);
+    free(e->plugin_dir);
     free(e->id);
     free(e->hostname);
     free(e);
@@ -724,6 +816,11 @@ static void rt_executor_stop(void *handle)
 
 static int64_t rt_task_partition(void)
 {
+    /* the partition of the dataset whose function is running, which
+     * below a union or coalesce is not the task's */
+    int64_t p = em_pipe_current_partition();
+    if (p >= 0)
+        return p;
     return current_task ? (int64_t)current_task->t.partition : -1;
 }
 

@@ -21,7 +21,9 @@ static ember_status call_fn(em_opnode *o, const ember_batch *in,
     o->buf2.len = 0;
     *count = 0;
     ember_error e = {0};
+    em_op_fn_enter(o);
     ember_status s = o->fn->map_batch(o->fn_state, in, &o->buf2, count, &e);
+    em_op_fn_leave();
     if (s != EMBER_OK) {
         o->buf2.len = 0;
         return em_op_fail(o, err, s == EMBER_OK ? EMBER_EPLUGIN : s, "%s",

@@ -31,6 +31,7 @@ struct em_opnode {
     uint32_t nin;
     ember_buf buf, buf2; /* output arena, scratch */
     json_t *args;        /* the node's args, or NULL */
+    int args_owned;      /* parsed here (else shared by the stage) */
     /* the node's first function (MAP shape), opened for this task */
     const ember_function_vtable *fn;
     void *fn_state;
@@ -60,6 +61,11 @@ void em_op_free(em_opnode *o);
 
 /* Resolves and opens the node's function number i as a MAP function. */
 ember_status em_op_open_fn(em_opnode *o, uint32_t i, ember_error *err);
+
+/* Marks the calling thread as running o's function (see
+ * em_pipe_current_partition) until em_op_fn_leave. */
+void em_op_fn_enter(const em_opnode *o);
+void em_op_fn_leave(void);
 
 /* Checks the cancel flag: EMBER_ECANCELED when set. */
 ember_status em_op_check_cancel(const em_opnode *o, ember_error *err);

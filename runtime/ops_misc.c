@@ -107,16 +107,24 @@ static double rng_unit(uint64_t *st)
     return (double)(rng_next(st) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* Copies of one record with replacement: Poisson(fraction) by inversion. */
+/* Copies of one record with replacement: Poisson(fraction), by Knuth's
+ * product method on pieces of the mean of at most 30 (a sum of Poissons is
+ * Poisson; exp(-mean) would underflow for large means). */
 static uint32_t poisson(uint64_t *st, double mean)
 {
-    double l = exp(-mean), p = 1.0;
-    uint32_t k = 0;
-    do {
-        k++;
-        p *= rng_unit(st);
-    } while (p > l && k < 1000000);
-    return k - 1;
+    uint64_t total = 0;
+    while (mean > 0 && total < UINT32_MAX) {
+        double part = mean > 30 ? 30 : mean;
+        mean -= part;
+        double l = exp(-part), p = 1.0;
+        uint32_t k = 0;
+        do {
+            k++;
+            p *= rng_unit(st);
+        } while (p > l);
+        total += k - 1;
+    }
+    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
 }
 
 static ember_status sample_next(em_opnode *o, ember_batch *b,
@@ -336,7 +344,9 @@ static ember_status zipp_next(em_opnode *o, ember_batch *b, ember_error *err)
     uint64_t n = 0;
     o->buf2.len = 0;
     ember_error e = {0};
+    em_op_fn_enter(o);
     s = o->fn->map_batch(o->fn_state, &in, &o->buf2, &n, &e);
+    em_op_fn_leave();
     if (s != EMBER_OK)
         return em_op_fail(o, err, s, "%s", e.msg[0] ? e.msg
                                                     : ember_status_name(s));

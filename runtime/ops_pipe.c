@@ -11,6 +11,7 @@
  * as its JSON rendering (docs/record-format.md). Input and output are pumped with
  * poll(), so a command that prints while it reads never deadlocks.
  */
+#define _GNU_SOURCE /* pipe2, close_range */
 #include "runtime/ops_internal.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ typedef struct pipe_state {
     int input_done;     /* parent exhausted */
     int eof;            /* child's stdout closed */
     ember_buf raw;      /* output bytes not yet cut into lines */
+    size_t scanned;     /* bytes of raw known to hold no '\n' */
     char cmd[128];      /* for messages */
     uint64_t start_ms;
 } pipe_state;
@@ -116,7 +118,8 @@ static ember_status cut_lines(em_opnode *o, pipe_state *ps, int final,
                               uint64_t *n, ember_error *err)
 {
     size_t start = 0;
-    for (size_t i = 0; i < ps->raw.len; i++) {
+    /* a long line is scanned once, not again after every read */
+    for (size_t i = ps->scanned; i < ps->raw.len; i++) {
         if (ps->raw.data[i] != '\n')
             continue;
         size_t end = i;
@@ -149,6 +152,7 @@ static ember_status cut_lines(em_opnode *o, pipe_state *ps, int final,
         memmove(ps->raw.data, ps->raw.data + start, ps->raw.len - start);
         ps->raw.len -= start;
     }
+    ps->scanned = ps->raw.len;
     return EMBER_OK;
 }
 
@@ -323,14 +327,17 @@ static ember_status spawn(em_opnode *o, pipe_state *ps, ember_error *err)
         free(argv);
         return em_op_fail(o, err, EMBER_ENOMEM, "out of memory");
     }
+    /* Close-on-exec from the start: a command another slot forks at the
+     * same moment must not inherit these ends (it would hold this
+     * command's stdin open for ever). */
     int in[2], out[2];
-    if (pipe(in) < 0) {
+    if (pipe2(in, O_CLOEXEC) < 0) {
         free(envp);
         free(envmem);
         free(argv);
         return em_op_fail(o, err, EMBER_EIO, "pipe: %s", strerror(errno));
     }
-    if (pipe(out) < 0) {
+    if (pipe2(out, O_CLOEXEC) < 0) {
         close(in[0]);
         close(in[1]);
         free(envp);
@@ -346,6 +353,13 @@ static ember_status spawn(em_opnode *o, pipe_state *ps, ember_error *err)
         close(in[1]);
         close(out[0]);
         close(out[1]);
+        /* nothing of the executor's but stdin/stdout/stderr, and SIGPIPE
+         * as a shell expects it (the runtime ignores it) */
+        close_range(3, ~0u, 0);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &dfl, NULL);
         if (envp)
             environ = envp;
         execvp(argv[0], (char *const *)argv);
@@ -365,8 +379,6 @@ static ember_status spawn(em_opnode *o, pipe_state *ps, ember_error *err)
     ps->in_fd = in[1];
     ps->out_fd = out[0];
     fcntl(ps->in_fd, F_SETFL, fcntl(ps->in_fd, F_GETFL) | O_NONBLOCK);
-    fcntl(ps->in_fd, F_SETFD, FD_CLOEXEC);
-    fcntl(ps->out_fd, F_SETFD, FD_CLOEXEC);
     ps->start_ms = now_ms();
     return EMBER_OK;
 }

@@ -22,6 +22,86 @@ struct em_pipe {
     em_opnode *root;
 };
 
+static _Thread_local int64_t fn_partition = -1;
+
+void em_op_fn_enter(const em_opnode *o)
+{
+    fn_partition = o->partition;
+}
+
+void em_op_fn_leave(void)
+{
+    fn_partition = -1;
+}
+
+int64_t em_pipe_current_partition(void)
+{
+    return fn_partition;
+}
+
+ember_status em_pipe_blob(const json_t *v, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (json_is_string(v))
+        return em_base64_decode(out, len, json_string_value(v),
+                                json_string_length(v), SIZE_MAX, NULL);
+    if (!json_is_array(v))
+        return EMBER_EINVAL;
+    ember_buf b = ember_buf_heap();
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *c = json_array_get(v, i);
+        uint8_t *piece = NULL;
+        size_t n = 0;
+        if (!json_is_string(c) ||
+            em_base64_decode(&piece, &n, json_string_value(c),
+                             json_string_length(c), SIZE_MAX, NULL) !=
+                EMBER_OK ||
+            ember_buf_append(&b, piece, n) != EMBER_OK) {
+            free(piece);
+            ember_buf_release(&b);
+            return EMBER_EINVAL;
+        }
+        free(piece);
+    }
+    if (b.len == 0) {
+        ember_buf_release(&b);
+        return EMBER_OK;
+    }
+    *out = b.data; /* a heap ember_buf's memory is malloc'd */
+    *len = b.len;
+    return EMBER_OK;
+}
+
+json_t **em_pipe_args_parse(const em_lineage *l, ember_error *err)
+{
+    json_t **a = calloc(l->count ? l->count : 1, sizeof *a);
+    if (!a) {
+        ember_errorf(err, EMBER_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (uint32_t i = 0; i < l->count; i++) {
+        if (!l->nodes[i].args_json)
+            continue;
+        json_error_t je;
+        a[i] = json_loads(l->nodes[i].args_json, 0, &je);
+        if (!a[i]) {
+            ember_errorf(err, EMBER_EINVAL, "dataset %" PRIu64 ": args: %s",
+                         l->nodes[i].id, je.text);
+            em_pipe_args_free(a, l->count);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+void em_pipe_args_free(json_t **args, uint32_t count)
+{
+    for (uint32_t i = 0; args && i < count; i++)
+        json_decref(args[i]);
+    free(args);
+}
+
 ember_status em_op_fail(const em_opnode *o, ember_error *err,
                         ember_status code, const char *fmt, ...)
 {
@@ -94,8 +174,10 @@ ember_status em_op_open_fn(em_opnode *o, uint32_t i, ember_error *err)
     o->fn = vt;
     if (vt->open) {
         ember_error e = {0};
+        em_op_fn_enter(o);
         ember_status s =
             vt->open(o->env->host, f->arg, f->arg_len, &o->fn_state, &e);
+        em_op_fn_leave();
         if (s != EMBER_OK)
             return em_op_fail(o, err, s, "%s: open failed: %s", f->name,
                               e.msg[0] ? e.msg : ember_status_name(s));
@@ -116,7 +198,8 @@ void em_op_free(em_opnode *o)
         o->fn->close(o->fn_state);
     if (o->reader && o->src)
         o->src->close(o->reader);
-    json_decref(o->args);
+    if (o->args_owned)
+        json_decref(o->args);
     ember_buf_release(&o->buf);
     ember_buf_release(&o->buf2);
     free(o);
@@ -134,18 +217,13 @@ static ember_status parallelize_next(em_opnode *o, ember_batch *b,
     o->done = 1;
     json_t *sl = o->args ? json_object_get(o->args, "slices") : NULL;
     json_t *one = json_is_array(sl) ? json_array_get(sl, o->partition) : NULL;
-    if (!json_is_string(one))
-        return em_op_fail(o, err, EMBER_EINVAL,
-                          "args.slices must list one base64 batch per "
-                          "partition");
     uint8_t *data = NULL;
     size_t len = 0;
-    ember_status s =
-        em_base64_decode(&data, &len, json_string_value(one),
-                         json_string_length(one), SIZE_MAX, NULL);
+    ember_status s = one ? em_pipe_blob(one, &data, &len) : EMBER_EINVAL;
     if (s != EMBER_OK)
-        return em_op_fail(o, err, s, "args.slices[%" PRIu32 "] is not "
-                          "canonical base64", o->partition);
+        return em_op_fail(o, err, s == EMBER_ENOMEM ? s : EMBER_EINVAL,
+                          "args.slices[%" PRIu32 "] must be a base64 batch "
+                          "(a string, or a list of strings)", o->partition);
     o->buf.len = 0;
     s = ember_buf_append(&o->buf, data, len);
     free(data);
@@ -268,15 +346,13 @@ static ember_status source_init(em_opnode *o, const char *component,
                           component);
     o->src = c->vtable;
     json_t *sp = o->args ? json_object_get(o->args, "splits") : NULL;
-    if (!json_is_string(sp))
-        return em_op_fail(o, err, EMBER_EINVAL,
-                          "args.splits (base64 batch of splits) is missing");
     uint8_t *data = NULL;
     size_t len = 0;
-    ember_status s = em_base64_decode(&data, &len, json_string_value(sp),
-                                      json_string_length(sp), SIZE_MAX, NULL);
+    ember_status s = sp ? em_pipe_blob(sp, &data, &len) : EMBER_EINVAL;
     if (s != EMBER_OK)
-        return em_op_fail(o, err, s, "args.splits is not canonical base64");
+        return em_op_fail(o, err, s == EMBER_ENOMEM ? s : EMBER_EINVAL,
+                          "args.splits must be the base64 batch of the "
+                          "splits (a string, or a list of strings)");
     ember_batch all = {data, len, 0};
     ember_batch_cursor cur = ember_batch_cursor_of(&all);
     const uint8_t *r = NULL;
@@ -356,9 +432,12 @@ ember_status em_op_build(em_opnode **out, em_task_env *env, uint32_t index,
     o->buf = ember_buf_heap();
     o->buf2 = ember_buf_heap();
     ember_status s = EMBER_OK;
-    if (n->args_json) {
+    if (env->node_args) {
+        o->args = env->node_args[index];
+    } else if (n->args_json) {
         json_error_t je;
         o->args = json_loads(n->args_json, 0, &je);
+        o->args_owned = 1;
         if (!o->args) {
             s = em_op_fail(o, err, EMBER_EINVAL, "args: %s", je.text);
             goto fail;

@@ -24,6 +24,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "dag/lineage.h"
 #include "ember/batch.h"
 #include "ember/host.h"
@@ -39,6 +41,10 @@ typedef struct em_task_env {
     const atomic_int *cancel; /* non-zero: stop at the next batch (nullable) */
     size_t batch_bytes;       /* target size of a batch (>= 4 KiB) */
     int64_t pipe_timeout_ms;  /* pipe: 0 = none */
+    /* Each node's parsed args (index = node index; NULL entries: none),
+     * parsed once per stage and shared read-only by its tasks; NULL: each
+     * operator parses its own. */
+    json_t *const *node_args;
     uint64_t records_in;      /* records read from sources (metrics) */
 } em_task_env;
 
@@ -63,5 +69,27 @@ ember_status em_pipe_next(em_pipe *p, ember_batch *b, ember_error *err);
 
 /* Closes every operator (functions' close, child processes reaped); NULL-safe. */
 void em_pipe_close(em_pipe *p);
+
+/*
+ * The partition of the dataset whose function the calling thread is
+ * running, or -1 outside a function call (host->task_partition answers
+ * this: below a union or coalesce it differs from the task's partition).
+ */
+int64_t em_pipe_current_partition(void);
+
+/*
+ * Parses every node's args of l into a new array (l->count entries, NULL
+ * where a node has none); free with em_pipe_args_free. NULL with err set
+ * on a malformed args text.
+ */
+json_t **em_pipe_args_parse(const em_lineage *l, ember_error *err);
+void em_pipe_args_free(json_t **args, uint32_t count);
+
+/*
+ * Decodes a blob stored as one base64 string or, when longer than a plan
+ * string may be, an array of base64 strings (docs/plan-format.md) into a
+ * new malloc'd buffer (*out NULL when empty). EMBER_EINVAL otherwise.
+ */
+ember_status em_pipe_blob(const json_t *v, uint8_t **out, size_t *len);
 
 #endif /* EM_RUNTIME_PIPELINE_H */

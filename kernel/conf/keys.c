@@ -42,6 +42,9 @@ static const em_conf_key known_keys[] = {
     K_STRING("ember.executor.command", NULL,
              "path of the ember-executor program; unset: the one installed "
              "beside ember"),
+    K_STRING("ember.executor.confFile", NULL,
+             "set by the driver: a defaults file holding its settings, "
+             "which executor processes load (--properties-file)"),
     K_INT("ember.executor.cores", "1", 1, 65535,
           "task slots of each executor"),
     K_DURATION("ember.executor.heartbeatInterval", "10s", 1,
@@ -52,6 +55,9 @@ static const em_conf_key known_keys[] = {
           "executors to start; unset: the master URL decides"),
     K_SIZE("ember.executor.memory", "1g", 0, INT64_MAX,
            "memory of each executor process"),
+    K_STRING("ember.executor.plugins", NULL,
+             "set by the driver: colon-separated plugin files executor "
+             "processes load (the ones the driver loaded by path)"),
     K_PREFIX("ember.executorEnv.", "ember.executorEnv.NAME: environment "
              "variable NAME of executor processes"),
     K_SIZE("ember.files.maxPartitionBytes", "128m", 1, INT64_MAX,

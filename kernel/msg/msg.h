@@ -54,7 +54,8 @@
  *   6  HEARTBEAT        executor_id:str running:varint(u32)
  *   7  SHUTDOWN         reason:str
  *   8  STAGE            stage_id:varint attempt:varint(u32) job_id:varint
- *                       plan:blob
+ *                       plan:blob (empty: the stage attempt is over and its
+ *                       description may be dropped)
  *   9  COMMIT_ASK       task_id:varint stage_id:varint
  *                       stage_attempt:varint(u32) partition:varint(u32)
  *                       attempt:varint(u32)

@@ -1,16 +1,27 @@
-/* The set of loaded plugins (see ember/kernel/registry.h). */
+/*
+ * The set of loaded plugins (see ember/kernel/registry.h).
+ *
+ * A service loads plugins while executors look functions up (a client
+ * ships one to emberd while jobs run), so the plugin list sits behind a
+ * read-write lock: loads take it for writing only to check the name and
+ * append (dlopen runs outside it); lookups take it for reading. Plugins
+ * are never unloaded before em_registry_destroy, so a pointer a lookup
+ * returned stays valid after the lock is released.
+ */
 #define _GNU_SOURCE
 #include "ember/kernel/registry.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 struct em_registry {
     const ember_host_api *host;
+    pthread_rwlock_t lock; /* plugins, count, cap */
     em_plugin **plugins;
     size_t count;
     size_t cap;
@@ -21,6 +32,10 @@ ember_status em_registry_create(em_registry **out, const ember_host_api *host)
     em_registry *r = calloc(1, sizeof *r);
     if (!r)
         return EMBER_ENOMEM;
+    if (pthread_rwlock_init(&r->lock, NULL) != 0) {
+        free(r);
+        return EMBER_ENOMEM;
+    }
     r->host = host;
     *out = r;
     return EMBER_OK;
@@ -33,6 +48,7 @@ void em_registry_destroy(em_registry *r)
     while (r->count > 0)
         em_plugin_close(r->plugins[--r->count]);
     free(r->plugins);
+    pthread_rwlock_destroy(&r->lock);
     free(r);
 }
 
@@ -49,30 +65,37 @@ ember_status em_registry_load(em_registry *r, const char *path,
 {
     if (out)
         *out = NULL;
-    if (r->count == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 8;
-        em_plugin **n = realloc(r->plugins, ncap * sizeof *n);
-        if (!n)
-            return ember_errorf(err, EMBER_ENOMEM, "%s: out of memory", path);
-        r->plugins = n;
-        r->cap = ncap;
-    }
     em_plugin *p;
     ember_status s = em_plugin_open(&p, path, r->host, err);
     if (s != EMBER_OK)
         return s;
+    pthread_rwlock_wrlock(&r->lock);
     const em_plugin *other = find_plugin(r, p->name);
     if (other) {
         s = ember_errorf(err, EMBER_EEXIST,
                          "%s: duplicate plugin '%s': already loaded from %s",
                          path, p->name, other->path);
-        em_plugin_close(p);
-        return s;
+        goto refuse;
+    }
+    if (r->count == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 8;
+        em_plugin **n = realloc(r->plugins, ncap * sizeof *n);
+        if (!n) {
+            s = ember_errorf(err, EMBER_ENOMEM, "%s: out of memory", path);
+            goto refuse;
+        }
+        r->plugins = n;
+        r->cap = ncap;
     }
     r->plugins[r->count++] = p;
+    pthread_rwlock_unlock(&r->lock);
     if (out)
         *out = p;
     return EMBER_OK;
+refuse:
+    pthread_rwlock_unlock(&r->lock);
+    em_plugin_close(p);
+    return s;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -140,12 +163,20 @@ out:
 
 size_t em_registry_count(const em_registry *r)
 {
-    return r->count;
+    em_registry *w = (em_registry *)r; /* the lock is not the contents */
+    pthread_rwlock_rdlock(&w->lock);
+    size_t n = r->count;
+    pthread_rwlock_unlock(&w->lock);
+    return n;
 }
 
 const em_plugin *em_registry_at(const em_registry *r, size_t i)
 {
-    return i < r->count ? r->plugins[i] : NULL;
+    em_registry *w = (em_registry *)r;
+    pthread_rwlock_rdlock(&w->lock);
+    const em_plugin *p = i < r->count ? r->plugins[i] : NULL;
+    pthread_rwlock_unlock(&w->lock);
+    return p;
 }
 
 const em_component *em_registry_find(const em_registry *r,
@@ -153,15 +184,21 @@ const em_component *em_registry_find(const em_registry *r,
                                      const char *qualified)
 {
     const char *dot = qualified ? strchr(qualified, '.') : NULL;
+    const em_component *c = NULL;
     if (!dot)
         return NULL;
+    em_registry *w = (em_registry *)r;
+    pthread_rwlock_rdlock(&w->lock);
+    size_t n = (size_t)(dot - qualified);
     for (size_t i = 0; i < r->count; i++) {
         const em_plugin *p = r->plugins[i];
-        size_t n = (size_t)(dot - qualified);
-        if (strlen(p->name) == n && memcmp(p->name, qualified, n) == 0)
-            return em_plugin_find(p, kind, dot + 1);
+        if (strlen(p->name) == n && memcmp(p->name, qualified, n) == 0) {
+            c = em_plugin_find(p, kind, dot + 1);
+            break;
+        }
     }
-    return NULL;
+    pthread_rwlock_unlock(&w->lock);
+    return c;
 }
 
 ember_status em_registry_default_dir(char *out, size_t cap)

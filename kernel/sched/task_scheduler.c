@@ -553,6 +553,18 @@ static void send_stage(em_tsched *ts, em_exec *e, em_taskset *s)
     (void)ts;
 }
 
+/* Tells e that the stage attempt s is over (STAGE with an empty plan):
+ * it may drop the description. */
+static void send_stage_done(em_exec *e, const em_taskset *s)
+{
+    ember_buf b = ember_buf_heap();
+    em_msg_stage m = {.stage_id = s->stage_id, .attempt = s->stage_attempt,
+                      .job_id = s->job_id};
+    if (em_msg_encode_stage(&b, &m) == EMBER_OK)
+        e->send(e->send_ctx, b.data, b.len);
+    ember_buf_release(&b);
+}
+
 static int launch(em_tsched *ts, em_exec *e, em_taskset *s, uint32_t i,
                   em_locality loc, int speculative)
 {
@@ -687,9 +699,13 @@ static void reap(em_tsched *ts)
             ts->nsets--;
             ts->stats.tasksets--;
             em_pool_remove_entry(&s->entry);
-            /* Executors forget the stage attempt: bounded memory. */
+            /* Executors forget the stage attempt: bounded memory here and
+             * there (a STAGE with an empty plan says so). */
             for (uint32_t k = 0; k < ts->nexecs; k++)
-                em_u64map_del(&ts->execs[k]->stages_sent, stage_key(s));
+                if (em_u64map_get(&ts->execs[k]->stages_sent, stage_key(s))) {
+                    em_u64map_del(&ts->execs[k]->stages_sent, stage_key(s));
+                    send_stage_done(ts->execs[k], s);
+                }
             if (ts->ev.taskset_removed)
                 ts->ev.taskset_removed(ts->ev.ctx, s);
             set_free(s);

@@ -5,11 +5,15 @@
  * or goes away, and exits.
  *
  *   ember-executor --kernel URL --id ID [--slots N] [--memory SIZE]
- *                  [--plugin PATH]... [--conf key=value]...
+ *                  [--plugin PATH]... [--plugin-dir DIR]
+ *                  [--properties-file FILE] [--conf key=value]...
  *
  * Plugins: the default plugin directory, ember.plugins.path, then each
- * --plugin. Configuration: as every ember program (ember-defaults.conf,
- * --conf). Exit status 0 after a clean shutdown, 1 on errors.
+ * --plugin. --plugin-dir (else $EMBER_EXECUTOR_PLUGIN_DIR, which emberd
+ * sets for the executors it starts) names the directory of the plugins
+ * clients ship to emberd: it is rescanned for new files whenever a stage
+ * arrives. Configuration: as every ember program (ember-defaults.conf
+ * from EMBER_CONF_DIR, or --properties-file instead; then --conf). Exit status 0 after a clean shutdown, 1 on errors.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +29,9 @@ static int usage(FILE *f, int code)
 {
     fprintf(f, "usage: ember-executor --kernel URL --id ID [--slots N] "
                "[--memory SIZE]\n"
-               "                      [--plugin PATH]... [--conf "
-               "key=value]...\n");
+               "                      [--plugin PATH]... [--plugin-dir DIR] "
+               "[--properties-file FILE]\n"
+               "                      [--conf key=value]...\n");
     return code;
 }
 
@@ -40,6 +45,7 @@ static void on_refused(void *ctx, const char *path, const ember_error *e)
 int main(int argc, char **argv)
 {
     const char *kernel = NULL, *id = NULL;
+    const char *plugin_dir = getenv("EMBER_EXECUTOR_PLUGIN_DIR");
     long slots = 1;
     const char *plugins[256];
     size_t nplugins = 0;
@@ -50,7 +56,11 @@ int main(int argc, char **argv)
     int rc = 1;
     if (em_conf_create(&conf) != EMBER_OK)
         return 1;
-    if (em_conf_load_defaults(conf, NULL, &err) != EMBER_OK) {
+    const char *props = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--properties-file") == 0)
+            props = argv[i + 1];
+    if (em_conf_load_defaults(conf, props, &err) != EMBER_OK) {
         fprintf(stderr, "ember-executor: %s\n", err.msg);
         goto out;
     }
@@ -85,8 +95,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ember-executor: %s\n", err.msg);
                 goto out;
             }
+        } else if (strcmp(a, "--properties-file") == 0) {
+            /* loaded above, before the flags */
         } else if (strcmp(a, "--plugin") == 0 && nplugins < 256) {
             plugins[nplugins++] = v;
+        } else if (strcmp(a, "--plugin-dir") == 0) {
+            plugin_dir = v;
         } else if (strcmp(a, "--conf") == 0) {
             if (em_conf_set_flag(conf, v, &err) != EMBER_OK) {
                 fprintf(stderr, "ember-executor: %s\n", err.msg);
@@ -126,7 +140,10 @@ int main(int argc, char **argv)
                           .executor_id = id,
                           .slots = (uint32_t)slots,
                           .registry = reg,
-                          .conf = conf};
+                          .conf = conf,
+                          .plugin_dir = plugin_dir && *plugin_dir
+                                            ? plugin_dir
+                                            : NULL};
     if (em_executor_start(&ex, &o, &err) != EMBER_OK) {
         fprintf(stderr, "ember-executor %s: %s\n", id, err.msg);
         goto out;

@@ -1,7 +1,8 @@
 /*
  * cmd_run.c — `ember run`: open a session on a master, run a plan file's
  * datasets and actions (docs/plan-format.md, "Plan files") and print the
- * results as JSON lines. See docs/cli.md.
+ * results as JSON lines; and `ember submit`, the same against a running
+ * emberd with a scheduler pool. See docs/cli.md.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,13 +23,36 @@ static const char run_usage[] =
     "\n"
     "options:\n"
     "  --master URL             local, local[N], local[*], local[N,F],\n"
-    "                           local-cluster[E,C,M] (default: ember.master,\n"
+    "                           local-cluster[E,C,M], ember://HOST:PORT (a\n"
+    "                           running emberd) (default: ember.master,\n"
     "                           else local[*])\n"
     "  --conf KEY=VALUE         set a configuration value (repeatable)\n"
     "  --properties-file FILE   the defaults file (default:\n"
     "                           $EMBER_CONF_DIR/ember-defaults.conf)\n"
     "  --plugin FILE.so         load a plugin besides the plugin directories\n"
     "                           and the plan's \"plugins\" (repeatable)\n"
+    "  --verbose                print every effective configuration value\n"
+    "                           and where it came from to stderr first\n"
+    "  --help                   show this help\n"
+    "\n"
+    "Exit status: 0 success, 1 the plan or a job failed, 2 usage error.\n";
+
+static const char submit_usage[] =
+    "usage: ember submit --master ember://HOST:PORT [options] PLAN.json\n"
+    "\n"
+    "Runs the plan file's actions on a running emberd, as 'ember run'\n"
+    "does, and prints their results to stdout, one JSON value per line.\n"
+    "Plugin files given with --plugin or named by the plan are shipped to\n"
+    "the service.\n"
+    "\n"
+    "options:\n"
+    "  --master ember://HOST:PORT  the service (default: ember.master)\n"
+    "  --pool NAME              the scheduler pool of the jobs\n"
+    "                           (ember.scheduler.pool)\n"
+    "  --conf KEY=VALUE         set a configuration value (repeatable)\n"
+    "  --properties-file FILE   the defaults file (default:\n"
+    "                           $EMBER_CONF_DIR/ember-defaults.conf)\n"
+    "  --plugin FILE.so         load and ship a plugin (repeatable)\n"
     "  --verbose                print every effective configuration value\n"
     "                           and where it came from to stderr first\n"
     "  --help                   show this help\n"
@@ -51,6 +75,8 @@ typedef struct run_opts {
     size_t nplugins;
     file_id *ids;         /* which file each plugin is */
     int verbose;
+    const char *cmd;      /* "run" or "submit" */
+    char *pool_flag;      /* submit --pool: "ember.scheduler.pool=NAME" */
 } run_opts;
 
 /* Appends s to a NULL-terminated list of n items; 0 or -1 (no memory). */
@@ -88,14 +114,15 @@ static int add_plugin(run_opts *o, const char *path)
 /* The value of option name at argv[*i] ("--name VALUE" or "--name=VALUE"),
  * advancing *i; NULL (usage error printed) when it is missing. */
 static const char *option_value(int argc, char **argv, int *i,
-                                const char *name)
+                                const char *name, const char *cmd)
 {
     const char *a = argv[*i];
     size_t n = strlen(name);
     if (a[n] == '=')
         return a + n + 1;
     if (*i + 1 >= argc) {
-        cli_error("run: %s needs a value (try 'ember run --help')", name);
+        cli_error("%s: %s needs a value (try 'ember %s --help')", cmd, name,
+                  cmd);
         return NULL;
     }
     return argv[++*i];
@@ -110,50 +137,74 @@ static int is_option(const char *arg, const char *name)
 /* Parses argv into o; an exit code, or -1 to go on. */
 static int parse_args(int argc, char **argv, run_opts *o)
 {
+    int submit = !strcmp(o->cmd, "submit");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(run_usage, stdout);
+            fputs(submit ? submit_usage : run_usage, stdout);
             return CLI_OK;
         }
         if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             o->verbose = 1;
         } else if (is_option(a, "--master")) {
-            if (!(v = option_value(argc, argv, &i, "--master")))
+            if (!(v = option_value(argc, argv, &i, "--master", o->cmd)))
                 return CLI_USAGE;
             o->master = v;
         } else if (is_option(a, "--properties-file")) {
-            if (!(v = option_value(argc, argv, &i, "--properties-file")))
+            if (!(v = option_value(argc, argv, &i, "--properties-file",
+                                   o->cmd)))
                 return CLI_USAGE;
             o->properties_file = v;
         } else if (is_option(a, "--conf")) {
-            if (!(v = option_value(argc, argv, &i, "--conf")))
+            if (!(v = option_value(argc, argv, &i, "--conf", o->cmd)))
                 return CLI_USAGE;
             if (list_add(&o->flags, &o->nflags, v) != 0) {
                 cli_error("out of memory");
                 return CLI_FAILED;
             }
         } else if (is_option(a, "--plugin")) {
-            if (!(v = option_value(argc, argv, &i, "--plugin")))
+            if (!(v = option_value(argc, argv, &i, "--plugin", o->cmd)))
                 return CLI_USAGE;
             if (add_plugin(o, v) != 0) {
                 cli_error("out of memory");
                 return CLI_FAILED;
             }
+        } else if (submit && is_option(a, "--pool")) {
+            if (!(v = option_value(argc, argv, &i, "--pool", o->cmd)))
+                return CLI_USAGE;
+            if (!*v) {
+                cli_error("submit: --pool needs a pool name");
+                return CLI_USAGE;
+            }
+            free(o->pool_flag);
+            size_t n = strlen(v) + sizeof "ember.scheduler.pool=";
+            if (!(o->pool_flag = malloc(n))) {
+                cli_error("out of memory");
+                return CLI_FAILED;
+            }
+            snprintf(o->pool_flag, n, "ember.scheduler.pool=%s", v);
         } else if (a[0] == '-' && a[1] != '\0') {
-            cli_error("run: unknown option '%s' (try 'ember run --help')", a);
+            cli_error("%s: unknown option '%s' (try 'ember %s --help')",
+                      o->cmd, a, o->cmd);
             return CLI_USAGE;
         } else if (o->plan) {
-            cli_error("run: unexpected argument '%s' (one PLAN.json)", a);
+            cli_error("%s: unexpected argument '%s' (one PLAN.json)", o->cmd,
+                      a);
             return CLI_USAGE;
         } else {
             o->plan = a;
         }
     }
     if (!o->plan) {
-        cli_error("run: a PLAN.json is needed (try 'ember run --help')");
+        cli_error("%s: a PLAN.json is needed (try 'ember %s --help')",
+                  o->cmd, o->cmd);
         return CLI_USAGE;
+    }
+    /* Last, so that --pool wins over a --conf of the same key. */
+    if (o->pool_flag && list_add(&o->flags, &o->nflags, o->pool_flag) != 0) {
+        cli_error("out of memory");
+        return CLI_FAILED;
     }
     return -1;
 }
@@ -230,15 +281,20 @@ static int run_plan(run_opts *o, const char *text, size_t len)
     return rc;
 }
 
-int cli_run(int argc, char **argv)
+/* `ember run` (submit 0) and `ember submit` (submit 1). */
+static int run_command(int argc, char **argv, int submit)
 {
     run_opts o;
     memset(&o, 0, sizeof o);
+    o.cmd = submit ? "submit" : "run";
     char **plan_plugins = NULL;
     size_t nplan = 0;
     char *text = NULL;
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
+        goto done;
+    if (submit && (rc = cli_service_master(&o.master, o.properties_file,
+                                           "submit")) != CLI_OK)
         goto done;
     size_t len = 0;
     if (!(text = cli_read_file(o.plan, &len))) {
@@ -266,6 +322,17 @@ done:
     free(o.ids);
     free(o.plugins);
     free(o.flags);
+    free(o.pool_flag);
     free(text);
     return rc;
+}
+
+int cli_run(int argc, char **argv)
+{
+    return run_command(argc, argv, 0);
+}
+
+int cli_submit(int argc, char **argv)
+{
+    return run_command(argc, argv, 1);
 }

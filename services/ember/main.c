@@ -23,6 +23,14 @@ static const char usage[] =
     "                           print a dataset's lineage (toDebugString)\n"
     "  run [options] PLAN.json  run a plan file's actions and print their\n"
     "                           results as JSON lines\n"
+    "  submit --master ember://HOST:PORT [--pool P] PLAN.json\n"
+    "                           run a plan file's actions on emberd\n"
+    "  status --master ember://HOST:PORT JOB\n"
+    "                           print a job's state on emberd as JSON\n"
+    "  list --master ember://HOST:PORT [--running]\n"
+    "                           print emberd's jobs as JSON lines\n"
+    "  kill --master ember://HOST:PORT JOB\n"
+    "                           cancel a running job on emberd\n"
     "  version                  print the ember and ABI versions\n"
     "\n"
     "Run 'ember <command> --help' for a command's options.\n";
@@ -59,6 +67,11 @@ int main(int argc, char **argv)
         return cli_plan(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "submit"))
+        return cli_submit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status") || !strcmp(cmd, "list") ||
+        !strcmp(cmd, "kill"))
+        return cli_service(argc - 1, argv + 1);
     cli_error("unknown command '%s' (try 'ember --help')", cmd);
     return CLI_USAGE;
 }

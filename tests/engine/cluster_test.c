@@ -292,6 +292,31 @@ static void crashing_function_fails_after_max_failures(void **state)
     ember_session_close(s);
 }
 
+/* Settings made in the driver (here: in code) reach executor processes. */
+static void driver_settings_reach_executor_processes(void **state)
+{
+    (void)state;
+    ember_error err = {0};
+    ember_session *s = NULL;
+    const char *plugins[] = {TESTFN_PLUGIN, NULL};
+    const char *conf[] = {"ember.task.timeout=200ms",
+                          "ember.result.batchBytes=4k", NULL};
+    ember_session_opts o = {.master = "local-cluster[1,1,512]",
+                            .plugins = plugins, .conf = conf};
+    if (ember_session_open(&s, &o, &err) != EMBER_OK)
+        fail_msg("open: %s", err.msg);
+    uint8_t arg[4];
+    ember_buf ab = ember_buf_fixed(arg, sizeof arg);
+    ember_rec_put_int(&ab, 50);
+    ember_rdd *r = ember_range(s, 0, 40000, 1, 1, &err);
+    ember_rdd *slow =
+        ember_map(r, (ember_fn){"testfn.sleep_ms", arg, ab.len}, &err);
+    uint64_t n = 0;
+    assert_int_not_equal(ember_count(slow, &n, &err), EMBER_OK);
+    assert_non_null(strstr(err.msg, "ember.task.timeout"));
+    ember_session_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +324,7 @@ int main(void)
         cmocka_unit_test(wordcount_local_cluster_matches_reference),
         cmocka_unit_test(sigkill_mid_job_keeps_the_answer),
         cmocka_unit_test(crashing_function_fails_after_max_failures),
+        cmocka_unit_test(driver_settings_reach_executor_processes),
     };
     return cmocka_run_group_tests(tests, setup_text, teardown_text);
 }

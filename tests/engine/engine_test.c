@@ -496,6 +496,9 @@ static void test_sample(void **state)
     assert_true(n > 197000 && n < 203000);
     n = count_of(ember_sample(big, 1, 0.5, 9, &err));
     assert_true(n > 48500 && n < 51500);
+    /* large fractions with replacement (exp(-mean) would underflow) */
+    n = count_of(ember_sample(range(0, 100, 1, 2), 1, 1000.0, 9, &err));
+    assert_true(n > 97000 && n < 103000);
 
     ember_rdd *w = ember_sample(r, 1, 2.0, 7, &err);
     assert_non_null(w);
@@ -641,6 +644,69 @@ static void test_map_partitions(void **state)
     t = ember_map_partitions_with_index(p, fn0("testfn.tag_partition"), 1,
                                         &err);
     assert_collect(t, "[0,[\"a\",1]]");
+
+    /* the index is the function's own dataset's partition, also below a
+     * union or a coalesce (which renumber partitions) */
+    ember_rdd *a = range(1, 3, 1, 2);
+    ember_rdd *tagged = ember_map_partitions_with_index(
+        range(10, 12, 1, 2), fn0("testfn.tag_partition"), 0, &err);
+    ember_rdd *both[2] = {a, tagged};
+    assert_collect(ember_union(both, 2, &err), "[1] [2] [0,10] [1,11]");
+    assert_collect(ember_coalesce(tagged, 1, &err), "[0,10] [1,11]");
+}
+
+/* Data bigger than one plan string (64 KiB of base64) travels in pieces:
+ * one slice of 30,000 records, and 600 input files. */
+static void test_big_sources(void **state)
+{
+    (void)state;
+    ember_error err = {0};
+    ember_buf b = ember_buf_heap();
+    for (int64_t i = 0; i < 30000; i++) {
+        uint8_t rec[9];
+        ember_buf rb = ember_buf_fixed(rec, sizeof rec);
+        ember_rec_put_int(&rb, i);
+        ember_batch_append(&b, rec, rb.len);
+    }
+    ember_batch batch = {b.data, b.len, 30000};
+    ember_rdd *p = ember_parallelize(g_s, &batch, 1, &err);
+    ember_buf_release(&b);
+    assert_non_null(p);
+    assert_int_equal(count_of(p), 30000);
+
+    char dir[] = "/tmp/ember-engine-files-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    for (int i = 0; i < 600; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/f%03d.txt", dir, i);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "line of file %d\n", i);
+        fclose(f);
+    }
+    ember_rdd *t = ember_text_file(g_s, dir, 0, &err);
+    assert_non_null(t);
+    assert_int_equal(ember_rdd_partitions(t), 600);
+    assert_int_equal(count_of(t), 600);
+    for (int i = 0; i < 600; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/f%03d.txt", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* Many pipe commands at once, each waiting for the end of its own input:
+ * none may inherit another's pipe (which would hang it). */
+static void test_pipes_in_parallel(void **state)
+{
+    (void)state;
+    ember_error err = {0};
+    for (int round = 0; round < 20; round++) {
+        ember_rdd *p = ember_pipe(range(0, 800, 1, 8), "cat", &err);
+        assert_non_null(p);
+        assert_int_equal(count_of(p), 800);
+    }
 }
 
 /* Partitions far larger than one batch: functions keep their per-task
@@ -1256,6 +1322,24 @@ static void test_stats(void **state)
     assert_float_equal(st.sample_variance, 2.5, 1e-12);
     assert_float_equal(st.sample_stdev, sqrt(2.5), 1e-12);
 
+    /* NaN wins max and min, as Scala's math.max/min (and the mean) */
+    {
+        ember_buf nb = ember_buf_heap();
+        static const double nd[] = {1.0, NAN, 3.0};
+        for (int i = 0; i < 3; i++) {
+            uint8_t rec[16];
+            ember_buf rb = ember_buf_fixed(rec, sizeof rec);
+            ember_rec_put_double(&rb, nd[i]);
+            ember_batch_append(&nb, rec, rb.len);
+        }
+        ember_batch nbatch = {nb.data, nb.len, 3};
+        ember_rdd *nr = ember_parallelize(g_s, &nbatch, 2, &err);
+        ember_buf_release(&nb);
+        assert_int_equal(ember_stats_of(nr, &st, &err), EMBER_OK);
+        assert_int_equal(st.count, 3);
+        assert_true(isnan(st.max) && isnan(st.min) && isnan(st.mean));
+    }
+
     /* the same numbers in 4 partitions (one empty) */
     assert_int_equal(ember_stats_of(par_ints(v, 5, 6), &st, &err), EMBER_OK);
     assert_int_equal(st.count, 5);
@@ -1611,6 +1695,17 @@ static void test_retry_local_n_f(void **state)
     assert_contains(err.msg, "failed 3 times");
     ember_records_free(&rec);
     ember_session_close(s);
+
+    /* local[*,F] too */
+    s = open_session("local[*,3]", NULL);
+    r = ember_range(s, 0, 6, 1, 2, &err);
+    m = ember_map(r, fn0("testfn.fail_first_attempt"), &err);
+    st = ember_collect(m, &rec, &err);
+    if (st != EMBER_OK)
+        fail_msg("collect on local[*,3]: %s", err.msg);
+    assert_int_equal(rec.count, 6);
+    ember_records_free(&rec);
+    ember_session_close(s);
 }
 
 /* S29: results over ember.driver.maxResultSize fail the job. */
@@ -1679,6 +1774,8 @@ int main(void)
         cmocka_unit_test(test_zip_with_index),
         cmocka_unit_test(test_pipe),
         cmocka_unit_test(test_map_partitions),
+        cmocka_unit_test(test_big_sources),
+        cmocka_unit_test(test_pipes_in_parallel),
         cmocka_unit_test(test_large_partitions),
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_threads),

@@ -194,6 +194,8 @@ static void exec_send(void *ctx, const uint8_t *msg, size_t len)
     case EM_MSG_STAGE: {
         em_msg_stage s;
         assert_int_equal(em_msg_decode_stage(msg, len, &s, &err), EMBER_OK);
+        if (s.plan.len == 0)
+            break; /* the stage attempt is over */
         e->stage_msgs++;
         learn_stage(h, &s);
         break;

@@ -102,6 +102,8 @@ static void learn(instant_exec *e, const uint8_t *msg, size_t len)
 {
     em_msg_stage m;
     CHECK(em_msg_decode_stage(msg, len, &m, NULL) == EMBER_OK);
+    if (m.plan.len == 0)
+        return; /* the stage attempt is over */
     json_t *doc = json_loadb((const char *)m.plan.data, m.plan.len, 0, NULL);
     CHECK(doc != NULL);
     json_t *sh = json_object_get(doc, "shuffle");

@@ -7,13 +7,16 @@
  * ember-executor program; the driver sets it) with --kernel ENDPOINT --id
  * exec-K --slots C --memory Mm, plus --plugin for each file in
  * ember.executor.plugins (colon-separated: the plugins the driver loaded
- * by path, so user functions exist in executors too). A thread per child
+ * by path, so user functions exist in executors too) and
+ * --properties-file ember.executor.confFile (the driver's settings, so
+ * --conf flags and values set in code reach executors). A thread per child
  * waits for it; a child that exits while the manager runs — killed by a
  * signal, crashed — is reported lost (the kernel reruns its tasks), and a
  * replacement exec-N is started so the cluster keeps its size (at most
  * MAX_CHILDREN processes over the manager's life, so an executor that
  * cannot start does not fork forever).
  */
+#define _GNU_SOURCE /* close_range */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -111,13 +114,15 @@ static ember_status build_argv(lc_state *st, const char *endpoint,
                             "local-cluster: ember.executor.command (the "
                             "path of ember-executor) is not set");
     h->config_get("ember.executor.plugins", plugins, sizeof plugins, &len);
+    char conffile[4096] = "";
+    h->config_get("ember.executor.confFile", conffile, sizeof conffile, &len);
     size_t np = 0;
     for (const char *p = plugins; *p; p++)
         np += *p == ':';
-    st->argv = h->alloc((12 + 2 * (np + 1)) * sizeof *st->argv);
+    st->argv = h->alloc((14 + 2 * (np + 1)) * sizeof *st->argv);
     if (!st->argv)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
-    memset(st->argv, 0, (12 + 2 * (np + 1)) * sizeof *st->argv);
+    memset(st->argv, 0, (14 + 2 * (np + 1)) * sizeof *st->argv);
     char num[32], mem[32];
     snprintf(num, sizeof num, "%ld", st->cores);
     snprintf(mem, sizeof mem, "%ldm", st->memory_mb);
@@ -141,6 +146,15 @@ static ember_status build_argv(lc_state *st, const char *endpoint,
             memcpy(st->argv[n++], pair[i], l);
         }
     }
+    if (conffile[0]) {
+        const char *pair[2] = {"--properties-file", conffile};
+        for (int i = 0; i < 2; i++) {
+            size_t l = strlen(pair[i]) + 1;
+            if (!(st->argv[n] = h->alloc(l)))
+                return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+            memcpy(st->argv[n++], pair[i], l);
+        }
+    }
     st->argc = n;
     return EMBER_OK;
 }
@@ -151,6 +165,8 @@ static ember_status spawn(lc_state *st, child *k, ember_error *err)
     snprintf(st->argv[4], 32, "%s", k->id);
     pid_t pid = fork();
     if (pid == 0) {
+        /* the executor gets nothing of the driver's but stdio */
+        close_range(3, ~0u, 0);
         execv(st->argv[0], st->argv);
         _exit(127);
     }

@@ -35,6 +35,11 @@ typedef struct em_executor_opts {
     const em_registry *registry; /* functions, sources, sinks; borrowed */
     const em_conf *conf;     /* task settings; NULL = defaults; borrowed */
     int connect_timeout_ms;  /* 0 = 10 s */
+    /* Nullable: a directory of plugins shipped to emberd after this
+     * executor started (DIR/plugins of its --state). Each STAGE makes the
+     * executor load the *.so files in it it has not tried yet into
+     * registry, which must then be a registry it may load into. */
+    const char *plugin_dir;
 } em_executor_opts;
 
 /*
