@@ -482,7 +482,7 @@ static ember_status tree(ember_rdd *r, const uint8_t *zero, size_t zero_len,
         goto out;
     for (uint32_t i = 0; i < n; i++) {
         parts[i] = ember_buf_heap();
-        if (res.parts[i].len)
+        if (st == EMBER_OK && res.parts[i].len)
             st = fn_apply(&d, &parts[i], &have[i], res.parts[i].data,
                           res.parts[i].len, err);
         /* fn_apply with no accumulator takes the record as it is */

@@ -15,6 +15,7 @@ typedef struct waiter {
     pthread_cond_t cv;
     em_job_result *res;
     int ended;
+    int lost_result; /* a result could not be kept (out of memory) */
     ember_status status;
     char message[512];
 } waiter;
@@ -36,6 +37,8 @@ static void on_result(void *ctx, uint64_t job_id, uint32_t partition,
             p->len = len;
             p->have = 1;
             res->order[res->ndone++] = i;
+        } else {
+            w->lost_result = 1; /* the job must not look complete */
         }
         break;
     }
@@ -90,7 +93,7 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
     if (!plan)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, out, 0,
-                EMBER_OK, ""};
+                0, EMBER_OK, ""};
     char pool[256];
     size_t pool_len;
     int have_pool = em_conf_get(s->conf, "ember.scheduler.pool", pool,
@@ -119,6 +122,9 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
     pthread_mutex_unlock(&w.mu);
     if (w.status != EMBER_OK)
         return ember_errorf(err, w.status, "%s", w.message);
+    if (w.lost_result)
+        return ember_errorf(err, EMBER_ENOMEM,
+                            "out of memory keeping a task's result");
     return EMBER_OK;
 }
 

@@ -345,7 +345,7 @@ void ember_session_close(ember_session *s)
     em_registry_destroy(s->registry);
     if (s->state_dir[0])
         em_client_rmtree(s->state_dir);
-    em_host_set_conf(NULL);
+    em_host_unset_conf(s->conf);
     em_conf_destroy(s->conf);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -15,6 +15,12 @@ void em_host_set_conf(em_conf *conf)
     atomic_store(&current_conf, conf);
 }
 
+void em_host_unset_conf(em_conf *conf)
+{
+    /* only if it is still this one: another session may have set its own */
+    atomic_compare_exchange_strong(&current_conf, &conf, NULL);
+}
+
 static void *host_alloc(size_t n)
 {
     return malloc(n ? n : 1);

@@ -80,10 +80,19 @@ static void *wait_child(void *arg)
     child *k = arg;
     lc_state *st = k->st;
     int status = 0;
-    while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR)
+    siginfo_t info;
+    /* Wait without reaping, mark the child exited, then reap: until it
+     * is reaped its pid cannot be reused, so lc_kill (which checks
+     * `exited` under the lock) never signals a stranger. */
+    while (waitid(P_PID, (id_t)k->pid, &info, WEXITED | WNOWAIT) < 0 &&
+           errno == EINTR)
         ;
     pthread_mutex_lock(&st->mu);
     k->exited = 1;
+    pthread_mutex_unlock(&st->mu);
+    while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&st->mu);
     int report = !st->stopping;
     pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
@@ -271,13 +280,20 @@ static ember_status lc_request(void *state, uint32_t count, ember_error *err)
 static ember_status lc_kill(void *state, const char *id, ember_error *err)
 {
     lc_state *st = state;
+    ember_status s = EMBER_ENOTFOUND;
+    pthread_mutex_lock(&st->mu);
     for (long i = 0; i < st->nkids; i++)
-        if (strcmp(st->kids[i].id, id) == 0) {
+        if (strcmp(st->kids[i].id, id) == 0 && !st->kids[i].exited) {
+            /* not reaped yet (exited is set before waitpid's caller lets
+             * go of the pid), so the pid is still this child's */
             kill(st->kids[i].pid, SIGKILL);
-            return EMBER_OK;
+            s = EMBER_OK;
         }
-    return ember_errorf(err, EMBER_ENOTFOUND, "local-cluster: no executor "
-                        "'%s'", id);
+    pthread_mutex_unlock(&st->mu);
+    if (s != EMBER_OK)
+        return ember_errorf(err, s, "local-cluster: no running executor "
+                            "'%s'", id);
+    return EMBER_OK;
 }
 
 static void lc_stop(void *state)

@@ -21,6 +21,10 @@ EM_API const ember_host_api *em_host_api(void);
  */
 EM_API void em_host_set_conf(em_conf *conf);
 
+/* Forgets conf if it is the one plugins read (a session closing must not
+ * take another session's configuration away). */
+EM_API void em_host_unset_conf(em_conf *conf);
+
 /*
  * What the runtime (executors, libember-runtime) adds to the host table:
  * in-process executors and the calling thread's task. Installed once by
