@@ -309,9 +309,11 @@ static ember_status wait_reply(em_remote *r, rreq *q, em_cmsg_type want,
         return EMBER_OK;
     if (t == 0)
         return lost(r, err);
-    if (t == EM_CMSG_ERROR)
-        return ember_errorf(err, hdr_status(q->header), "%s",
+    if (t == EM_CMSG_ERROR) {
+        ember_status st = hdr_status(q->header);
+        return ember_errorf(err, st < 0 ? st : EMBER_EIO, "%s",
                             hdr_str(q->header, "message"));
+    }
     return ember_errorf(err, EMBER_EIO, "emberd at %s answered %s where %s "
                         "was expected", r->master, em_cmsg_type_name(t),
                         em_cmsg_type_name(want));

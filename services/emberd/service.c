@@ -22,6 +22,7 @@
 #define _GNU_SOURCE /* realpath */
 #include "service.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -34,7 +35,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "ember/kernel/conf.h"
 #include "ember/kernel/host.h"
@@ -1547,19 +1547,13 @@ void emberd_stop(emberd *d)
         pthread_mutex_unlock(&d->mu);
         em_server_call(d->server, nothing, NULL);
     }
-    /* 3. Links: the loop may still send on them until they are marked
-     * gone; then the link server frees them. */
-    pthread_mutex_lock(&d->mu);
-    for (client *c = d->clients; c; c = c->next) {
-        pthread_mutex_lock(&c->mu);
-        c->link = NULL;
-        pthread_mutex_unlock(&c->mu);
-    }
-    pthread_mutex_unlock(&d->mu);
-    em_link_server_close(d->links);
-    /* 4. The kernel: executors stop, jobs still active end (their
-     * listeners free themselves), the store is flushed. */
+    /* 3. The kernel: executors stop, jobs still active end (their
+     * listeners send END and free themselves), the store is flushed.
+     * After this nothing sends on the links but their own callbacks. */
     em_server_stop(d->server);
+    d->server = NULL;
+    /* 4. The links: closed and freed by the link server. */
+    em_link_server_close(d->links);
     /* 5. What is left of the clients. */
     while (d->clients) {
         client *c = d->clients;

@@ -604,7 +604,8 @@ static void unreachable_service(void **state)
     ember_error err = {0};
     ember_session_opts o = {.master = "ember://127.0.0.1:1"};
     assert_int_equal(ember_session_open(&s, &o, &err), EMBER_ETIMEDOUT);
-    assert_contains(err.msg, "cannot connect to emberd at ember://127.0.0.1:1");
+    assert_contains(err.msg,
+                    "cannot connect to emberd at ember://127.0.0.1:1");
     o.master = "ember://nohost";
     assert_int_equal(ember_session_open(&s, &o, &err), EMBER_EINVAL);
     assert_contains(err.msg, "expected ember://HOST:PORT");
@@ -741,6 +742,12 @@ static void hostile_messages_get_errors(void **state)
     static const uint8_t unknown[] = {'E', 'M', 'C', 'L', 1, 99, 5, 0, 0};
     send_raw(l, unknown, sizeof unknown);
     expect_error(&b, i++, 0, "unknown client message type 99");
+    /* a body that claims a gigabyte and holds 3 bytes */
+    static const uint8_t huge[] = {'E',  'M',  'C',  'L',  1,   10,
+                                   7,    0,    0x80, 0x80, 0x80, 0x80,
+                                   0x04, 'a',  'b',  'c'};
+    send_raw(l, huge, sizeof huge);
+    expect_error(&b, i++, 0, "'body' length 1073741824 runs past the end");
     /* a version from the future */
     static const uint8_t future[] = {'E', 'M', 'C', 'L', 9, 1, 5, 0, 0};
     send_raw(l, future, sizeof future);
@@ -809,6 +816,13 @@ static void hostile_messages_get_errors(void **state)
     send_msg(l, EM_CMSG_SPLITS, 26,
              "{\"source\":\"nope.lines\",\"min_partitions\":2}", NULL, 0);
     expect_error(&b, i++, 26, "no source 'nope.lines'");
+    send_msg(l, EM_CMSG_SPLITS, 40,
+             "{\"source\":\"text.lines\",\"min_partitions\":2}", "\xff\x01",
+             2);
+    expect_error(&b, i++, 40, "text");
+    send_msg(l, EM_CMSG_SPLITS, 41,
+             "{\"source\":\"text.lines\",\"min_partitions\":0}", NULL, 0);
+    expect_error(&b, i++, 41, "'min_partitions' must be an integer");
     send_msg(l, EM_CMSG_PLUGIN_PUT, 27,
              "{\"name\":\"evil\",\"sha256\":\"e3b0c44298fc1c149afbf4c8996fb"
              "92427ae41e4649b934ca495991b7852b855\"}",

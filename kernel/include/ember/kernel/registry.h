@@ -5,8 +5,10 @@
  * Plugins come from configured directories (every *.so in them) and from
  * files the user names. Plugin names are unique in a registry, and so are
  * qualified component names per kind. A refused file never stops the
- * others from loading. Threading: load on one thread; once loading is done
- * lookups may run from any thread.
+ * others from loading. Threading: loads and lookups may run from any
+ * threads at once (a read-write lock; emberd loads plugins clients ship
+ * while executors look functions up). A plugin, once loaded, stays loaded
+ * until the registry is destroyed, so pointers lookups return stay valid.
  */
 #ifndef EMBER_KERNEL_REGISTRY_H
 #define EMBER_KERNEL_REGISTRY_H
