@@ -44,23 +44,6 @@ void em_client_rmtree(const char *path)
     }
 }
 
-/* Collects the first configuration problems into one message. */
-typedef struct conf_problems {
-    char text[480];
-    size_t count;
-} conf_problems;
-
-static void on_conf_problem(void *ctx, const char *origin, const char *key,
-                            const char *message)
-{
-    conf_problems *p = ctx;
-    (void)key;
-    size_t used = strlen(p->text);
-    if (p->count++ < 3 && used < sizeof p->text - 1)
-        snprintf(p->text + used, sizeof p->text - used, "%s%s: %s",
-                 used ? "; " : "", origin ? origin : "", message);
-}
-
 static ember_status read_conf(ember_session *s, const ember_session_opts *o,
                               ember_error *err)
 {
@@ -89,10 +72,8 @@ static ember_status read_conf(ember_session *s, const ember_session_opts *o,
         (st = em_conf_set(s->conf, "ember.app.name", o->app_name, "code",
                           err)) != EMBER_OK)
         return st;
-    conf_problems p = {"", 0};
-    if (em_conf_check(s->conf, on_conf_problem, &p) > 0)
-        return ember_errorf(err, EMBER_EINVAL, "configuration: %s%s", p.text,
-                            p.count > 3 ? " (and more)" : "");
+    if ((st = em_conf_validate(s->conf, err)) != EMBER_OK)
+        return st;
     return EMBER_OK;
 }
 

@@ -289,3 +289,30 @@ ember_status em_conf_load_defaults(em_conf *conf, const char *properties_file,
     free(path);
     return s;
 }
+
+/* ---- em_conf_validate ---- */
+
+typedef struct problems {
+    char text[440];
+    size_t count;
+} problems;
+
+static void collect_problem(void *ctx, const char *origin, const char *key,
+                            const char *message)
+{
+    problems *p = ctx;
+    (void)key;
+    size_t used = strlen(p->text);
+    if (p->count++ < 3 && used < sizeof p->text - 1)
+        snprintf(p->text + used, sizeof p->text - used, "%s%s: %s",
+                 used ? "; " : "", origin ? origin : "", message);
+}
+
+ember_status em_conf_validate(const em_conf *conf, ember_error *err)
+{
+    problems p = {"", 0};
+    if (em_conf_check(conf, collect_problem, &p) == 0)
+        return EMBER_OK;
+    return ember_errorf(err, EMBER_EINVAL, "configuration: %s%s", p.text,
+                        p.count > 3 ? " (and more)" : "");
+}

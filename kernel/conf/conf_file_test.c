@@ -466,6 +466,29 @@ static void test_check(void **state)
     em_conf_destroy(c);
 }
 
+/* em_conf_validate: the first three problems in one error, then "and
+ * more"; a clean configuration passes. */
+static void test_validate(void **state)
+{
+    fixture *f = *state;
+    const char *path = write_file(f, "validate.conf",
+                                  "ember.exeutor.memory 2g\n"
+                                  "ember.task.maxFailures 0\n"
+                                  "spark.executor.cores 2\n"
+                                  "ember.speculation maybe\n");
+    em_conf *c;
+    ember_error err = {0};
+    assert_int_equal(em_conf_create(&c), EMBER_OK);
+    assert_int_equal(em_conf_validate(c, &err), EMBER_OK);
+    assert_int_equal(em_conf_load_file(c, path, &err), EMBER_OK);
+    assert_int_equal(em_conf_validate(c, &err), EMBER_EINVAL);
+    assert_true(strncmp(err.msg, "configuration: ", 15) == 0);
+    assert_non_null(strstr(err.msg, "validate.conf:1: "));
+    assert_non_null(strstr(err.msg, "ember.exeutor.memory"));
+    assert_non_null(strstr(err.msg, " (and more)"));
+    em_conf_destroy(c);
+}
+
 static void test_check_values(void **state)
 {
     (void)state;
@@ -681,6 +704,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_effective, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_table, setup, teardown),
     };

@@ -1173,23 +1173,6 @@ static void *worker_main(void *arg)
 
 /* ---------------------------------------------------------- start/stop */
 
-/* Collects the first configuration problems into one message. */
-typedef struct conf_problems {
-    char text[400];
-    size_t count;
-} conf_problems;
-
-static void on_conf_problem(void *ctx, const char *origin, const char *key,
-                            const char *message)
-{
-    conf_problems *p = ctx;
-    (void)key;
-    size_t used = strlen(p->text);
-    if (p->count++ < 3 && used < sizeof p->text - 1)
-        snprintf(p->text + used, sizeof p->text - used, "%s%s: %s",
-                 used ? "; " : "", origin ? origin : "", message);
-}
-
 static void print_setting(void *ctx, const char *key, const char *value,
                           const char *origin)
 {
@@ -1371,10 +1354,8 @@ static ember_status read_conf(emberd *d, const emberd_opts *o,
         (st = em_conf_set(d->conf, "ember.master", o->master, "--master",
                           err)) != EMBER_OK)
         return st;
-    conf_problems p = {"", 0};
-    if (em_conf_check(d->conf, on_conf_problem, &p) > 0)
-        return ember_errorf(err, EMBER_EINVAL, "configuration: %s%s", p.text,
-                            p.count > 3 ? " (and more)" : "");
+    if ((st = em_conf_validate(d->conf, err)) != EMBER_OK)
+        return st;
     size_t len;
     if (em_conf_get(d->conf, "ember.master", d->master, sizeof d->master,
                     &len) != EMBER_OK)

@@ -217,6 +217,14 @@ EM_API size_t em_conf_check(const em_conf *conf, em_conf_report_fn report,
                             void *ctx);
 
 /*
+ * em_conf_check as one error for programs that refuse to start with a bad
+ * configuration: EMBER_OK when clean, else EMBER_EINVAL with err holding
+ * "configuration: ORIGIN: MESSAGE; ..." for the first three problems
+ * (and " (and more)" when there are others).
+ */
+EM_API ember_status em_conf_validate(const em_conf *conf, ember_error *err);
+
+/*
  * Called by em_conf_each_effective once per key. value is NULL for a known
  * key that is unset and has no default. All strings are valid only during
  * the call.
