@@ -305,6 +305,12 @@ static void run_task(em_executor *e, task *t)
         u.state = EM_TASK_FINISHED;
         u.result = (em_bytes){result.data, result.len};
         u.bytes_out = result.len;
+        ember_batch rb = {result.data, result.len, 0};
+        ember_batch_cursor rc = ember_batch_cursor_of(&rb);
+        const uint8_t *rec;
+        size_t rl;
+        while (ember_batch_next(&rc, &rec, &rl) == EMBER_OK)
+            u.records_out++;
     } else {
         int timed_out = atomic_load(&t->timed_out);
         u.state = atomic_load(&t->cancel) && !timed_out ? EM_TASK_KILLED
