@@ -40,6 +40,8 @@ struct ember_session {
     uint64_t next_id;
     ember_rdd *rdds;
     _Atomic uint64_t jobs; /* jobs submitted */
+    void (*progress)(void *, uint64_t, uint32_t, uint32_t); /* nullable */
+    void *progress_ctx;
 };
 
 /* ---- datasets (dataset.c) ---- */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 typedef struct waiter {
+    ember_session *s;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     em_job_result *res;
@@ -23,9 +24,9 @@ typedef struct waiter {
 static void on_result(void *ctx, uint64_t job_id, uint32_t partition,
                       const uint8_t *data, size_t len)
 {
-    (void)job_id;
     waiter *w = ctx;
     em_job_result *res = w->res;
+    uint32_t done;
     pthread_mutex_lock(&w->mu);
     for (uint32_t i = 0; i < res->nparts; i++) {
         em_part_result *p = &res->parts[i];
@@ -42,7 +43,10 @@ static void on_result(void *ctx, uint64_t job_id, uint32_t partition,
         }
         break;
     }
+    done = res->ndone;
     pthread_mutex_unlock(&w->mu);
+    if (w->s->progress)
+        w->s->progress(w->s->progress_ctx, job_id, done, res->nparts);
 }
 
 static void on_end(void *ctx, uint64_t job_id, ember_status st,
@@ -92,8 +96,8 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
     char *plan = em_client_plan(r, &plan_len);
     if (!plan)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
-    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, out, 0,
-                0, EMBER_OK, ""};
+    waiter w = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, out,
+                0, 0, EMBER_OK, ""};
     char pool[256];
     size_t pool_len;
     int have_pool = em_conf_get(s->conf, "ember.scheduler.pool", pool,

@@ -233,6 +233,8 @@ ember_status ember_session_open(ember_session **out,
     if (!s)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
+    s->progress = o->progress;
+    s->progress_ctx = o->progress_ctx;
     ember_status st = read_conf(s, o, err);
     if (st != EMBER_OK)
         goto fail;

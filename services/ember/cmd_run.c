@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -248,6 +249,29 @@ static void print_line(void *ctx, const char *line)
     fputc('\n', stdout);
 }
 
+/* A progress bar on stderr when it is a terminal, as Spark's console
+ * shows: [Job 3:==========>          (37 / 64)]. Cleared when the job has
+ * all its results, before its output lines are printed. */
+static void show_progress(void *ctx, uint64_t job, uint32_t done,
+                          uint32_t total)
+{
+    (void)ctx;
+    enum { WIDTH = 40 };
+    if (done >= total) {
+        fprintf(stderr, "\r%*s\r", WIDTH + 40, "");
+        fflush(stderr);
+        return;
+    }
+    char bar[WIDTH + 1];
+    uint32_t fill = total ? (uint32_t)((uint64_t)done * WIDTH / total) : 0;
+    for (uint32_t i = 0; i < WIDTH; i++)
+        bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[WIDTH] = '\0';
+    fprintf(stderr, "\r[Job %llu:%s(%u / %u)]", (unsigned long long)job, bar,
+            done, total);
+    fflush(stderr);
+}
+
 static int run_plan(run_opts *o, const char *text, size_t len)
 {
     if (o->verbose) {
@@ -260,6 +284,8 @@ static int run_plan(run_opts *o, const char *text, size_t len)
     so.conf_flags = o->flags;
     so.properties_file = o->properties_file;
     so.plugins = o->plugins;
+    if (isatty(STDERR_FILENO))
+        so.progress = show_progress;
     ember_session *s = NULL;
     ember_error err = {0};
     if (ember_session_open(&s, &so, &err) != EMBER_OK) {

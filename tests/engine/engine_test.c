@@ -1732,6 +1732,48 @@ static void test_max_result_size(void **state)
     ember_session_close(s);
 }
 
+/* The progress hook sees every result partition of each job, ending with
+ * done == total. */
+typedef struct progress_seen {
+    pthread_mutex_t mu;
+    uint32_t calls, last_done, last_total, decreased;
+} progress_seen;
+
+static void on_progress(void *ctx, uint64_t job, uint32_t done,
+                        uint32_t total)
+{
+    (void)job;
+    progress_seen *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    if (p->calls && done < p->last_done && total == p->last_total)
+        p->decreased = 1;
+    p->calls++;
+    p->last_done = done;
+    p->last_total = total;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void test_progress(void **state)
+{
+    (void)state;
+    progress_seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+    ember_session_opts o = {.master = "local[2]", .plugins = g_plugins,
+                            .progress = on_progress,
+                            .progress_ctx = &seen};
+    ember_session *s = NULL;
+    ember_error err = {0};
+    assert_int_equal(ember_session_open(&s, &o, &err), EMBER_OK);
+    uint64_t n = 0;
+    assert_int_equal(ember_count(ember_range(s, 0, 80, 1, 8, &err), &n, &err),
+                     EMBER_OK);
+    assert_int_equal(n, 80);
+    assert_int_equal(seen.calls, 8);
+    assert_int_equal(seen.last_done, 8);
+    assert_int_equal(seen.last_total, 8);
+    assert_false(seen.decreased);
+    ember_session_close(s);
+}
+
 /* ember.task.timeout stops a task at its next batch and fails the attempt
  * with a message that names the setting. */
 static void test_task_timeout(void **state)
@@ -1799,6 +1841,7 @@ int main(void)
         cmocka_unit_test(test_retry_local_n_f),
         cmocka_unit_test(test_max_result_size),
         cmocka_unit_test(test_task_timeout),
+        cmocka_unit_test(test_progress),
     };
     int failed = cmocka_run_group_tests_name("engine (shared local[2])",
                                              shared, group_open, group_close);

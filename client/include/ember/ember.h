@@ -54,6 +54,12 @@ typedef struct ember_session_opts {
     /* Plugin files to load besides the plugin directories; nullable,
      * NULL-terminated. */
     const char *const *plugins;
+    /* Nullable: told, from an internal thread, each time a job of this
+     * session has one more of its total result partitions (what a
+     * progress bar shows). Must return quickly. */
+    void (*progress)(void *ctx, uint64_t job_id, uint32_t done,
+                     uint32_t total);
+    void *progress_ctx;
 } ember_session_opts;
 
 /*
