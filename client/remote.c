@@ -66,6 +66,7 @@ struct em_remote {
     rreq *reqs;
     int down;
     char why[160]; /* why the link ended */
+    char errwhy[160]; /* an ERROR emberd sent for no request, if any */
 };
 
 /* ------------------------------------------------------- pending list */
@@ -144,6 +145,11 @@ static void on_recv(void *ctx, em_link *l, const uint8_t *data, size_t len)
     pthread_mutex_lock(&r->mu);
     rreq *q = rreq_find(r, m.req_id);
     if (!q) {
+        /* An error for no request (e.g. "too many clients") usually comes
+         * just before emberd closes the link: keep it as the reason. */
+        if (m.type == EM_CMSG_ERROR)
+            snprintf(r->errwhy, sizeof r->errwhy, "%s",
+                     hdr_str(h, "message"));
         pthread_mutex_unlock(&r->mu);
         if (m.type == EM_CMSG_ERROR)
             em_log(EMBER_LOG_WARN, "client", "emberd at %s: %s", r->master,
@@ -213,7 +219,8 @@ static void on_closed(void *ctx, em_link *l, const char *reason)
     em_remote *r = ctx;
     pthread_mutex_lock(&r->mu);
     r->down = 1;
-    snprintf(r->why, sizeof r->why, "%s", reason ? reason : "disconnected");
+    snprintf(r->why, sizeof r->why, "%s",
+             r->errwhy[0] ? r->errwhy : reason ? reason : "disconnected");
     for (rreq *q = r->reqs; q; q = q->next)
         if (!q->done) {
             q->done = 1;

@@ -692,6 +692,11 @@ static ember_status plugin_store(emberd *d, client *c, const char *name,
                          d->plugin_dir, sha, c->id) >= sizeof tmp)
         return ember_errorf(err, EMBER_EINVAL, "plugin directory path too "
                             "long");
+    /* These bytes are here already (the digest names the file): nothing
+     * to do, and the loaded file must never be replaced or removed. */
+    for (size_t i = 0; i < d->nshipped; i++)
+        if (strcmp(d->shipped[i].sha, sha) == 0)
+            return EMBER_OK;
     FILE *f = fopen(tmp, "wb");
     if (!f)
         return ember_errorf(err, EMBER_EIO, "cannot write %s: %s", tmp,
@@ -699,19 +704,25 @@ static ember_status plugin_store(emberd *d, client *c, const char *name,
     int ok = body.len == 0 || fwrite(body.data, 1, body.len, f) == body.len;
     if (fclose(f) != 0)
         ok = 0;
-    if (!ok || rename(tmp, final) != 0) {
+    if (!ok) {
         ember_status st = ember_errorf(err, EMBER_EIO, "cannot store %s: %s",
-                                       final, strerror(errno));
+                                       tmp, strerror(errno));
         unlink(tmp);
         return st;
     }
+    /* Load from the temporary name and publish under the digest only once
+     * it loaded: executor processes rescan the directory, so a refused
+     * file never appears there, and nothing already there is touched. */
     const em_plugin *p = NULL;
-    ember_status st = em_registry_load(d->registry, final, &p, err);
+    ember_status st = em_registry_load(d->registry, tmp, &p, err);
     if (st != EMBER_OK) {
-        /* Executor processes rescan the directory: a refused file must
-         * not stay there. */
-        unlink(final);
+        unlink(tmp);
         return st;
+    }
+    if (rename(tmp, final) != 0) {
+        em_log(EMBER_LOG_ERROR, LOG_SRC, "cannot publish %s for executor "
+               "processes: %s", final, strerror(errno));
+        unlink(tmp);
     }
     if (strcmp(p->name, name) != 0)
         em_log(EMBER_LOG_WARN, LOG_SRC,
