@@ -1095,9 +1095,21 @@ static void handle_message(client *c, const uint8_t *data, size_t len)
     }
     switch (m.type) {
     case EM_CMSG_HELLO: st = on_hello(c, &m, h, &err); break;
-    case EM_CMSG_PLUGIN_HAVE: st = on_plugin_have(c, &m, h, &err); break;
-    case EM_CMSG_PLUGIN_PUT: st = on_plugin_put(c, &m, h, &err); break;
-    case EM_CMSG_SPLITS: st = on_splits(c, &m, h, &err); break;
+    case EM_CMSG_PLUGIN_HAVE:
+    case EM_CMSG_PLUGIN_PUT:
+    case EM_CMSG_SPLITS:
+        /* work that costs the service (disk, dlopen, file listing) only
+         * for a client that said who it is */
+        if (!c->has_app) {
+            st = ember_errorf(&err, EMBER_EINVAL,
+                              "%s: send HELLO first", what);
+            break;
+        }
+        st = m.type == EM_CMSG_SPLITS ? on_splits(c, &m, h, &err)
+             : m.type == EM_CMSG_PLUGIN_PUT
+                 ? on_plugin_put(c, &m, h, &err)
+                 : on_plugin_have(c, &m, h, &err);
+        break;
     case EM_CMSG_SUBMIT: st = on_submit(c, &m, h, &err); break;
     case EM_CMSG_CANCEL: st = on_cancel(c, &m, h, &err); break;
     case EM_CMSG_STATUS: st = on_status(c, &m, h, &err); break;
