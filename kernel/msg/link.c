@@ -704,7 +704,10 @@ static int link_open_socket(em_link *l)
     if (rv != 0)
         return rv;
     l->sock_open = true;
-    rv = set_common_opts(l->sock, 0);
+    /* The largest message any of our protocols carries (a 1 GiB blob plus
+     * its framing): bigger ones are refused by NNG before they are held in
+     * memory. */
+    rv = set_common_opts(l->sock, ((size_t)1 << 30) + ((size_t)8 << 20));
     void *arg = (void *)(uintptr_t)l->id;
     if (rv == 0)
         rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, arg);
