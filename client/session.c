@@ -50,13 +50,9 @@ static ember_status read_conf(ember_session *s, const ember_session_opts *o,
     ember_status st = em_conf_create(&s->conf);
     if (st != EMBER_OK)
         return ember_errorf(err, st, "out of memory");
-    if ((st = em_conf_load_defaults(s->conf, o->properties_file, err)) !=
-        EMBER_OK)
+    if ((st = em_conf_load_layers(s->conf, o->properties_file,
+                                  o->conf_flags, err)) != EMBER_OK)
         return st;
-    for (size_t i = 0; o->conf_flags && o->conf_flags[i]; i++)
-        if ((st = em_conf_set_flag(s->conf, o->conf_flags[i], err)) !=
-            EMBER_OK)
-            return st;
     for (size_t i = 0; o->conf && o->conf[i]; i++) {
         const char *eq = strchr(o->conf[i], '=');
         if (!eq || eq == o->conf[i])
@@ -125,35 +121,6 @@ static ember_status load_plugins(ember_session *s, const ember_session_opts *o,
     return EMBER_OK;
 }
 
-/* Slots the master URL gives, and for local[N,F] the failure count. */
-static uint32_t master_slots(const char *m, long *failures)
-{
-    long a = 0, b = 0, c = 0;
-    char star;
-    *failures = 0;
-    if (strcmp(m, "local") == 0)
-        return 1;
-    /* local[*,F] before local[*]: "%c]" would match the '*' of both */
-    if (sscanf(m, "local[*,%ld]", &b) == 1) {
-        *failures = b;
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        return n > 0 ? (uint32_t)n : 1;
-    }
-    if (sscanf(m, "local[%c]", &star) == 1 && star == '*') {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        return n > 0 ? (uint32_t)n : 1;
-    }
-    if (sscanf(m, "local[%ld,%ld]", &a, &b) == 2) {
-        *failures = b;
-        return a > 0 ? (uint32_t)a : 1;
-    }
-    if (sscanf(m, "local[%ld]", &a) == 1)
-        return a > 0 ? (uint32_t)a : 1;
-    if (sscanf(m, "local-cluster[%ld,%ld,%ld]", &a, &b, &c) == 3)
-        return a > 0 && b > 0 ? (uint32_t)(a * b) : 1;
-    return 1;
-}
-
 /* ember-executor beside this library: <libdir>/EMBER_LIB_TO_BIN. */
 static void default_executor_command(em_conf *conf)
 {
@@ -173,32 +140,15 @@ static void default_executor_command(em_conf *conf)
         em_conf_set(conf, "ember.executor.command", buf, "default", NULL);
 }
 
-/* Writes every setting that did not come from a default into
- * DIR/executor.conf and names it in ember.executor.confFile, so executor
- * processes see the driver's --conf flags and values set in code. */
-typedef struct conf_dump {
-    FILE *f;
-} conf_dump;
-
-static void dump_setting(void *ctx, const char *key, const char *value,
-                         const char *origin)
-{
-    conf_dump *d = ctx;
-    if (value && origin && strcmp(origin, "default") != 0 &&
-        !strstr(origin, "unknown key") &&
-        strcmp(key, "ember.executor.confFile") != 0)
-        fprintf(d->f, "%s %s\n", key, value);
-}
-
+/* DIR/executor.conf holds the driver's settings for executor processes
+ * (ember.executor.confFile), so --conf flags and values set in code reach
+ * them. */
 static void executor_conf_file(ember_session *s)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/executor.conf", s->state_dir);
-    conf_dump d = {fopen(path, "w")};
-    if (!d.f)
-        return;
-    em_conf_each_effective(s->conf, dump_setting, &d);
-    if (fclose(d.f) == 0)
+    if (em_conf_write_file(s->conf, path, "ember.executor.confFile", NULL) ==
+        EMBER_OK)
         em_conf_set(s->conf, "ember.executor.confFile", path, "session",
                     NULL);
 }
@@ -255,7 +205,7 @@ ember_status ember_session_open(ember_session **out,
         return EMBER_OK;
     }
     long failures;
-    s->slots = master_slots(s->master, &failures);
+    s->slots = em_master_slots(s->master, &failures);
     if (strncmp(s->master, "local", 5) == 0 &&
         strncmp(s->master, "local-cluster", 13) != 0) {
         /* Spark: local mode does not retry tasks unless local[N,F]. */

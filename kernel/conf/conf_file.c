@@ -316,3 +316,43 @@ ember_status em_conf_validate(const em_conf *conf, ember_error *err)
     return ember_errorf(err, EMBER_EINVAL, "configuration: %s%s", p.text,
                         p.count > 3 ? " (and more)" : "");
 }
+
+/* ---- layers and dumps ---- */
+
+ember_status em_conf_load_layers(em_conf *conf, const char *properties_file,
+                                 const char *const *flags, ember_error *err)
+{
+    ember_status st = em_conf_load_defaults(conf, properties_file, err);
+    for (size_t i = 0; st == EMBER_OK && flags && flags[i]; i++)
+        st = em_conf_set_flag(conf, flags[i], err);
+    return st;
+}
+
+typedef struct dump {
+    FILE *f;
+    const char *skip;
+} dump;
+
+static void dump_setting(void *ctx, const char *key, const char *value,
+                         const char *origin)
+{
+    dump *d = ctx;
+    if (value && origin && strcmp(origin, "default") != 0 &&
+        !strstr(origin, "unknown key") &&
+        !(d->skip && strcmp(key, d->skip) == 0))
+        fprintf(d->f, "%s %s\n", key, value);
+}
+
+ember_status em_conf_write_file(const em_conf *conf, const char *path,
+                                const char *skip_key, ember_error *err)
+{
+    dump d = {fopen(path, "w"), skip_key};
+    if (!d.f)
+        return ember_errorf(err, EMBER_EIO, "cannot write %s: %s", path,
+                            strerror(errno));
+    em_conf_each_effective(conf, dump_setting, &d);
+    if (fclose(d.f) != 0)
+        return ember_errorf(err, EMBER_EIO, "cannot write %s: %s", path,
+                            strerror(errno));
+    return EMBER_OK;
+}

@@ -265,3 +265,31 @@ void em_server_stop(em_server *s)
     em_kernel_destroy(s->k);
     free(s);
 }
+
+uint32_t em_master_slots(const char *m, long *failures)
+{
+    long a = 0, b = 0, c = 0;
+    char star;
+    *failures = 0;
+    if (strcmp(m, "local") == 0)
+        return 1;
+    /* local[*,F] before local[*]: "%c]" would match the '*' of both */
+    if (sscanf(m, "local[*,%ld]", &b) == 1) {
+        *failures = b;
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (uint32_t)n : 1;
+    }
+    if (sscanf(m, "local[%c]", &star) == 1 && star == '*') {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (uint32_t)n : 1;
+    }
+    if (sscanf(m, "local[%ld,%ld]", &a, &b) == 2) {
+        *failures = b;
+        return a > 0 ? (uint32_t)a : 1;
+    }
+    if (sscanf(m, "local[%ld]", &a) == 1)
+        return a > 0 ? (uint32_t)a : 1;
+    if (sscanf(m, "local-cluster[%ld,%ld,%ld]", &a, &b, &c) == 3)
+        return a > 0 && b > 0 ? (uint32_t)(a * b) : 1;
+    return 1;
+}

@@ -229,9 +229,7 @@ static int print_conf(const run_opts *o)
         cli_error("out of memory");
         return CLI_FAILED;
     }
-    st = em_conf_load_defaults(conf, o->properties_file, &err);
-    for (size_t i = 0; st == EMBER_OK && i < o->nflags; i++)
-        st = em_conf_set_flag(conf, o->flags[i], &err);
+    st = em_conf_load_layers(conf, o->properties_file, o->flags, &err);
     if (st == EMBER_OK && o->master)
         st = em_conf_set(conf, "ember.master", o->master, "--master", &err);
     if (st == EMBER_OK)

@@ -1315,49 +1315,19 @@ static ember_status reset_plugin_dir(emberd *d, ember_error *err)
     return EMBER_OK;
 }
 
-static void dump_setting(void *ctx, const char *key, const char *value,
-                         const char *origin)
-{
-    FILE *f = ctx;
-    if (value && origin && strcmp(origin, "default") != 0 &&
-        !strstr(origin, "unknown key") &&
-        strcmp(key, "ember.executor.confFile") != 0)
-        fprintf(f, "%s %s\n", key, value);
-}
-
 /* Executor processes load DIR/executor.conf (ember.executor.confFile): the
  * service's --conf flags and defaults file reach them as a driver's do. */
 static void executor_conf_file(emberd *d)
 {
     char path[PATH_MAX + 32];
+    ember_error err;
     snprintf(path, sizeof path, "%s/executor.conf", d->state_dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        em_log(EMBER_LOG_WARN, LOG_SRC, "cannot write %s: %s", path,
-               strerror(errno));
+    if (em_conf_write_file(d->conf, path, "ember.executor.confFile", &err) !=
+        EMBER_OK) {
+        em_log(EMBER_LOG_WARN, LOG_SRC, "%s", err.msg);
         return;
     }
-    em_conf_each_effective(d->conf, dump_setting, f);
-    if (fclose(f) == 0)
-        em_conf_set(d->conf, "ember.executor.confFile", path, "emberd",
-                    NULL);
-}
-
-/* Executor slots the master URL gives (as the driver counts them). */
-static uint32_t master_slots(const char *m)
-{
-    long a = 0, b = 0, c = 0;
-    char star;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (strcmp(m, "local") == 0)
-        return 1;
-    if ((sscanf(m, "local[%c", &star) == 1 && star == '*'))
-        return cpus > 0 ? (uint32_t)cpus : 1;
-    if (sscanf(m, "local[%ld", &a) == 1 && strncmp(m, "local[", 6) == 0)
-        return a > 0 ? (uint32_t)a : 1;
-    if (sscanf(m, "local-cluster[%ld,%ld,%ld]", &a, &b, &c) == 3)
-        return a > 0 && b > 0 ? (uint32_t)(a * b) : 1;
-    return 1;
+    em_conf_set(d->conf, "ember.executor.confFile", path, "emberd", NULL);
 }
 
 static ember_status read_conf(emberd *d, const emberd_opts *o,
@@ -1366,13 +1336,9 @@ static ember_status read_conf(emberd *d, const emberd_opts *o,
     ember_status st = em_conf_create(&d->conf);
     if (st != EMBER_OK)
         return ember_errorf(err, st, "out of memory");
-    if ((st = em_conf_load_defaults(d->conf, o->properties_file, err)) !=
-        EMBER_OK)
+    if ((st = em_conf_load_layers(d->conf, o->properties_file,
+                                  o->conf_flags, err)) != EMBER_OK)
         return st;
-    for (size_t i = 0; o->conf_flags && o->conf_flags[i]; i++)
-        if ((st = em_conf_set_flag(d->conf, o->conf_flags[i], err)) !=
-            EMBER_OK)
-            return st;
     if (o->master &&
         (st = em_conf_set(d->conf, "ember.master", o->master, "--master",
                           err)) != EMBER_OK)
@@ -1390,13 +1356,11 @@ static ember_status read_conf(emberd *d, const emberd_opts *o,
                             "(local[N], local-cluster[E,C,M], ...)",
                             d->master);
     long failures = 0;
+    d->slots = em_master_slots(d->master, &failures);
     if (strncmp(d->master, "local", 5) == 0 &&
         strncmp(d->master, "local-cluster", 13) != 0) {
         /* Spark: local mode does not retry tasks unless local[N,F]. */
         char v[32];
-        const char *comma = strchr(d->master, ',');
-        if (comma)
-            failures = strtol(comma + 1, NULL, 10);
         snprintf(v, sizeof v, "%ld", failures > 0 ? failures : 1);
         if ((st = em_conf_set(d->conf, "ember.task.maxFailures", v,
                               "master URL", err)) != EMBER_OK)
@@ -1408,7 +1372,6 @@ static ember_status read_conf(emberd *d, const emberd_opts *o,
     if ((st = em_conf_get_int(d->conf, "ember.service.maxClients", 256, 1,
                               1000000, &d->max_clients, err)) != EMBER_OK)
         return st;
-    d->slots = master_slots(d->master);
     if ((st = em_conf_get_int(d->conf, "ember.default.parallelism", d->slots,
                               1, 1000000, &v, err)) != EMBER_OK)
         return st;

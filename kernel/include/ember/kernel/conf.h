@@ -225,6 +225,26 @@ EM_API size_t em_conf_check(const em_conf *conf, em_conf_report_fn report,
 EM_API ember_status em_conf_validate(const em_conf *conf, ember_error *err);
 
 /*
+ * The layers below code: em_conf_load_defaults(properties_file), then each
+ * "key=value" of flags (NULL-terminated, nullable) as --conf. Stops at the
+ * first error.
+ */
+EM_API ember_status em_conf_load_layers(em_conf *conf,
+                                        const char *properties_file,
+                                        const char *const *flags,
+                                        ember_error *err);
+
+/*
+ * Writes every setting that did not come from a default (nor an unknown
+ * key, nor skip_key, nullable) to path as a defaults file, so another
+ * process (an executor) can load the same settings with
+ * --properties-file. EMBER_EIO naming the file on failure.
+ */
+EM_API ember_status em_conf_write_file(const em_conf *conf, const char *path,
+                                       const char *skip_key,
+                                       ember_error *err);
+
+/*
  * Called by em_conf_each_effective once per key. value is NULL for a known
  * key that is unset and has no default. All strings are valid only during
  * the call.

@@ -47,6 +47,13 @@ EM_API const char *em_server_executor_url(const em_server *s);
 EM_API ember_status em_server_call(em_server *s, void (*fn)(void *ctx),
                                    void *ctx);
 
+/*
+ * Task slots a master URL provides — local 1, local[N] and local[N,F] N,
+ * local[*] the processors, local-cluster[E,C,M] E*C, anything else 1 —
+ * and, for local[N,F] / local[*,F], F in *failures (0 otherwise).
+ */
+EM_API uint32_t em_master_slots(const char *master, long *failures);
+
 /* Stops the loop, closes every executor connection, stops the cluster
  * manager, destroys the kernel. NULL-safe. */
 EM_API void em_server_stop(em_server *s);
