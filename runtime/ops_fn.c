@@ -219,20 +219,20 @@ static ember_status fn_next(em_opnode *o, ember_batch *b, ember_error *err)
             /* Once per value: a MAP call cannot say which input made
              * which output. */
             ember_batch_cursor ci = ember_batch_cursor_of(&in);
-            ember_buf one = ember_buf_heap();
+            ember_buf one = ember_buf_heap(), fr = ember_buf_heap();
             uint64_t total = 0;
             o->buf.len = 0;
             for (uint64_t i = 0; i < in.count && s == EMBER_OK; i++) {
                 const uint8_t *r, *x;
                 size_t rl, xl;
                 ember_batch_next(&ci, &r, &rl);
-                /* the record alone, as a batch, then its value */
-                ember_buf fr = ember_buf_heap();
+                /* the record alone, as a batch, then its value (scratch
+                 * buffers reused: no allocation per record) */
+                fr.len = 0;
                 s = ember_batch_append(&fr, r, rl);
                 ember_batch pairb = {fr.data, fr.len, 1};
                 if (s == EMBER_OK)
                     s = values_of(o, &pairb, &one, err);
-                ember_buf_release(&fr);
                 ember_batch vb = {one.data, one.len, 1};
                 if (s == EMBER_OK)
                     s = call_fn(o, &vb, &n, err);
@@ -244,6 +244,7 @@ static ember_status fn_next(em_opnode *o, ember_batch *b, ember_error *err)
                 }
             }
             ember_buf_release(&one);
+            ember_buf_release(&fr);
             if (s != EMBER_OK)
                 return s;
             *b = (ember_batch){o->buf.data, o->buf.len, total};
