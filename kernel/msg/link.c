@@ -16,6 +16,8 @@
  */
 #include "msg/link.h"
 
+#include "ember/kernel/log.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -541,6 +544,74 @@ static ember_status queue_push_locked(em_link *l, nng_msg *m)
     return EMBER_OK;
 }
 
+/* How long link_destroy waits for nng_close. */
+#define CLOSE_WAIT_MS 3000
+
+typedef struct closer {
+    nng_socket sock;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned;
+} closer;
+
+static void *closer_main(void *arg)
+{
+    closer *c = arg;
+    nng_close(c->sock);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    int abandoned = c->abandoned;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (abandoned) { /* the waiter gave up and left c to us */
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+    }
+    return NULL;
+}
+
+/* Closes sock on a helper thread, waiting at most ms; false when NNG did
+ * not finish in time (the thread keeps waiting for it, detached). */
+static bool close_socket_bounded(nng_socket sock, int ms)
+{
+    closer *c = calloc(1, sizeof *c);
+    pthread_t t;
+    pthread_attr_t attr;
+    if (!c || pthread_attr_init(&attr) != 0) {
+        free(c);
+        nng_close(sock);
+        return true;
+    }
+    c->sock = sock;
+    pthread_mutex_init(&c->mu, NULL);
+    cond_init(&c->cv);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, closer_main, c) != 0) {
+        pthread_attr_destroy(&attr);
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        nng_close(sock);
+        return true;
+    }
+    pthread_attr_destroy(&attr);
+    int64_t deadline = now_ms() + ms;
+    pthread_mutex_lock(&c->mu);
+    while (!c->done && now_ms() < deadline)
+        cond_wait_until(&c->cv, &c->mu, deadline);
+    int done = c->done;
+    if (!done)
+        c->abandoned = 1;
+    pthread_mutex_unlock(&c->mu);
+    if (done) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+    }
+    return done;
+}
+
 /*
  * Frees l after making sure nothing of NNG still calls into it. Never from
  * an NNG callback (it closes the socket). reason is what closed() says if
@@ -554,8 +625,15 @@ static void link_destroy(em_link *l, const char *reason)
      * it, and the reaper only takes links still on the server list. */
     if (l->timer != NULL)
         nng_aio_free(l->timer);
-    if (l->sock_open)
-        nng_close(l->sock);
+    if (l->sock_open && !close_socket_bounded(l->sock, CLOSE_WAIT_MS)) {
+        /* NNG 1.5.2 can hang in nng_close when a message arrives as the
+         * socket closes (seen on ipc/tcp). Rather than hang the caller (a
+         * kernel loop, a driver), leave the socket and this link to NNG:
+         * its callbacks may still refer to them, so they are not freed. */
+        em_log(EMBER_LOG_WARN, "link", "link %" PRIu64 ": NNG did not close "
+               "its socket within %d ms; leaving it", l->id, CLOSE_WAIT_MS);
+        return;
+    }
     pthread_mutex_lock(&l->mu);
     while (l->refs > 0 || l->rx_active || l->tx_busy)
         pthread_cond_wait(&l->cv, &l->mu);
@@ -1101,7 +1179,7 @@ static ember_status rendezvous(const char *url, const url_parts *parts,
 done:
     if (m != NULL)
         nng_msg_free(m);
-    nng_close(req);
+    (void)close_socket_bounded(req, CLOSE_WAIT_MS);
     return st;
 }
 
