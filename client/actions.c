@@ -29,9 +29,7 @@ static ember_status empty_collection(ember_error *err)
     return ember_errorf(err, EMBER_ENOTFOUND, "empty collection");
 }
 
-/* Runs action over every partition and appends all results, in partition
- * order, to out. */
-static ember_status run_all(ember_rdd *r, const char *action,
+ember_status em_client_run_all(ember_rdd *r, const char *action,
                             ember_records *out, ember_error *err)
 {
     em_job_result res;
@@ -52,7 +50,7 @@ static ember_status run_all(ember_rdd *r, const char *action,
 
 ember_status ember_collect(ember_rdd *r, ember_records *out, ember_error *err)
 {
-    return run_all(r, "{\"kind\":\"collect\"}", out, err);
+    return em_client_run_all(r, "{\"kind\":\"collect\"}", out, err);
 }
 
 /* The single int of a one-record result. */
@@ -217,7 +215,7 @@ static ember_status ordered(ember_rdd *r, uint64_t n, int desc,
              "{\"kind\":\"take_ordered\",\"n\":%" PRIu64
              ",\"descending\":%s}", n, desc ? "true" : "false");
     ember_records all;
-    ember_status st = run_all(r, action, &all, err);
+    ember_status st = em_client_run_all(r, action, &all, err);
     if (st != EMBER_OK)
         return st;
     span *sp = malloc((all.count + 1) * sizeof *sp); /* +1: next() at the end writes too */
@@ -651,12 +649,12 @@ ember_status ember_count_by_value(ember_rdd *r, ember_records *out,
     ember_buf o = ember_buf_heap();
     for (size_t i = 0; st == EMBER_OK && i < m.cap; i++) {
         const em_bytemap_slot *sl = &m.slots[i];
-        if (!sl->hash)
+        if (!sl->tag)
             continue;
         size_t mark;
         st = ember_batch_frame_begin(&o, &mark);
         if (st == EMBER_OK)
-            st = ember_buf_append(&o, m.arena.data + sl->off, sl->len);
+            st = ember_buf_append(&o, em_bytemap_key(&m, sl), sl->len);
         if (st == EMBER_OK)
             st = ember_rec_put_int(&o, (int64_t)sl->value);
         if (st == EMBER_OK)

@@ -19,6 +19,8 @@ struct ember_rdd {
     uint64_t id;
     json_t *node;       /* the dataset's plan object (docs/plan-format.md) */
     uint32_t partitions;
+    json_t *partitioner; /* the partitioner placing its records by key
+                            (S13), a reference, or NULL */
     ember_rdd *parents[64];
     uint32_t nparents;
     ember_rdd *next;    /* the session's list of datasets */
@@ -68,6 +70,14 @@ json_t *em_client_b64(const void *data, size_t len);
  * out of memory. */
 json_t *em_client_blob(const void *data, size_t len);
 
+/* ---- key operations (pairs.c) ---- */
+
+/* The count_by_key dataset of r (default partitioner, S11). */
+ember_rdd *em_client_keyed_count(ember_rdd *r, ember_error *err);
+/* The sort_by_key dataset of r under range partitioner p. */
+ember_rdd *em_client_keyed_sort(ember_rdd *r, const ember_partitioner *p,
+                                int ascending, ember_error *err);
+
 /* ---- jobs (job.c) ---- */
 
 /* One partition's result, and the order results came in. */
@@ -95,6 +105,12 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
                            uint32_t nparts, const char *action,
                            em_job_result *out, ember_error *err);
 void em_job_result_free(em_job_result *res);
+
+/* Runs action (a JSON object text) over every partition of r and appends
+ * all results, in partition order, to out (zeroed first; freed on
+ * failure). */
+ember_status em_client_run_all(ember_rdd *r, const char *action,
+                               ember_records *out, ember_error *err);
 
 /* ---- where jobs run: the embedded kernel or emberd (remote.c) ---- */
 

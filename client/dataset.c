@@ -4,6 +4,8 @@
  */
 #include "client_internal.h"
 
+#include "dag/lineage.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,38 @@ json_t *em_client_fn_json(ember_fn fn)
                      em_client_b64(fn.arg, fn.arg_len));
 }
 
+/* The partitioner a dataset's output carries (SEMANTICS S13, the kernel's
+ * em_op.out_part): its own for key shuffles, its parent's for operations
+ * that keep keys in place, else none. A new reference, or NULL. */
+static json_t *output_partitioner(json_t *node, ember_rdd *const *parents,
+                                  uint32_t nparents)
+{
+    const em_op *op = em_op_find(json_string_value(json_object_get(node,
+                                                                   "op")));
+    if (!op)
+        return NULL;
+    switch (op->out_part) {
+    case EM_OUT_OWN:
+        return json_incref(json_object_get(node, "partitioner"));
+    case EM_OUT_PARENT:
+        return nparents ? json_incref(parents[0]->partitioner) : NULL;
+    case EM_OUT_PARENT_IF_ARG:
+        return nparents && json_is_true(json_object_get(
+                               json_object_get(node, "args"),
+                               "preserves_partitioning"))
+                   ? json_incref(parents[0]->partitioner)
+                   : NULL;
+    case EM_OUT_UNION:
+        for (uint32_t i = 0; i < nparents; i++)
+            if (!parents[i]->partitioner ||
+                !json_equal(parents[i]->partitioner, parents[0]->partitioner))
+                return NULL;
+        return nparents ? json_incref(parents[0]->partitioner) : NULL;
+    default:
+        return NULL;
+    }
+}
+
 ember_rdd *em_client_rdd(ember_session *s, json_t *node, uint32_t partitions,
                          ember_rdd *const *parents, uint32_t nparents,
                          ember_error *err)
@@ -97,6 +131,7 @@ ember_rdd *em_client_rdd(ember_session *s, json_t *node, uint32_t partitions,
     s->rdds = r;
     pthread_mutex_unlock(&s->mu);
     json_object_set_new(node, "id", json_integer((json_int_t)r->id));
+    r->partitioner = output_partitioner(node, parents, nparents);
     if (nparents)
         json_object_set_new(node, "parents", ps);
     else

@@ -273,6 +273,7 @@ void ember_session_close(ember_session *s)
         ember_rdd *r = s->rdds;
         s->rdds = r->next;
         json_decref(r->node);
+        json_decref(r->partitioner);
         free(r);
     }
     em_registry_destroy(s->registry);

@@ -261,12 +261,12 @@ static ember_status run_count_by_value(em_pipe *pipe, ember_buf *out,
         s = EMBER_OK;
         for (size_t i = 0; i < m.cap && s == EMBER_OK; i++) {
             const em_bytemap_slot *sl = &m.slots[i];
-            if (!sl->hash)
+            if (!sl->tag)
                 continue;
             size_t mark;
             s = ember_batch_frame_begin(out, &mark);
             if (s == EMBER_OK)
-                s = em_rec_put_as_value(out, m.arena.data + sl->off, sl->len);
+                s = em_rec_put_as_value(out, em_bytemap_key(&m, sl), sl->len);
             if (s == EMBER_OK)
                 s = ember_rec_put_int(out, (int64_t)sl->value);
             if (s == EMBER_OK)
@@ -511,5 +511,15 @@ ember_status em_action_run(em_task_env *env, em_pipe *pipe,
         return run_stats(env, pipe, out, err);
     if (strcmp(kind, "save") == 0)
         return run_save(env, pipe, action, ask, ask_ctx, err);
+    if (strcmp(kind, "sketch") == 0) {
+        const json_t *sj = json_object_get(action, "seed");
+        return em_action_sketch(env, pipe, (uint64_t)n,
+                                json_is_integer(sj)
+                                    ? (uint64_t)json_integer_value(sj)
+                                    : 0,
+                                out, err);
+    }
+    if (strcmp(kind, "lookup") == 0)
+        return em_action_lookup(pipe, action, out, err);
     return ember_errorf(err, EMBER_EINVAL, "unknown action kind '%s'", kind);
 }

@@ -30,6 +30,13 @@
  *                                            writes through a sink; the
  *                                            attempt commits only if the
  *                                            kernel's arbiter allows it
+ *   {"kind":"sketch","n":K,"seed":S}        one record (int records, (k1,
+ *                                            k2, ...)): a reservoir sample
+ *                                            of at most K keys of the
+ *                                            partition's pairs (S6)
+ *   {"kind":"lookup","key":B64}              the value (as a record) of
+ *                                            every pair whose key is B64's
+ *                                            encoded key (S28)
  *   F = {"name":"plugin.fn","arg":B64} (arg optional); Z = base64 of one
  *   encoded record.
  *
@@ -62,6 +69,12 @@ ember_status em_action_fn(const em_registry *registry, const json_t *ref,
                           uint32_t shape, const ember_function_vtable **vt,
                           uint8_t **arg, size_t *arg_len, const char **name,
                           ember_error *err);
+
+/* The "sketch" and "lookup" kinds (action_keys.c). */
+ember_status em_action_sketch(em_task_env *env, em_pipe *pipe, uint64_t k,
+                              uint64_t seed, ember_buf *out, ember_error *err);
+ember_status em_action_lookup(em_pipe *pipe, const json_t *action,
+                              ember_buf *out, ember_error *err);
 
 /* Appends the record `enc` framed; a helper for result batches. */
 ember_status em_result_put(ember_buf *out, const uint8_t *rec, size_t len);

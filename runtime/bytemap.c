@@ -4,25 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 64-bit mix of the key bytes, 8 at a time; never returns 0. */
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
+uint64_t em_bytemap_hash(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 29;
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
         p += 8;
         n -= 8;
     }
     uint64_t w = 0;
     memcpy(&w, p, n);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    h ^= h >> 32;
-    h *= 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 29;
-    return h ? h : 1;
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 29);
 }
 
 void em_bytemap_init(em_bytemap *m)
@@ -38,19 +34,35 @@ void em_bytemap_free(em_bytemap *m)
     memset(m, 0, sizeof *m);
 }
 
+void em_bytemap_clear(em_bytemap *m)
+{
+    if (m->slots)
+        memset(m->slots, 0, m->cap * sizeof *m->slots);
+    m->count = 0;
+    m->arena.len = 0;
+}
+
+static inline uint32_t tag_of(uint64_t h)
+{
+    uint32_t t = (uint32_t)(h >> 32);
+    return t ? t : 1;
+}
+
 static int grow(em_bytemap *m)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 256;
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
     em_bytemap_slot *ns = calloc(ncap, sizeof *ns);
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].hash)
+        const em_bytemap_slot *s = &m->slots[i];
+        if (!s->tag)
             continue;
-        size_t j = m->slots[i].hash & (ncap - 1);
-        while (ns[j].hash)
+        uint64_t h = em_bytemap_hash(em_bytemap_key(m, s), s->len);
+        size_t j = h & (ncap - 1);
+        while (ns[j].tag)
             j = (j + 1) & (ncap - 1);
-        ns[j] = m->slots[i];
+        ns[j] = *s;
     }
     free(m->slots);
     m->slots = ns;
@@ -58,28 +70,42 @@ static int grow(em_bytemap *m)
     return 0;
 }
 
+uint64_t *em_bytemap_upsert_hashed(em_bytemap *m, const uint8_t *key,
+                                   size_t len, uint64_t h, int *added)
+{
+    *added = 0;
+    if ((m->count + 1) * 2 > m->cap && grow(m) != 0)
+        return NULL;
+    uint32_t tag = tag_of(h);
+    size_t mask = m->cap - 1, j = h & mask;
+    for (;;) {
+        em_bytemap_slot *s = &m->slots[j];
+        if (!s->tag)
+            break;
+        if (s->tag == tag && s->len == len &&
+            memcmp(em_bytemap_key(m, s), key, len) == 0)
+            return &s->value;
+        j = (j + 1) & mask;
+    }
+    em_bytemap_slot *s = &m->slots[j];
+    if (len <= EM_BYTEMAP_INLINE) {
+        memcpy(s->k.inl, key, len);
+    } else {
+        s->k.off = m->arena.len;
+        if (ember_buf_append(&m->arena, key, len) != EMBER_OK)
+            return NULL;
+    }
+    s->len = (uint32_t)len;
+    s->tag = tag;
+    s->value = 0;
+    m->count++;
+    *added = 1;
+    return &s->value;
+}
+
 uint64_t *em_bytemap_upsert(em_bytemap *m, const uint8_t *key, size_t len,
                             int *added)
 {
-    *added = 0;
-    if ((m->count + 1) * 4 > m->cap * 3 && grow(m) != 0)
-        return NULL;
-    uint64_t h = hash_bytes(key, len);
-    size_t j = h & (m->cap - 1);
-    for (;;) {
-        em_bytemap_slot *s = &m->slots[j];
-        if (!s->hash)
-            break;
-        if (s->hash == h && s->len == len &&
-            memcmp(m->arena.data + s->off, key, len) == 0)
-            return &s->value;
-        j = (j + 1) & (m->cap - 1);
-    }
-    size_t off = m->arena.len;
-    if (ember_buf_append(&m->arena, key, len) != EMBER_OK)
-        return NULL;
-    m->slots[j] = (em_bytemap_slot){h, off, len, 0};
-    m->count++;
-    *added = 1;
-    return &m->slots[j].value;
+    return em_bytemap_upsert_hashed(m, key, len, em_bytemap_hash(key, len),
+                                    added);
 }

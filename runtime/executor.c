@@ -26,6 +26,8 @@
 #include "msg/msg.h"
 #include "runtime/action.h"
 #include "runtime/pipeline.h"
+#include "runtime/shuffle_svc.h"
+#include "runtime/shuffle_write.h"
 
 /* A stage attempt's description, shared by its tasks (refcounted). */
 typedef struct stage_desc {
@@ -36,6 +38,7 @@ typedef struct stage_desc {
     em_lineage *lineage;
     json_t **node_args; /* each node's args, parsed once for all tasks */
     json_t *action; /* result stages: the job's action, or NULL */
+    em_stage_io io; /* the shuffles it writes and reads */
     _Atomic int refs;
     struct stage_desc *next;
 } stage_desc;
@@ -77,6 +80,8 @@ struct em_executor {
     size_t batch_bytes;
     int64_t heartbeat_ms, task_timeout_ms, pipe_timeout_ms;
     char *plugin_dir;    /* opts.plugin_dir, copied */
+    em_shuffle_svc *shuffle; /* NULL when no shuffle manager is loaded */
+    char shuffle_error[512]; /* why not */
     char **tried;        /* its files already loaded or refused (link
                             thread only) */
     size_t ntried;
@@ -91,6 +96,7 @@ static void stage_unref(stage_desc *s)
         em_pipe_args_free(s->node_args, s->lineage ? s->lineage->count : 0);
         em_lineage_free(s->lineage);
         json_decref(s->action);
+        em_stage_io_free(&s->io);
         free(s);
     }
 }
@@ -281,17 +287,23 @@ static void run_task(em_executor *e, task *t)
         .batch_bytes = e->batch_bytes,
         .pipe_timeout_ms = e->pipe_timeout_ms,
         .node_args = sd->node_args,
+        .shuffle = e->shuffle,
+        .io = &sd->io,
+        .executor_id = e->id,
     };
     em_pipe *pipe = NULL;
     ember_status s;
     current_task = t;
-    if (!sd->is_result)
-        s = ember_errorf(&err, EMBER_EUNSUPPORTED,
-                         "shuffle map tasks need the shuffle manager (not "
-                         "in this build)");
+    int needs_shuffle = !sd->is_result || sd->io.ninputs > 0;
+    if (needs_shuffle && !e->shuffle)
+        s = ember_errorf(&err, EMBER_ENOTFOUND, "executor %s has no shuffle "
+                         "manager: %s", e->id, e->shuffle_error);
     else
         s = em_pipe_open(&pipe, &env, sd->node, t->t.partition, &err);
-    if (s == EMBER_OK) {
+    if (s == EMBER_OK && !sd->is_result) {
+        s = em_shuffle_map_task(&env, pipe, e->shuffle, &sd->io,
+                                t->t.partition, t->t.attempt, &result, &err);
+    } else if (s == EMBER_OK) {
         commit_ctx cc = {e, t};
         s = em_action_run(&env, pipe, sd->action, ask_commit, &cc, &result,
                           &err);
@@ -309,8 +321,15 @@ static void run_task(em_executor *e, task *t)
         ember_batch_cursor rc = ember_batch_cursor_of(&rb);
         const uint8_t *rec;
         size_t rl;
-        while (ember_batch_next(&rc, &rec, &rl) == EMBER_OK)
+        while (sd->is_result && ember_batch_next(&rc, &rec, &rl) == EMBER_OK)
             u.records_out++;
+    } else if (env.fetch_failed && !atomic_load(&t->cancel)) {
+        u.state = EM_TASK_FETCH_FAILED;
+        u.error = (em_bytes){(const uint8_t *)err.msg, strlen(err.msg)};
+        u.shuffle_id = env.ff_shuffle;
+        u.map_index = env.ff_map;
+        u.lost_executor = (em_bytes){(const uint8_t *)env.ff_executor,
+                                     strlen(env.ff_executor)};
     } else {
         int timed_out = atomic_load(&t->timed_out);
         u.state = atomic_load(&t->cancel) && !timed_out ? EM_TASK_KILLED
@@ -476,6 +495,10 @@ static void on_stage(em_executor *e, const uint8_t *d, size_t n)
         return;
     }
     sd->node_args = em_pipe_args_parse(l, &err);
+    if (sd->node_args && em_stage_io_parse(&sd->io, doc, &err) != EMBER_OK) {
+        em_pipe_args_free(sd->node_args, l->count);
+        sd->node_args = NULL;
+    }
     if (!sd->node_args) {
         em_log(EMBER_LOG_ERROR, "executor", "bad STAGE %" PRIu64 ": %s",
                m.stage_id, err.msg);
@@ -596,6 +619,21 @@ static void on_commit_reply(em_executor *e, const uint8_t *d, size_t n)
     pthread_mutex_unlock(&e->mu);
 }
 
+static void on_remove_shuffles(em_executor *e, const uint8_t *d, size_t n)
+{
+    em_msg_cursor c;
+    ember_error err = {0};
+    if (em_msg_remove_shuffles_open(d, n, NULL, &c, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad REMOVE_SHUFFLES: %s",
+               err.msg);
+        return;
+    }
+    uint64_t id;
+    while (em_msg_remove_shuffles_next(&c, &id) == EMBER_OK)
+        if (e->shuffle)
+            em_shuffle_svc_remove(e->shuffle, id);
+}
+
 static void end_executor(em_executor *e)
 {
     pthread_mutex_lock(&e->mu);
@@ -623,6 +661,7 @@ static void on_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
     case EM_MSG_LAUNCH: on_launch(e, d, n); break;
     case EM_MSG_KILL: on_kill(e, d, n); break;
     case EM_MSG_COMMIT_REPLY: on_commit_reply(e, d, n); break;
+    case EM_MSG_REMOVE_SHUFFLES: on_remove_shuffles(e, d, n); break;
     case EM_MSG_REGISTERED: {
         em_msg_registered r;
         if (em_msg_decode_registered(d, n, &r, NULL) == EMBER_OK &&
@@ -705,6 +744,24 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
         em_executor_stop(e);
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
+    /* the shuffle service; blocks are served to other executors over the
+     * kernel link's kind of transport (none for in-process executors) */
+    const char *serve = NULL;
+    char tcp_url[300];
+    if (strncmp(o->endpoint, "ipc://", 6) == 0) {
+        serve = "ipc";
+    } else if (strncmp(o->endpoint, "tcp://", 6) == 0) {
+        snprintf(tcp_url, sizeof tcp_url, "tcp://%s:0", e->hostname);
+        serve = tcp_url;
+    }
+    ember_error serr = {0};
+    if (em_shuffle_svc_open(&e->shuffle, o->registry, o->conf, e->id, serve,
+                            &serr) != EMBER_OK) {
+        e->shuffle = NULL;
+        snprintf(e->shuffle_error, sizeof e->shuffle_error, "%s", serr.msg);
+        em_log(EMBER_LOG_WARN, "executor", "executor '%s': no shuffles: %s",
+               e->id, serr.msg);
+    }
     em_link_handler h = {e, on_recv, on_closed};
     ember_status s = em_link_dial(&e->link, o->endpoint, &h,
                                   o->connect_timeout_ms
@@ -728,9 +785,11 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
         return ember_errorf(err, EMBER_ENOMEM, "cannot start threads");
     }
     ember_buf msg = ember_buf_heap();
+    const char *ep = e->shuffle ? em_shuffle_svc_endpoint(e->shuffle) : "";
     em_msg_register r = {{(const uint8_t *)e->id, strlen(e->id)},
                          {(const uint8_t *)e->hostname, strlen(e->hostname)},
-                         {NULL, 0}, o->slots, (uint32_t)getpid()};
+                         {(const uint8_t *)ep, strlen(ep)}, o->slots,
+                         (uint32_t)getpid()};
     s = em_msg_encode_register(&msg, &r);
     if (s == EMBER_OK)
         s = em_link_send(e->link, msg.data, msg.len);
@@ -761,6 +820,7 @@ void em_executor_stop(em_executor *e)
     if (e->reporter_started)
         pthread_join(e->reporter, NULL);
     em_link_close(e->link);
+    em_shuffle_svc_close(e->shuffle);
     while (e->queue_head) {
         task *t = e->queue_head;
         e->queue_head = t->next;

@@ -75,6 +75,11 @@ ember_status em_op_init_source(em_opnode *o, ember_error *err);
 ember_status em_op_init_fn(em_opnode *o, ember_error *err);
 ember_status em_op_init_misc(em_opnode *o, ember_error *err);
 ember_status em_op_init_pipe(em_opnode *o, ember_error *err);
+/* Datasets whose operation shuffles (or may: joins of co-partitioned
+ * parents): every key operation's reduce side. */
+ember_status em_op_init_shuffled(em_opnode *o, ember_error *err);
+/* cartesian (ops_cartesian.c). */
+ember_status em_op_init_cartesian(em_opnode *o, ember_error *err);
 
 /* Reads an integer / number / string member of o->args (dflt if absent);
  * a wrong type is an error naming the field. */

@@ -429,6 +429,8 @@ ember_status em_op_init_misc(em_opnode *o, ember_error *err)
 {
     const char *op = o->node->op->name;
     ember_status s;
+    if (strcmp(op, "cartesian") == 0)
+        return em_op_init_cartesian(o, err);
     if (strcmp(op, "union") == 0 || strcmp(op, "coalesce") == 0) {
         o->next = seq_next;
         return EMBER_OK;

@@ -415,12 +415,6 @@ ember_status em_op_build(em_opnode **out, em_task_env *env, uint32_t index,
         return ember_errorf(err, EMBER_EUNSUPPORTED,
                             "dataset %" PRIu64 ": more than %d narrow "
                             "operations in one stage", n->id, MAX_DEPTH);
-    for (uint32_t i = 0; i < n->ndeps; i++)
-        if (n->deps[i].kind == EM_DEP_SHUFFLE)
-            return ember_errorf(err, EMBER_EUNSUPPORTED,
-                                "dataset %" PRIu64 " (%s) reads a shuffle; "
-                                "shuffles arrive with the shuffle manager "
-                                "(not in this build)", n->id, n->op->name);
     em_opnode *o = calloc(1, sizeof *o);
     if (!o)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
@@ -443,7 +437,8 @@ ember_status em_op_build(em_opnode **out, em_task_env *env, uint32_t index,
             goto fail;
         }
     }
-    s = em_op_init_source(o, err);
+    s = n->op->deps != EM_OP_DEPS_NARROW ? em_op_init_shuffled(o, err)
+                                         : em_op_init_source(o, err);
     if (s == EMBER_EUNSUPPORTED)
         s = em_op_init_fn(o, err);
     if (s == EMBER_EUNSUPPORTED)

@@ -46,6 +46,19 @@ typedef struct em_task_env {
      * operator parses its own. */
     json_t *const *node_args;
     uint64_t records_in;      /* records read from sources (metrics) */
+    /* Shuffles: the executor's service, the stage's shuffle inputs and
+     * this executor's id (blocks it holds are read locally); NULL when the
+     * stage reads no shuffle. */
+    struct em_shuffle_svc *shuffle;
+    const struct em_stage_io *io;
+    const char *executor_id;
+    /* Set by a reader that could not get a map output: the task then
+     * reports FETCH_FAILED for (ff_shuffle, ff_map) held by ff_executor,
+     * and the kernel rebuilds it. */
+    int fetch_failed;
+    uint64_t ff_shuffle;
+    uint32_t ff_map;
+    char ff_executor[256];
 } em_task_env;
 
 typedef struct em_pipe em_pipe;
@@ -53,8 +66,9 @@ typedef struct em_pipe em_pipe;
 /*
  * Builds the operators computing partition `partition` of lineage node
  * `node`. Functions are resolved and opened here (their open() errors come
- * back now). Shuffle dependencies are refused with EMBER_EUNSUPPORTED
- * until the shuffle manager exists. *out is NULL on failure.
+ * back now). A dataset that reads a shuffle fetches its blocks through
+ * env->shuffle at its first batch (runtime/ops_shuffle.c). *out is NULL on
+ * failure.
  */
 ember_status em_pipe_open(em_pipe **out, em_task_env *env, uint32_t node,
                           uint32_t partition, ember_error *err);

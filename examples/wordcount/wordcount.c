@@ -8,7 +8,8 @@
  * file, a directory or a glob. The same job as a plan file is
  * examples/wordcount/wordcount.json (`ember run`).
  *
- * The pipeline: text_file -> flat_map(std.split_words) -> count_by_value.
+ * The pipeline: text_file -> flat_map(std.split_words) ->
+ * map(std.pair_with 1) -> reduce_by_key(std.sum) -> collect.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,19 @@ int main(int argc, char **argv)
         lines ? ember_flat_map(lines, (ember_fn){"std.split_words", NULL, 0},
                                &err)
               : NULL;
-    if (!words || ember_count_by_value(words, &counts, &err) != EMBER_OK) {
+    /* (word, 1): std.pair_with's argument is the record holding 1 */
+    uint8_t one[9];
+    ember_buf ob = ember_buf_fixed(one, sizeof one);
+    ember_rec_put_int(&ob, 1);
+    ember_rdd *pairs =
+        words ? ember_map(words, (ember_fn){"std.pair_with", one, ob.len},
+                          &err)
+              : NULL;
+    ember_rdd *sums =
+        pairs ? ember_reduce_by_key(pairs, (ember_fn){"std.sum", NULL, 0},
+                                    NULL, &err)
+              : NULL;
+    if (!sums || ember_collect(sums, &counts, &err) != EMBER_OK) {
         fprintf(stderr, "wordcount: %s\n", err.msg);
         goto out;
     }

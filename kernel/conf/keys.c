@@ -64,10 +64,14 @@ static const em_conf_key known_keys[] = {
            "largest slice of an input file one partition reads"),
     K_PREFIX("ember.hadoop.", "ember.hadoop.*: passed to storage plugins "
              "as they are"),
+    K_STRING("ember.io.compression.codec", "lz4",
+             "codec of shuffle blocks and spills: none, lz4, zstd (any "
+             "loaded codec plugin's name)"),
     K_INT("ember.io.compression.zstd.level", "1", -131072, 22,
           "compression level of the zstd codec plugin (libzstd's range)"),
     K_STRING("ember.local.dir", "/tmp",
-             "directory for shuffle files and spills"),
+             "directories for shuffle files and spills (comma-separated; "
+             "Spark's spark.local.dir)"),
     K_DURATION("ember.locality.wait", "3s", 0,
                "how long a task set waits for a slot on its preferred "
                "executor or host before it takes a less local one"),
@@ -90,6 +94,9 @@ static const em_conf_key known_keys[] = {
           "partitions take() and limit scan first"),
     K_INT("ember.rdd.limit.scaleUpFactor", "4", 2, 1000000,
           "how many times more partitions each further take() round scans"),
+    K_SIZE("ember.reducer.maxSizeInFlight", "48m", 1, INT64_MAX,
+           "bytes of remote shuffle blocks a reduce task has requested "
+           "and not yet processed"),
     K_SIZE("ember.result.batchBytes", "1m", 1, INT64_MAX,
            "bytes of results sent to the driver per message"),
     K_STRING("ember.scheduler.allocation.file", NULL,
@@ -100,6 +107,19 @@ static const em_conf_key known_keys[] = {
              "the pool a job's stages run in"),
     K_INT("ember.service.maxClients", "256", 1, 1000000,
           "clients emberd serves at once"),
+    K_BOOL("ember.shuffle.compress", "true",
+           "compress shuffle blocks with ember.io.compression.codec"),
+    K_SIZE("ember.shuffle.file.buffer", "32k", 512, 1 << 30,
+           "write buffer per shuffle file"),
+    K_STRING("ember.shuffle.manager", "sort",
+             "the shuffle manager plugin: sort or hash (component "
+             "NAME.manager)"),
+    K_SIZE("ember.shuffle.memory", "128m", 65536, INT64_MAX,
+           "records a map task buffers (and a map-side combine holds) "
+           "before spilling to ember.local.dir"),
+    K_INT("ember.shuffle.sort.bypassMergeThreshold", "200", 0, 16777216,
+          "unsorted shuffles into at most this many partitions skip the "
+          "sort"),
     K_BOOL("ember.speculation", "false",
            "launch a copy of a slow task on another executor"),
     K_DURATION("ember.speculation.interval", "100ms", 0,

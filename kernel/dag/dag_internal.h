@@ -134,9 +134,12 @@ int em_dag_shuffle_ready(const shuffle *sh);
 /* ---- stage_desc.c ---- */
 
 /* The STAGE message payload for attempt of s (JSON: stage, kind, dataset,
- * shuffle written, shuffles read, and the canonical plan); malloc'd,
- * *len set; NULL when out of memory. */
-char *em_dag_stage_plan(const stage *s, uint32_t attempt, size_t *len);
+ * the shuffle written and the dataset and edge that read it, the shuffles
+ * read with the executor holding each map output, those executors' ids
+ * and block endpoints, and the canonical plan); malloc'd, *len set; NULL
+ * when out of memory. */
+char *em_dag_stage_plan(em_dag *d, const stage *s, uint32_t attempt,
+                        size_t *len);
 
 /* Preferred locations of a stage's tasks, from the nearest dataset up
  * its one-to-one narrow chain whose args carry "locations". */

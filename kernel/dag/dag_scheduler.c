@@ -296,12 +296,18 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
     if (!a)
         return;
     em_dag_cancel_group(d, app_id, NULL, "application closed");
-    /* Map stages of this application go with their shuffles. */
+    /* Map stages of this application go with their shuffles, and the
+     * executors delete the shuffles' files. */
     size_t pos = 0;
     void *v;
     ember_error serr;
+    uint32_t nids = 0;
+    uint64_t *ids = malloc((a->shuffles.count ? a->shuffles.count : 1) *
+                           sizeof *ids);
     while (em_u64map_next(&a->shuffles, &pos, NULL, &v)) {
         shuffle *sh = v;
+        if (ids)
+            ids[nids++] = sh->id;
         em_u64map_del(&d->shuffles_by_id, sh->id);
         em_store_report(
             LOG_SRC, &d->stats.store_errors,
@@ -328,6 +334,8 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
             s->out = NULL;
             s->app = NULL;
         }
+    em_tsched_remove_shuffles(d->ts, ids, nids, "application closed");
+    free(ids);
     em_u64map_del(&d->apps, app_id);
     em_store_report(
         LOG_SRC, &d->stats.store_errors,
@@ -542,6 +550,47 @@ job *em_dag_first_job(const stage *s)
 static void stage_finished(em_dag *d, stage *s);
 void em_dag_abort_stage(em_dag *d, stage *s, const char *msg);
 
+/*
+ * What s runs, for messages about its tasks: the operations of its
+ * datasets (those s->node reaches through narrow dependencies) in plan
+ * order, each with the functions it calls, as "range -> map testfn.crash";
+ * cut short with "..." when longer than cap - 1 bytes (cap > 4).
+ */
+static void stage_ops(const stage *s, char *buf, size_t cap)
+{
+    const em_lineage *l = s->plan->l;
+    uint8_t *in = calloc((size_t)s->node + 1, 1);
+    size_t at = 0;
+    if (!in) {
+        snprintf(buf, cap, "%s", l->nodes[s->node].op->name);
+        return;
+    }
+    /* Parents come before children in a lineage: one pass down marks
+     * everything the stage computes. */
+    in[s->node] = 1;
+    for (uint32_t i = s->node + 1; i-- > 0;)
+        for (uint32_t k = 0; in[i] && k < l->nodes[i].ndeps; k++)
+            if (l->nodes[i].deps[k].kind == EM_DEP_NARROW)
+                in[l->nodes[i].deps[k].parent] = 1;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i <= s->node && at < cap; i++) {
+        const em_node *nd = &l->nodes[i];
+        if (!in[i])
+            continue;
+        int n = snprintf(buf + at, cap - at, "%s%s", at ? " -> " : "",
+                         nd->op->name);
+        at += n > 0 ? (size_t)n : 0;
+        for (uint32_t f = 0; f < nd->nfns && at < cap; f++) {
+            n = snprintf(buf + at, cap - at, "%s%s", f ? "," : " ",
+                         nd->fns[f].name);
+            at += n > 0 ? (size_t)n : 0;
+        }
+    }
+    free(in);
+    if (at >= cap)
+        memcpy(buf + cap - 4, "...", 4);
+}
+
 /* Submits the tasks of s that have no output yet. */
 static void submit_missing(em_dag *d, stage *s)
 {
@@ -579,7 +628,7 @@ static void submit_missing(em_dag *d, stage *s)
     }
     uint32_t attempt = s->next_attempt++;
     size_t plan_len = 0;
-    char *plan = em_dag_stage_plan(s, attempt, &plan_len);
+    char *plan = em_dag_stage_plan(d, s, attempt, &plan_len);
     free(s->pending);
     s->pending = calloc(s->nparts ? s->nparts : 1, 1);
     if (!plan || !s->pending) {
@@ -593,13 +642,15 @@ static void submit_missing(em_dag *d, stage *s)
     s->npending = n;
     em_dag_prefs pr;
     em_dag_stage_prefs(s, parts, n, &pr);
+    char ops[192];
+    stage_ops(s, ops, sizeof ops);
     em_taskset_spec spec = {
         .stage_id = s->id, .stage_attempt = attempt,
         .job_id = first ? first->id : 0, .is_map = s->is_map,
         .partitions = parts, .count = n,
         .prefs = (const em_task_pref *const *)pr.per, .nprefs = pr.count,
         .pool = pool, .plan = (const uint8_t *)plan, .plan_len = plan_len,
-        .owner = s};
+        .owner = s, .desc = ops};
     em_taskset *ts = NULL;
     ember_status st = em_tsched_submit(d->ts, &spec, &ts, &err);
     em_dag_prefs_free(&pr, n);

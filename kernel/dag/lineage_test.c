@@ -82,7 +82,8 @@ static void test_op_table(void **state)
     assert_int_equal(op->max_parents, 255);
     op = em_op_find("combine_by_key");
     assert_int_equal(op->min_fns, 3);
-    assert_int_equal(op->deps, EM_OP_DEPS_SHUFFLE);
+    assert_int_equal(op->deps, EM_OP_DEPS_EITHER);
+    assert_int_equal(em_op_find("sort_by_key")->deps, EM_OP_DEPS_SHUFFLE);
     op = em_op_find("join");
     assert_int_equal(op->deps, EM_OP_DEPS_EITHER);
     assert_true(em_op_find("zip")->order_sensitive);
@@ -593,14 +594,15 @@ static void test_debug_caps(void **state)
     free(s);
     em_lineage_free(l);
 
-    /* 20,000 shuffles deep */
+    /* 20,000 shuffles deep (partition counts alternate, so that no
+     * group_by_key reads its parent narrowly) */
     b = ember_buf_heap();
     assert_int_equal(ember_buf_append(&b, head, strlen(head)), EMBER_OK);
     for (i = 1; i <= 20000; i++) {
         k = snprintf(item, sizeof item,
                      ",{\"id\":%u,\"op\":\"group_by_key\",\"parents\":[%u],"
-                     "\"partitioner\":{\"kind\":\"hash\",\"partitions\":1}}",
-                     i, i - 1);
+                     "\"partitioner\":{\"kind\":\"hash\",\"partitions\":%u}}",
+                     i, i - 1, i % 2 + 1);
         assert_int_equal(ember_buf_append(&b, item, (size_t)k), EMBER_OK);
     }
     assert_int_equal(ember_buf_append(&b, "]}", 2), EMBER_OK);
@@ -614,7 +616,7 @@ static void test_debug_caps(void **state)
     assert_true(count_lines(s) < 20001);
     assert_string_equal(s + len - 4, "\n...");
     assert_memory_equal(s, "(1) group_by_key [20000] []\n"
-                           " +-(1) group_by_key [19999] []\n"
+                           " +-(2) group_by_key [19999] []\n"
                            "    +-(1) group_by_key [19998] []\n",
                         28 + 31 + 34);
     free(s);

@@ -10,6 +10,11 @@
  *   - glom is order sensitive (the arrays it makes depend on the order of
  *     their elements); so is sample_by_key, which samples map-side like
  *     sample.
+ *   - the key aggregations (reduce/fold/aggregate/combine/count_by_key,
+ *     group_by_key), partition_by and distinct read a parent that is
+ *     already partitioned like them narrowly, combining inside each
+ *     partition (SEMANTICS S2, S10, S13: Spark's combineByKey with the same
+ *     partitioner is narrow).
  *   - repartition, distinct, subtract and intersection shuffle by something
  *     other than the key (round robin, the whole record), so their output
  *     claims no partitioner: a child never skips a shuffle on their account.
@@ -40,21 +45,21 @@
 /* Sorted by name (strcmp order) for the binary search of em_op_find. */
 static const em_op ops[] = {
     /* name                          par    dep fns   parts  ord np out   ko */
-    {"aggregate_by_key",             1, 1,   S, 2, 2, PART,    0, 1, O_OWN,    0},
+    {"aggregate_by_key",             1, 1,   E, 2, 2, PART,    0, 1, O_OWN,    0},
     {"cartesian",                    2, 2,   N, 0, 0, PRODUCT, 0, 0, O_NONE,   0},
     {"coalesce",                     1, 1,   N, 0, 0, ATMOST,  1, 0, O_NONE,   0},
     {"cogroup",                      2, 4,   E, 0, 0, PART,    0, 1, O_OWN,    0},
-    {"combine_by_key",               1, 1,   S, 3, 3, PART,    0, 1, O_OWN,    0},
-    {"count_by_key",                 1, 1,   S, 0, 0, PART,    0, 1, O_OWN,    0},
-    {"distinct",                     1, 1,   S, 0, 0, PART,    0, 1, O_NONE,   0},
+    {"combine_by_key",               1, 1,   E, 3, 3, PART,    0, 1, O_OWN,    0},
+    {"count_by_key",                 1, 1,   E, 0, 0, PART,    0, 1, O_OWN,    0},
+    {"distinct",                     1, 1,   E, 0, 0, PART,    0, 1, O_NONE,   0},
     {"empty",                        0, 0,   N, 0, 0, GIVEN,   0, 0, O_NONE,   0},
     {"filter",                       1, 1,   N, 1, 1, SAME,    0, 0, O_PARENT, 0},
     {"flat_map",                     1, 1,   N, 1, 1, SAME,    0, 0, O_NONE,   0},
     {"flat_map_values",              1, 1,   N, 1, 1, SAME,    0, 0, O_PARENT, 0},
-    {"fold_by_key",                  1, 1,   S, 1, 1, PART,    0, 1, O_OWN,    0},
+    {"fold_by_key",                  1, 1,   E, 1, 1, PART,    0, 1, O_OWN,    0},
     {"full_outer_join",              2, 2,   E, 0, 0, PART,    0, 1, O_OWN,    0},
     {"glom",                         1, 1,   N, 0, 0, SAME,    1, 0, O_NONE,   0},
-    {"group_by_key",                 1, 1,   S, 0, 0, PART,    0, 1, O_OWN,    0},
+    {"group_by_key",                 1, 1,   E, 0, 0, PART,    0, 1, O_OWN,    0},
     {"intersection",                 2, 2,   E, 0, 0, PART,    0, 1, O_NONE,   0},
     {"join",                         2, 2,   E, 0, 0, PART,    0, 1, O_OWN,    0},
     {"key_by",                       1, 1,   N, 1, 1, SAME,    0, 0, O_NONE,   0},
@@ -65,10 +70,10 @@ static const em_op ops[] = {
     {"map_partitions_with_index",    1, 1,   N, 1, 1, SAME,    0, 0, O_ARG,    0},
     {"map_values",                   1, 1,   N, 1, 1, SAME,    0, 0, O_PARENT, 0},
     {"parallelize",                  0, 0,   N, 0, 1, GIVEN,   0, 0, O_NONE,   0},
-    {"partition_by",                 1, 1,   S, 0, 0, PART,    0, 1, O_OWN,    0},
+    {"partition_by",                 1, 1,   E, 0, 0, PART,    0, 1, O_OWN,    0},
     {"pipe",                         1, 1,   N, 0, 0, SAME,    0, 0, O_NONE,   0},
     {"range",                        0, 0,   N, 0, 1, GIVEN,   0, 0, O_NONE,   0},
-    {"reduce_by_key",                1, 1,   S, 1, 1, PART,    0, 1, O_OWN,    0},
+    {"reduce_by_key",                1, 1,   E, 1, 1, PART,    0, 1, O_OWN,    0},
     {"repartition",                  1, 1,   S, 0, 0, PART,    1, 1, O_NONE,   0},
     {"repartition_and_sort_within_partitions",
                                      1, 1,   S, 0, 1, PART,    0, 1, O_OWN,    1},

@@ -575,12 +575,19 @@ static void test_graph_errors(void **state)
                           "\"dep\":\"shuffle\"}],\"fns\":[\"a.b\"]}",
                       "dataset 1 (map): a map reads its parents without a "
                       "shuffle; parent 0 cannot be a shuffle dependency");
+    expect_plan_error(SRC ",{\"id\":1,\"op\":\"sort_by_key\","
+                          "\"parents\":[{\"id\":0,\"dep\":\"narrow\"}],"
+                          "\"partitioner\":"
+                          "{\"kind\":\"hash\",\"partitions\":2}}",
+                      "dataset 1 (sort_by_key): a sort_by_key always "
+                      "shuffles; parent 0 cannot be a narrow dependency");
     expect_plan_error(SRC ",{\"id\":1,\"op\":\"reduce_by_key\","
                           "\"parents\":[{\"id\":0,\"dep\":\"narrow\"}],"
                           "\"fns\":[\"a.b\"],\"partitioner\":"
                           "{\"kind\":\"hash\",\"partitions\":2}}",
-                      "dataset 1 (reduce_by_key): a reduce_by_key always "
-                      "shuffles; parent 0 cannot be a narrow dependency");
+                      "dataset 1 (reduce_by_key): parent 0 is not "
+                      "partitioned like this dataset (none, this one "
+                      "hash/2), so it cannot be a narrow dependency");
     expect_plan_error(SRC "," SRC3 ",{\"id\":1,\"op\":\"partition_by\","
                           "\"parents\":[0],\"partitioner\":{\"kind\":"
                           "\"hash\",\"partitions\":4}},"

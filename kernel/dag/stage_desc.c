@@ -6,46 +6,128 @@
 #include "dag/dag_internal.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-char *em_dag_stage_plan(const stage *s, uint32_t attempt, size_t *len)
+/* Appends printf output to b; sets *ok to 0 on failure. */
+static void bprintf(ember_buf *b, int *ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void bprintf(ember_buf *b, int *ok, const char *fmt, ...)
+{
+    va_list ap;
+    for (int round = 0; *ok && round < 2; round++) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf((char *)b->data + b->len, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            *ok = 0;
+            return;
+        }
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        if (ember_buf_reserve(b, (size_t)n + 1) != EMBER_OK)
+            *ok = 0;
+    }
+}
+
+/* Appends s as a JSON string (executor ids and endpoints: printable). */
+static void bstring(ember_buf *b, int *ok, const char *s)
+{
+    bprintf(b, ok, "\"");
+    for (; *ok && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            bprintf(b, ok, "\\%c", c);
+        else if (c < 0x20)
+            bprintf(b, ok, "\\u%04x", c);
+        else
+            bprintf(b, ok, "%c", c);
+    }
+    bprintf(b, ok, "\"");
+}
+
+char *em_dag_stage_plan(em_dag *d, const stage *s, uint32_t attempt,
+                        size_t *len)
 {
     const em_lineage *l = s->plan->l;
     const char *action =
         !s->is_map && s->result_job ? s->result_job->action : NULL;
-    size_t cap = s->plan->json_len + 256 + (size_t)s->ninputs * 96 +
-                 (action ? strlen(action) + 16 : 0);
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    int n = snprintf(buf, cap, "{\"stage\":%" PRIu64 ",\"attempt\":%" PRIu32
-                     ",\"kind\":\"%s\",\"dataset\":%" PRIu64
-                     ",\"partitions\":%" PRIu32, s->id, attempt,
-                     s->is_map ? "shuffle_map" : "result",
-                     l->nodes[s->node].id, s->nparts);
+    ember_buf b = ember_buf_heap();
+    int ok = ember_buf_reserve(&b, s->plan->json_len + 512) == EMBER_OK;
+    bprintf(&b, &ok, "{\"stage\":%" PRIu64 ",\"attempt\":%" PRIu32
+            ",\"kind\":\"%s\",\"dataset\":%" PRIu64
+            ",\"partitions\":%" PRIu32, s->id, attempt,
+            s->is_map ? "shuffle_map" : "result", l->nodes[s->node].id,
+            s->nparts);
     if (s->is_map && s->out)
-        n += snprintf(buf + n, cap - (size_t)n,
-                      ",\"shuffle\":{\"id\":%" PRIu64 ",\"partitions\":%"
-                      PRIu32 "}", s->out->id, s->out->num_reduces);
-    n += snprintf(buf + n, cap - (size_t)n, ",\"inputs\":[");
-    for (uint32_t k = 0; k < s->ninputs; k++) {
+        bprintf(&b, &ok, ",\"shuffle\":{\"id\":%" PRIu64
+                ",\"partitions\":%" PRIu32 ",\"reader\":%" PRIu64
+                ",\"edge\":%" PRIu32 "}", s->out->id, s->out->num_reduces,
+                s->out->key >> 8, (uint32_t)(s->out->key & 0xff));
+    /* Each input lists the executor number holding each map output; the
+     * numbers are then resolved once in "executors". */
+    uint32_t *seen = NULL, nseen = 0, capseen = 0;
+    bprintf(&b, &ok, ",\"inputs\":[");
+    for (uint32_t k = 0; ok && k < s->ninputs; k++) {
         const shuffle *sh = s->inputs[k];
-        n += snprintf(buf + n, cap - (size_t)n,
-                      "%s{\"dataset\":%" PRIu64 ",\"edge\":%" PRIu32
-                      ",\"shuffle\":%" PRIu64 "}", k ? "," : "",
-                      sh->key >> 8, (uint32_t)(sh->key & 0xff), sh->id);
+        bprintf(&b, &ok, "%s{\"dataset\":%" PRIu64 ",\"edge\":%" PRIu32
+                ",\"shuffle\":%" PRIu64 ",\"maps\":[", k ? "," : "",
+                sh->key >> 8, (uint32_t)(sh->key & 0xff), sh->id);
+        for (uint32_t m = 0; ok && m < sh->num_maps; m++) {
+            uint32_t no = sh->loc[m];
+            bprintf(&b, &ok, "%s%" PRIu32, m ? "," : "", no);
+            uint32_t i = 0;
+            while (i < nseen && seen[i] != no)
+                i++;
+            if (no && i == nseen) {
+                if (nseen == capseen) {
+                    uint32_t cap = capseen ? capseen * 2 : 8;
+                    uint32_t *g = realloc(seen, cap * sizeof *g);
+                    if (!g) {
+                        ok = 0;
+                        break;
+                    }
+                    seen = g;
+                    capseen = cap;
+                }
+                seen[nseen++] = no;
+            }
+        }
+        bprintf(&b, &ok, "]}");
     }
-    n += snprintf(buf + n, cap - (size_t)n, "]");
+    bprintf(&b, &ok, "],\"executors\":[");
+    uint32_t listed = 0;
+    for (uint32_t i = 0; ok && i < nseen; i++) {
+        em_exec *e = em_tsched_executor_by_no(d->ts, seen[i]);
+        if (!e)
+            continue; /* lost since: its readers fail and resubmit */
+        bprintf(&b, &ok, "%s{\"no\":%" PRIu32 ",\"id\":", listed++ ? ","
+                : "", seen[i]);
+        bstring(&b, &ok, em_exec_id(e));
+        bprintf(&b, &ok, ",\"endpoint\":");
+        bstring(&b, &ok, em_exec_endpoint(e));
+        bprintf(&b, &ok, "}");
+    }
+    free(seen);
+    bprintf(&b, &ok, "]");
     if (action)
-        n += snprintf(buf + n, cap - (size_t)n, ",\"action\":%s", action);
-    n += snprintf(buf + n, cap - (size_t)n, ",\"plan\":");
-    memcpy(buf + n, s->plan->json, s->plan->json_len);
-    n += (int)s->plan->json_len;
-    buf[n++] = '}';
-    *len = (size_t)n;
-    return buf;
+        bprintf(&b, &ok, ",\"action\":%s", action);
+    bprintf(&b, &ok, ",\"plan\":");
+    if (ok && ember_buf_append(&b, s->plan->json, s->plan->json_len) !=
+                  EMBER_OK)
+        ok = 0;
+    bprintf(&b, &ok, "}");
+    if (!ok) {
+        ember_buf_release(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return (char *)b.data;
 }
 
 void em_dag_prefs_free(em_dag_prefs *p, uint32_t n)

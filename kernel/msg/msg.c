@@ -35,6 +35,7 @@ const char *em_msg_type_name(em_msg_type t)
     case EM_MSG_STAGE: return "STAGE";
     case EM_MSG_COMMIT_ASK: return "COMMIT_ASK";
     case EM_MSG_COMMIT_REPLY: return "COMMIT_REPLY";
+    case EM_MSG_REMOVE_SHUFFLES: return "REMOVE_SHUFFLES";
     }
     return "UNKNOWN";
 }
@@ -274,7 +275,7 @@ static ember_status batch_begin(em_msg_batch *b, ember_buf *out,
     }
     mark = out->len;
     TRY(put_header(out, t));
-    if (t == EM_MSG_KILL)
+    if (t == EM_MSG_KILL || t == EM_MSG_REMOVE_SHUFFLES)
         TRY(put_bytes(out, r));
     count_at = out->len;
     TRY(ember_buf_append(out, count_zero, sizeof count_zero));
@@ -380,6 +381,17 @@ ember_status em_msg_status_add(em_msg_batch *b, const em_msg_update *u)
 fail:
     b->out->len = mark;
     return s;
+}
+
+ember_status em_msg_remove_shuffles_begin(em_msg_batch *b, ember_buf *out,
+                                          const char *reason)
+{
+    return batch_begin(b, out, EM_MSG_REMOVE_SHUFFLES, reason);
+}
+
+ember_status em_msg_remove_shuffles_add(em_msg_batch *b, uint64_t shuffle_id)
+{
+    return em_msg_kill_add(b, shuffle_id);
 }
 
 ember_status em_msg_kill_add(em_msg_batch *b, uint64_t task_id)
@@ -642,7 +654,7 @@ ember_status em_msg_type_of(const uint8_t *data, size_t len,
                             "message version %u not supported (this ember "
                             "speaks %d)",
                             (unsigned)data[4], EM_MSG_VERSION);
-    if (data[5] < EM_MSG_REGISTER || data[5] > EM_MSG_COMMIT_REPLY)
+    if (data[5] < EM_MSG_REGISTER || data[5] > EM_MSG_REMOVE_SHUFFLES)
         return ember_errorf(err, EMBER_EINVAL,
                             "unknown message type %u (offset 5)",
                             (unsigned)data[5]);
@@ -945,21 +957,43 @@ ember_status em_msg_status_next(em_msg_cursor *c, em_msg_update *u)
     return batch_next(c, status_entry, u);
 }
 
-ember_status em_msg_kill_open(const uint8_t *d, size_t n, em_bytes *reason,
-                              em_msg_cursor *c, ember_error *err)
+/* KILL and REMOVE_SHUFFLES: a reason, then a batch of ids. */
+static ember_status ids_open(const uint8_t *d, size_t n, em_msg_type t,
+                             em_bytes *reason, em_msg_cursor *c,
+                             ember_error *err)
 {
     rd r;
     uint64_t id;
     ember_status s;
     em_bytes why = {NULL, 0};
     cursor_clear(c);
-    READ(rd_open(&r, d, n, EM_MSG_KILL, err));
+    READ(rd_open(&r, d, n, t, err));
     READ(rd_view(&r, "reason", 1, &why));
-    READ(batch_open(&r, "task", KILL_ENTRY_MIN, kill_entry, &id, c));
+    READ(batch_open(&r, t == EM_MSG_KILL ? "task" : "shuffle",
+                    KILL_ENTRY_MIN, kill_entry, &id, c));
 fail:
     if (reason)
         *reason = s == EMBER_OK ? why : (em_bytes){NULL, 0};
     return s;
+}
+
+ember_status em_msg_kill_open(const uint8_t *d, size_t n, em_bytes *reason,
+                              em_msg_cursor *c, ember_error *err)
+{
+    return ids_open(d, n, EM_MSG_KILL, reason, c, err);
+}
+
+ember_status em_msg_remove_shuffles_open(const uint8_t *d, size_t n,
+                                         em_bytes *reason, em_msg_cursor *c,
+                                         ember_error *err)
+{
+    return ids_open(d, n, EM_MSG_REMOVE_SHUFFLES, reason, c, err);
+}
+
+ember_status em_msg_remove_shuffles_next(em_msg_cursor *c,
+                                         uint64_t *shuffle_id)
+{
+    return batch_next(c, kill_entry, shuffle_id);
 }
 
 ember_status em_msg_kill_next(em_msg_cursor *c, uint64_t *task_id)

@@ -60,6 +60,9 @@
  *                       stage_attempt:varint(u32) partition:varint(u32)
  *                       attempt:varint(u32)
  *   10 COMMIT_REPLY     task_id:varint allowed:u8(bool)
+ *   11 REMOVE_SHUFFLES  reason:str count, then count shuffle_id:varint
+ *                       (no job can read these shuffles any more: delete
+ *                       their files)
  *
  * Nothing may follow the body. A map status (the FINISHED result of a
  * shuffle-map task) is, on its own, count:varint(u32) then count sizes
@@ -110,7 +113,9 @@ typedef enum em_msg_type {
                                 once per executor before its tasks */
     EM_MSG_COMMIT_ASK = 9,   /* executor -> kernel: may this attempt commit
                                 its output? */
-    EM_MSG_COMMIT_REPLY = 10 /* kernel -> executor */
+    EM_MSG_COMMIT_REPLY = 10, /* kernel -> executor */
+    EM_MSG_REMOVE_SHUFFLES = 11 /* kernel -> executors: batch of shuffle
+                                   ids whose files may go */
 } em_msg_type;
 
 /*
@@ -276,6 +281,11 @@ ember_status em_msg_kill_begin(em_msg_batch *b, ember_buf *out,
                                const char *reason);
 /* Appends one task id to a KILL; as em_msg_launch_add. */
 ember_status em_msg_kill_add(em_msg_batch *b, uint64_t task_id);
+/* Starts a REMOVE_SHUFFLES message; as em_msg_kill_begin. */
+ember_status em_msg_remove_shuffles_begin(em_msg_batch *b, ember_buf *out,
+                                          const char *reason);
+/* Appends one shuffle id to a REMOVE_SHUFFLES; as em_msg_launch_add. */
+ember_status em_msg_remove_shuffles_add(em_msg_batch *b, uint64_t shuffle_id);
 /*
  * Writes the entry count into the message; it is then complete (a batch of
  * zero entries is a valid message). EMBER_EINVAL if out was shortened
@@ -347,6 +357,13 @@ ember_status em_msg_kill_open(const uint8_t *d, size_t n, em_bytes *reason,
                               em_msg_cursor *c, ember_error *err);
 /* As em_msg_launch_next, for KILL task ids. */
 ember_status em_msg_kill_next(em_msg_cursor *c, uint64_t *task_id);
+/* As em_msg_kill_open, for REMOVE_SHUFFLES. */
+ember_status em_msg_remove_shuffles_open(const uint8_t *d, size_t n,
+                                         em_bytes *reason, em_msg_cursor *c,
+                                         ember_error *err);
+/* As em_msg_launch_next, for REMOVE_SHUFFLES shuffle ids. */
+ember_status em_msg_remove_shuffles_next(em_msg_cursor *c,
+                                         uint64_t *shuffle_id);
 
 /*
  * Appends a map status to out: n, then sizes[0..n) (bytes per reduce

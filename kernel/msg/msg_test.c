@@ -81,7 +81,9 @@ static void test_names(void **state)
     assert_string_equal(em_msg_type_name(EM_MSG_LAUNCH), "LAUNCH");
     assert_string_equal(em_msg_type_name(EM_MSG_COMMIT_REPLY), "COMMIT_REPLY");
     assert_string_equal(em_msg_type_name((em_msg_type)0), "UNKNOWN");
-    assert_string_equal(em_msg_type_name((em_msg_type)11), "UNKNOWN");
+    assert_string_equal(em_msg_type_name(EM_MSG_REMOVE_SHUFFLES),
+                        "REMOVE_SHUFFLES");
+    assert_string_equal(em_msg_type_name((em_msg_type)12), "UNKNOWN");
     assert_string_equal(em_task_state_name(EM_TASK_FETCH_FAILED),
                         "FETCH_FAILED");
     assert_string_equal(em_task_state_name(EM_TASK_KILLED), "KILLED");
@@ -496,6 +498,42 @@ static void test_kill_batches(void **state)
     ember_buf_release(&out);
 }
 
+static void test_remove_shuffles(void **state)
+{
+    (void)state;
+    ember_buf out = ember_buf_heap();
+    ember_error err;
+    em_msg_batch b;
+    em_msg_cursor c;
+    em_bytes reason;
+    uint64_t id;
+    assert_int_equal(em_msg_remove_shuffles_begin(&b, &out, "app 3 closed"),
+                     EMBER_OK);
+    assert_int_equal(em_msg_remove_shuffles_add(&b, 7), EMBER_OK);
+    assert_int_equal(em_msg_remove_shuffles_add(&b, UINT64_MAX), EMBER_OK);
+    assert_int_equal(em_msg_batch_finish(&b), EMBER_OK);
+    em_msg_type t;
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_int_equal(t, EM_MSG_REMOVE_SHUFFLES);
+    assert_int_equal(em_msg_remove_shuffles_open(out.data, out.len, &reason,
+                                                 &c, &err),
+                     EMBER_OK);
+    assert_view(reason, cstr("app 3 closed"));
+    assert_int_equal(em_msg_remove_shuffles_next(&c, &id), EMBER_OK);
+    assert_true(id == 7);
+    assert_int_equal(em_msg_remove_shuffles_next(&c, &id), EMBER_OK);
+    assert_true(id == UINT64_MAX);
+    assert_int_equal(em_msg_remove_shuffles_next(&c, &id), EMBER_END);
+    /* a KILL is not a REMOVE_SHUFFLES, and the other way round */
+    assert_int_equal(em_msg_kill_open(out.data, out.len, &reason, &c, &err),
+                     EMBER_EINVAL);
+    out.len = out.len - 1; /* truncated */
+    assert_int_equal(em_msg_remove_shuffles_open(out.data, out.len, &reason,
+                                                 &c, &err),
+                     EMBER_EINVAL);
+    ember_buf_release(&out);
+}
+
 /* ------------------------------------------------------------ malformed */
 
 static void test_header_errors(void **state)
@@ -522,7 +560,7 @@ static void test_header_errors(void **state)
                      EMBER_EVERSION);
     b.data[4] = 1;
 
-    static const uint8_t bad_types[] = {0, 11, 255};
+    static const uint8_t bad_types[] = {0, 12, 255};
     for (size_t i = 0; i < sizeof bad_types; i++) {
         b.data[5] = bad_types[i];
         assert_int_equal(em_msg_type_of(b.data, b.len, &t, &err),
@@ -949,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_launch_batches),
         cmocka_unit_test(test_status_batches),
         cmocka_unit_test(test_kill_batches),
+        cmocka_unit_test(test_remove_shuffles),
         cmocka_unit_test(test_header_errors),
         cmocka_unit_test(test_status_truncated_everywhere),
         cmocka_unit_test(test_bad_varints),

@@ -40,6 +40,7 @@ static const em_slot shuffle_slots[] = {
     SLOT(ember_shuffle_vtable, close, 1),
     SLOT(ember_shuffle_vtable, writer_open, 1),
     SLOT(ember_shuffle_vtable, write, 1),
+    SLOT(ember_shuffle_vtable, write_tagged, 1),
     SLOT(ember_shuffle_vtable, writer_commit, 1),
     SLOT(ember_shuffle_vtable, writer_abort, 1),
     SLOT(ember_shuffle_vtable, read_block, 1),

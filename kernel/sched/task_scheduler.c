@@ -116,6 +116,7 @@ static void exec_free(em_exec *e)
         return;
     free(e->id);
     free(e->host);
+    free(e->endpoint);
     em_u64map_free(&e->stages_sent);
     ember_buf_release(&e->launch_buf);
     ember_buf_release(&e->kill_buf);
@@ -154,6 +155,7 @@ static void set_free(em_taskset *s)
     free(s->durations);
     free(s->plan);
     free(s->last_error);
+    free(s->desc);
     free(s);
 }
 
@@ -206,6 +208,7 @@ uint32_t em_taskset_stage_attempt(const em_taskset *s)
 int em_taskset_is_zombie(const em_taskset *s) { return s->zombie; }
 const char *em_exec_id(const em_exec *e) { return e->id; }
 const char *em_exec_host(const em_exec *e) { return e->host; }
+const char *em_exec_endpoint(const em_exec *e) { return e->endpoint; }
 uint32_t em_exec_no(const em_exec *e) { return e->no; }
 uint32_t em_exec_free_slots(const em_exec *e) { return e->free; }
 
@@ -233,7 +236,7 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
                                     em_send_fn send, void *send_ctx,
                                     em_exec **out, ember_error *err)
 {
-    char id[256], host[256];
+    char id[256], host[256], endpoint[1024];
     *out = NULL;
     if (em_bytes_to_cstr(reg->executor_id, id, sizeof id) != EMBER_OK ||
         id[0] == '\0')
@@ -245,6 +248,11 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
         return ember_errorf(err, EMBER_EINVAL,
                             "REGISTER from executor %s: host is empty or "
                             "longer than 255 bytes", id);
+    if (em_bytes_to_cstr(reg->endpoint, endpoint, sizeof endpoint) !=
+        EMBER_OK)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "REGISTER from executor %s: endpoint longer "
+                            "than 1023 bytes", id);
     if (reg->slots == 0 || reg->slots > 1000000)
         return ember_errorf(err, EMBER_EINVAL,
                             "REGISTER from executor %s: %" PRIu32
@@ -262,7 +270,8 @@ ember_status em_tsched_executor_add(em_tsched *ts, uint64_t conn,
         goto nomem;
     e->id = em_strdup(id);
     e->host = em_strdup(host);
-    if (!e->id || !e->host)
+    e->endpoint = em_strdup(endpoint);
+    if (!e->id || !e->host || !e->endpoint)
         goto nomem;
     e->no = ts->next_exec_no++;
     e->conn = conn;
@@ -313,6 +322,34 @@ nomem:
 em_exec *em_tsched_executor_by_conn(em_tsched *ts, uint64_t conn)
 {
     return em_u64map_get(&ts->by_conn, conn);
+}
+
+em_exec *em_tsched_executor_by_no(em_tsched *ts, uint32_t no)
+{
+    for (uint32_t i = 0; i < ts->nexecs; i++)
+        if (ts->execs[i]->no == no)
+            return ts->execs[i];
+    return NULL;
+}
+
+void em_tsched_remove_shuffles(em_tsched *ts, const uint64_t *ids,
+                               uint32_t n, const char *reason)
+{
+    if (n == 0 || ts->nexecs == 0)
+        return;
+    ember_buf b = ember_buf_heap();
+    em_msg_batch mb;
+    ember_status s = em_msg_remove_shuffles_begin(&mb, &b, reason);
+    for (uint32_t i = 0; s == EMBER_OK && i < n; i++)
+        s = em_msg_remove_shuffles_add(&mb, ids[i]);
+    if (s == EMBER_OK)
+        s = em_msg_batch_finish(&mb);
+    for (uint32_t i = 0; s == EMBER_OK && i < ts->nexecs; i++)
+        ts->execs[i]->send(ts->execs[i]->send_ctx, b.data, b.len);
+    if (s != EMBER_OK)
+        em_log(EMBER_LOG_WARN, LOG_SRC, "cannot tell executors to remove "
+               "%" PRIu32 " shuffles: %s", n, ember_status_name(s));
+    ember_buf_release(&b);
 }
 
 em_exec *em_tsched_executor_by_id(em_tsched *ts, const char *id)
@@ -473,6 +510,8 @@ ember_status em_tsched_submit(em_tsched *ts, const em_taskset_spec *sp,
         memcpy(s->plan, sp->plan, sp->plan_len);
         s->plan_len = sp->plan_len;
     }
+    if (sp->desc && !(s->desc = em_strdup(sp->desc)))
+        goto nomem;
     if (sp->prefs && sp->nprefs) {
         uint32_t total = 0;
         for (uint32_t i = 0; i < n; i++)
@@ -1062,12 +1101,19 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *e, const char *reason)
     /* As Spark's ExecutorLostFailure: each task that was running there
      * failed, and the failure counts towards ember.task.maxFailures — a
      * function that crashes its executor every time must end the job, not
-     * kill executors forever. */
+     * kill executors forever. Each failure names what the task ran, so the
+     * user can tell which function brought the executor down. */
     while (e->running) {
         em_task *t = e->running;
+        const em_taskset *s = t->set;
+        char tmsg[512];
+        snprintf(tmsg, sizeof tmsg, "executor %s lost while running task %"
+                 PRIu64 " (stage %" PRIu64 "%s%s) partition %" PRIu32
+                 ": %s", e->id, t->id, s->stage_id, s->desc ? ": " : "",
+                 s->desc ? s->desc : "", s->partitions[t->index], reason);
         ts->stats.lost++;
         em_msg_update u = {.task_id = t->id, .state = EM_TASK_FAILED};
-        u.error = (em_bytes){(const uint8_t *)msg, strlen(msg)};
+        u.error = (em_bytes){(const uint8_t *)tmsg, strlen(tmsg)};
         on_failed(ts, t, &u, 1);
     }
     for (uint32_t k = 0; k < ts->noutbox; k++)

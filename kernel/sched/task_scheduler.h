@@ -126,7 +126,17 @@ void em_tsched_executor_lost(em_tsched *ts, em_exec *exec,
                              const char *reason);
 /* Notes a heartbeat (resets the executor's timeout). */
 void em_tsched_executor_seen(em_tsched *ts, em_exec *exec);
+/* The live executor numbered no (em_exec_no), or NULL. */
+em_exec *em_tsched_executor_by_no(em_tsched *ts, uint32_t no);
+/*
+ * Tells every live executor that the shuffles ids[0..n) are gone for good
+ * (REMOVE_SHUFFLES): they delete their files. Loop thread.
+ */
+void em_tsched_remove_shuffles(em_tsched *ts, const uint64_t *ids,
+                               uint32_t n, const char *reason);
 const char *em_exec_id(const em_exec *e);
+/* The block endpoint the executor registered ("" when none). */
+const char *em_exec_endpoint(const em_exec *e);
 const char *em_exec_host(const em_exec *e);
 uint32_t em_exec_no(const em_exec *e);
 uint32_t em_exec_free_slots(const em_exec *e);
@@ -153,6 +163,9 @@ typedef struct em_taskset_spec {
     const uint8_t *plan;    /* STAGE message payload, copied */
     size_t plan_len;
     void *owner;            /* the DAG scheduler's stage */
+    /* Optional: what the stage runs (its operations and their functions),
+     * named in the message of a task lost with its executor; copied. */
+    const char *desc;
 } em_taskset_spec;
 
 /* Adds a task set; its tasks launch from the next schedule. */

@@ -34,6 +34,7 @@ typedef struct em_task {
 struct em_exec {
     uint32_t no;
     char *id, *host;
+    char *endpoint; /* where it serves shuffle blocks ("" if nowhere) */
     uint64_t conn;
     em_send_fn send;
     void *send_ctx;
@@ -79,6 +80,7 @@ struct em_taskset {
     uint8_t *plan;
     size_t plan_len;
     char *last_error;
+    char *desc; /* em_taskset_spec.desc (copied), or NULL */
     struct em_taskset *prev, *next;
 };
 

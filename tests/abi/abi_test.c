@@ -103,7 +103,9 @@ SIZE(ember_batch, 24);
 SIZE(ember_function_vtable, 40);
 SIZE(ember_codec_vtable, 40);
 SIZE(ember_storage_vtable, 48);
-SIZE(ember_shuffle_vtable, 64);
+SIZE(ember_shuffle_vtable, 80); /* kind version 2 */
+SIZE(ember_shuffle_conf, 64);
+SIZE(ember_shuffle_writer_opts, 32);
 SIZE(ember_source_vtable, 32);
 SIZE(ember_sink_vtable, 32);
 SIZE(ember_cluster_manager_vtable, 40);

@@ -166,6 +166,120 @@ EM_API ember_rdd *ember_zip_with_index(ember_rdd *r, ember_error *err);
 EM_API ember_rdd *ember_pipe(ember_rdd *r, const char *command,
                              ember_error *err);
 
+/* ---- key operations (shuffles) ------------------------------------------
+ *
+ * A pair dataset holds (key, value) records. These operations move
+ * records between partitions through the shuffle manager
+ * (docs/engine.md "Shuffles"). `p` chooses the partitioner of the result;
+ * NULL (or kind EMBER_PART_DEFAULT) applies Spark's default-partitioner
+ * rule (SEMANTICS S11): the parent partitioner with the most partitions
+ * when it is eligible, else hash partitioning into ember.default.parallelism
+ * partitions when that is set, else into the parents' largest count.
+ * Output order inside a partition is not promised (S23) unless the
+ * operation sorts.
+ */
+typedef enum ember_part_kind {
+    EMBER_PART_DEFAULT = 0,  /* S11 */
+    EMBER_PART_HASH = 1,     /* ember_hash64 of the key bytes */
+    EMBER_PART_RANGE = 2,    /* by bounds (see ember_sort_by_key) */
+    EMBER_PART_FUNCTION = 3  /* a map function: key -> int partition */
+} ember_part_kind;
+
+typedef struct ember_partitioner {
+    ember_part_kind kind;
+    uint32_t partitions;    /* 0: as the rule above (HASH, DEFAULT) */
+    ember_fn fn;            /* FUNCTION */
+    const void *bounds;     /* RANGE: a batch of encoded keys, ascending */
+    size_t bounds_len;
+    int descending;         /* RANGE */
+} ember_partitioner;
+
+/* Records placed by p (S13: a dataset already partitioned by p is
+ * returned as it is, with no shuffle). */
+EM_API ember_rdd *ember_partition_by(ember_rdd *r, const ember_partitioner *p,
+                                     ember_error *err);
+/* Merges the values of each key with fn (a reduce function), combining on
+ * the map side first. */
+EM_API ember_rdd *ember_reduce_by_key(ember_rdd *r, ember_fn fn,
+                                      const ember_partitioner *p,
+                                      ember_error *err);
+/* As reduce_by_key, each key of each map partition starting from zero
+ * (one encoded record; S2). */
+EM_API ember_rdd *ember_fold_by_key(ember_rdd *r, const uint8_t *zero,
+                                    size_t zero_len, ember_fn fn,
+                                    const ember_partitioner *p,
+                                    ember_error *err);
+/* seq folds values into zero per key per map partition; comb merges the
+ * results (S2). */
+EM_API ember_rdd *ember_aggregate_by_key(ember_rdd *r, const uint8_t *zero,
+                                         size_t zero_len, ember_fn seq,
+                                         ember_fn comb,
+                                         const ember_partitioner *p,
+                                         ember_error *err);
+/* create (a map function: value -> combiner), merge_value (reduce:
+ * combiner, values), merge_combiners (reduce). */
+EM_API ember_rdd *ember_combine_by_key(ember_rdd *r, ember_fn create,
+                                       ember_fn merge_value,
+                                       ember_fn merge_combiners,
+                                       const ember_partitioner *p,
+                                       ember_error *err);
+/* (key, (v1, v2, ...)) per key; value order not promised. */
+EM_API ember_rdd *ember_group_by_key(ember_rdd *r, const ember_partitioner *p,
+                                     ember_error *err);
+/* (fn(record), (records...)): key_by then group_by_key. */
+EM_API ember_rdd *ember_group_by(ember_rdd *r, ember_fn fn,
+                                 const ember_partitioner *p,
+                                 ember_error *err);
+/* Joins (S8): (k, (v, w)) for every pair of values of a key; the outer
+ * joins put null for a missing side. */
+EM_API ember_rdd *ember_join(ember_rdd *a, ember_rdd *b,
+                             const ember_partitioner *p, ember_error *err);
+EM_API ember_rdd *ember_left_outer_join(ember_rdd *a, ember_rdd *b,
+                                        const ember_partitioner *p,
+                                        ember_error *err);
+EM_API ember_rdd *ember_right_outer_join(ember_rdd *a, ember_rdd *b,
+                                         const ember_partitioner *p,
+                                         ember_error *err);
+EM_API ember_rdd *ember_full_outer_join(ember_rdd *a, ember_rdd *b,
+                                        const ember_partitioner *p,
+                                        ember_error *err);
+/* (k, ((values of rdds[0]), (values of rdds[1]), ...)) for every key of
+ * any input, 2 to 4 inputs (S9). */
+EM_API ember_rdd *ember_cogroup(ember_rdd *const *rdds, uint32_t n,
+                                const ember_partitioner *p, ember_error *err);
+/* Pairs of a whose key b lacks (duplicates kept); records of a that b
+ * lacks; one copy of each record both have (S10). NULL p: subtract and
+ * subtract_by_key keep a's partition count. */
+EM_API ember_rdd *ember_subtract_by_key(ember_rdd *a, ember_rdd *b,
+                                        const ember_partitioner *p,
+                                        ember_error *err);
+EM_API ember_rdd *ember_subtract(ember_rdd *a, ember_rdd *b,
+                                 const ember_partitioner *p,
+                                 ember_error *err);
+EM_API ember_rdd *ember_intersection(ember_rdd *a, ember_rdd *b,
+                                     const ember_partitioner *p,
+                                     ember_error *err);
+/* One copy of each record (S10); n = 0 keeps the partition count. */
+EM_API ember_rdd *ember_distinct(ember_rdd *r, uint32_t n, ember_error *err);
+/* Every pair (x, y), x of a and y of b: a's partitions times b's. */
+EM_API ember_rdd *ember_cartesian(ember_rdd *a, ember_rdd *b,
+                                  ember_error *err);
+/* n partitions through a shuffle, records dealt round robin (S7); also
+ * Spark's coalesce(n, shuffle = true). */
+EM_API ember_rdd *ember_repartition(ember_rdd *r, uint32_t n,
+                                    ember_error *err);
+/* Placed by p, each partition sorted by key. */
+EM_API ember_rdd *ember_repartition_and_sort_within_partitions(
+    ember_rdd *r, const ember_partitioner *p, int ascending,
+    ember_error *err);
+/* Sorted by key across partitions: runs the sampling job now to choose
+ * range bounds (S6); n = 0 keeps the partition count; fewer partitions
+ * when keys repeat. */
+EM_API ember_rdd *ember_sort_by_key(ember_rdd *r, int ascending, uint32_t n,
+                                    ember_error *err);
+/* Records sorted by fn(record): key_by, sort_by_key, values. */
+EM_API ember_rdd *ember_sort_by(ember_rdd *r, ember_fn fn, int ascending,
+                                uint32_t n, ember_error *err);
 /* A label shown in the lineage description; copied. */
 EM_API void ember_rdd_set_name(ember_rdd *r, const char *name);
 EM_API uint32_t ember_rdd_partitions(const ember_rdd *r);
@@ -254,6 +368,26 @@ EM_API ember_status ember_stats_of(ember_rdd *r, ember_stats *out,
  * the end. */
 EM_API ember_status ember_save_as_text_file(ember_rdd *r, const char *dir,
                                             ember_error *err);
+
+/* ---- actions on pair datasets ---- */
+
+/* (key, int count) per distinct key, sorted by key (S27). */
+EM_API ember_status ember_count_by_key(ember_rdd *r, ember_records *out,
+                                       ember_error *err);
+/* One (key, value) per key, the last pair seen winning (S27); sorted by
+ * key. */
+EM_API ember_status ember_collect_as_map(ember_rdd *r, ember_records *out,
+                                         ember_error *err);
+/* (key, value) per key, values merged with fn in each partition and then
+ * on the driver, with no shuffle (S27); sorted by key. */
+EM_API ember_status ember_reduce_by_key_locally(ember_rdd *r, ember_fn fn,
+                                                ember_records *out,
+                                                ember_error *err);
+/* The values of key (one encoded key element): one partition's job when
+ * r has a hash or range partitioner, else every partition's (S28). */
+EM_API ember_status ember_lookup(ember_rdd *r, const uint8_t *key,
+                                 size_t key_len, ember_records *out,
+                                 ember_error *err);
 
 /* ---- plan files (docs/plan-format.md, "Plan files") -------------------- */
 

@@ -1,0 +1,629 @@
+/* runtime/combiner.c — see combiner.h. */
+#include "runtime/combiner.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ember/function.h"
+#include "ember/kernel/plugin.h"
+#include "ember/record.h"
+#include "runtime/bytemap.h"
+#include "runtime/pipeline.h"
+#include "runtime/recval.h"
+
+enum { ST_NEW = 0, ST_ACC = 1, ST_INT = 2 };
+
+typedef struct entry {
+    size_t acc_off;  /* ST_ACC: the accumulator record in c->acc */
+    size_t acc_len;
+    int64_t ival;    /* ST_INT */
+    int64_t pending; /* newest record of this batch for the key, or -1 */
+    uint32_t npend;
+    uint8_t state;
+} entry;
+
+/* A record of the batch being added: its key, its value's bytes as a
+ * record, and the key's hash. */
+typedef struct val {
+    const uint8_t *kp;
+    size_t kl;
+    uint64_t hash;
+    const uint8_t *p;
+    size_t len;
+    int64_t i64;   /* the value when it is an int */
+    uint32_t type; /* the value's ember_type */
+    int64_t next;  /* older record of the same key in this batch, or -1 */
+} val;
+
+typedef struct fn {
+    const ember_function_vtable *vt;
+    void *state;
+    int open;
+    const char *name;
+} fn;
+
+struct em_combiner {
+    em_combine_kind kind;
+    int map_side;
+    const em_node *node;
+    uint32_t partition;
+    em_bytemap map;
+    entry *entries;
+    size_t nentries, cap_entries;
+    ember_buf acc;       /* accumulator records */
+    size_t acc_live;
+    fn merge;            /* the REDUCE function of this side */
+    fn create;           /* COMBINE map side: createCombiner (MAP) */
+    uint8_t *zero;       /* FOLD/AGGREGATE map side */
+    size_t zero_len;
+    int zero_set;
+    int64_t zero_int;    /* the zero, when fast_sum and zero_set */
+    int fast_sum;        /* ints summed inline in the map's values
+                            (std.sum, COUNT); else values index entries */
+    /* per batch scratch */
+    val *vals;
+    size_t cap_vals;
+    uint32_t *touched;
+    size_t ntouched, cap_touched;
+    ember_buf vbuf, out, cin, cout;
+};
+
+em_combine_kind em_combine_kind_of(const char *op)
+{
+    static const struct {
+        const char *op;
+        em_combine_kind k;
+    } t[] = {{"aggregate_by_key", EM_COMBINE_AGGREGATE},
+             {"combine_by_key", EM_COMBINE_COMBINE},
+             {"count_by_key", EM_COMBINE_COUNT},
+             {"distinct", EM_COMBINE_DISTINCT},
+             {"fold_by_key", EM_COMBINE_FOLD},
+             {"reduce_by_key", EM_COMBINE_REDUCE}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(op, t[i].op) == 0)
+            return t[i].k;
+    return EM_COMBINE_NONE;
+}
+
+static ember_status fail(const em_combiner *c, ember_error *err,
+                         ember_status code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static ember_status fail(const em_combiner *c, ember_error *err,
+                         ember_status code, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const em_node *n = c->node;
+    const char *f = c->merge.name ? c->merge.name : "";
+    return ember_errorf(err, code, "dataset %" PRIu64 " (%s%s%s) partition "
+                        "%" PRIu32 ": %s", n->id, n->op->name, *f ? " " : "",
+                        f, c->partition, msg);
+}
+
+static ember_status open_fn(em_combiner *c, fn *f, uint32_t i,
+                            uint32_t shape, const em_registry *reg,
+                            const ember_host_api *host, ember_error *err)
+{
+    const em_node *n = c->node;
+    if (i >= n->nfns)
+        return fail(c, err, EMBER_EINVAL, "%s needs %" PRIu32 " functions",
+                    n->op->name, i + 1);
+    const em_fn_ref *r = &n->fns[i];
+    f->name = r->name;
+    const em_component *comp =
+        reg ? em_registry_find(reg, EMBER_KIND_FUNCTION, r->name) : NULL;
+    if (!comp)
+        return fail(c, err, EMBER_ENOTFOUND,
+                    "function '%s' is not loaded on this executor", r->name);
+    f->vt = comp->vtable;
+    if (f->vt->shape != shape ||
+        (shape == EMBER_FN_REDUCE ? !f->vt->reduce : !f->vt->map_batch))
+        return fail(c, err, EMBER_EINVAL, "'%s' is not a %s function", r->name,
+                    shape == EMBER_FN_REDUCE ? "reduce" : "map");
+    if (f->vt->open) {
+        ember_error e = {0};
+        ember_status s = f->vt->open(host, r->arg, r->arg_len, &f->state, &e);
+        if (s != EMBER_OK)
+            return fail(c, err, s, "%s: open failed: %s", r->name,
+                        e.msg[0] ? e.msg : ember_status_name(s));
+    }
+    f->open = 1;
+    return EMBER_OK;
+}
+
+static void close_fn(fn *f)
+{
+    if (f->open && f->vt->close)
+        f->vt->close(f->state);
+    f->open = 0;
+}
+
+ember_status em_combiner_open(em_combiner **out, const em_node *n,
+                              const void *args_json, int map_side,
+                              uint32_t partition, const em_registry *registry,
+                              const ember_host_api *host, ember_error *err)
+{
+    *out = NULL;
+    em_combiner *c = calloc(1, sizeof *c);
+    if (!c)
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    c->kind = em_combine_kind_of(n->op->name);
+    c->map_side = map_side;
+    c->node = n;
+    c->partition = partition;
+    em_bytemap_init(&c->map);
+    c->acc = ember_buf_heap();
+    c->vbuf = ember_buf_heap();
+    c->out = ember_buf_heap();
+    c->cin = ember_buf_heap();
+    c->cout = ember_buf_heap();
+    ember_status s = EMBER_OK;
+    int merge_fn = -1;
+    switch (c->kind) {
+    case EM_COMBINE_REDUCE: merge_fn = 0; break;
+    case EM_COMBINE_FOLD: merge_fn = 0; break;
+    case EM_COMBINE_AGGREGATE: merge_fn = map_side ? 0 : 1; break;
+    case EM_COMBINE_COMBINE: merge_fn = map_side ? 1 : 2; break;
+    case EM_COMBINE_COUNT: c->fast_sum = 1; break;
+    case EM_COMBINE_DISTINCT: break;
+    case EM_COMBINE_NONE:
+        s = fail(c, err, EMBER_EINVAL, "%s does not combine", n->op->name);
+        break;
+    }
+    if (s == EMBER_OK && merge_fn >= 0)
+        s = open_fn(c, &c->merge, (uint32_t)merge_fn, EMBER_FN_REDUCE,
+                    registry, host, err);
+    if (s == EMBER_OK && map_side && c->kind == EM_COMBINE_COMBINE)
+        s = open_fn(c, &c->create, 0, EMBER_FN_MAP, registry, host, err);
+    if (s == EMBER_OK && map_side &&
+        (c->kind == EM_COMBINE_FOLD || c->kind == EM_COMBINE_AGGREGATE)) {
+        const json_t *z = args_json ? json_object_get(args_json, "zero")
+                                    : NULL;
+        if (!z || em_pipe_blob(z, &c->zero, &c->zero_len) != EMBER_OK ||
+            ember_rec_validate(c->zero, c->zero_len, NULL) != EMBER_OK)
+            s = fail(c, err, EMBER_EINVAL, "args.zero must be the base64 "
+                     "of an encoded record");
+        c->zero_set = 1;
+    }
+    if (s == EMBER_OK && c->merge.name && strcmp(c->merge.name, "std.sum") == 0) {
+        /* inline when the fold starts from nothing or from an int zero */
+        ember_value zv;
+        ember_rec_cursor zc = ember_rec_cursor_init(c->zero, c->zero_len);
+        c->fast_sum = !c->zero_set ||
+                      (ember_rec_next(&zc, &zv) == EMBER_OK &&
+                       zv.type == EMBER_TYPE_INT && zc.p == zc.end);
+        if (c->fast_sum && c->zero_set)
+            c->zero_int = zv.u.i64;
+    }
+    if (s != EMBER_OK) {
+        em_combiner_close(c);
+        return s;
+    }
+    *out = c;
+    return EMBER_OK;
+}
+
+void em_combiner_close(em_combiner *c)
+{
+    if (!c)
+        return;
+    close_fn(&c->merge);
+    close_fn(&c->create);
+    em_bytemap_free(&c->map);
+    free(c->entries);
+    free(c->vals);
+    free(c->touched);
+    free(c->zero);
+    ember_buf_release(&c->acc);
+    ember_buf_release(&c->vbuf);
+    ember_buf_release(&c->out);
+    ember_buf_release(&c->cin);
+    ember_buf_release(&c->cout);
+    free(c);
+}
+
+size_t em_combiner_bytes(const em_combiner *c)
+{
+    return em_bytemap_bytes(&c->map) + c->cap_entries * sizeof(entry) +
+           c->acc.len;
+}
+
+uint64_t em_combiner_count(const em_combiner *c)
+{
+    return c->map.count;
+}
+
+/* Stores rec as e's accumulator. */
+static ember_status set_acc(em_combiner *c, entry *e, const uint8_t *rec,
+                            size_t len)
+{
+    if (e->state == ST_ACC && len <= e->acc_len) {
+        /* fits where the old one was */
+        memmove(c->acc.data + e->acc_off, rec, len);
+        c->acc_live -= e->acc_len - len;
+        e->acc_len = len;
+        return EMBER_OK;
+    }
+    if (c->acc.len > ((size_t)1 << 16) && c->acc.len > 2 * c->acc_live) {
+        /* compact: half the arena is garbage */
+        ember_buf fresh = ember_buf_heap();
+        if (ember_buf_reserve(&fresh, c->acc_live + len) != EMBER_OK)
+            return EMBER_ENOMEM;
+        for (size_t i = 0; i < c->nentries; i++) {
+            entry *x = &c->entries[i];
+            if (x->state != ST_ACC || x == e)
+                continue;
+            size_t off = fresh.len;
+            ember_buf_append(&fresh, c->acc.data + x->acc_off, x->acc_len);
+            x->acc_off = off;
+        }
+        if (e->state == ST_ACC)
+            c->acc_live -= e->acc_len;
+        e->state = ST_NEW;
+        /* rec may point into the old arena (never: it is c->out) */
+        ember_buf_release(&c->acc);
+        c->acc = fresh;
+    }
+    size_t off = c->acc.len;
+    if (ember_buf_append(&c->acc, rec, len) != EMBER_OK)
+        return EMBER_ENOMEM;
+    if (e->state == ST_ACC)
+        c->acc_live -= e->acc_len;
+    c->acc_live += len;
+    e->acc_off = off;
+    e->acc_len = len;
+    e->state = ST_ACC;
+    return EMBER_OK;
+}
+
+/* Writes the int v as a record into b (reset first). */
+static void int_record(ember_buf *b, int64_t v)
+{
+    b->len = 0;
+    ember_rec_put_int(b, v);
+}
+
+/* Leaves the inline int path: every key gets an entry whose accumulator
+ * is its int as a record; the map's values become entry indexes. `fresh`
+ * is a slot just added whose value is not a sum yet (or NULL). */
+static ember_status go_general(em_combiner *c, const uint64_t *fresh)
+{
+    c->fast_sum = 0;
+    if (c->map.count > c->cap_entries) {
+        entry *g = realloc(c->entries, c->map.count * sizeof *g);
+        if (!g)
+            return EMBER_ENOMEM;
+        c->entries = g;
+        c->cap_entries = c->map.count;
+    }
+    c->nentries = 0;
+    for (size_t i = 0; i < c->map.cap; i++) {
+        em_bytemap_slot *sl = &c->map.slots[i];
+        if (!sl->tag)
+            continue;
+        entry *e = &c->entries[c->nentries];
+        *e = (entry){0, 0, 0, -1, 0, ST_NEW};
+        if (&sl->value != fresh) {
+            int_record(&c->out, (int64_t)sl->value);
+            if (set_acc(c, e, c->out.data, c->out.len) != EMBER_OK)
+                return EMBER_ENOMEM;
+        }
+        sl->value = c->nentries++;
+    }
+    return EMBER_OK;
+}
+
+static entry *entry_for(em_combiner *c, const uint8_t *key, size_t len,
+                        uint64_t hash, uint32_t *index)
+{
+    int added;
+    uint64_t *slot = em_bytemap_upsert_hashed(&c->map, key, len, hash,
+                                              &added);
+    if (!slot)
+        return NULL;
+    if (added) {
+        if (c->nentries == c->cap_entries) {
+            size_t cap = c->cap_entries ? c->cap_entries * 2 : 1024;
+            entry *g = realloc(c->entries, cap * sizeof *g);
+            if (!g)
+                return NULL;
+            c->entries = g;
+            c->cap_entries = cap;
+        }
+        *slot = c->nentries;
+        c->entries[c->nentries++] =
+            (entry){0, 0, 0, -1, 0, ST_NEW};
+    }
+    *index = (uint32_t)*slot;
+    return &c->entries[*slot];
+}
+
+/* Adds v to the int sum held in a map slot; 0 when it cannot stay an
+ * int (not an int, or overflow): the slot is then unchanged. */
+static int fast_add(const em_combiner *c, uint64_t *slot, int added,
+                    const val *v, int counting)
+{
+    int64_t x = 1;
+    if (!counting) {
+        if (v->type != EMBER_TYPE_INT)
+            return 0;
+        x = v->i64;
+    }
+    int64_t acc;
+    if (added) {
+        if (!c->zero_set && !counting) {
+            *slot = (uint64_t)x;
+            return 1;
+        }
+        acc = c->zero_int;
+    } else {
+        acc = (int64_t)*slot;
+    }
+    int64_t r;
+    if (__builtin_add_overflow(acc, x, &r))
+        return 0;
+    *slot = (uint64_t)r;
+    return 1;
+}
+
+/* COMBINE map side: createCombiner on the first value of each new key of
+ * the batch, in one call. */
+static ember_status create_new(em_combiner *c, ember_error *err)
+{
+    c->cin.len = 0;
+    uint64_t n = 0;
+    for (size_t t = 0; t < c->ntouched; t++) {
+        entry *e = &c->entries[c->touched[t]];
+        if (e->state != ST_NEW)
+            continue;
+        /* the oldest value is at the end of the chain */
+        int64_t i = e->pending, prev = -1;
+        while (c->vals[i].next >= 0) {
+            prev = i;
+            i = c->vals[i].next;
+        }
+        if (ember_batch_append(&c->cin, c->vals[i].p, c->vals[i].len) !=
+            EMBER_OK)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+        n++;
+        /* unlink it: it becomes the accumulator */
+        if (prev >= 0)
+            c->vals[prev].next = -1;
+        else
+            e->pending = -1;
+        e->npend--;
+    }
+    if (n == 0)
+        return EMBER_OK;
+    ember_batch in = {c->cin.data, c->cin.len, n};
+    c->cout.len = 0;
+    uint64_t got = 0;
+    ember_error e2 = {0};
+    ember_status s =
+        c->create.vt->map_batch(c->create.state, &in, &c->cout, &got, &e2);
+    if (s != EMBER_OK)
+        return fail(c, err, s, "%s: %s", c->create.name,
+                    e2.msg[0] ? e2.msg : ember_status_name(s));
+    if (got != n)
+        return fail(c, err, EMBER_EINVAL, "%s: createCombiner returned %"
+                    PRIu64 " records for %" PRIu64, c->create.name, got, n);
+    ember_batch ob = {c->cout.data, c->cout.len, got};
+    ember_batch_cursor oc = ember_batch_cursor_of(&ob);
+    for (size_t t = 0; t < c->ntouched; t++) {
+        entry *e = &c->entries[c->touched[t]];
+        if (e->state != ST_NEW)
+            continue;
+        const uint8_t *r;
+        size_t rl;
+        if (ember_batch_next(&oc, &r, &rl) != EMBER_OK)
+            return fail(c, err, EMBER_EINVAL, "%s: malformed output",
+                        c->create.name);
+        if (set_acc(c, e, r, rl) != EMBER_OK)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+    }
+    return EMBER_OK;
+}
+
+/* Folds each touched key's pending values into its accumulator. */
+static ember_status fold_pending(em_combiner *c, ember_error *err)
+{
+    if (c->kind == EM_COMBINE_COMBINE && c->map_side) {
+        ember_status s = create_new(c, err);
+        if (s != EMBER_OK)
+            return s;
+    }
+    for (size_t t = 0; t < c->ntouched; t++) {
+        entry *e = &c->entries[c->touched[t]];
+        if (e->npend == 0) {
+            e->pending = -1;
+            continue;
+        }
+        /* the chain runs newest first: lay the values out oldest first */
+        c->vbuf.len = 0;
+        int64_t stack_idx[64];
+        int64_t *order = e->npend <= 64 ? stack_idx
+                                        : malloc(e->npend * sizeof *order);
+        if (!order)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+        uint32_t k = e->npend;
+        for (int64_t i = e->pending; i >= 0; i = c->vals[i].next)
+            order[--k] = i;
+        ember_status s = EMBER_OK;
+        for (uint32_t j = 0; j < e->npend && s == EMBER_OK; j++)
+            s = ember_batch_append(&c->vbuf, c->vals[order[j]].p,
+                                   c->vals[order[j]].len);
+        if (order != stack_idx)
+            free(order);
+        if (s != EMBER_OK)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+        const uint8_t *acc = NULL;
+        size_t acc_len = 0;
+        if (e->state == ST_INT) {
+            int_record(&c->cin, e->ival);
+            acc = c->cin.data;
+            acc_len = c->cin.len;
+        } else if (e->state == ST_ACC) {
+            acc = c->acc.data + e->acc_off;
+            acc_len = e->acc_len;
+        } else if (c->map_side && c->zero_set) {
+            acc = c->zero;
+            acc_len = c->zero_len;
+        }
+        ember_batch vb = {c->vbuf.data, c->vbuf.len, e->npend};
+        c->out.len = 0;
+        ember_error e2 = {0};
+        s = c->merge.vt->reduce(c->merge.state, acc, acc_len, &vb, &c->out,
+                                &e2);
+        if (s != EMBER_OK)
+            return fail(c, err, s, "%s: %s", c->merge.name,
+                        e2.msg[0] ? e2.msg : ember_status_name(s));
+        if (ember_rec_validate(c->out.data, c->out.len, NULL) != EMBER_OK)
+            return fail(c, err, EMBER_EINVAL, "%s returned a malformed "
+                        "record", c->merge.name);
+        if (e->state == ST_INT)
+            e->state = ST_NEW;
+        if (set_acc(c, e, c->out.data, c->out.len) != EMBER_OK)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+        e->pending = -1;
+        e->npend = 0;
+    }
+    c->ntouched = 0;
+    return EMBER_OK;
+}
+
+/* How far ahead of its lookup a key's slot is prefetched. */
+#define PREFETCH_AHEAD 16
+
+ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
+                             ember_error *err)
+{
+    if (in->count > c->cap_vals) {
+        size_t cap = in->count + 64;
+        val *g = realloc(c->vals, cap * sizeof *g);
+        uint32_t *t = realloc(c->touched, cap * sizeof *t);
+        if (g)
+            c->vals = g;
+        if (t)
+            c->touched = t;
+        if (!g || !t)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+        c->cap_vals = c->cap_touched = cap;
+    }
+    /* pass 1: split every record and hash its key */
+    ember_batch_cursor cur = ember_batch_cursor_of(in);
+    const uint8_t *r;
+    size_t rl;
+    uint64_t n = 0;
+    ember_status s;
+    while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
+        if (n >= c->cap_vals)
+            return fail(c, err, EMBER_EINVAL, "batch holds more records "
+                        "than it says");
+        val *x = &c->vals[n];
+        if (c->kind == EM_COMBINE_DISTINCT) {
+            x->kp = r;
+            x->kl = rl;
+        } else {
+            ember_value k, v;
+            if (em_rec_pair(r, rl, &k, &v) != EMBER_OK)
+                return fail(c, err, EMBER_EINVAL, "expected a (key, value) "
+                            "pair (record %" PRIu64 " of its batch)", n);
+            x->kp = k.enc;
+            x->kl = k.enc_len;
+            x->type = v.type;
+            x->i64 = v.type == EMBER_TYPE_INT ? v.u.i64 : 0;
+            if (v.type == EMBER_TYPE_TUPLE) {
+                x->p = v.u.tuple.raw;
+                x->len = v.u.tuple.raw_len;
+            } else {
+                x->p = v.enc;
+                x->len = v.enc_len;
+            }
+        }
+        x->hash = em_bytemap_hash(x->kp, x->kl);
+        n++;
+    }
+    if (s != EMBER_END)
+        return fail(c, err, EMBER_EINVAL, "malformed batch framing");
+    /* pass 2: look the keys up, their slots prefetched ahead */
+    c->ntouched = 0;
+    int counting = c->kind == EM_COMBINE_COUNT && c->map_side;
+    for (uint64_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+        em_bytemap_prefetch(&c->map, c->vals[i].hash);
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            em_bytemap_prefetch(&c->map, c->vals[i + PREFETCH_AHEAD].hash);
+        val *x = &c->vals[i];
+        if (c->fast_sum) {
+            int added;
+            uint64_t *slot = em_bytemap_upsert_hashed(&c->map, x->kp, x->kl,
+                                                      x->hash, &added);
+            if (!slot)
+                return fail(c, err, EMBER_ENOMEM, "out of memory");
+            if (fast_add(c, slot, added, x, counting))
+                continue;
+            if (c->kind == EM_COMBINE_COUNT)
+                return fail(c, err, EMBER_EINVAL, "count of a key overflows "
+                            "int64 or is not an int (record %" PRIu64 ")", i);
+            /* a double, or an overflow: std.sum itself takes over */
+            if (go_general(c, added ? slot : NULL) != EMBER_OK)
+                return fail(c, err, EMBER_ENOMEM, "out of memory");
+        }
+        uint32_t idx;
+        entry *e = entry_for(c, x->kp, x->kl, x->hash, &idx);
+        if (!e)
+            return fail(c, err, EMBER_ENOMEM, "out of memory");
+        if (c->kind == EM_COMBINE_DISTINCT) {
+            e->state = ST_ACC; /* present */
+            continue;
+        }
+        x->next = e->pending;
+        e->pending = (int64_t)i;
+        if (e->npend++ == 0)
+            c->touched[c->ntouched++] = idx;
+    }
+    return fold_pending(c, err);
+}
+
+ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
+                              uint64_t *count, ember_error *err)
+{
+    for (size_t i = 0; i < c->map.cap; i++) {
+        const em_bytemap_slot *sl = &c->map.slots[i];
+        if (!sl->tag)
+            continue;
+        const uint8_t *key = em_bytemap_key(&c->map, sl);
+        const entry *e = c->fast_sum ? NULL : &c->entries[sl->value];
+        size_t mark;
+        ember_status s = ember_batch_frame_begin(out, &mark);
+        if (s == EMBER_OK)
+            s = ember_buf_append(out, key, sl->len);
+        if (s == EMBER_OK && c->kind != EM_COMBINE_DISTINCT) {
+            if (!e)
+                s = ember_rec_put_int(out, (int64_t)sl->value);
+            else if (e->state == ST_INT)
+                s = ember_rec_put_int(out, e->ival);
+            else
+                s = em_rec_put_as_value(out, c->acc.data + e->acc_off,
+                                        e->acc_len);
+        }
+        if (s == EMBER_OK)
+            s = ember_batch_frame_end(out, mark);
+        if (s != EMBER_OK)
+            return fail(c, err, s, "out of memory");
+        (*count)++;
+    }
+    /* empty the table, keeping its memory */
+    em_bytemap_clear(&c->map);
+    c->nentries = 0;
+    c->acc.len = 0;
+    c->acc_live = 0;
+    return EMBER_OK;
+}

@@ -1,0 +1,83 @@
+/*
+ * runtime/combiner.h — per-key aggregation in a hash table: the map-side
+ * combine of a shuffle and the reduce side of reduce_by_key and friends
+ * (Spark's Aggregator: createCombiner, mergeValue, mergeCombiners).
+ *
+ * Records go in as pairs (key, value) — or whole records for `distinct`,
+ * which keeps one copy of each. One entry per distinct key holds its
+ * accumulator; functions are called once per batch per key present in
+ * the batch (never once per record), and std.sum over ints and counting
+ * run inline without calls. em_combiner_emit writes every entry out as a
+ * pair (key, accumulator) — or the record for `distinct` — and empties
+ * the table; callers flush when em_combiner_bytes passes their budget
+ * (a later merge of the partial results is still right).
+ *
+ * Kinds and sides (fns are the node's functions, zero its args.zero):
+ *   REDUCE   reduce_by_key: map and reduce side fold with fns[0]
+ *   FOLD     fold_by_key: map side starts each key at zero, fold fns[0];
+ *            reduce side folds combiners with fns[0]
+ *   AGGREGATE aggregate_by_key: map side zero then fns[0] (seqOp);
+ *            reduce side fns[1] (combOp)
+ *   COMBINE  combine_by_key: map side fns[0] (createCombiner, a MAP
+ *            function: one record out per value) then fns[1]
+ *            (mergeValue); reduce side fns[2] (mergeCombiners)
+ *   COUNT    count_by_key: map side counts, reduce side sums
+ *   DISTINCT distinct: keeps the first copy of each record
+ *
+ * Threads: one task's.
+ */
+#ifndef EM_RUNTIME_COMBINER_H
+#define EM_RUNTIME_COMBINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dag/lineage.h"
+#include "ember/batch.h"
+#include "ember/host.h"
+#include "ember/kernel/registry.h"
+
+typedef enum em_combine_kind {
+    EM_COMBINE_NONE = 0,
+    EM_COMBINE_REDUCE,
+    EM_COMBINE_FOLD,
+    EM_COMBINE_AGGREGATE,
+    EM_COMBINE_COMBINE,
+    EM_COMBINE_COUNT,
+    EM_COMBINE_DISTINCT
+} em_combine_kind;
+
+/* The combine kind of a shuffle operation (EM_COMBINE_NONE: none). */
+em_combine_kind em_combine_kind_of(const char *op);
+
+typedef struct em_combiner em_combiner;
+
+/*
+ * Opens a combiner for node n (its op gives the kind, its fns and args
+ * the functions and zero) on the map side (map_side 1) or the reduce side.
+ * args_json is the node's parsed args (a json_t *, nullable). Functions
+ * are resolved in registry and opened here. Errors name the dataset, the
+ * function, the partition (of the task, for messages) and the reason.
+ */
+ember_status em_combiner_open(em_combiner **out, const em_node *n,
+                              const void *args_json, int map_side,
+                              uint32_t partition, const em_registry *registry,
+                              const ember_host_api *host, ember_error *err);
+void em_combiner_close(em_combiner *c);
+
+/* Adds a batch of records. A record that is not a pair (where pairs are
+ * expected) is an error naming its position. */
+ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
+                             ember_error *err);
+
+/* Bytes the table holds (keys, accumulators, index). */
+size_t em_combiner_bytes(const em_combiner *c);
+/* Distinct keys held. */
+uint64_t em_combiner_count(const em_combiner *c);
+
+/* Appends every entry to out as a record (batch framing), adds their
+ * number to *count, and empties the table. */
+ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
+                              uint64_t *count, ember_error *err);
+
+#endif /* EM_RUNTIME_COMBINER_H */

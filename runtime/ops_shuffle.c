@@ -1,0 +1,582 @@
+/*
+ * runtime/ops_shuffle.c — the reduce side of every key operation: the
+ * datasets that read a shuffle (or, for joins of co-partitioned parents,
+ * read their parents' partitions directly).
+ *
+ * At the first batch the operator gathers its inputs: shuffle inputs are
+ * read block by block — the executor's own map outputs straight from its
+ * shuffle manager, the others from their executors' block servers
+ * (runtime/fetch.h), at most ember.reducer.maxSizeInFlight bytes per
+ * request — and narrow inputs from their parent's partition. A block that
+ * cannot be had marks the task FETCH_FAILED (env->fetch_failed).
+ *
+ *   combining ops (reduce/fold/aggregate/combine/count_by_key, distinct)
+ *       feed each block to a reduce-side combiner (runtime/combiner.h)
+ *   partition_by, repartition, sample_by_key
+ *       the records as they come
+ *   sort_by_key, repartition_and_sort_within_partitions
+ *       the records sorted by key (args.ascending false: descending)
+ *   group_by_key  (k, (v1, v2, ...))
+ *   cogroup       (k, ((values of input 0), (values of input 1), ...))
+ *   join          (k, (v, w)) for every pair; left/right/full outer joins
+ *                 put null for the missing side
+ *   subtract_by_key, subtract, intersection
+ *       the left records whose key (record) the right lacks; one copy of
+ *       each record both sides have
+ * Grouping sorts the gathered records by key (runtime/keysort.h), so keys
+ * come out in byte order; values keep their order of arrival.
+ */
+#include "runtime/ops_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ember/record.h"
+#include "runtime/combiner.h"
+#include "runtime/fetch.h"
+#include "runtime/keysort.h"
+#include "runtime/partition.h"
+#include "runtime/recval.h"
+#include "runtime/shuffle_svc.h"
+
+typedef enum kind {
+    K_PASS,      /* records as they come */
+    K_COMBINE,   /* a reduce-side combiner */
+    K_SORT,      /* sorted by key */
+    K_GROUP,     /* group_by_key */
+    K_COGROUP,
+    K_JOIN,
+    K_LEFT,
+    K_RIGHT,
+    K_FULL,
+    K_SUBTRACT,  /* subtract_by_key, subtract */
+    K_INTERSECT
+} kind;
+
+typedef struct sh {
+    kind k;
+    int descending;
+    em_combiner *comb;
+    ember_buf in[EM_OP_MAX_INPUTS];
+    uint64_t nin[EM_OP_MAX_INPUTS];
+    ember_buf out;  /* the partition's output, handed out in slices */
+    uint64_t nout;
+    size_t pos;
+    int ready;
+} sh;
+
+static kind kind_of(const char *op)
+{
+    static const struct {
+        const char *op;
+        kind k;
+    } t[] = {{"cogroup", K_COGROUP},
+             {"full_outer_join", K_FULL},
+             {"group_by_key", K_GROUP},
+             {"intersection", K_INTERSECT},
+             {"join", K_JOIN},
+             {"left_outer_join", K_LEFT},
+             {"partition_by", K_PASS},
+             {"repartition", K_PASS},
+             {"repartition_and_sort_within_partitions", K_SORT},
+             {"right_outer_join", K_RIGHT},
+             {"sample_by_key", K_PASS},
+             {"sort_by_key", K_SORT},
+             {"subtract", K_SUBTRACT},
+             {"subtract_by_key", K_SUBTRACT}};
+    if (em_combine_kind_of(op) != EM_COMBINE_NONE)
+        return K_COMBINE;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(op, t[i].op) == 0)
+            return t[i].k;
+    return K_PASS;
+}
+
+/* ---- gathering ---------------------------------------------------------- */
+
+/* Takes one batch of input i. */
+static ember_status consume(em_opnode *o, sh *st, uint32_t i,
+                            const ember_batch *b, ember_error *err)
+{
+    if (b->count == 0)
+        return EMBER_OK;
+    if (st->comb)
+        return em_combiner_add(st->comb, b, err);
+    if (ember_buf_append(&st->in[i], b->data, b->len) != EMBER_OK)
+        return em_op_fail(o, err, EMBER_ENOMEM, "out of memory gathering "
+                          "the partition's records");
+    st->nin[i] += b->count;
+    return EMBER_OK;
+}
+
+static ember_status fetch_failed(em_opnode *o, const em_stage_input *in,
+                                 uint32_t map, const char *exec,
+                                 ember_status code, const char *why,
+                                 ember_error *err)
+{
+    em_task_env *env = o->env;
+    env->fetch_failed = 1;
+    env->ff_shuffle = in->shuffle_id;
+    env->ff_map = map;
+    snprintf(env->ff_executor, sizeof env->ff_executor, "%s", exec);
+    return em_op_fail(o, err, code, "cannot read map output %" PRIu32
+                      " of shuffle %" PRIu64 "%s%s: %s", map, in->shuffle_id,
+                      exec[0] ? " from executor " : "", exec, why);
+}
+
+/* Reads this partition's blocks of shuffle input `in` (edge i). */
+static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
+                                   const em_stage_input *in, ember_error *err)
+{
+    em_task_env *env = o->env;
+    em_shuffle_svc *svc = env->shuffle;
+    const ember_shuffle_vtable *vt = em_shuffle_svc_vt(svc);
+    void *state = em_shuffle_svc_state(svc);
+    ember_buf blk = ember_buf_heap();
+    uint32_t *maps = malloc((in->num_maps ? in->num_maps : 1) * sizeof *maps);
+    uint8_t *done = calloc(in->num_maps ? in->num_maps : 1, 1);
+    ember_status s = maps && done ? EMBER_OK
+                                  : em_op_fail(o, err, EMBER_ENOMEM,
+                                               "out of memory");
+    /* local blocks first, then executor by executor */
+    for (uint32_t m = 0; s == EMBER_OK && m < in->num_maps; m++) {
+        if (!in->loc[m]) {
+            s = fetch_failed(o, in, m, "", EMBER_ENOTFOUND,
+                             "no executor holds it", err);
+            break;
+        }
+        const em_stage_exec *ex = em_stage_io_exec(env->io, in->loc[m]);
+        if (!ex) {
+            s = fetch_failed(o, in, m, "", EMBER_ENOTFOUND,
+                             "its executor is gone", err);
+            break;
+        }
+        if (!env->executor_id || strcmp(ex->id, env->executor_id) != 0)
+            continue;
+        blk.len = 0;
+        uint64_t n = 0;
+        ember_error e = {0};
+        s = vt->read_block(state, in->shuffle_id, m, o->partition, &blk, &n,
+                           &e);
+        if (s != EMBER_OK) {
+            s = fetch_failed(o, in, m, ex->id, s, e.msg[0] ? e.msg
+                                                 : ember_status_name(s),
+                             err);
+            break;
+        }
+        done[m] = 1;
+        ember_batch b = {blk.data, blk.len, n};
+        s = consume(o, st, i, &b, err);
+        if (s == EMBER_OK)
+            s = em_op_check_cancel(o, err);
+    }
+    for (uint32_t m = 0; s == EMBER_OK && m < in->num_maps; m++) {
+        if (done[m])
+            continue;
+        const em_stage_exec *ex = em_stage_io_exec(env->io, in->loc[m]);
+        uint32_t n = 0;
+        for (uint32_t k = m; k < in->num_maps; k++)
+            if (!done[k] && in->loc[k] == in->loc[m]) {
+                maps[n++] = k;
+                done[k] = 1;
+            }
+        if (!ex->endpoint[0]) {
+            s = fetch_failed(o, in, maps[0], ex->id, EMBER_EIO,
+                             "it serves no blocks", err);
+            break;
+        }
+        em_fetch_client *fc = NULL;
+        ember_error e = {0};
+        s = em_fetch_open(&fc, ex->endpoint, em_shuffle_svc_timeout_ms(svc),
+                          &e);
+        if (s != EMBER_OK) {
+            s = fetch_failed(o, in, maps[0], ex->id, s, e.msg, err);
+            break;
+        }
+        /* request by request, so that one budget's worth is in memory */
+        uint64_t budget = em_shuffle_svc_max_in_flight(svc);
+        for (uint32_t k = 0; s == EMBER_OK && k < n; k++) {
+            blk.len = 0;
+            uint64_t cnt = 0;
+            uint32_t failed = maps[k];
+            s = em_fetch_blocks(fc, in->shuffle_id, o->partition, &maps[k], 1,
+                                budget, &blk, &cnt, &failed, &e);
+            if (s != EMBER_OK) {
+                s = fetch_failed(o, in, failed, ex->id, s, e.msg, err);
+                break;
+            }
+            ember_batch b = {blk.data, blk.len, cnt};
+            s = consume(o, st, i, &b, err);
+            if (s == EMBER_OK)
+                s = em_op_check_cancel(o, err);
+        }
+        em_fetch_close(fc);
+    }
+    free(maps);
+    free(done);
+    ember_buf_release(&blk);
+    return s;
+}
+
+/* Reads input i: a shuffle, or the same partition of a co-partitioned
+ * parent. */
+static ember_status gather(em_opnode *o, sh *st, uint32_t i, ember_error *err)
+{
+    const em_dep *d = &o->node->deps[i];
+    if (d->kind == EM_DEP_SHUFFLE) {
+        const em_stage_input *in =
+            o->env->io ? em_stage_io_input(o->env->io, o->node->id, i) : NULL;
+        if (!in || !o->env->shuffle)
+            return em_op_fail(o, err, EMBER_EINVAL, "the stage does not say "
+                              "where shuffle input %" PRIu32 " is", i);
+        return gather_shuffle(o, st, i, in, err);
+    }
+    em_opnode *child = NULL;
+    ember_status s = em_op_build(&child, o->env, d->parent, o->partition,
+                                 o->depth + 1, err);
+    ember_batch b;
+    while (s == EMBER_OK && (s = child->next(child, &b, err)) == EMBER_OK)
+        s = consume(o, st, i, &b, err);
+    em_op_free(child);
+    return s == EMBER_END ? EMBER_OK : s;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static ember_status put_rec(sh *st, const uint8_t *r, size_t n)
+{
+    ember_status s = ember_batch_append(&st->out, r, n);
+    if (s == EMBER_OK)
+        st->nout++;
+    return s;
+}
+
+/* Appends the record key ++ value (two encodings) to the output. */
+static ember_status put_pair(sh *st, const uint8_t *k, size_t kl,
+                             const uint8_t *v, size_t vl)
+{
+    size_t mark;
+    ember_status s = ember_batch_frame_begin(&st->out, &mark);
+    if (s == EMBER_OK)
+        s = ember_buf_append(&st->out, k, kl);
+    if (s == EMBER_OK)
+        s = ember_buf_append(&st->out, v, vl);
+    if (s == EMBER_OK)
+        s = ember_batch_frame_end(&st->out, mark);
+    if (s == EMBER_OK)
+        st->nout++;
+    return s;
+}
+
+/* The value encoding of a pair ref (the record past its key). */
+static inline const uint8_t *val_of(const em_keyref *r, size_t *len)
+{
+    *len = r->rlen - r->klen;
+    return r->rec + r->klen;
+}
+
+/* A group: refs[a..b) share a key; first[i] .. first[i+1] are input i's. */
+typedef struct group {
+    const em_keyref *r;
+    size_t a, b;
+    size_t from[EM_OP_MAX_INPUTS + 1];
+} group;
+
+static ember_status emit_group(sh *st, const group *g, uint32_t nin,
+                               ember_buf *scratch)
+{
+    const em_keyref *k0 = &g->r[g->a];
+    size_t cnt[EM_OP_MAX_INPUTS];
+    for (uint32_t i = 0; i < nin; i++)
+        cnt[i] = g->from[i + 1] - g->from[i];
+    ember_status s = EMBER_OK;
+    size_t vl, wl;
+    const uint8_t *v, *w;
+    switch (st->k) {
+    case K_GROUP:
+    case K_COGROUP:
+        scratch->len = 0;
+        if (st->k == K_COGROUP)
+            s = ember_rec_tuple_begin(scratch);
+        for (uint32_t i = 0; s == EMBER_OK && i < nin; i++) {
+            s = ember_rec_tuple_begin(scratch);
+            for (size_t j = g->from[i]; s == EMBER_OK && j < g->from[i + 1];
+                 j++) {
+                v = val_of(&g->r[j], &vl);
+                s = ember_buf_append(scratch, v, vl);
+            }
+            if (s == EMBER_OK)
+                s = ember_rec_tuple_end(scratch);
+        }
+        if (s == EMBER_OK && st->k == K_COGROUP)
+            s = ember_rec_tuple_end(scratch);
+        if (s == EMBER_OK)
+            s = put_pair(st, k0->key, k0->klen, scratch->data, scratch->len);
+        return s;
+    case K_JOIN:
+    case K_LEFT:
+    case K_RIGHT:
+    case K_FULL: {
+        static const uint8_t null_enc[1] = {EMBER_REC_TAG_NULL};
+        int keep_left = st->k == K_LEFT || st->k == K_FULL;
+        int keep_right = st->k == K_RIGHT || st->k == K_FULL;
+        size_t l0 = g->from[0], l1 = g->from[1], r0 = g->from[1],
+               r1 = g->from[2];
+        int lnull = cnt[0] == 0, rnull = cnt[1] == 0;
+        if ((lnull && !keep_right) || (rnull && !keep_left))
+            return EMBER_OK;
+        size_t ln = lnull ? 1 : cnt[0], rn = rnull ? 1 : cnt[1];
+        for (size_t a = 0; s == EMBER_OK && a < ln; a++) {
+            if (lnull) {
+                v = null_enc;
+                vl = 1;
+            } else {
+                v = val_of(&g->r[l0 + a], &vl);
+            }
+            for (size_t b = 0; s == EMBER_OK && b < rn; b++) {
+                if (rnull) {
+                    w = null_enc;
+                    wl = 1;
+                } else {
+                    w = val_of(&g->r[r0 + b], &wl);
+                }
+                scratch->len = 0;
+                s = ember_rec_tuple_begin(scratch);
+                if (s == EMBER_OK)
+                    s = ember_buf_append(scratch, v, vl);
+                if (s == EMBER_OK)
+                    s = ember_buf_append(scratch, w, wl);
+                if (s == EMBER_OK)
+                    s = ember_rec_tuple_end(scratch);
+                if (s == EMBER_OK)
+                    s = put_pair(st, k0->key, k0->klen, scratch->data,
+                                 scratch->len);
+            }
+        }
+        (void)l1;
+        (void)r1;
+        return s;
+    }
+    case K_SUBTRACT:
+        if (cnt[1] != 0)
+            return EMBER_OK;
+        for (size_t j = g->from[0]; s == EMBER_OK && j < g->from[1]; j++)
+            s = put_rec(st, g->r[j].rec, g->r[j].rlen);
+        return s;
+    case K_INTERSECT:
+        if (cnt[0] == 0 || cnt[1] == 0)
+            return EMBER_OK;
+        return put_rec(st, k0->rec, k0->rlen);
+    default:
+        return EMBER_OK;
+    }
+}
+
+/* Builds refs over every gathered record, sorts them by key and emits. */
+static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
+{
+    uint32_t nin = o->node->ndeps;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < nin; i++)
+        total += st->nin[i];
+    if (total > UINT32_MAX)
+        return em_op_fail(o, err, EMBER_EUNSUPPORTED, "%" PRIu64 " records "
+                          "in one partition (at most 2^32-1)", total);
+    em_keyref *refs = malloc((total ? total : 1) * sizeof *refs);
+    em_keyref *tmp = malloc((total ? total : 1) * sizeof *tmp);
+    if (!refs || !tmp) {
+        free(refs);
+        free(tmp);
+        return em_op_fail(o, err, EMBER_ENOMEM, "out of memory sorting %"
+                          PRIu64 " records", total);
+    }
+    int whole = em_key_mode_of(o->node->op->name) == EM_KEY_RECORD;
+    size_t n = 0;
+    ember_status s = EMBER_OK;
+    for (uint32_t i = 0; s == EMBER_OK && i < nin; i++) {
+        ember_batch b = {st->in[i].data, st->in[i].len, st->nin[i]};
+        ember_batch_cursor c = ember_batch_cursor_of(&b);
+        const uint8_t *r;
+        size_t rl;
+        while (ember_batch_next(&c, &r, &rl) == EMBER_OK) {
+            em_keyref *x = &refs[n];
+            x->rec = r;
+            x->rlen = (uint32_t)rl;
+            x->input = i;
+            x->seq = (uint32_t)n;
+            if (whole) {
+                x->key = r;
+                x->klen = (uint32_t)rl;
+            } else {
+                ember_value k, v;
+                if (em_rec_pair(r, rl, &k, &v) != EMBER_OK) {
+                    s = em_op_fail(o, err, EMBER_EINVAL, "expected a (key, "
+                                   "value) pair (input %" PRIu32 ")", i);
+                    break;
+                }
+                x->key = k.enc;
+                x->klen = (uint32_t)k.enc_len;
+            }
+            em_keyref_prefix(x);
+            n++;
+        }
+    }
+    if (s == EMBER_OK)
+        em_keysort(refs, tmp, n);
+    ember_buf scratch = ember_buf_heap();
+    if (s == EMBER_OK && st->k == K_SORT) {
+        /* groups of equal keys keep their order either way */
+        size_t a = 0;
+        if (!st->descending) {
+            for (size_t j = 0; s == EMBER_OK && j < n; j++)
+                s = put_rec(st, refs[j].rec, refs[j].rlen);
+        } else {
+            size_t b = n;
+            while (s == EMBER_OK && b > 0) {
+                a = b - 1;
+                while (a > 0 && em_key_compare(&refs[a - 1], &refs[b - 1]) == 0)
+                    a--;
+                for (size_t j = a; s == EMBER_OK && j < b; j++)
+                    s = put_rec(st, refs[j].rec, refs[j].rlen);
+                b = a;
+            }
+        }
+    } else if (s == EMBER_OK) {
+        size_t a = 0;
+        while (s == EMBER_OK && a < n) {
+            size_t b = a + 1;
+            while (b < n && em_key_compare(&refs[a], &refs[b]) == 0)
+                b++;
+            group g = {refs, a, b, {0}};
+            /* within a group refs are in seq order, so inputs ascend */
+            size_t j = a;
+            for (uint32_t i = 0; i <= nin; i++) {
+                while (j < b && refs[j].input < i)
+                    j++;
+                g.from[i] = i == nin ? b : j;
+            }
+            g.from[0] = a;
+            s = emit_group(st, &g, nin, &scratch);
+            if (s != EMBER_OK)
+                s = em_op_fail(o, err, s, "out of memory");
+            a = b;
+        }
+    }
+    ember_buf_release(&scratch);
+    free(refs);
+    free(tmp);
+    return s;
+}
+
+static ember_status compute(em_opnode *o, sh *st, ember_error *err)
+{
+    ember_status s = EMBER_OK;
+    for (uint32_t i = 0; s == EMBER_OK && i < o->node->ndeps; i++)
+        s = gather(o, st, i, err);
+    if (s != EMBER_OK)
+        return s;
+    if (st->comb) {
+        s = em_combiner_emit(st->comb, &st->out, &st->nout, err);
+        em_combiner_close(st->comb);
+        st->comb = NULL;
+        return s;
+    }
+    if (st->k == K_PASS) {
+        for (uint32_t i = 0; i < o->node->ndeps; i++) {
+            /* hand the gathered bytes over as they are */
+            if (st->out.len == 0 && i == 0) {
+                ember_buf t = st->out;
+                st->out = st->in[0];
+                st->in[0] = t;
+            } else if (ember_buf_append(&st->out, st->in[i].data,
+                                        st->in[i].len) != EMBER_OK) {
+                return em_op_fail(o, err, EMBER_ENOMEM, "out of memory");
+            }
+            st->nout += st->nin[i];
+        }
+        return EMBER_OK;
+    }
+    s = sort_and_emit(o, st, err);
+    for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
+        ember_buf_release(&st->in[i]);
+    return s;
+}
+
+static ember_status shuffled_next(em_opnode *o, ember_batch *b,
+                                  ember_error *err)
+{
+    sh *st = o->extra;
+    if (!st->ready) {
+        st->ready = 1;
+        ember_status s = compute(o, st, err);
+        if (s != EMBER_OK)
+            return s;
+    }
+    if (st->pos >= st->out.len)
+        return EMBER_END;
+    ember_status s = em_op_check_cancel(o, err);
+    if (s != EMBER_OK)
+        return s;
+    /* the next slice of about batch_bytes, cut at record boundaries */
+    ember_batch all = {st->out.data + st->pos, st->out.len - st->pos, 0};
+    ember_batch_cursor c = ember_batch_cursor_of(&all);
+    const uint8_t *r;
+    size_t rl;
+    uint64_t n = 0;
+    const uint8_t *start = st->out.data + st->pos;
+    while (c.p - start < (ptrdiff_t)o->env->batch_bytes &&
+           ember_batch_next(&c, &r, &rl) == EMBER_OK)
+        n++;
+    size_t len = (size_t)(c.p - start);
+    *b = (ember_batch){start, len, n};
+    st->pos += len;
+    return EMBER_OK;
+}
+
+static void shuffled_close(em_opnode *o)
+{
+    sh *st = o->extra;
+    if (!st)
+        return;
+    em_combiner_close(st->comb);
+    for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
+        ember_buf_release(&st->in[i]);
+    ember_buf_release(&st->out);
+    free(st);
+    o->extra = NULL;
+}
+
+ember_status em_op_init_shuffled(em_opnode *o, ember_error *err)
+{
+    const em_node *n = o->node;
+    if (n->ndeps > EM_OP_MAX_INPUTS)
+        return em_op_fail(o, err, EMBER_EUNSUPPORTED, "more than %d inputs",
+                          EM_OP_MAX_INPUTS);
+    sh *st = calloc(1, sizeof *st);
+    if (!st)
+        return em_op_fail(o, err, EMBER_ENOMEM, "out of memory");
+    o->extra = st;
+    o->close = shuffled_close;
+    o->next = shuffled_next;
+    st->k = kind_of(n->op->name);
+    for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
+        st->in[i] = ember_buf_heap();
+    st->out = ember_buf_heap();
+    if (st->k == K_SORT) {
+        json_t *a = o->args ? json_object_get(o->args, "ascending") : NULL;
+        if (a && !json_is_boolean(a))
+            return em_op_fail(o, err, EMBER_EINVAL,
+                              "args.ascending must be true or false");
+        st->descending = a && json_is_false(a);
+    }
+    if (st->k == K_COMBINE)
+        /* a parent already partitioned like n holds values, not map-side
+         * combiners: combine them as a map side would (S2) */
+        return em_combiner_open(&st->comb, n, o->args,
+                                n->deps[0].kind == EM_DEP_NARROW,
+                                o->partition, o->env->registry, o->env->host,
+                                err);
+    return EMBER_OK;
+}

@@ -1,0 +1,136 @@
+/* runtime/shuffle_write.c — see shuffle_write.h. */
+#include "runtime/shuffle_write.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg/msg.h"
+#include "runtime/combiner.h"
+#include "runtime/partition.h"
+
+typedef struct map_ctx {
+    const ember_shuffle_vtable *vt;
+    void *writer;
+    em_partfn *part;
+    uint32_t *parts;
+    size_t cap_parts;
+    uint64_t records_out;
+} map_ctx;
+
+/* Tags every record of b with its partition and hands it to the writer. */
+static ember_status route(map_ctx *m, const ember_batch *b, ember_error *err)
+{
+    if (b->count == 0)
+        return EMBER_OK;
+    if (b->count > m->cap_parts) {
+        size_t cap = b->count + 1024;
+        uint32_t *g = realloc(m->parts, cap * sizeof *g);
+        if (!g)
+            return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+        m->parts = g;
+        m->cap_parts = cap;
+    }
+    ember_status s = em_partfn_assign(m->part, b, m->parts, err);
+    if (s != EMBER_OK)
+        return s;
+    ember_error e = {0};
+    s = m->vt->write_tagged(m->writer, b, m->parts, &e);
+    if (s != EMBER_OK)
+        return ember_errorf(err, s, "shuffle write: %s",
+                            e.msg[0] ? e.msg : ember_status_name(s));
+    m->records_out += b->count;
+    return EMBER_OK;
+}
+
+/* Emits the combiner's entries through route() in batches. */
+static ember_status flush(map_ctx *m, em_combiner *c, ember_buf *scratch,
+                          ember_error *err)
+{
+    scratch->len = 0;
+    uint64_t n = 0;
+    ember_status s = em_combiner_emit(c, scratch, &n, err);
+    if (s != EMBER_OK)
+        return s;
+    ember_batch b = {scratch->data, scratch->len, n};
+    return route(m, &b, err);
+}
+
+ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
+                                 em_shuffle_svc *svc, const em_stage_io *io,
+                                 uint32_t map_id, uint32_t attempt,
+                                 ember_buf *status, ember_error *err)
+{
+    const em_lineage *l = env->lineage;
+    int64_t ri = em_lineage_find(l, io->reader_dataset);
+    if (ri < 0)
+        return ember_errorf(err, EMBER_EINVAL, "STAGE: the dataset reading "
+                            "shuffle %" PRIu64 " is not in the plan",
+                            io->out_shuffle);
+    const em_node *reader = &l->nodes[ri];
+    map_ctx m = {.vt = em_shuffle_svc_vt(svc)};
+    em_combiner *comb = NULL;
+    ember_buf scratch = ember_buf_heap();
+    uint64_t *lengths = calloc(io->out_partitions, sizeof *lengths);
+    ember_status s = lengths ? EMBER_OK
+                             : ember_errorf(err, EMBER_ENOMEM,
+                                            "out of memory");
+    if (s == EMBER_OK)
+        s = em_partfn_open(&m.part, reader, map_id, env->registry, env->host,
+                           err);
+    if (s == EMBER_OK && em_combine_kind_of(reader->op->name) !=
+                             EM_COMBINE_NONE)
+        s = em_combiner_open(&comb, reader,
+                             env->node_args ? env->node_args[ri] : NULL, 1,
+                             map_id, env->registry, env->host, err);
+    ember_shuffle_writer_opts wo = {
+        .size = sizeof wo,
+        .flags = reader->op->key_ordered ? EMBER_SHUFFLE_SORTED : 0,
+        .shuffle_id = io->out_shuffle,
+        .map_id = map_id,
+        .attempt = attempt,
+        .num_partitions = io->out_partitions,
+    };
+    if (s == EMBER_OK) {
+        ember_error e = {0};
+        s = m.vt->writer_open(em_shuffle_svc_state(svc), &wo, &m.writer, &e);
+        if (s != EMBER_OK) {
+            m.writer = NULL;
+            s = ember_errorf(err, s, "shuffle write: %s",
+                             e.msg[0] ? e.msg : ember_status_name(s));
+        }
+    }
+    /* a combine table may use half the shuffle memory; the writer the
+     * rest */
+    size_t budget = (size_t)(em_shuffle_svc_memory(svc) / 2);
+    ember_batch b;
+    while (s == EMBER_OK && (s = em_pipe_next(pipe, &b, err)) == EMBER_OK) {
+        if (comb) {
+            s = em_combiner_add(comb, &b, err);
+            if (s == EMBER_OK && em_combiner_bytes(comb) > budget)
+                s = flush(&m, comb, &scratch, err);
+        } else {
+            s = route(&m, &b, err);
+        }
+    }
+    if (s == EMBER_END)
+        s = comb ? flush(&m, comb, &scratch, err) : EMBER_OK;
+    if (s == EMBER_OK) {
+        ember_error e = {0};
+        s = m.vt->writer_commit(m.writer, lengths, NULL, &e);
+        m.writer = NULL;
+        if (s != EMBER_OK)
+            s = ember_errorf(err, s, "shuffle commit: %s",
+                             e.msg[0] ? e.msg : ember_status_name(s));
+    }
+    if (s == EMBER_OK)
+        s = em_map_status_encode(status, lengths, io->out_partitions);
+    if (m.writer)
+        m.vt->writer_abort(m.writer);
+    em_combiner_close(comb);
+    em_partfn_close(m.part);
+    free(m.parts);
+    free(lengths);
+    ember_buf_release(&scratch);
+    return s;
+}
