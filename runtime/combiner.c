@@ -231,8 +231,10 @@ void em_combiner_close(em_combiner *c)
 
 size_t em_combiner_bytes(const em_combiner *c)
 {
-    return em_bytemap_bytes(&c->map) + c->cap_entries * sizeof(entry) +
-           c->acc.len;
+    /* what the entries held take (slots at the map's load of one half),
+     * not the capacity kept after a flush */
+    return c->map.count * 2 * sizeof(em_bytemap_slot) + c->map.arena.len +
+           c->nentries * sizeof(entry) + c->acc.len;
 }
 
 uint64_t em_combiner_count(const em_combiner *c)

@@ -16,8 +16,9 @@
  * MAX_CHILDREN processes over the manager's life, so an executor that
  * cannot start does not fork forever).
  */
-#define _GNU_SOURCE /* close_range */
+#define _GNU_SOURCE /* close_range, nftw */
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,31 @@ static int lc_accepts(const char *url)
 
 static void respawn(lc_state *st);
 
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Removes the shuffle directory a dead executor left behind: ember-
+ * executor keeps its shuffle files in <first of ember.local.dir>/
+ * ember-shuffle-<pid>-<id> and deletes it when it exits normally; one
+ * killed by a signal cannot. */
+static void remove_shuffle_dir(lc_state *st, const child *k)
+{
+    char base[4096] = "/tmp", dir[4200];
+    size_t len;
+    st->host->config_get("ember.local.dir", base, sizeof base, &len);
+    char *comma = strchr(base, ',');
+    if (comma)
+        *comma = '\0';
+    if ((size_t)snprintf(dir, sizeof dir, "%s/ember-shuffle-%ld-%s", base,
+                         (long)k->pid, k->id) < sizeof dir)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void *wait_child(void *arg)
 {
     child *k = arg;
@@ -92,6 +118,7 @@ static void *wait_child(void *arg)
     pthread_mutex_unlock(&st->mu);
     while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    remove_shuffle_dir(st, k);
     pthread_mutex_lock(&st->mu);
     int report = !st->stopping;
     pthread_cond_broadcast(&st->cv);
