@@ -13,6 +13,8 @@
 #include "dag/base64.h"
 #include "ember/hash.h"
 #include "ember/record.h"
+#include "ember/kernel/host.h"
+#include "runtime/combiner.h"
 #include "runtime/keysort.h"
 #include "runtime/recval.h"
 
@@ -88,11 +90,47 @@ ember_status ember_reduce_by_key_locally(ember_rdd *r, ember_fn fn,
                                          ember_records *out, ember_error *err)
 {
     memset(out, 0, sizeof *out);
-    ember_rdd *c = ember_reduce_by_key(r, fn, NULL, err);
-    if (!c)
-        return err ? err->code : EMBER_EINVAL;
-    ember_status s = ember_collect(c, out, err);
-    return s == EMBER_OK ? sort_pairs(out, 0, err) : s;
+    if (!r)
+        return ember_errorf(err, EMBER_EINVAL, "reduce_by_key_locally: "
+                            "dataset is NULL");
+    /* each partition folds its pairs per key; the driver merges the
+     * partitions' tables with the same function: no shuffle (S27) */
+    json_t *f = em_client_fn_json(fn);
+    json_t *a = f ? json_pack("{s:s,s:o}", "kind", "reduce_by_key_locally",
+                              "fn", f)
+                  : NULL;
+    char *action = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!action)
+        return ember_errorf(err, f ? EMBER_ENOMEM : EMBER_EINVAL,
+                            "reduce_by_key_locally: %s",
+                            f ? "out of memory" : "a function is needed");
+    ember_records parts;
+    ember_status s = em_client_run_all(r, action, &parts, err);
+    free(action);
+    if (s != EMBER_OK)
+        return s;
+    em_combiner *c = NULL;
+    s = em_combiner_open_fn(&c, "reduce_by_key_locally", fn.name, fn.arg,
+                            fn.arg_len, 0, 0, r->s->registry, em_host_api(),
+                            err);
+    ember_batch b = {parts.data, parts.len, parts.count};
+    if (s == EMBER_OK)
+        s = em_combiner_add(c, &b, err);
+    ember_buf merged = ember_buf_heap();
+    uint64_t n = 0;
+    if (s == EMBER_OK)
+        s = em_combiner_emit(c, &merged, &n, err);
+    em_combiner_close(c);
+    ember_records_free(&parts);
+    if (s != EMBER_OK) {
+        ember_buf_release(&merged);
+        return s;
+    }
+    out->data = merged.data;
+    out->len = merged.len;
+    out->count = n;
+    return sort_pairs(out, 0, err);
 }
 
 /* The partition of key under r's partitioner, or -1 when r has none that
@@ -269,9 +307,10 @@ ember_rdd *ember_sort_by_key(ember_rdd *r, int ascending, uint32_t n,
             size = 1000000;
         uint64_t per = (3 * size + r->partitions - 1) / r->partitions;
         char action[128];
+        /* JSON integers are int64: the seed travels as its bits */
         snprintf(action, sizeof action,
-                 "{\"kind\":\"sketch\",\"n\":%" PRIu64 ",\"seed\":%" PRIu64
-                 "}", per, ember_hash64(&r->id, sizeof r->id));
+                 "{\"kind\":\"sketch\",\"n\":%" PRIu64 ",\"seed\":%" PRId64
+                 "}", per, (int64_t)ember_hash64(&r->id, sizeof r->id));
         em_job_result res;
         s = em_client_run(r, NULL, 0, action, &res, err);
         if (s == EMBER_OK)

@@ -521,5 +521,7 @@ ember_status em_action_run(em_task_env *env, em_pipe *pipe,
     }
     if (strcmp(kind, "lookup") == 0)
         return em_action_lookup(pipe, action, out, err);
+    if (strcmp(kind, "reduce_by_key_locally") == 0)
+        return em_action_reduce_locally(env, pipe, action, out, err);
     return ember_errorf(err, EMBER_EINVAL, "unknown action kind '%s'", kind);
 }

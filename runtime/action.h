@@ -37,6 +37,9 @@
  *   {"kind":"lookup","key":B64}              the value (as a record) of
  *                                            every pair whose key is B64's
  *                                            encoded key (S28)
+ *   {"kind":"reduce_by_key_locally","fn":F} (key, value) per distinct key
+ *                                            of the partition's pairs, its
+ *                                            values folded with F
  *   F = {"name":"plugin.fn","arg":B64} (arg optional); Z = base64 of one
  *   encoded record.
  *
@@ -75,6 +78,9 @@ ember_status em_action_sketch(em_task_env *env, em_pipe *pipe, uint64_t k,
                               uint64_t seed, ember_buf *out, ember_error *err);
 ember_status em_action_lookup(em_pipe *pipe, const json_t *action,
                               ember_buf *out, ember_error *err);
+ember_status em_action_reduce_locally(em_task_env *env, em_pipe *pipe,
+                                      const json_t *action, ember_buf *out,
+                                      ember_error *err);
 
 /* Appends the record `enc` framed; a helper for result batches. */
 ember_status em_result_put(ember_buf *out, const uint8_t *rec, size_t len);

@@ -11,6 +11,7 @@
 #include "dag/base64.h"
 #include "ember/hash.h"
 #include "ember/record.h"
+#include "runtime/combiner.h"
 #include "runtime/recval.h"
 
 /* splitmix64: the reservoir's random numbers, seeded per partition. */
@@ -134,4 +135,32 @@ ember_status em_action_lookup(em_pipe *pipe, const json_t *action,
     }
     free(key);
     return s == EMBER_END ? EMBER_OK : s;
+}
+
+ember_status em_action_reduce_locally(em_task_env *env, em_pipe *pipe,
+                                      const json_t *action, ember_buf *out,
+                                      ember_error *err)
+{
+    const ember_function_vtable *vt;
+    uint8_t *arg = NULL;
+    size_t arg_len = 0;
+    const char *name = NULL;
+    ember_status s = em_action_fn(env->registry, json_object_get(action, "fn"),
+                                  EMBER_FN_REDUCE, &vt, &arg, &arg_len, &name,
+                                  err);
+    em_combiner *c = NULL;
+    if (s == EMBER_OK)
+        s = em_combiner_open_fn(&c, "reduce_by_key_locally", name, arg,
+                                arg_len, 1, env->partition, env->registry,
+                                env->host, err);
+    ember_batch b;
+    while (s == EMBER_OK && (s = em_pipe_next(pipe, &b, err)) == EMBER_OK)
+        s = em_combiner_add(c, &b, err);
+    if (s == EMBER_END) {
+        uint64_t n = 0;
+        s = em_combiner_emit(c, out, &n, err);
+    }
+    em_combiner_close(c);
+    free(arg);
+    return s;
 }

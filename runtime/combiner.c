@@ -47,6 +47,10 @@ typedef struct fn {
 } fn;
 
 struct em_combiner {
+    /* em_combiner_open_fn: the node it makes up for messages and fns */
+    em_node own_node;
+    em_fn_ref own_fn;
+    em_op own_op;
     em_combine_kind kind;
     int map_side;
     const em_node *node;
@@ -207,6 +211,45 @@ ember_status em_combiner_open(em_combiner **out, const em_node *n,
         return s;
     }
     *out = c;
+    return EMBER_OK;
+}
+
+ember_status em_combiner_open_fn(em_combiner **out, const char *what,
+                                 const char *fn_name, const uint8_t *arg,
+                                 size_t arg_len, int map_side,
+                                 uint32_t partition,
+                                 const em_registry *registry,
+                                 const ember_host_api *host,
+                                 ember_error *err)
+{
+    /* a stand-in dataset: one reduce_by_key node holding the function,
+     * kept inside the combiner so that it lives as long */
+    em_combiner tmp;
+    memset(&tmp, 0, sizeof tmp);
+    const em_op *rbk = em_op_find("reduce_by_key");
+    if (!rbk)
+        return ember_errorf(err, EMBER_EINTERNAL, "no reduce_by_key");
+    tmp.own_op = *rbk;
+    tmp.own_op.name = what;
+    tmp.own_fn = (em_fn_ref){(char *)fn_name, (uint8_t *)arg, arg_len};
+    tmp.own_node.op = &tmp.own_op;
+    tmp.own_node.fns = &tmp.own_fn;
+    tmp.own_node.nfns = 1;
+    /* em_combiner_open reads the op's name for the kind: use the real one,
+     * then show `what` in messages */
+    em_node probe = tmp.own_node;
+    probe.op = rbk;
+    ember_status s = em_combiner_open(out, &probe, NULL, map_side, partition,
+                                      registry, host, err);
+    if (s != EMBER_OK)
+        return s;
+    em_combiner *c = *out;
+    c->own_op = tmp.own_op;
+    c->own_fn = tmp.own_fn;
+    c->own_node = tmp.own_node;
+    c->own_node.op = &c->own_op;
+    c->own_node.fns = &c->own_fn;
+    c->node = &c->own_node;
     return EMBER_OK;
 }
 

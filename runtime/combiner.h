@@ -63,6 +63,19 @@ ember_status em_combiner_open(em_combiner **out, const em_node *n,
                               const void *args_json, int map_side,
                               uint32_t partition, const em_registry *registry,
                               const ember_host_api *host, ember_error *err);
+/*
+ * A REDUCE combiner over a bare function reference (name "plugin.symbol",
+ * arg borrowed until close), outside any dataset: reduce_by_key_locally's
+ * per-partition tables (map_side 1) and its merge on the driver (0).
+ * Errors name `what` (e.g. "reduce_by_key_locally").
+ */
+ember_status em_combiner_open_fn(em_combiner **out, const char *what,
+                                 const char *fn_name, const uint8_t *arg,
+                                 size_t arg_len, int map_side,
+                                 uint32_t partition,
+                                 const em_registry *registry,
+                                 const ember_host_api *host,
+                                 ember_error *err);
 void em_combiner_close(em_combiner *c);
 
 /* Adds a batch of records. A record that is not a pair (where pairs are

@@ -35,6 +35,7 @@
 #include "ember/record.h"
 #include "ember/shuffle.h"
 #include "fake_host.h"
+#include "sort_internal.h"
 
 const ember_plugin_info *ember_plugin_entry_sort(void);
 const ember_plugin_info *ember_plugin_entry_hash(void);
@@ -600,6 +601,62 @@ static void test_descriptors(void **state)
     assert_non_null(h->write_tagged);
     assert_int_equal(ember_plugin_entry_sort()->abi_major, EMBER_ABI_MAJOR);
     assert_int_equal(ember_plugin_entry_hash()->magic, EMBER_PLUGIN_MAGIC);
+}
+
+/* sort_entries against qsort on inputs that reach every path of the radix
+ * sort: trailing zeros, long shared prefixes, records that shed one per
+ * level (the depth limit), duplicates, empty records. */
+static void test_sort_entries(void **state)
+{
+    (void)state;
+    recset rs = {0};
+    uint8_t buf[300];
+    uint64_t s = 5;
+    for (size_t len = 0; len <= 200; len++) { /* "", "A", "AA", ... */
+        memset(buf, 'A', len);
+        rs_add(&rs, buf, len, (uint32_t)(len % 2));
+    }
+    for (int rep = 0; rep < 40; rep++) /* "abc" + 0..9 zeros */
+        for (size_t z = 0; z <= 9; z++) {
+            memcpy(buf, "abc", 3);
+            memset(buf + 3, 0, z);
+            rs_add(&rs, buf, 3 + z, 0);
+        }
+    for (int i = 0; i < 3000; i++) { /* 40 shared bytes, then random */
+        size_t len = 30 + (size_t)(rng_next(&s) % 40);
+        for (size_t k = 0; k < len; k++)
+            buf[k] = k < 40 ? (uint8_t)(k * 7)
+                            : (uint8_t)(rng_next(&s) >> 60);
+        rs_add(&rs, buf, len, (uint32_t)(rng_next(&s) % 3));
+    }
+    rs_generate(&rs, 5000, 3, NO_PART, 17);
+    for (int by_bytes = 0; by_bytes <= 1; by_bytes++) {
+        sort_entry *a = xmalloc(rs.n * sizeof *a);
+        sort_entry *tmp = xmalloc(rs.n * sizeof *a);
+        size_t starts[4];
+        for (size_t i = 0; i < rs.n; i++) {
+            a[i].rec = rs_bytes(&rs, i);
+            a[i].len = (uint32_t)rs.r[i].len;
+            a[i].part = rs.r[i].part;
+            a[i].prefix = sort_prefix(a[i].rec, a[i].len, 0);
+        }
+        sort_entries(a, tmp, rs.n, 3, starts, by_bytes);
+        assert_int_equal(starts[0], 0);
+        assert_int_equal(starts[3], rs.n);
+        for (uint32_t p = 0; p < 3; p++) {
+            ember_buf b = ember_buf_heap();
+            for (size_t i = starts[p]; i < starts[p + 1]; i++) {
+                assert_int_equal(a[i].part, p);
+                assert_int_equal(ember_batch_append(&b, a[i].rec, a[i].len),
+                                 EMBER_OK);
+            }
+            check_records(&b, starts[p + 1] - starts[p], &rs, p, by_bytes);
+            ember_buf_release(&b);
+        }
+        free(a);
+        free(tmp);
+    }
+    rs_free(&rs);
 }
 
 /* 3 written partitions and an empty one; a few thousand records. */
@@ -1289,6 +1346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, env_setup, env_teardown)
         T(test_descriptors),
+        T(test_sort_entries),
         T(test_round_trip_sort),
         T(test_round_trip_hash),
         T(test_spill_sorted),

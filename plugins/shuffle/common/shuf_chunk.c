@@ -329,8 +329,7 @@ ember_status shuf_chunk_read(const shuf_mgr *m, int fd, const char *path,
         return corrupt(m, err, path, *off, "chunk runs past its block", NULL);
     raw->len = 0;
     stored->len = 0;
-    if (ember_buf_reserve(raw, h.raw_len) != EMBER_OK ||
-        ember_buf_reserve(stored, h.stored_len) != EMBER_OK)
+    if (ember_buf_reserve(stored, h.stored_len) != EMBER_OK)
         return shuf_oom(m, err, "reading a spill");
     s = shuf_pread_all(m, fd, stored->data, h.stored_len,
                        *off + SHUF_CHUNK_HDR, NULL, "reading", path, err);
@@ -340,6 +339,9 @@ ember_status shuf_chunk_read(const shuf_mgr *m, int fd, const char *path,
         return s;
     if (chunk_sum(stored->data, h.stored_len, h.raw_len, h.flags) != h.sum)
         return corrupt(m, err, path, *off, "checksum mismatch", NULL);
+    /* Sized only after the checksum vouched for raw_len. */
+    if (ember_buf_reserve(raw, h.raw_len) != EMBER_OK)
+        return shuf_oom(m, err, "reading a spill");
     s = unpack(m, &h, stored->data, raw->data, m->codec_name, path, *off,
                err);
     if (s != EMBER_OK)

@@ -388,6 +388,7 @@ ember_status shuf_read_block_at(const shuf_mgr *m, int fd, const char *path,
  * memory_bytes. With many partitions, files are opened for each flush
  * instead of being kept open (bounded descriptors).
  */
+/* One partition of a shuf_parts set. */
 typedef struct shuf_part {
     shuf_cbuf c;
     int fd;         /* -1 when not open */
@@ -396,6 +397,7 @@ typedef struct shuf_part {
     uint64_t count; /* records added */
 } shuf_part;
 
+/* The set: its files' names, chunk size and partitions. */
 typedef struct shuf_parts {
     const shuf_mgr *m;
     shuf_enc *enc;
@@ -441,6 +443,7 @@ void shuf_parts_free(shuf_parts *ps);
 
 /* ---- little-endian helpers ---- */
 
+/* Stores v at p[0..4), least significant byte first. */
 static inline void shuf_put_u32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -449,18 +452,21 @@ static inline void shuf_put_u32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
+/* Stores v at p[0..8), least significant byte first. */
 static inline void shuf_put_u64(uint8_t *p, uint64_t v)
 {
     shuf_put_u32(p, (uint32_t)v);
     shuf_put_u32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* Loads the little-endian u32 at p[0..4). */
 static inline uint32_t shuf_get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
 }
 
+/* Loads the little-endian u64 at p[0..8). */
 static inline uint64_t shuf_get_u64(const uint8_t *p)
 {
     return (uint64_t)shuf_get_u32(p) | (uint64_t)shuf_get_u32(p + 4) << 32;

@@ -230,34 +230,34 @@ static ember_status publish(hash_writer *w, uint64_t *lengths,
     ember_status s = EMBER_OK;
     ember_error lerr;
     struct stat st;
+    int won = 1;
     if (!index || !wl || !wc) {
         s = shuf_oom(m, err, "committing");
-        goto out;
+        goto done;
     }
     pthread_mutex_lock(&m->lock);
-    if (lstat(w->mapdir, &st) == 0) {
-        s = shuf_index_load(m, index, n, wl, wc, &lerr);
-        if (s == EMBER_OK) {
-            /* An earlier attempt won; ours goes. */
-            memcpy(lengths, wl, n * sizeof *wl);
-            memcpy(counts, wc, n * sizeof *wc);
-            pthread_mutex_unlock(&m->lock);
-            (void)shuf_rmtree(w->tmpdir);
-            goto out;
-        }
-        if (s != EMBER_EINVAL && s != EMBER_ENOTFOUND) {
-            *err = lerr;
-            goto unlock;
-        }
+    s = lstat(w->mapdir, &st) == 0 ? shuf_index_load(m, index, n, wl, wc,
+                                                      &lerr)
+                                   : EMBER_ENOTFOUND;
+    if (s == EMBER_OK) {
+        /* An earlier attempt won; ours goes (deleted below). */
+        memcpy(lengths, wl, n * sizeof *wl);
+        memcpy(counts, wc, n * sizeof *wc);
+        won = 0;
+    } else if (s == EMBER_EINVAL || s == EMBER_ENOTFOUND) {
         /* A broken earlier output must not block a fresh one. */
-        shuf_mgr_trash_locked(m, w->mapdir);
+        if (lstat(w->mapdir, &st) == 0)
+            shuf_mgr_trash_locked(m, w->mapdir);
+        s = EMBER_OK;
+        if (rename(w->tmpdir, w->mapdir) != 0)
+            s = shuf_errno(m, err, errno, "committing", w->mapdir);
+    } else {
+        *err = lerr;
     }
-    s = EMBER_OK;
-    if (rename(w->tmpdir, w->mapdir) != 0)
-        s = shuf_errno(m, err, errno, "committing", w->mapdir);
-unlock:
     pthread_mutex_unlock(&m->lock);
-out:
+    if (!won)
+        (void)shuf_rmtree(w->tmpdir);
+done:
     shuf_free(m, wl);
     shuf_free(m, wc);
     shuf_free(m, index);

@@ -589,7 +589,7 @@ static ember_status publish(sort_writer *w, const char *tdata,
     ember_error lerr;
     if (!data || !index || !wl || !wc) {
         s = shuf_oom(m, err, "committing");
-        goto out;
+        goto done;
     }
     pthread_mutex_lock(&m->lock);
     s = shuf_index_load(m, index, n, wl, wc, &lerr);
@@ -599,24 +599,22 @@ static ember_status publish(sort_writer *w, const char *tdata,
         memcpy(counts, wc, n * sizeof *wc);
         (void)unlink(tdata);
         (void)unlink(tindex);
-        goto unlock;
-    }
-    if (s == EMBER_EINVAL) {
-        /* A broken earlier output must not block a fresh one. */
-        (void)unlink(index);
-        (void)unlink(data);
-    } else if (s != EMBER_ENOTFOUND) {
+    } else if (s == EMBER_EINVAL || s == EMBER_ENOTFOUND) {
+        if (s == EMBER_EINVAL) {
+            /* A broken earlier output must not block a fresh one. */
+            (void)unlink(index);
+            (void)unlink(data);
+        }
+        s = EMBER_OK;
+        if (rename(tdata, data) != 0)
+            s = shuf_errno(m, err, errno, "committing", data);
+        else if (rename(tindex, index) != 0)
+            s = shuf_errno(m, err, errno, "committing", index);
+    } else {
         *err = lerr;
-        goto unlock;
     }
-    s = EMBER_OK;
-    if (rename(tdata, data) != 0)
-        s = shuf_errno(m, err, errno, "committing", data);
-    else if (rename(tindex, index) != 0)
-        s = shuf_errno(m, err, errno, "committing", index);
-unlock:
     pthread_mutex_unlock(&m->lock);
-out:
+done:
     shuf_free(m, wl);
     shuf_free(m, wc);
     shuf_free(m, data);

@@ -12,8 +12,11 @@
  * (both files renamed into place), and each partition's stored size comes
  * back for the map status. A writer that is aborted, or a process that
  * dies, leaves nothing a reader can see. Two attempts of the same map task
- * may commit (a retry, a speculative copy): the later one replaces the
- * earlier as a whole.
+ * may commit (a retry, a speculative copy): the first committed output
+ * wins, and a later commit returns its sizes and discards its own files
+ * (Spark's IndexShuffleBlockResolver). A block found corrupt is deleted
+ * with its whole map output, so that the rerun the scheduler orders can
+ * commit afresh.
  *
  * Order. With EMBER_SHUFFLE_SORTED in the writer's flags, every block
  * comes back with its records in ascending order of their bytes (memcmp,
@@ -116,7 +119,8 @@ typedef struct ember_shuffle_vtable {
                                  const uint32_t *partitions,
                                  ember_error *err);
     /*
-     * Publishes the map output atomically (replacing an earlier attempt's).
+     * Publishes the map output atomically (unless an earlier attempt's is
+     * already there: then that one stays and its sizes are returned).
      * lengths[num_partitions] gets each block's stored size in bytes (0
      * for an empty block) and counts[num_partitions] its number of
      * records (counts may be NULL). The writer is freed either way; on
