@@ -286,6 +286,12 @@ static void crashing_function_fails_after_max_failures(void **state)
     assert_true(strstr(err.msg, "killed by signal 9") ||
                 strstr(err.msg, "peer disconnected"));
     assert_non_null(strstr(err.msg, "lost"));
+    /* and it says what the lost task was running: the stage's operations,
+     * with the function that brought the executor down */
+    if (!strstr(err.msg, "lost while running task") ||
+        !strstr(err.msg, "range -> map testfn.crash)"))
+        fail_msg("the error does not name the crashing function: %s",
+                 err.msg);
     /* the session still has executors (replacements) and works */
     assert_int_equal(ember_count(r, &n, &err), EMBER_OK);
     assert_int_equal(n, 10);

@@ -62,6 +62,20 @@ ember_status std_put_raw_string(ember_buf *out, uint8_t tag,
     return EMBER_OK;
 }
 
+ember_status std_end_record(ember_buf *out, size_t mark, ember_status s,
+                            uint64_t *out_count, const char *fn,
+                            ember_error *err)
+{
+    if (s == EMBER_OK)
+        s = ember_batch_frame_end(out, mark);
+    if (s != EMBER_OK) {
+        out->len = mark;
+        return std_out_error(err, fn, s);
+    }
+    (*out_count)++;
+    return EMBER_OK;
+}
+
 ember_status std_put_bool_record(ember_buf *out, int value)
 {
     uint8_t rec[2] = {1, (uint8_t)(value ? EMBER_REC_TAG_TRUE
@@ -118,6 +132,16 @@ ember_status std_out_error(ember_error *err, const char *fn, ember_status s)
  * Reading inputs.
  * ---------------------------------------------------------------------- */
 
+ember_status std_want_type(const ember_value *v, uint32_t type,
+                           const char *fn, const char *want,
+                           ember_error *err)
+{
+    if (v->type == type)
+        return EMBER_OK;
+    return ember_errorf(err, EMBER_EINVAL, "std.%s: %s, got %s", fn, want,
+                        ember_type_name(v->type));
+}
+
 ember_status std_single_value(const uint8_t *rec, size_t len, ember_value *v,
                               const char *fn, const char *what,
                               const char *noun, uint64_t index,
@@ -148,11 +172,44 @@ ember_status std_one_string(const uint8_t *rec, size_t len, ember_value *v,
     return EMBER_OK;
 }
 
-ember_status std_check_arg(const uint8_t *arg, size_t arg_len, size_t want,
-                           const char *fn, const char *shape,
-                           ember_error *err)
+ember_status std_first_value(const uint8_t *rec, size_t len, ember_value *v,
+                             const char *fn, uint64_t index,
+                             ember_error *err)
 {
-    size_t count = 0;
+    ember_status s = ember_rec_get(rec, len, 0, v);
+    if (s == EMBER_ENOTFOUND)
+        return ember_errorf(err, EMBER_EINVAL, "std.%s: record %llu is empty",
+                            fn, (unsigned long long)index);
+    if (s != EMBER_OK)
+        return std_malformed(err, fn, "record", index);
+    return EMBER_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Opened state.
+ * ---------------------------------------------------------------------- */
+
+ember_status std_open_check(const ember_host_api *host, void **state,
+                            const char *fn, ember_error *err)
+{
+    if (state == NULL || host == NULL || !EMBER_HOST_HAS(host, alloc) ||
+        !EMBER_HOST_HAS(host, free))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "std.%s: open: no host services", fn);
+    *state = NULL;
+    return EMBER_OK;
+}
+
+ember_status std_open_arg(const ember_host_api *host, void **state,
+                          const uint8_t *arg, size_t arg_len, size_t want,
+                          const char *fn, const char *shape,
+                          ember_value *values, ember_error *err)
+{
+    ember_rec_cursor rc;
+    size_t count = 0, i;
+    ember_status s = std_open_check(host, state, fn, err);
+    if (s != EMBER_OK)
+        return s;
     if (arg == NULL || arg_len == 0)
         return ember_errorf(err, EMBER_EINVAL,
                             "std.%s: missing argument: expected %s", fn,
@@ -167,7 +224,32 @@ ember_status std_check_arg(const uint8_t *arg, size_t arg_len, size_t want,
                             "std.%s: bad argument: expected %s, got %zu "
                             "values",
                             fn, shape, count);
+    rc = ember_rec_cursor_init(arg, arg_len);
+    for (i = 0; i < want; i++)
+        if (ember_rec_next(&rc, &values[i]) != EMBER_OK)
+            return ember_errorf(err, EMBER_EINTERNAL,
+                                "std.%s: cannot read a validated argument",
+                                fn);
     return EMBER_OK;
+}
+
+ember_status std_state_new(const ember_host_api *host, size_t size,
+                           const char *fn, void **state, ember_error *err)
+{
+    std_state_head *head =
+        host->alloc(size < sizeof *head ? sizeof *head : size);
+    if (head == NULL)
+        return ember_errorf(err, EMBER_ENOMEM, "std.%s: out of memory", fn);
+    head->host = host;
+    *state = head;
+    return EMBER_OK;
+}
+
+void std_state_free(void *state)
+{
+    std_state_head *head = state;
+    if (head)
+        head->host->free(head);
 }
 
 /* ------------------------------------------------------------------------

@@ -11,6 +11,21 @@
  * std.identity
  * ---------------------------------------------------------------------- */
 
+/* Counts one record (an std_record_body that writes nothing). */
+static ember_status count_one(void *ctx, const uint8_t *rec, size_t len,
+                              uint64_t index, ember_buf *out,
+                              uint64_t *out_count, ember_error *err)
+{
+    (void)ctx;
+    (void)rec;
+    (void)len;
+    (void)index;
+    (void)out;
+    (void)err;
+    (*out_count)++;
+    return EMBER_OK;
+}
+
 /*
  * Checks the framing of every record and copies the batch through in one
  * piece. Record contents are passed on byte for byte, not validated.
@@ -20,15 +35,11 @@ static ember_status identity_map(void *state, const ember_batch *in,
                                  ember_error *err)
 {
     (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
     uint64_t n = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK)
-        n++;
-    if (s != EMBER_END)
-        return std_frame_error(err, "identity", n);
+    ember_status s =
+        std_each_record(in, NULL, &n, err, "identity", count_one, NULL);
+    if (s != EMBER_OK)
+        return s;
     s = ember_buf_append(out, in->data, in->len);
     if (s != EMBER_OK)
         return std_out_error(err, "identity", s);
@@ -36,11 +47,7 @@ static ember_status identity_map(void *state, const ember_batch *in,
     return EMBER_OK;
 }
 
-const ember_function_vtable std_identity_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = identity_map,
-};
+STD_MAP_VTABLE(identity, identity_map, NULL, NULL);
 
 /* ------------------------------------------------------------------------
  * std.pair_with
@@ -48,7 +55,7 @@ const ember_function_vtable std_identity_vtable = {
 
 /* The opened pair_with: a private copy of the value's encoding. */
 typedef struct pair_with_state {
-    const ember_host_api *host;
+    std_state_head head;
     size_t enc_len;
     uint8_t enc[]; /* the value's encoding, enc_len bytes */
 } pair_with_state;
@@ -62,101 +69,43 @@ static ember_status pair_with_open(const ember_host_api *host,
                                    void **state, ember_error *err)
 {
     ember_value v;
-    ember_status s;
-    if (state == NULL || host == NULL || !EMBER_HOST_HAS(host, alloc) ||
-        !EMBER_HOST_HAS(host, free))
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: open: no host services");
-    *state = NULL;
-    s = std_check_arg(arg, arg_len, 1, "pair_with",
-                      "an encoded record holding the value to pair with",
-                      err);
+    pair_with_state *st;
+    ember_status s = std_open_arg(
+        host, state, arg, arg_len, 1, "pair_with",
+        "an encoded record holding the value to pair with", &v, err);
     if (s != EMBER_OK)
         return s;
-    if (ember_rec_get(arg, arg_len, 0, &v) != EMBER_OK)
-        return ember_errorf(err, EMBER_EINTERNAL,
-                            "std.pair_with: cannot read a validated "
-                            "argument");
-    pair_with_state *st = host->alloc(sizeof *st + v.enc_len);
-    if (st == NULL)
-        return ember_errorf(err, EMBER_ENOMEM,
-                            "std.pair_with: out of memory");
-    st->host = host;
+    s = std_state_new(host, sizeof *st + v.enc_len, "pair_with", state, err);
+    if (s != EMBER_OK)
+        return s;
+    st = *state;
     st->enc_len = v.enc_len;
     memcpy(st->enc, v.enc, v.enc_len);
-    *state = st;
     return EMBER_OK;
 }
 
-/* Frees what pair_with_open made (NULL is a no-op). */
-static void pair_with_close(void *state)
-{
-    pair_with_state *st = state;
-    if (st)
-        st->host->free(st);
-}
-
 /* Each record r -> the record (r's first element, v). */
-static ember_status pair_with_map(void *state, const ember_batch *in,
-                                  ember_buf *out, uint64_t *out_count,
-                                  ember_error *err)
+static ember_status pair_with_one(void *ctx, const uint8_t *rec, size_t len,
+                                  uint64_t index, ember_buf *out,
+                                  uint64_t *out_count, ember_error *err)
 {
-    const pair_with_state *st = state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
-    ember_status s;
-    if (st == NULL)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.pair_with: called without open");
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value first;
-        size_t mark;
-        s = ember_rec_get(rec, len, 0, &first);
-        if (s == EMBER_ENOTFOUND) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.pair_with: record %llu is empty",
-                             (unsigned long long)n);
-            goto done;
-        }
-        if (s != EMBER_OK) {
-            s = std_malformed(err, "pair_with", "record", n);
-            goto done;
-        }
-        s = ember_batch_frame_begin(out, &mark);
-        if (s == EMBER_OK) {
-            s = ember_rec_put_value(out, &first);
-            if (s == EMBER_OK)
-                s = ember_buf_append(out, st->enc, st->enc_len);
-            if (s == EMBER_OK)
-                s = ember_batch_frame_end(out, mark);
-            else
-                out->len = mark;
-        }
-        if (s != EMBER_OK) {
-            s = std_out_error(err, "pair_with", s);
-            goto done;
-        }
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "pair_with", n);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n;
-    return s;
+    const pair_with_state *st = ctx;
+    ember_value first;
+    size_t mark;
+    ember_status s = std_first_value(rec, len, &first, "pair_with", index,
+                                     err);
+    if (s != EMBER_OK)
+        return s;
+    s = ember_batch_frame_begin(out, &mark);
+    if (s == EMBER_OK)
+        s = ember_rec_put_value(out, &first);
+    if (s == EMBER_OK)
+        s = ember_buf_append(out, st->enc, st->enc_len);
+    return std_end_record(out, mark, s, out_count, "pair_with", err);
 }
 
-const ember_function_vtable std_pair_with_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = pair_with_open,
-    .close = pair_with_close,
-    .map_batch = pair_with_map,
-};
+STD_MAP_FUNCTION(pair_with, pair_with_one, pair_with_open, std_state_free,
+                 NULL, 1);
 
 /* ------------------------------------------------------------------------
  * std.swap
@@ -185,57 +134,32 @@ static ember_status put_swapped(ember_buf *out, const ember_value *a,
 }
 
 /* Each pair (a, b) -> (b, a); any record of another size is an error. */
-static ember_status swap_map(void *state, const ember_batch *in,
-                             ember_buf *out, uint64_t *out_count,
-                             ember_error *err)
+static ember_status swap_one(void *ctx, const uint8_t *rec, size_t len,
+                             uint64_t index, ember_buf *out,
+                             uint64_t *out_count, ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
+    size_t count = 0;
+    ember_value a, b;
     ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        size_t count = 0;
-        ember_value a, b;
-        if (ember_rec_validate(rec, len, &count) != EMBER_OK) {
-            s = std_malformed(err, "swap", "record", n);
-            goto done;
-        }
-        if (count != 2) {
-            s = std_fail(err, EMBER_EINVAL, "swap", "record", n,
-                         "expected a pair (2 elements), got %zu elements",
-                         count);
-            goto done;
-        }
-        ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
-        if (ember_rec_next(&rc, &a) != EMBER_OK ||
-            ember_rec_next(&rc, &b) != EMBER_OK) {
-            s = std_malformed(err, "swap", "record", n);
-            goto done;
-        }
-        s = put_swapped(out, &a, &b, len);
-        if (s != EMBER_OK) {
-            s = std_out_error(err, "swap", s);
-            goto done;
-        }
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "swap", n);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n;
-    return s;
+    (void)ctx;
+    if (ember_rec_validate(rec, len, &count) != EMBER_OK)
+        return std_malformed(err, "swap", "record", index);
+    if (count != 2)
+        return std_fail(err, EMBER_EINVAL, "swap", "record", index,
+                        "expected a pair (2 elements), got %zu elements",
+                        count);
+    ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
+    if (ember_rec_next(&rc, &a) != EMBER_OK ||
+        ember_rec_next(&rc, &b) != EMBER_OK)
+        return std_malformed(err, "swap", "record", index);
+    s = put_swapped(out, &a, &b, len);
+    if (s != EMBER_OK)
+        return std_out_error(err, "swap", s);
+    (*out_count)++;
+    return EMBER_OK;
 }
 
-const ember_function_vtable std_swap_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = swap_map,
-};
+STD_MAP_FUNCTION(swap, swap_one, NULL, NULL, NULL, 0);
 
 /* ------------------------------------------------------------------------
  * std.hash
@@ -255,44 +179,24 @@ static int64_t as_int64(uint64_t h)
  * int64. Equal records have equal bytes (the encoding is canonical), so
  * equal keys hash alike. Malformed records are refused.
  */
-static ember_status hash_map(void *state, const ember_batch *in,
-                             ember_buf *out, uint64_t *out_count,
-                             ember_error *err)
+static ember_status hash_one(void *ctx, const uint8_t *rec, size_t len,
+                             uint64_t index, ember_buf *out,
+                             uint64_t *out_count, ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
+    uint8_t tmp[9];
+    ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
     ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        uint8_t tmp[9];
-        ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
-        if (ember_rec_validate(rec, len, NULL) != EMBER_OK) {
-            s = std_malformed(err, "hash", "record", n);
-            goto done;
-        }
-        s = ember_rec_put_int(&one, as_int64(ember_hash64(rec, len)));
-        if (s == EMBER_OK)
-            s = ember_batch_append(out, one.data, one.len);
-        if (s != EMBER_OK) {
-            s = std_out_error(err, "hash", s);
-            goto done;
-        }
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "hash", n);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n;
-    return s;
+    (void)ctx;
+    if (ember_rec_validate(rec, len, NULL) != EMBER_OK)
+        return std_malformed(err, "hash", "record", index);
+    s = ember_rec_put_int(&one, as_int64(ember_hash64(rec, len)));
+    if (s == EMBER_OK)
+        s = ember_batch_append(out, one.data, one.len);
+    if (s != EMBER_OK)
+        return std_out_error(err, "hash", s);
+    (*out_count)++;
+    return EMBER_OK;
 }
 
-const ember_function_vtable std_hash_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = hash_map,
-};
+STD_MAP_FUNCTION(hash, hash_one, NULL, NULL, NULL, 0);
+

@@ -22,13 +22,18 @@ typedef struct sum_acc {
 } sum_acc;
 
 /* Adds the single int/double element of rec[0..len) (value `index`, or
- * the accumulator) to *acc. */
-static ember_status sum_add(sum_acc *acc, const uint8_t *rec, size_t len,
-                            uint64_t index, ember_error *err)
+ * the accumulator) to the sum_acc ctx; an std_record_body that writes
+ * nothing. */
+static ember_status sum_add(void *ctx, const uint8_t *rec, size_t len,
+                            uint64_t index, ember_buf *out,
+                            uint64_t *out_count, ember_error *err)
 {
+    sum_acc *acc = ctx;
     ember_value v;
     ember_status s = std_single_value(rec, len, &v, "sum", "int or double",
                                       "value", index, err);
+    (void)out;
+    (void)out_count;
     if (s != EMBER_OK)
         return s;
     if (v.type == EMBER_TYPE_INT) {
@@ -66,43 +71,40 @@ static ember_status sum_reduce(void *state, const uint8_t *acc,
 {
     (void)state;
     sum_acc total = {0, 0, 0.0};
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
-    ember_status s = EMBER_OK;
-    if (acc != NULL) {
-        s = sum_add(&total, acc, acc_len, STD_ACC, err);
-        if (s != EMBER_OK)
-            goto done;
-    }
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        s = sum_add(&total, rec, len, n, err);
-        if (s != EMBER_OK)
-            goto done;
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "sum", n);
-        goto done;
-    }
+    ember_status s =
+        std_fold(acc, acc_len, values, NULL, err, "sum", sum_add, &total);
+    if (s != EMBER_OK)
+        return s;
     s = total.is_double ? ember_rec_put_double(out, total.d)
                         : ember_rec_put_int(out, total.i);
     if (s != EMBER_OK)
-        s = std_out_error(err, "sum", s);
-done:
-    return s;
+        return std_out_error(err, "sum", s);
+    return EMBER_OK;
 }
 
-const ember_function_vtable std_sum_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = sum_reduce,
-};
+STD_REDUCE_VTABLE(sum, sum_reduce);
 
 /* ------------------------------------------------------------------------
  * std.count
  * ---------------------------------------------------------------------- */
+
+/* Adds one value to the int64_t count ctx; an std_record_body that writes
+ * nothing. */
+static ember_status count_add(void *ctx, const uint8_t *rec, size_t len,
+                              uint64_t index, ember_buf *out,
+                              uint64_t *out_count, ember_error *err)
+{
+    int64_t *count = ctx;
+    (void)rec;
+    (void)len;
+    (void)out;
+    (void)out_count;
+    if (*count == INT64_MAX)
+        return std_fail(err, EMBER_EINVAL, "count", "value", index,
+                        "int64 overflow");
+    (*count)++;
+    return EMBER_OK;
+}
 
 /*
  * The count so far plus one per value. acc, when present, is the count so
@@ -116,63 +118,68 @@ static ember_status count_reduce(void *state, const uint8_t *acc,
                                  ember_buf *out, ember_error *err)
 {
     (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
     int64_t count = 0;
-    uint64_t n = 0;
-    ember_status s = EMBER_OK;
+    ember_status s;
     if (acc != NULL) {
         ember_value v;
         s = std_single_value(acc, acc_len, &v, "count",
                              "int (the count so far)", "value", STD_ACC, err);
         if (s != EMBER_OK)
-            goto done;
-        if (v.type != EMBER_TYPE_INT) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.count: the accumulator must be the count "
-                             "so far (an int), got %s",
-                             ember_type_name(v.type));
-            goto done;
-        }
-        if (v.u.i64 < 0) {
-            s = ember_errorf(err, EMBER_EINVAL,
-                             "std.count: the accumulator must be the count "
-                             "so far, got the negative %lld",
-                             (long long)v.u.i64);
-            goto done;
-        }
+            return s;
+        s = std_want_type(&v, EMBER_TYPE_INT, "count",
+                          "the accumulator must be the count so far (an "
+                          "int)",
+                          err);
+        if (s != EMBER_OK)
+            return s;
+        if (v.u.i64 < 0)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "std.count: the accumulator must be the "
+                                "count so far, got the negative %lld",
+                                (long long)v.u.i64);
         count = v.u.i64;
     }
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        if (count == INT64_MAX) {
-            s = std_fail(err, EMBER_EINVAL, "count", "value", n,
-                         "int64 overflow");
-            goto done;
-        }
-        count++;
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "count", n);
-        goto done;
-    }
+    s = std_each_record(values, NULL, NULL, err, "count", count_add, &count);
+    if (s != EMBER_OK)
+        return s;
     s = ember_rec_put_int(out, count);
     if (s != EMBER_OK)
-        s = std_out_error(err, "count", s);
-done:
-    return s;
+        return std_out_error(err, "count", s);
+    return EMBER_OK;
 }
 
-const ember_function_vtable std_count_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = count_reduce,
-};
+STD_REDUCE_VTABLE(count, count_reduce);
 
 /* ------------------------------------------------------------------------
  * std.min and std.max
  * ---------------------------------------------------------------------- */
+
+/* The fold of std.min / std.max so far. */
+typedef struct extreme {
+    const char *fn; /* "min" or "max" */
+    int sign;       /* the ember_rec_compare result that replaces best */
+    const uint8_t *best;
+    size_t best_len;
+} extreme;
+
+/* Validates rec[0..len) (value `index`, or the accumulator) and keeps it
+ * in the extreme ctx when it beats the best so far; writes nothing. */
+static ember_status extreme_add(void *ctx, const uint8_t *rec, size_t len,
+                                uint64_t index, ember_buf *out,
+                                uint64_t *out_count, ember_error *err)
+{
+    extreme *x = ctx;
+    (void)out;
+    (void)out_count;
+    if (ember_rec_validate(rec, len, NULL) != EMBER_OK)
+        return std_malformed(err, x->fn, "value", index);
+    if (x->best == NULL ||
+        ember_rec_compare(rec, len, x->best, x->best_len) == x->sign) {
+        x->best = rec;
+        x->best_len = len;
+    }
+    return EMBER_OK;
+}
 
 /*
  * The smallest (sign -1) or largest (sign 1) of acc and the values, whole
@@ -185,35 +192,17 @@ static ember_status extreme_reduce(const char *fn, int sign,
                                    const ember_batch *values, ember_buf *out,
                                    ember_error *err)
 {
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec, *best = NULL;
-    size_t len, best_len = 0;
-    uint64_t n = 0;
-    ember_status s;
-    if (acc != NULL) {
-        if (ember_rec_validate(acc, acc_len, NULL) != EMBER_OK)
-            return std_malformed(err, fn, "value", STD_ACC);
-        best = acc;
-        best_len = acc_len;
-    }
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        if (ember_rec_validate(rec, len, NULL) != EMBER_OK)
-            return std_malformed(err, fn, "value", n);
-        if (best == NULL ||
-            ember_rec_compare(rec, len, best, best_len) == sign) {
-            best = rec;
-            best_len = len;
-        }
-        n++;
-    }
-    if (s != EMBER_END)
-        return std_frame_error(err, fn, n);
-    if (best == NULL)
+    extreme x = {fn, sign, NULL, 0};
+    ember_status s =
+        std_fold(acc, acc_len, values, NULL, err, fn, extreme_add, &x);
+    if (s != EMBER_OK)
+        return s;
+    if (x.best == NULL)
         return ember_errorf(err, EMBER_EINVAL,
                             "std.%s: nothing to fold: no accumulator and no "
                             "values",
                             fn);
-    s = ember_buf_append(out, best, best_len);
+    s = ember_buf_append(out, x.best, x.best_len);
     if (s != EMBER_OK)
         return std_out_error(err, fn, s);
     return EMBER_OK;
@@ -237,17 +226,9 @@ static ember_status max_reduce(void *state, const uint8_t *acc,
     return extreme_reduce("max", 1, acc, acc_len, values, out, err);
 }
 
-const ember_function_vtable std_min_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = min_reduce,
-};
+STD_REDUCE_VTABLE(min, min_reduce);
 
-const ember_function_vtable std_max_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = max_reduce,
-};
+STD_REDUCE_VTABLE(max, max_reduce);
 
 /* ------------------------------------------------------------------------
  * std.concat
@@ -255,18 +236,20 @@ const ember_function_vtable std_max_vtable = {
 
 /*
  * Appends the payload of the one-string-or-bytes record rec[0..len) (value
- * `index`, or the accumulator) to out, writing the tag first when *type is
- * still 0 and refusing a type other than *type after that. Escaped
- * payloads concatenate into the escaped concatenation, so raw bytes are
- * copied as they are.
+ * `index`, or the accumulator) to out, writing the tag first when the
+ * uint32_t type ctx is still 0 and refusing a type other than it after
+ * that. Escaped payloads concatenate into the escaped concatenation, so
+ * raw bytes are copied as they are. out_count is not used.
  */
-static ember_status concat_add(ember_buf *out, uint32_t *type,
-                               const uint8_t *rec, size_t len, uint64_t index,
-                               ember_error *err)
+static ember_status concat_add(void *ctx, const uint8_t *rec, size_t len,
+                               uint64_t index, ember_buf *out,
+                               uint64_t *out_count, ember_error *err)
 {
+    uint32_t *type = ctx;
     ember_value v;
     ember_status s = std_single_value(rec, len, &v, "concat",
                                       "string or bytes", "value", index, err);
+    (void)out_count;
     if (s != EMBER_OK)
         return s;
     if (v.type != EMBER_TYPE_STRING && v.type != EMBER_TYPE_BYTES)
@@ -301,27 +284,12 @@ static ember_status concat_reduce(void *state, const uint8_t *acc,
                                   ember_buf *out, ember_error *err)
 {
     (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len, mark = out->len;
+    size_t mark = out->len;
     uint32_t type = 0;
-    uint64_t n = 0;
-    ember_status s = EMBER_OK;
-    if (acc != NULL) {
-        s = concat_add(out, &type, acc, acc_len, STD_ACC, err);
-        if (s != EMBER_OK)
-            goto done;
-    }
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        s = concat_add(out, &type, rec, len, n, err);
-        if (s != EMBER_OK)
-            goto done;
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "concat", n);
+    ember_status s =
+        std_fold(acc, acc_len, values, out, err, "concat", concat_add, &type);
+    if (s != EMBER_OK)
         goto done;
-    }
     if (type == 0) {
         s = ember_errorf(err, EMBER_EINVAL,
                          "std.concat: nothing to fold: no accumulator and no "
@@ -337,8 +305,4 @@ done:
     return s;
 }
 
-const ember_function_vtable std_concat_vtable = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = concat_reduce,
-};
+STD_REDUCE_VTABLE(concat, concat_reduce);

@@ -52,67 +52,41 @@ static int is_space(uint8_t c)
  * bytes that are not ASCII white space; an empty or all-blank string gives
  * no records. Elements after the first are ignored.
  */
-static ember_status split_words_map(void *state, const ember_batch *in,
+static ember_status split_words_one(void *ctx, const uint8_t *rec,
+                                    size_t len, uint64_t index,
                                     ember_buf *out, uint64_t *out_count,
                                     ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n_in = 0, n_out = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value v;
-        s = ember_rec_get(rec, len, 0, &v);
-        if (s == EMBER_ENOTFOUND) {
-            s = std_fail(err, EMBER_EINVAL, "split_words", "record", n_in,
-                         "expected a string, got an empty record");
-            goto done;
+    ember_value v;
+    ember_status s = ember_rec_get(rec, len, 0, &v);
+    (void)ctx;
+    if (s == EMBER_ENOTFOUND)
+        return std_fail(err, EMBER_EINVAL, "split_words", "record", index,
+                        "expected a string, got an empty record");
+    if (s != EMBER_OK)
+        return std_malformed(err, "split_words", "record", index);
+    if (v.type != EMBER_TYPE_STRING)
+        return std_fail(err, EMBER_EINVAL, "split_words", "record", index,
+                        "expected a string, got %s", ember_type_name(v.type));
+    const uint8_t *p = v.u.str.raw;
+    const uint8_t *end = p + v.u.str.raw_len;
+    while (p < end) {
+        while (p < end && is_space(*p))
+            p++;
+        const uint8_t *w = p;
+        while (p < end && !is_space(*p))
+            p++;
+        if (p > w) {
+            s = put_string_record(out, w, (size_t)(p - w));
+            if (s != EMBER_OK)
+                return std_out_error(err, "split_words", s);
+            (*out_count)++;
         }
-        if (s != EMBER_OK) {
-            s = std_malformed(err, "split_words", "record", n_in);
-            goto done;
-        }
-        if (v.type != EMBER_TYPE_STRING) {
-            s = std_fail(err, EMBER_EINVAL, "split_words", "record", n_in,
-                         "expected a string, got %s", ember_type_name(v.type));
-            goto done;
-        }
-        const uint8_t *p = v.u.str.raw;
-        const uint8_t *end = p + v.u.str.raw_len;
-        while (p < end) {
-            while (p < end && is_space(*p))
-                p++;
-            const uint8_t *w = p;
-            while (p < end && !is_space(*p))
-                p++;
-            if (p > w) {
-                s = put_string_record(out, w, (size_t)(p - w));
-                if (s != EMBER_OK) {
-                    s = std_out_error(err, "split_words", s);
-                    goto done;
-                }
-                n_out++;
-            }
-        }
-        n_in++;
     }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "split_words", n_in);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n_out;
-    return s;
+    return EMBER_OK;
 }
 
-const ember_function_vtable std_split_words_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = split_words_map,
-};
+STD_MAP_FUNCTION(split_words, split_words_one, NULL, NULL, NULL, 0);
 
 /* ------------------------------------------------------------------------
  * std.lines
@@ -124,54 +98,33 @@ const ember_function_vtable std_split_words_vtable = {
  * text after the last '\n' is a line when it is not empty. So "a\nb" and
  * "a\nb\n" both give "a", "b"; "\n" gives one empty line; "" gives none.
  */
-static ember_status lines_map(void *state, const ember_batch *in,
-                              ember_buf *out, uint64_t *out_count,
-                              ember_error *err)
+static ember_status lines_one(void *ctx, const uint8_t *rec, size_t len,
+                              uint64_t index, ember_buf *out,
+                              uint64_t *out_count, ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n_in = 0, n_out = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value v;
-        s = std_one_string(rec, len, &v, "lines", n_in, err);
+    ember_value v;
+    ember_status s = std_one_string(rec, len, &v, "lines", index, err);
+    (void)ctx;
+    if (s != EMBER_OK)
+        return s;
+    const uint8_t *p = v.u.str.raw;
+    const uint8_t *end = p + v.u.str.raw_len;
+    while (p < end) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+        const uint8_t *stop = nl ? nl : end;
+        size_t n = (size_t)(stop - p);
+        if (n > 0 && p[n - 1] == '\r')
+            n--;
+        s = put_string_record(out, p, n);
         if (s != EMBER_OK)
-            goto done;
-        const uint8_t *p = v.u.str.raw;
-        const uint8_t *end = p + v.u.str.raw_len;
-        while (p < end) {
-            const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
-            const uint8_t *stop = nl ? nl : end;
-            size_t n = (size_t)(stop - p);
-            if (n > 0 && p[n - 1] == '\r')
-                n--;
-            s = put_string_record(out, p, n);
-            if (s != EMBER_OK) {
-                s = std_out_error(err, "lines", s);
-                goto done;
-            }
-            n_out++;
-            p = nl ? nl + 1 : end;
-        }
-        n_in++;
+            return std_out_error(err, "lines", s);
+        (*out_count)++;
+        p = nl ? nl + 1 : end;
     }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "lines", n_in);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n_out;
-    return s;
+    return EMBER_OK;
 }
 
-const ember_function_vtable std_lines_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = lines_map,
-};
+STD_MAP_FUNCTION(lines, lines_one, NULL, NULL, NULL, 0);
 
 /* ------------------------------------------------------------------------
  * std.split_fields
@@ -179,7 +132,7 @@ const ember_function_vtable std_lines_vtable = {
 
 /* The opened split_fields: the delimiter (escaped form) and its finder. */
 typedef struct split_fields_state {
-    const ember_host_api *host;
+    std_state_head head;
     std_finder finder; /* points into delim */
     size_t delim_len;
     uint8_t delim[];
@@ -201,6 +154,7 @@ static ember_status split_fields_open(const ember_host_api *host,
                                       void **state, ember_error *err)
 {
     ember_value v;
+    split_fields_state *st;
     ember_status s;
     if (state == NULL)
         return ember_errorf(err, EMBER_EINVAL,
@@ -208,46 +162,28 @@ static ember_status split_fields_open(const ember_host_api *host,
     *state = NULL;
     if (arg == NULL || arg_len == 0)
         return EMBER_OK;
-    if (host == NULL || !EMBER_HOST_HAS(host, alloc) ||
-        !EMBER_HOST_HAS(host, free))
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.split_fields: open: no host services");
-    s = std_check_arg(arg, arg_len, 1, "split_fields",
-                      "an encoded record holding the delimiter (a string)",
-                      err);
+    s = std_open_arg(host, state, arg, arg_len, 1, "split_fields",
+                     "an encoded record holding the delimiter (a string)", &v,
+                     err);
     if (s != EMBER_OK)
         return s;
-    if (ember_rec_get(arg, arg_len, 0, &v) != EMBER_OK)
-        return ember_errorf(err, EMBER_EINTERNAL,
-                            "std.split_fields: cannot read a validated "
-                            "argument");
-    if (v.type != EMBER_TYPE_STRING)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.split_fields: bad argument: the delimiter "
-                            "must be a string, got %s",
-                            ember_type_name(v.type));
+    s = std_want_type(&v, EMBER_TYPE_STRING, "split_fields",
+                      "bad argument: the delimiter must be a string", err);
+    if (s != EMBER_OK)
+        return s;
     if (v.u.str.len == 0)
         return ember_errorf(err, EMBER_EINVAL,
                             "std.split_fields: bad argument: the delimiter "
                             "is empty");
-    split_fields_state *st = host->alloc(sizeof *st + v.u.str.raw_len);
-    if (st == NULL)
-        return ember_errorf(err, EMBER_ENOMEM,
-                            "std.split_fields: out of memory");
-    st->host = host;
+    s = std_state_new(host, sizeof *st + v.u.str.raw_len, "split_fields",
+                      state, err);
+    if (s != EMBER_OK)
+        return s;
+    st = *state;
     st->delim_len = v.u.str.raw_len;
     memcpy(st->delim, v.u.str.raw, v.u.str.raw_len);
     std_finder_init(&st->finder, st->delim, st->delim_len);
-    *state = st;
     return EMBER_OK;
-}
-
-/* Frees what split_fields_open made (NULL is a no-op). */
-static void split_fields_close(void *state)
-{
-    split_fields_state *st = state;
-    if (st)
-        st->host->free(st);
 }
 
 /*
@@ -255,61 +191,34 @@ static void split_fields_close(void *state)
  * between k delimiters (empty fields kept, trailing ones too): "a,,b" ->
  * ("a", "", "b"), "" -> ("").
  */
-static ember_status split_fields_map(void *state, const ember_batch *in,
+static ember_status split_fields_one(void *ctx, const uint8_t *rec,
+                                     size_t len, uint64_t index,
                                      ember_buf *out, uint64_t *out_count,
                                      ember_error *err)
 {
-    const split_fields_state *st = state ? state : &tab_fields;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value v;
-        size_t mark, from = 0;
-        s = std_one_string(rec, len, &v, "split_fields", n, err);
-        if (s != EMBER_OK)
-            goto done;
-        const uint8_t *raw = v.u.str.raw;
-        size_t raw_len = v.u.str.raw_len;
-        s = ember_batch_frame_begin(out, &mark);
-        while (s == EMBER_OK) {
-            size_t at = std_find(&st->finder, raw, raw_len, from);
-            size_t stop = at == SIZE_MAX ? raw_len : at;
-            s = std_put_raw_string(out, (uint8_t)EMBER_REC_TAG_STRING,
-                                   raw + from, stop - from);
-            if (at == SIZE_MAX)
-                break;
-            from = at + st->delim_len;
-        }
-        if (s == EMBER_OK)
-            s = ember_batch_frame_end(out, mark);
-        else
-            out->len = mark;
-        if (s != EMBER_OK) {
-            s = std_out_error(err, "split_fields", s);
-            goto done;
-        }
-        n++;
+    const split_fields_state *st = ctx;
+    ember_value v;
+    size_t mark, from = 0;
+    ember_status s = std_one_string(rec, len, &v, "split_fields", index, err);
+    if (s != EMBER_OK)
+        return s;
+    const uint8_t *raw = v.u.str.raw;
+    size_t raw_len = v.u.str.raw_len;
+    s = ember_batch_frame_begin(out, &mark);
+    while (s == EMBER_OK) {
+        size_t at = std_find(&st->finder, raw, raw_len, from);
+        size_t stop = at == SIZE_MAX ? raw_len : at;
+        s = std_put_raw_string(out, (uint8_t)EMBER_REC_TAG_STRING,
+                               raw + from, stop - from);
+        if (at == SIZE_MAX)
+            break;
+        from = at + st->delim_len;
     }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "split_fields", n);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
-    *out_count += n;
-    return s;
+    return std_end_record(out, mark, s, out_count, "split_fields", err);
 }
 
-const ember_function_vtable std_split_fields_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = split_fields_open,
-    .close = split_fields_close,
-    .map_batch = split_fields_map,
-};
+STD_MAP_FUNCTION(split_fields, split_fields_one, split_fields_open,
+                 std_state_free, &tab_fields, 1);
 
 /* ------------------------------------------------------------------------
  * std.parse_numbers
@@ -317,7 +226,7 @@ const ember_function_vtable std_split_fields_vtable = {
 
 /* The opened parse_numbers: the "C" locale, for strtod. */
 typedef struct parse_numbers_state {
-    const ember_host_api *host;
+    std_state_head head;
     locale_t c_locale;
 } parse_numbers_state;
 
@@ -327,29 +236,27 @@ static ember_status parse_numbers_open(const ember_host_api *host,
                                        const uint8_t *arg, size_t arg_len,
                                        void **state, ember_error *err)
 {
+    parse_numbers_state *st;
+    ember_status s = std_open_check(host, state, "parse_numbers", err);
     (void)arg;
-    if (state == NULL || host == NULL || !EMBER_HOST_HAS(host, alloc) ||
-        !EMBER_HOST_HAS(host, free))
-        return ember_errorf(err, EMBER_EINVAL,
-                            "std.parse_numbers: open: no host services");
-    *state = NULL;
+    if (s != EMBER_OK)
+        return s;
     if (arg_len != 0)
         return ember_errorf(err, EMBER_EINVAL,
                             "std.parse_numbers: takes no argument, got %zu "
                             "bytes",
                             arg_len);
-    parse_numbers_state *st = host->alloc(sizeof *st);
-    if (st == NULL)
-        return ember_errorf(err, EMBER_ENOMEM,
-                            "std.parse_numbers: out of memory");
-    st->host = host;
+    s = std_state_new(host, sizeof *st, "parse_numbers", state, err);
+    if (s != EMBER_OK)
+        return s;
+    st = *state;
     st->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (st->c_locale == (locale_t)0) {
-        host->free(st);
+        std_state_free(st);
+        *state = NULL;
         return ember_errorf(err, EMBER_ENOMEM,
                             "std.parse_numbers: cannot make the C locale");
     }
-    *state = st;
     return EMBER_OK;
 }
 
@@ -359,7 +266,7 @@ static void parse_numbers_close(void *state)
     parse_numbers_state *st = state;
     if (st) {
         freelocale(st->c_locale);
-        st->host->free(st);
+        std_state_free(st);
     }
 }
 
@@ -450,6 +357,28 @@ static ember_status put_parsed(ember_buf *out, const ember_value *v)
     }
 }
 
+/* One record -> the record with its numbers parsed (see
+ * parse_numbers_map). */
+static ember_status parse_numbers_one(void *ctx, const uint8_t *rec,
+                                      size_t len, uint64_t index,
+                                      ember_buf *out, uint64_t *out_count,
+                                      ember_error *err)
+{
+    ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
+    ember_value v;
+    size_t mark;
+    ember_status next = EMBER_END;
+    ember_status s = ember_batch_frame_begin(out, &mark);
+    (void)ctx;
+    while (s == EMBER_OK && (next = ember_rec_next(&rc, &v)) == EMBER_OK)
+        s = put_parsed(out, &v);
+    if (s == EMBER_OK && next != EMBER_END) {
+        out->len = mark;
+        return std_malformed(err, "parse_numbers", "record", index);
+    }
+    return std_end_record(out, mark, s, out_count, "parse_numbers", err);
+}
+
 /*
  * Each record -> the same record with every top-level string that is a
  * whole decimal integer in int64 range turned into an int, and every other
@@ -461,10 +390,6 @@ static ember_status parse_numbers_map(void *state, const ember_batch *in,
                                       ember_error *err)
 {
     const parse_numbers_state *st = state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t n = 0;
     ember_status s;
     locale_t old;
     if (st == NULL)
@@ -475,50 +400,11 @@ static ember_status parse_numbers_map(void *state, const ember_batch *in,
         return ember_errorf(err, EMBER_EINTERNAL,
                             "std.parse_numbers: cannot switch to the C "
                             "locale");
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
-        ember_value v;
-        size_t mark;
-        s = ember_batch_frame_begin(out, &mark);
-        if (s != EMBER_OK) {
-            s = std_out_error(err, "parse_numbers", s);
-            goto done;
-        }
-        while ((s = ember_rec_next(&rc, &v)) == EMBER_OK) {
-            s = put_parsed(out, &v);
-            if (s != EMBER_OK) {
-                out->len = mark;
-                s = std_out_error(err, "parse_numbers", s);
-                goto done;
-            }
-        }
-        if (s != EMBER_END) {
-            out->len = mark;
-            s = std_malformed(err, "parse_numbers", "record", n);
-            goto done;
-        }
-        s = ember_batch_frame_end(out, mark);
-        if (s != EMBER_OK) {
-            s = std_out_error(err, "parse_numbers", s);
-            goto done;
-        }
-        n++;
-    }
-    if (s != EMBER_END) {
-        s = std_frame_error(err, "parse_numbers", n);
-        goto done;
-    }
-    s = EMBER_OK;
-done:
+    s = std_each_record(in, out, out_count, err, "parse_numbers",
+                        parse_numbers_one, NULL);
     uselocale(old);
-    *out_count += n;
     return s;
 }
 
-const ember_function_vtable std_parse_numbers_vtable = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = parse_numbers_open,
-    .close = parse_numbers_close,
-    .map_batch = parse_numbers_map,
-};
+STD_MAP_VTABLE(parse_numbers, parse_numbers_map, parse_numbers_open,
+               parse_numbers_close);
