@@ -527,8 +527,10 @@ static ember_status fold_pending(em_combiner *c, ember_error *err)
         s = c->merge.vt->reduce(c->merge.state, acc, acc_len, &vb, &c->out,
                                 &e2);
         if (s != EMBER_OK)
-            return fail(c, err, s, "%s: %s", c->merge.name,
-                        e2.msg[0] ? e2.msg : ember_status_name(s));
+            /* the prefix already names the function, as do std's own
+             * messages */
+            return fail(c, err, s, "%s", e2.msg[0] ? e2.msg
+                                                   : ember_status_name(s));
         if (ember_rec_validate(c->out.data, c->out.len, NULL) != EMBER_OK)
             return fail(c, err, EMBER_EINVAL, "%s returned a malformed "
                         "record", c->merge.name);

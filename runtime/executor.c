@@ -56,8 +56,9 @@ typedef struct task {
 
 typedef struct update {
     em_msg_update u;
-    uint8_t *result; /* owned copies behind u.result / u.error */
-    char *error;
+    uint8_t *result; /* owned copies behind u.result / u.error /
+                        u.lost_executor */
+    char *error, *lost;
     struct update *next;
 } update;
 
@@ -110,7 +111,8 @@ static uint64_t mono_us(void)
 
 /* ---- reporting -------------------------------------------------------- */
 
-/* Queues a status update (copies result and error). Takes e->mu. */
+/* Queues a status update (copies result, error and lost executor: the
+ * reporter thread sends it later). Takes e->mu. */
 static void report(em_executor *e, const em_msg_update *u)
 {
     update *x = calloc(1, sizeof *x);
@@ -133,6 +135,14 @@ static void report(em_executor *e, const em_msg_update *u)
         x->u.error.data = (const uint8_t *)x->error;
         if (!x->error)
             x->u.error.len = 0;
+    }
+    if (u->lost_executor.len) {
+        x->lost = malloc(u->lost_executor.len);
+        if (x->lost)
+            memcpy(x->lost, u->lost_executor.data, u->lost_executor.len);
+        x->u.lost_executor.data = (const uint8_t *)x->lost;
+        if (!x->lost)
+            x->u.lost_executor.len = 0;
     }
     pthread_mutex_lock(&e->mu);
     if (e->updates_tail)
@@ -166,6 +176,7 @@ static void send_updates(em_executor *e, update *list)
             }
             free(x->result);
             free(x->error);
+            free(x->lost);
             free(x);
         }
         em_msg_batch_finish(&b);
@@ -832,6 +843,7 @@ void em_executor_stop(em_executor *e)
         e->updates = x->next;
         free(x->result);
         free(x->error);
+        free(x->lost);
         free(x);
     }
     while (e->stages) {

@@ -27,6 +27,15 @@
  *   testfn.product            REDUCE  product of ints
  *   testfn.crash              MAP     kills its own process (SIGKILL): an
  *                                     executor that dies under a task
+ *   testfn.key_mod            MAP     a partitioner: a record whose first
+ *                                     element is the int k -> (k mod M), M
+ *                                     the argument (an int record), the
+ *                                     result in 0..M-1
+ *   testfn.sum_count_create   MAP     a createCombiner: the int v -> (v, 1)
+ *   testfn.sum_count          REDUCE  merges ints v (as (v, 1)) and
+ *                                     (sum, count) pairs into one (sum,
+ *                                     count): mergeValue and
+ *                                     mergeCombiners of an average
  *
  * Threads: every function is safe to run in many tasks at once; state is
  * per task (open) or immutable.
@@ -474,6 +483,158 @@ static const ember_function_vtable product_vt = {
     .reduce = product_reduce,
 };
 
+/* ---- testfn.key_mod ---------------------------------------------------- */
+
+static ember_status key_mod_open(const ember_host_api *host,
+                                 const uint8_t *arg, size_t arg_len,
+                                 void **state, ember_error *err)
+{
+    (void)host;
+    ember_status s = open_int(arg, arg_len, "key_mod", 1, state, err);
+    if (s == EMBER_OK && *(int64_t *)*state <= 0) {
+        close_int(*state);
+        *state = NULL;
+        return ember_errorf(err, EMBER_EINVAL,
+                            "testfn.key_mod: the modulus must be positive");
+    }
+    return s;
+}
+
+static ember_status key_mod_map(void *state, const ember_batch *in,
+                                ember_buf *out, uint64_t *out_count,
+                                ember_error *err)
+{
+    int64_t m = *(const int64_t *)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        ember_value v;
+        uint8_t tmp[16];
+        ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
+        if (ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
+            v.type != EMBER_TYPE_INT)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "testfn.key_mod: expected an int key");
+        int64_t r = v.u.i64 % m;
+        if (ember_rec_put_int(&one, r < 0 ? r + m : r) != EMBER_OK ||
+            ember_batch_append(out, one.data, one.len) != EMBER_OK)
+            return ember_errorf(err, EMBER_ENOMEM,
+                                "testfn.key_mod: out of memory");
+        (*out_count)++;
+    }
+    return EMBER_OK;
+}
+
+static const ember_function_vtable key_mod_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .open = key_mod_open,
+    .close = close_int,
+    .map_batch = key_mod_map,
+};
+
+/* ---- testfn.sum_count_create / testfn.sum_count ------------------------ */
+
+/* Reads rec as an int v (count 1) or a (sum, count) pair of ints. */
+static ember_status sum_count_of(const uint8_t *rec, size_t len, int64_t *sum,
+                                 int64_t *count, ember_error *err)
+{
+    ember_value a, b;
+    size_t n = 0;
+    if (ember_rec_validate(rec, len, &n) == EMBER_OK && n == 1 &&
+        ember_rec_get(rec, len, 0, &a) == EMBER_OK &&
+        a.type == EMBER_TYPE_INT) {
+        *sum = a.u.i64;
+        *count = 1;
+        return EMBER_OK;
+    }
+    if (n == 2 && ember_rec_get(rec, len, 0, &a) == EMBER_OK &&
+        ember_rec_get(rec, len, 1, &b) == EMBER_OK &&
+        a.type == EMBER_TYPE_INT && b.type == EMBER_TYPE_INT) {
+        *sum = a.u.i64;
+        *count = b.u.i64;
+        return EMBER_OK;
+    }
+    return ember_errorf(err, EMBER_EINVAL,
+                        "testfn.sum_count: expected an int or (sum, count)");
+}
+
+static ember_status put_sum_count(ember_buf *out, int64_t sum, int64_t count)
+{
+    if (ember_rec_put_int(out, sum) != EMBER_OK ||
+        ember_rec_put_int(out, count) != EMBER_OK)
+        return EMBER_ENOMEM;
+    return EMBER_OK;
+}
+
+static ember_status sum_count_create_map(void *state, const ember_batch *in,
+                                         ember_buf *out, uint64_t *out_count,
+                                         ember_error *err)
+{
+    (void)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        int64_t sum, count;
+        size_t mark;
+        ember_status s = sum_count_of(rec, len, &sum, &count, err);
+        if (s != EMBER_OK)
+            return s;
+        if (count != 1)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "testfn.sum_count_create: expected an int");
+        if (ember_batch_frame_begin(out, &mark) != EMBER_OK ||
+            put_sum_count(out, sum, 1) != EMBER_OK ||
+            ember_batch_frame_end(out, mark) != EMBER_OK)
+            return ember_errorf(err, EMBER_ENOMEM,
+                                "testfn.sum_count_create: out of memory");
+        (*out_count)++;
+    }
+    return EMBER_OK;
+}
+
+static const ember_function_vtable sum_count_create_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = sum_count_create_map,
+};
+
+static ember_status sum_count_reduce(void *state, const uint8_t *acc,
+                                     size_t acc_len,
+                                     const ember_batch *values,
+                                     ember_buf *out, ember_error *err)
+{
+    (void)state;
+    int64_t sum = 0, count = 0, s1, c1;
+    ember_batch_cursor c = ember_batch_cursor_of(values);
+    const uint8_t *rec;
+    size_t len;
+    if (acc != NULL) {
+        if (sum_count_of(acc, acc_len, &s1, &c1, err) != EMBER_OK)
+            return EMBER_EINVAL;
+        sum += s1;
+        count += c1;
+    }
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        if (sum_count_of(rec, len, &s1, &c1, err) != EMBER_OK)
+            return EMBER_EINVAL;
+        sum += s1;
+        count += c1;
+    }
+    if (put_sum_count(out, sum, count) != EMBER_OK)
+        return ember_errorf(err, EMBER_ENOMEM,
+                            "testfn.sum_count: out of memory");
+    return EMBER_OK;
+}
+
+static const ember_function_vtable sum_count_vt = {
+    .shape = EMBER_FN_REDUCE,
+    .determinism = EMBER_DETERMINISTIC,
+    .reduce = sum_count_reduce,
+};
+
 /* ---- the plugin -------------------------------------------------------- */
 
 static const ember_component testfn_components[] = {
@@ -501,6 +662,13 @@ static const ember_component testfn_components[] = {
                              "reduce: strings joined with '|'", &concat_vt),
     EMBER_FUNCTION_COMPONENT("product", "reduce: product of ints",
                              &product_vt),
+    EMBER_FUNCTION_COMPONENT("key_mod", "map: an int key -> (key mod M)",
+                             &key_mod_vt),
+    EMBER_FUNCTION_COMPONENT("sum_count_create", "map: the int v -> (v, 1)",
+                             &sum_count_create_vt),
+    EMBER_FUNCTION_COMPONENT("sum_count",
+                             "reduce: ints and (sum, count) -> (sum, count)",
+                             &sum_count_vt),
 };
 
 EMBER_PLUGIN(testfn, "0.1.0", "functions for the engine tests",

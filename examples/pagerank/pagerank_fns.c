@@ -1,0 +1,309 @@
+/*
+ * pagerank_fns.c — plugin "pagerank": the functions of the pagerank
+ * example (pagerank.c).
+ *
+ *   pagerank.parse_edge  flat_map    (line) -> (src, dst): two fields
+ *                                    separated by blanks (tab or space);
+ *                                    blank lines and lines starting with
+ *                                    '#' give nothing, anything else fails
+ *                                    the task naming the line
+ *   pagerank.one         map_values  any value -> 1.0 (the initial rank)
+ *   pagerank.contribs    flat_map    (src, ((dst...), rank)) -> one
+ *                                    (dst, rank / number of dsts) per dst
+ *   pagerank.damp        map_values  sum -> 0.85 * sum + base; argument:
+ *                                    the record (double base), 0.15 / N
+ *
+ * Vertices are strings. All functions are stateless and deterministic.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <ember/sdk.h>
+
+#define DAMPING 0.85
+
+/* Appends the framed record of the two elements a and b. */
+static ember_status put_pair2(ember_buf *out, const ember_value *a,
+                              const ember_value *b)
+{
+    size_t mark;
+    ember_status s = ember_batch_frame_begin(out, &mark);
+    if (s == EMBER_OK)
+        s = ember_rec_put_value(out, a);
+    if (s == EMBER_OK)
+        s = ember_rec_put_value(out, b);
+    if (s == EMBER_OK)
+        s = ember_batch_frame_end(out, mark);
+    return s;
+}
+
+/* Appends the framed one-double record (x). */
+static ember_status put_double_record(ember_buf *out, double x)
+{
+    uint8_t tmp[9];
+    ember_buf r = ember_buf_fixed(tmp, sizeof tmp);
+    ember_status s = ember_rec_put_double(&r, x);
+    if (s == EMBER_OK)
+        s = ember_batch_append(out, r.data, r.len);
+    return s;
+}
+
+/* ------------------------------------------------------------------------
+ * pagerank.parse_edge
+ * ---------------------------------------------------------------------- */
+
+static int blank(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Finds the next field of p[*i..n): sets *start and *len; 0 when none. */
+static int next_field(const uint8_t *p, size_t n, size_t *i, size_t *start,
+                      size_t *len)
+{
+    while (*i < n && blank(p[*i]))
+        (*i)++;
+    if (*i == n)
+        return 0;
+    *start = *i;
+    while (*i < n && !blank(p[*i]))
+        (*i)++;
+    *len = *i - *start;
+    return 1;
+}
+
+static ember_status parse_edge_batch(void *state, const ember_batch *in,
+                                     ember_buf *out, uint64_t *out_count,
+                                     ember_error *err)
+{
+    (void)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    ember_status s;
+    uint64_t index = 0;
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value line;
+        if (ember_rec_get(rec, len, 0, &line) != EMBER_OK ||
+            line.type != EMBER_TYPE_STRING)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.parse_edge: expected a line "
+                                "(string), record %llu",
+                                (unsigned long long)index);
+        /* Escaped 0x00 bytes are not blanks, so fields can be cut from the
+         * escaped payload and written back as they are. */
+        const uint8_t *p = line.u.str.raw;
+        size_t n = line.u.str.raw_len, i = 0, fs[3], fl[3];
+        int k = 0;
+        while (k < 3 && next_field(p, n, &i, &fs[k], &fl[k]))
+            k++;
+        index++;
+        if (k == 0 || p[fs[0]] == '#')
+            continue;
+        if (k != 2)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.parse_edge: expected 'src<TAB>dst', "
+                                "got '%.*s'",
+                                (int)(n < 200 ? n : 200), (const char *)p);
+        size_t mark;
+        s = ember_batch_frame_begin(out, &mark);
+        for (int f = 0; f < 2 && s == EMBER_OK; f++) {
+            s = ember_buf_reserve(out, fl[f] + 2);
+            if (s == EMBER_OK) {
+                out->data[out->len++] = EMBER_REC_TAG_STRING;
+                memcpy(out->data + out->len, p + fs[f], fl[f]);
+                out->len += fl[f];
+                out->data[out->len++] = 0x00;
+            }
+        }
+        if (s == EMBER_OK)
+            s = ember_batch_frame_end(out, mark);
+        if (s != EMBER_OK)
+            return ember_errorf(err, s, "pagerank.parse_edge: out of memory");
+        (*out_count)++;
+    }
+    if (s != EMBER_END)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "pagerank.parse_edge: malformed batch");
+    return EMBER_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * pagerank.one
+ * ---------------------------------------------------------------------- */
+
+static ember_status one_batch(void *state, const ember_batch *in,
+                              ember_buf *out, uint64_t *out_count,
+                              ember_error *err)
+{
+    (void)state;
+    for (uint64_t i = 0; i < in->count; i++) {
+        if (put_double_record(out, 1.0) != EMBER_OK)
+            return ember_errorf(err, EMBER_ENOMEM,
+                                "pagerank.one: out of memory");
+        (*out_count)++;
+    }
+    return EMBER_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * pagerank.contribs
+ * ---------------------------------------------------------------------- */
+
+/* Reads (src, ((dst...), rank)) into *links and *rank. */
+static ember_status links_and_rank(const uint8_t *rec, size_t len,
+                                   ember_value *links, double *rank)
+{
+    ember_value pair, r;
+    if (ember_rec_get(rec, len, 1, &pair) != EMBER_OK ||
+        pair.type != EMBER_TYPE_TUPLE)
+        return EMBER_EINVAL;
+    ember_rec_cursor c = ember_rec_tuple_cursor(&pair);
+    if (ember_rec_next(&c, links) != EMBER_OK ||
+        links->type != EMBER_TYPE_TUPLE || ember_rec_next(&c, &r) != EMBER_OK ||
+        r.type != EMBER_TYPE_DOUBLE || ember_rec_next(&c, NULL) != EMBER_END)
+        return EMBER_EINVAL;
+    *rank = r.u.f64;
+    return EMBER_OK;
+}
+
+static ember_status contribs_batch(void *state, const ember_batch *in,
+                                   ember_buf *out, uint64_t *out_count,
+                                   ember_error *err)
+{
+    (void)state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    ember_status s;
+    uint8_t tmp[9];
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value links, dst;
+        double rank;
+        if (links_and_rank(rec, len, &links, &rank) != EMBER_OK)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.contribs: expected (src, ((dst...), "
+                                "rank))");
+        size_t n = 0;
+        ember_rec_cursor lc = ember_rec_tuple_cursor(&links);
+        while ((s = ember_rec_next(&lc, NULL)) == EMBER_OK)
+            n++;
+        if (s != EMBER_END)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.contribs: malformed links");
+        ember_buf cb = ember_buf_fixed(tmp, sizeof tmp);
+        ember_value share;
+        if (n == 0 || ember_rec_put_double(&cb, rank / (double)n) != EMBER_OK ||
+            ember_rec_get(cb.data, cb.len, 0, &share) != EMBER_OK)
+            continue;
+        lc = ember_rec_tuple_cursor(&links);
+        while (ember_rec_next(&lc, &dst) == EMBER_OK) {
+            if (put_pair2(out, &dst, &share) != EMBER_OK)
+                return ember_errorf(err, EMBER_ENOMEM,
+                                    "pagerank.contribs: out of memory");
+            (*out_count)++;
+        }
+    }
+    if (s != EMBER_END)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "pagerank.contribs: malformed batch");
+    return EMBER_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * pagerank.damp
+ * ---------------------------------------------------------------------- */
+
+typedef struct damp_state {
+    const ember_host_api *host;
+    double base;
+} damp_state;
+
+static ember_status damp_open(const ember_host_api *host, const uint8_t *arg,
+                              size_t arg_len, void **state, ember_error *err)
+{
+    ember_value v;
+    if (ember_rec_get(arg, arg_len, 0, &v) != EMBER_OK ||
+        v.type != EMBER_TYPE_DOUBLE)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "pagerank.damp: the argument must be (double "
+                            "base)");
+    damp_state *d = host->alloc(sizeof *d);
+    if (!d)
+        return ember_errorf(err, EMBER_ENOMEM, "pagerank.damp: out of memory");
+    d->host = host;
+    d->base = v.u.f64;
+    *state = d;
+    return EMBER_OK;
+}
+
+static void damp_close(void *state)
+{
+    damp_state *d = state;
+    if (d)
+        d->host->free(d);
+}
+
+static ember_status damp_batch(void *state, const ember_batch *in,
+                               ember_buf *out, uint64_t *out_count,
+                               ember_error *err)
+{
+    damp_state *d = state;
+    ember_batch_cursor c = ember_batch_cursor_of(in);
+    const uint8_t *rec;
+    size_t len;
+    ember_status s;
+    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
+        ember_value v;
+        if (ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
+            v.type != EMBER_TYPE_DOUBLE)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.damp: expected a double");
+        if (put_double_record(out, DAMPING * v.u.f64 + d->base) != EMBER_OK)
+            return ember_errorf(err, EMBER_ENOMEM,
+                                "pagerank.damp: out of memory");
+        (*out_count)++;
+    }
+    if (s != EMBER_END)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "pagerank.damp: malformed batch");
+    return EMBER_OK;
+}
+
+static const ember_function_vtable parse_edge_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = parse_edge_batch,
+};
+static const ember_function_vtable one_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = one_batch,
+};
+static const ember_function_vtable contribs_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .map_batch = contribs_batch,
+};
+static const ember_function_vtable damp_vt = {
+    .shape = EMBER_FN_MAP,
+    .determinism = EMBER_DETERMINISTIC,
+    .open = damp_open,
+    .close = damp_close,
+    .map_batch = damp_batch,
+};
+
+static const ember_component components[] = {
+    EMBER_FUNCTION_COMPONENT("parse_edge", "line 'src<TAB>dst' -> (src, dst)",
+                             &parse_edge_vt),
+    EMBER_FUNCTION_COMPONENT("one", "any value -> 1.0", &one_vt),
+    EMBER_FUNCTION_COMPONENT("contribs",
+                             "(src, ((dst...), rank)) -> (dst, rank / "
+                             "out-degree) per dst",
+                             &contribs_vt),
+    EMBER_FUNCTION_COMPONENT("damp", "sum -> 0.85 * sum + base",
+                             &damp_vt),
+};
+
+EMBER_PLUGIN(pagerank, "1.0.0", "the functions of the pagerank example",
+             "Apache-2.0", components, NULL, NULL);

@@ -1,0 +1,712 @@
+/*
+ * shuffle_fault_test.c — shuffles under pressure and failure, with
+ * executors that are processes (local-cluster[2,1,512]):
+ *
+ *   - spilling: ember.shuffle.memory at its minimum (64k) with megabytes
+ *     shuffled by group_by_key and sort_by_key still gives the exact
+ *     answer (and on local[2], where the executors share this process,
+ *     the sort manager's spill counter shows that it spilled);
+ *   - a committed shuffle file corrupted on disk between two jobs is
+ *     detected when read, the map task that wrote it runs again, and the
+ *     second job's answer is right (both shuffle managers);
+ *   - SIGKILL of an executor holding map output while a slow reduce stage
+ *     runs: the answer is right and only the map tasks whose output died
+ *     with it run again.
+ *
+ * What ran is read from the session's state store (SQLite, in the
+ * session's directory under ember.local.dir, a temp dir per test).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ember/ember.h"
+#include "ember/kernel/host.h"
+#include "ember/record.h"
+
+/* ---- sessions and the state store -------------------------------------- */
+
+static const char *const g_plugins[] = {TESTFN_PLUGIN, NULL};
+
+typedef struct sess {
+    ember_session *s;
+    char dir[256];  /* ember.local.dir */
+    char db[1024];  /* the state store */
+} sess;
+
+static void rmtree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            rmtree(sub);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Sessions opened and not yet closed, which live in static storage: a
+ * test that fails half way leaves its session here for the teardown to
+ * close (its executor processes would otherwise outlive the test). */
+static sess *g_live[4];
+
+static void live_set(sess *x, int on)
+{
+    for (size_t i = 0; i < sizeof g_live / sizeof g_live[0]; i++) {
+        if (on && !g_live[i]) {
+            g_live[i] = x;
+            return;
+        }
+        if (!on && g_live[i] == x)
+            g_live[i] = NULL;
+    }
+}
+
+static int close_live(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof g_live / sizeof g_live[0]; i++) {
+        if (!g_live[i])
+            continue;
+        ember_session_close(g_live[i]->s);
+        g_live[i]->s = NULL;
+        rmtree(g_live[i]->dir);
+        g_live[i] = NULL;
+    }
+    return 0;
+}
+
+/* Opens a session on master with testfn, ember.local.dir a new temp dir,
+ * and the extra settings (NULL-terminated, nullable). */
+static void sess_open(sess *x, const char *master, const char *const *extra)
+{
+    memset(x, 0, sizeof *x);
+    snprintf(x->dir, sizeof x->dir, "/tmp/ember-shfault-XXXXXX");
+    assert_non_null(mkdtemp(x->dir));
+    char localdir[300];
+    snprintf(localdir, sizeof localdir, "ember.local.dir=%s", x->dir);
+    const char *conf[16] = {localdir};
+    size_t n = 1;
+    for (size_t i = 0; extra && extra[i] && n < 15; i++)
+        conf[n++] = extra[i];
+    conf[n] = NULL;
+    ember_session_opts o = {.master = master,
+                            .app_name = "shuffle_fault_test",
+                            .conf = conf,
+                            .plugins = g_plugins};
+    ember_error err = {0};
+    ember_status st = ember_session_open(&x->s, &o, &err);
+    if (st != EMBER_OK)
+        fail_msg("ember_session_open(%s): %s (%s)", master, err.msg,
+                 ember_status_name(st));
+    live_set(x, 1);
+    DIR *d = opendir(x->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "ember-driver-", 13) == 0)
+            snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir,
+                     e->d_name);
+    if (d)
+        closedir(d);
+    assert_true(x->db[0] != '\0');
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Waits (up to 5 s) until dir has no entry starting with prefix; the
+ * entry left, or "" (in out). */
+static void wait_gone(const char *dir, const char *prefix, char *out,
+                      size_t cap)
+{
+    for (int i = 0; i < 500; i++) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        out[0] = '\0';
+        while (d && (e = readdir(d)) != NULL)
+            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+                snprintf(out, cap, "%s", e->d_name);
+        if (d)
+            closedir(d);
+        if (!out[0])
+            return;
+        sleep_ms(10);
+    }
+}
+
+/* Closes the session; no shuffle file or state directory may be left. */
+static void sess_close(sess *x)
+{
+    live_set(x, 0);
+    ember_session_close(x->s);
+    x->s = NULL;
+    char left[300];
+    wait_gone(x->dir, "ember-", left, sizeof left);
+    if (left[0])
+        fail_msg("%s/%s is left after the session closed", x->dir, left);
+    rmtree(x->dir);
+}
+
+/* The first column of the first row of sql, or -1 without a row. */
+static int64_t db_int(const sess *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int64_t db_int(const sess *x, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(x->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        fail_msg("cannot open %s: %s", x->db, sqlite3_errmsg(db));
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    int64_t v = -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The first column of the first row of sql as text into out ("" without
+ * a row). */
+static void db_text(const sess *x, char *out, size_t cap, const char *sql)
+{
+    sqlite3 *db = NULL;
+    out[0] = '\0';
+    if (sqlite3_open_v2(x->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        fail_msg("cannot open %s: %s", x->db, sqlite3_errmsg(db));
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Waits until the store holds the end of every job the session ran (the
+ * kernel writes it once per loop turn). */
+static void store_settle(const sess *x)
+{
+    int64_t want = (int64_t)ember_session_jobs(x->s);
+    for (int i = 0; i < 1000; i++) {
+        if (db_int(x, "SELECT count(*) FROM jobs WHERE end_ms IS NOT NULL") >=
+                want &&
+            db_int(x, "SELECT count(*) FROM jobs WHERE end_ms IS NULL") == 0)
+            return;
+        sleep_ms(10);
+    }
+    fail_msg("the state store never showed %" PRId64 " finished jobs", want);
+}
+
+/* The one shuffle-map stage of the session's jobs. */
+static int64_t map_stage(const sess *x)
+{
+    assert_int_equal(db_int(x, "SELECT count(DISTINCT stage_id) FROM "
+                               "stage_attempts WHERE kind = 'shuffle_map'"),
+                     1);
+    return db_int(x, "SELECT stage_id FROM stage_attempts WHERE kind = "
+                     "'shuffle_map'");
+}
+
+/* Successful attempts of map task p of stage. */
+static int64_t map_successes(const sess *x, int64_t stage, int64_t p)
+{
+    return db_int(x, "SELECT count(*) FROM tasks WHERE stage_id = %" PRId64
+                     " AND partition = %" PRId64 " AND status = 'SUCCESS'",
+                  stage, p);
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+static ember_fn fn0(const char *name)
+{
+    return (ember_fn){name, NULL, 0};
+}
+
+static ember_fn fn_int(const char *name, uint8_t *tmp, size_t cap, int64_t v)
+{
+    ember_buf b = ember_buf_fixed(tmp, cap);
+    assert_int_equal(ember_rec_put_int(&b, v), EMBER_OK);
+    return (ember_fn){name, tmp, b.len};
+}
+
+/* (i mod m, i) for i in [0, n), in `slices` partitions. */
+static ember_rdd *keyed_range(ember_session *s, int64_t n, int64_t m,
+                              uint32_t slices)
+{
+    ember_error err = {0};
+    uint8_t arg[16];
+    ember_rdd *r = ember_range(s, 0, n, 1, slices, &err);
+    assert_non_null(r);
+    ember_rdd *k = ember_key_by(r, fn_int("testfn.key_mod", arg, sizeof arg,
+                                          m),
+                                &err);
+    if (!k)
+        fail_msg("key_by: %s", err.msg);
+    return k;
+}
+
+static ember_records collect_recs(ember_rdd *r)
+{
+    ember_records rec = {0};
+    ember_error err = {0};
+    assert_non_null(r);
+    ember_status st = ember_collect(r, &rec, &err);
+    if (st != EMBER_OK)
+        fail_msg("collect: %s (%s)", err.msg, ember_status_name(st));
+    return rec;
+}
+
+/* Checks that got holds one (k, sum) per k in [0, m) with sum the sum of
+ * the i in [0, n) with i mod m == k; a sum may also be a tuple (a group)
+ * whose elements add up to it. */
+static void check_sums(const ember_records *got, int64_t n, int64_t m)
+{
+    assert_int_equal(got->count, (uint64_t)m);
+    char *seen = calloc((size_t)m, 1);
+    assert_non_null(seen);
+    ember_batch b = {got->data, got->len, got->count};
+    ember_batch_cursor c = ember_batch_cursor_of(&b);
+    const uint8_t *rec;
+    size_t len;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        ember_value k = {0}, v = {0};
+        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
+        assert_int_equal(ember_rec_get(rec, len, 1, &v), EMBER_OK);
+        assert_true(k.u.i64 >= 0 && k.u.i64 < m);
+        assert_false(seen[k.u.i64]);
+        seen[k.u.i64] = 1;
+        int64_t want = 0, sum = 0;
+        for (int64_t i = k.u.i64; i < n; i += m)
+            want += i;
+        if (v.type == EMBER_TYPE_TUPLE) {
+            ember_rec_cursor tc = ember_rec_tuple_cursor(&v);
+            ember_value e = {0};
+            while (ember_rec_next(&tc, &e) == EMBER_OK) {
+                assert_int_equal(e.u.i64 % m, k.u.i64);
+                sum += e.u.i64;
+            }
+        } else {
+            assert_int_equal(v.type, EMBER_TYPE_INT);
+            sum = v.u.i64;
+        }
+        if (sum != want)
+            fail_msg("key %" PRId64 ": sum %" PRId64 ", wanted %" PRId64,
+                     k.u.i64, sum, want);
+    }
+    free(seen);
+}
+
+/* ---- spilling ---------------------------------------------------------- */
+
+#define SPILL_N 400000
+#define SPILL_M 5000
+
+/* group_by_key of keyed_range(SPILL_N, SPILL_M): every i exactly once, in
+ * the group of i mod SPILL_M. */
+static void check_groups(const ember_records *got)
+{
+    assert_int_equal(got->count, SPILL_M);
+    char *seen = calloc(SPILL_N, 1);
+    assert_non_null(seen);
+    ember_batch b = {got->data, got->len, got->count};
+    ember_batch_cursor c = ember_batch_cursor_of(&b);
+    const uint8_t *rec;
+    size_t len;
+    uint64_t total = 0;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        ember_value k = {0}, t = {0}, v = {0};
+        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
+        assert_int_equal(ember_rec_get(rec, len, 1, &t), EMBER_OK);
+        assert_int_equal(t.type, EMBER_TYPE_TUPLE);
+        ember_rec_cursor tc = ember_rec_tuple_cursor(&t);
+        while (ember_rec_next(&tc, &v) == EMBER_OK) {
+            assert_int_equal(v.type, EMBER_TYPE_INT);
+            assert_true(v.u.i64 >= 0 && v.u.i64 < SPILL_N);
+            assert_int_equal(v.u.i64 % SPILL_M, k.u.i64);
+            assert_false(seen[v.u.i64]);
+            seen[v.u.i64] = 1;
+            total++;
+        }
+    }
+    assert_int_equal(total, SPILL_N);
+    free(seen);
+}
+
+/* sort_by_key of the same: keys in order, every i exactly once. */
+static void check_sorted(const ember_records *got)
+{
+    assert_int_equal(got->count, SPILL_N);
+    char *seen = calloc(SPILL_N, 1);
+    assert_non_null(seen);
+    ember_batch b = {got->data, got->len, got->count};
+    ember_batch_cursor c = ember_batch_cursor_of(&b);
+    const uint8_t *rec;
+    size_t len;
+    int64_t prev = -1;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        ember_value k = {0}, v = {0};
+        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
+        assert_int_equal(ember_rec_get(rec, len, 1, &v), EMBER_OK);
+        assert_true(k.u.i64 >= prev);
+        prev = k.u.i64;
+        assert_true(v.u.i64 >= 0 && v.u.i64 < SPILL_N);
+        assert_int_equal(v.u.i64 % SPILL_M, k.u.i64);
+        assert_false(seen[v.u.i64]);
+        seen[v.u.i64] = 1;
+    }
+    free(seen);
+}
+
+static void spill_run(const char *master, const char *codec)
+{
+    char c2[64];
+    snprintf(c2, sizeof c2, "ember.io.compression.codec=%s", codec);
+    const char *conf[] = {"ember.shuffle.memory=64k", c2, NULL};
+    static sess x; /* static: see g_live */
+    sess_open(&x, master, conf);
+    ember_error err = {0};
+    /* 400k pairs, about 4 MB in records, in 4 map tasks */
+    ember_rdd *pairs = keyed_range(x.s, SPILL_N, SPILL_M, 4);
+    ember_records got = collect_recs(ember_group_by_key(pairs, NULL, &err));
+    check_groups(&got);
+    ember_records_free(&got);
+    ember_rdd *sorted = ember_sort_by_key(pairs, 1, 0, &err);
+    if (!sorted)
+        fail_msg("sort_by_key: %s", err.msg);
+    got = collect_recs(sorted);
+    check_sorted(&got);
+    ember_records_free(&got);
+    sess_close(&x);
+}
+
+static void test_spill_local_cluster(void **state)
+{
+    (void)state;
+    spill_run("local-cluster[2,1,512]", "lz4");
+}
+
+/* On local[2] the executors run in this process: the sort manager's spill
+ * counter shows the spills happened. */
+static void test_spill_counted_local(void **state)
+{
+    (void)state;
+    int64_t before = 0, after = 0;
+    em_host_counter_value("shuffle.sort.spills", &before);
+    spill_run("local[2]", "none");
+    assert_int_equal(em_host_counter_value("shuffle.sort.spills", &after),
+                     EMBER_OK);
+    /* 4 MB through 64k buffers: many spills per map task */
+    if (after - before < 8)
+        fail_msg("only %" PRId64 " spills", after - before);
+}
+
+/* ---- a corrupted shuffle file ------------------------------------------ */
+
+/* Finds under dir (recursively) the largest regular file whose path
+ * contains want; its path into out. */
+static void find_largest(const char *dir, const char *want, char *out,
+                         size_t cap, off_t *best)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            find_largest(path, want, out, cap, best);
+        else if (S_ISREG(st.st_mode) && strstr(path, want) &&
+                 !strstr(path, ".tmp") && st.st_size > *best) {
+            *best = st.st_size;
+            snprintf(out, cap, "%s", path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Flips the bits of a few bytes in the middle of path. */
+static void corrupt(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 64);
+    long at[] = {size / 3, size / 2, size * 2 / 3};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(fseek(f, at[i], SEEK_SET), 0);
+        int c = fgetc(f);
+        assert_true(c != EOF);
+        assert_int_equal(fseek(f, at[i], SEEK_SET), 0);
+        assert_int_not_equal(fputc(c ^ 0xff, f), EOF);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Two jobs over one shuffle with manager; between them the committed file
+ * of map task map_index ("<dir>/map_<m><suffix>") is corrupted. */
+static void corrupt_run(const char *manager, const char *suffix,
+                        int64_t map_index)
+{
+    char c1[64];
+    snprintf(c1, sizeof c1, "ember.shuffle.manager=%s", manager);
+    const char *conf[] = {c1, NULL};
+    static sess x; /* static: see g_live */
+    sess_open(&x, "local-cluster[2,1,512]", conf);
+    ember_error err = {0};
+    ember_partitioner hp = {.kind = EMBER_PART_HASH, .partitions = 3};
+    /* group_by_key keeps every value in the blocks (no map-side
+     * combine): 60000 records */
+    ember_rdd *pairs = keyed_range(x.s, 60000, 100, 4);
+    ember_rdd *red = ember_group_by_key(pairs, &hp, &err);
+    assert_non_null(red);
+    ember_records got = collect_recs(red);
+    check_sums(&got, 60000, 100);
+    ember_records_free(&got);
+    store_settle(&x);
+    int64_t stage = map_stage(&x);
+    assert_int_equal(map_successes(&x, stage, map_index), 1);
+
+    /* corrupt map_index's committed output under its executor's shuffle
+     * directory */
+    char path[1024] = "", want[64];
+    off_t best = 0;
+    snprintf(want, sizeof want, "/map_%" PRId64 "%s", map_index, suffix);
+    find_largest(x.dir, want, path, sizeof path, &best);
+    if (!path[0])
+        fail_msg("no shuffle file matching '%s' under %s", want, x.dir);
+    corrupt(path);
+
+    /* the second job reads the shuffle again: the corrupt block is
+     * detected, the map task runs again, the answer is right */
+    got = collect_recs(red);
+    check_sums(&got, 60000, 100);
+    ember_records_free(&got);
+    store_settle(&x);
+    assert_int_equal(map_stage(&x), stage);
+    int64_t reran = map_successes(&x, stage, map_index);
+    if (reran < 2)
+        fail_msg("map task %" PRId64 " ran %" PRId64 " time(s) after its "
+                 "output (%s) was corrupted",
+                 map_index, reran, path);
+    sess_close(&x);
+}
+
+static void test_corrupt_block_sort(void **state)
+{
+    (void)state;
+    /* the sort manager: map_<m>.data */
+    corrupt_run("sort", ".data", 1);
+}
+
+static void test_corrupt_block_hash(void **state)
+{
+    (void)state;
+    /* the hash manager: map_<m>/part_<r> */
+    corrupt_run("hash", "/part_", 2);
+}
+
+/* ---- an executor killed mid-job ---------------------------------------- */
+
+/* The pid of this process's child running ember-executor with --id id,
+ * or -1. */
+static pid_t executor_pid(const char *id)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = -1;
+    while (d && (e = readdir(d)) != NULL && found < 0) {
+        char path[300], buf[4096];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int pid = 0, ppid = 0;
+        char comm[256], st;
+        int ok = fscanf(f, "%d %255s %c %d", &pid, comm, &st, &ppid) == 4;
+        fclose(f);
+        if (!ok || ppid != getpid())
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        for (size_t i = 0; i + 1 < n; i++)
+            if (buf[i] == '\0' && strcmp(buf + i + 1, "--id") == 0 &&
+                i + 2 + strlen("--id") < n &&
+                strcmp(buf + i + 2 + strlen("--id"), id) == 0)
+                found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+typedef struct job {
+    ember_rdd *rdd;
+    ember_records out;
+    ember_status st;
+    ember_error err;
+} job;
+
+static void *run_collect(void *arg)
+{
+    job *j = arg;
+    j->st = ember_collect(j->rdd, &j->out, &j->err);
+    return NULL;
+}
+
+#define KILL_N 40000
+#define KILL_M 60
+#define KILL_MAPS 6
+
+static void test_kill_executor_with_map_output(void **state)
+{
+    (void)state;
+    static sess x; /* static: see g_live */
+    sess_open(&x, "local-cluster[2,1,512]", NULL);
+    ember_error err = {0};
+    uint8_t arg[16];
+    ember_partitioner hp = {.kind = EMBER_PART_HASH, .partitions = 6};
+    /* a quick map stage, then six reduce tasks of ~1 s each on two
+     * one-slot executors: three waves */
+    ember_rdd *pairs = keyed_range(x.s, KILL_N, KILL_M, KILL_MAPS);
+    ember_rdd *red = ember_reduce_by_key(pairs, fn0("std.sum"), &hp, &err);
+    ember_rdd *slow = ember_map_values(red, fn_int("testfn.sleep_ms", arg,
+                                                   sizeof arg, 1000),
+                                       &err);
+    assert_non_null(slow);
+    static job j; /* static: the thread may outlive a failed test */
+    j = (job){slow, {0}, EMBER_OK, {0}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_collect, &j), 0);
+
+    /* wait for the reduce stage to be running, all map output written */
+    char victim[64] = "";
+    for (int i = 0; i < 2000 && !victim[0]; i++) {
+        sleep_ms(10);
+        if (db_int(&x, "SELECT count(*) FROM tasks t JOIN stage_attempts s "
+                       "ON t.stage_id = s.stage_id AND t.stage_attempt = "
+                       "s.attempt WHERE s.kind = 'result'") < 1)
+            continue;
+        db_text(&x, victim, sizeof victim,
+                "SELECT executor_id FROM map_outputs ORDER BY map_index "
+                "LIMIT 1");
+    }
+    if (!victim[0])
+        fail_msg("the reduce stage never started");
+    pid_t pid = executor_pid(victim);
+    if (pid <= 0)
+        fail_msg("no process for executor '%s'", victim);
+    int64_t stage = db_int(&x, "SELECT stage_id FROM stage_attempts WHERE "
+                               "kind = 'shuffle_map'");
+    /* the map tasks whose output dies with the victim */
+    int lost[KILL_MAPS] = {0};
+    int nlost = 0;
+    for (int p = 0; p < KILL_MAPS; p++) {
+        char sql[256], exec[64];
+        snprintf(sql, sizeof sql,
+                 "SELECT executor_id FROM tasks WHERE stage_id = %" PRId64
+                 " AND partition = %d AND status = 'SUCCESS' ORDER BY "
+                 "task_id LIMIT 1",
+                 stage, p);
+        db_text(&x, exec, sizeof exec, sql);
+        assert_true(exec[0] != '\0');
+        lost[p] = strcmp(exec, victim) == 0;
+        nlost += lost[p];
+    }
+    assert_true(nlost >= 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+
+    pthread_join(t, NULL);
+    if (j.st != EMBER_OK)
+        fail_msg("collect after SIGKILL of %s: %s", victim, j.err.msg);
+    check_sums(&j.out, KILL_N, KILL_M);
+    ember_records_free(&j.out);
+
+    /* the killed executor's shuffle directory is deleted */
+    char gone[128], left[300];
+    snprintf(gone, sizeof gone, "ember-shuffle-%ld-%s", (long)pid, victim);
+    wait_gone(x.dir, gone, left, sizeof left);
+    if (left[0])
+        fail_msg("%s/%s is left after its executor was killed", x.dir,
+                 left);
+
+    /* only the lost map tasks ran again, once each */
+    store_settle(&x);
+    for (int p = 0; p < KILL_MAPS; p++) {
+        int64_t runs = map_successes(&x, stage, p);
+        if (runs != 1 + lost[p])
+            fail_msg("map task %d (%s) succeeded %" PRId64 " times; wanted "
+                     "%d",
+                     p, lost[p] ? "its output was lost" : "kept its output",
+                     runs, 1 + lost[p]);
+    }
+    sess_close(&x);
+}
+
+/* A test whose sessions are closed even when it fails. */
+#define T(f) cmocka_unit_test_teardown(f, close_live)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_spill_local_cluster),
+        T(test_spill_counted_local),
+        T(test_corrupt_block_sort),
+        T(test_corrupt_block_hash),
+        T(test_kill_executor_with_map_output),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
