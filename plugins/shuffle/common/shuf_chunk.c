@@ -67,7 +67,12 @@ static ember_status emit(shuf_enc *e, const uint8_t *raw, size_t n,
     if (n == 0 || n > SHUF_CHUNK_MAX)
         return ember_errorf(err, EMBER_EINTERNAL,
                             "%s: chunk of %zu bytes", m->label, n);
-    if (m->codec) {
+    int try_codec = m->codec != NULL;
+    if (try_codec && e->skip > 0) {
+        e->skip--;
+        try_codec = 0;
+    }
+    if (try_codec) {
         size_t bound = m->codec->bound(m->codec_state, n);
         if (bound > 0) {
             size_t zn = 0;
@@ -89,6 +94,15 @@ static ember_status emit(shuf_enc *e, const uint8_t *raw, size_t n,
                 stored = e->z.data;
                 stored_len = zn;
                 flags = SHUF_CHUNK_COMPRESSED;
+            }
+            /* After 8 chunks that saved under 1/8 together, store the
+             * next 64 as they are, then look again. */
+            e->tried_in += n;
+            e->tried_out += stored_len;
+            if (e->tried_in >= (uint64_t)8 * SHUF_CHUNK_MIN_TRY) {
+                if (e->tried_out * 8 > e->tried_in * 7)
+                    e->skip = 64;
+                e->tried_in = e->tried_out = 0;
             }
         }
     }

@@ -38,6 +38,8 @@
 #define SHUF_CHUNK_HDR 20u      /* bytes of a chunk header */
 #define SHUF_CHUNK_COMPRESSED 1u /* chunk flag: stored bytes are compressed */
 #define SHUF_CHUNK_MAX 0x7fffffffu /* largest raw or stored chunk */
+/* Bytes of a typical chunk, the unit of the adaptive compression. */
+#define SHUF_CHUNK_MIN_TRY (64u * 1024u)
 #define SHUF_INDEX_HDR 64u      /* bytes of an index header */
 #define SHUF_INDEX_ENTRY 32u    /* bytes of one index entry */
 #define SHUF_INDEX_VERSION 1u
@@ -240,6 +242,11 @@ typedef struct shuf_enc {
     const shuf_mgr *m;
     ember_buf z;   /* compressed bytes of the current chunk */
     ember_buf big; /* one framed record larger than a chunk */
+    /* adaptive compression: bytes in and out of the codec over the
+     * chunks tried lately, and chunks left to store uncompressed before
+     * trying again (data that does not compress costs no codec time) */
+    uint64_t tried_in, tried_out;
+    uint32_t skip;
 } shuf_enc;
 
 /* Binds the encoder to its manager (no allocation yet). */
