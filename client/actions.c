@@ -740,6 +740,25 @@ static void remove_temporary(const char *dir)
     em_client_rmtree(tmp);
 }
 
+ember_status ember_save(ember_rdd *r, const char *sink, const void *arg,
+                        size_t arg_len, ember_error *err)
+{
+    if (!r || !sink || !*sink)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "save: a dataset and a sink component are needed");
+    json_t *a = json_pack("{s:s,s:s,s:o}", "kind", "save", "sink", sink,
+                          "arg", em_client_b64(arg, arg_len));
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!text)
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    em_job_result res;
+    ember_status st = em_client_run(r, NULL, 0, text, &res, err);
+    em_job_result_free(&res);
+    free(text);
+    return st;
+}
+
 ember_status ember_save_as_text_file(ember_rdd *r, const char *dir,
                                      ember_error *err)
 {

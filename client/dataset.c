@@ -267,6 +267,41 @@ ember_rdd *ember_range(ember_session *s, int64_t start, int64_t end,
     return em_client_rdd(s, node, slices, NULL, 0, err);
 }
 
+ember_rdd *ember_source(ember_session *s, const char *component,
+                        const void *arg, size_t arg_len,
+                        uint32_t min_partitions, ember_error *err)
+{
+    if (!s || !component || !*component) {
+        ember_errorf(err, EMBER_EINVAL, "source: a session and a source "
+                     "component are needed");
+        return NULL;
+    }
+    /* A remote session plans on the service, which has the source. */
+    if (!s->remote &&
+        !em_registry_find(s->registry, EMBER_KIND_SOURCE, component)) {
+        ember_errorf(err, EMBER_ENOTFOUND, "source: no source component "
+                     "'%s' is loaded", component);
+        return NULL;
+    }
+    if (min_partitions == 0)
+        min_partitions = s->default_parallelism < 2 ? s->default_parallelism
+                                                    : 2;
+    ember_buf splits = ember_buf_heap();
+    uint64_t count = 0;
+    ember_status st = em_client_splits(s, component, arg, arg_len,
+                                       min_partitions, &splits, &count, err);
+    ember_rdd *r = NULL;
+    if (st == EMBER_OK) {
+        json_t *node = json_pack("{s:s,s:I,s:[s],s:{s:o}}", "op", "source",
+                                 "partitions", (json_int_t)count, "fns",
+                                 component, "args", "splits",
+                                 em_client_blob(splits.data, splits.len));
+        r = em_client_rdd(s, node, (uint32_t)count, NULL, 0, err);
+    }
+    ember_buf_release(&splits);
+    return r;
+}
+
 ember_rdd *ember_text_file(ember_session *s, const char *path,
                            uint32_t min_partitions, ember_error *err)
 {

@@ -134,6 +134,19 @@ ember_status em_json_to_record(const json_t *j, const char *where,
     return s;
 }
 
+ember_status em_json_to_value(const json_t *j, const char *where,
+                              ember_buf *out, ember_error *err)
+{
+    where_path p;
+    snprintf(p.text, sizeof p.text, "%s", where ? where : "");
+    size_t mark = out->len;
+    ember_status s = !j ? bad(err, &p, "a value is needed")
+                        : put_value(j, &p, 0, out, err);
+    if (s != EMBER_OK)
+        out->len = mark;
+    return s;
+}
+
 ember_status em_record_to_json(ember_buf *out, const uint8_t *rec,
                                size_t len)
 {

@@ -36,6 +36,14 @@ ember_status em_json_to_record(const json_t *j, const char *where,
                                ember_buf *out, ember_error *err);
 
 /*
+ * Appends the one value j describes to out, as one element (a JSON array
+ * is a nested tuple): a key, such as lookup's or a range partitioner's
+ * bound. where and errors as em_json_to_record.
+ */
+ember_status em_json_to_value(const json_t *j, const char *where,
+                              ember_buf *out, ember_error *err);
+
+/*
  * Appends the output line of the record rec[0..len) (rules above) to out,
  * without a newline or a NUL. EMBER_EINVAL for a malformed record, or the
  * buffer's status; out->len is unchanged on failure.

@@ -3,11 +3,13 @@
  * for people (docs/plan-format.md, "Plan files"), built with the driver
  * API and run by ember_plan_run (`ember run`).
  *
- * A file is checked in three passes before anything runs: the top level
- * and every dataset's common fields (ids, operations, parents); then the
- * datasets are built parents first (the API is lazy, so this runs no job
- * except zip_with_index's partition count); then every action is parsed.
- * Only then do the actions run, in order.
+ * A file is read in passes: the top level and every dataset's common
+ * fields (ids, operations, parents); an order of the datasets, parents
+ * first, refusing cycles; every dataset's own fields (functions, args,
+ * partitioner) checked without making anything; every action. Only then
+ * are the datasets made through the API, parents first — which runs a job
+ * for sort_by_key's bounds (S6) and zip_with_index's partition counts —
+ * and the actions run, in order.
  */
 #include "client_internal.h"
 
@@ -55,54 +57,113 @@ typedef enum op_kind {
     OP_SAMPLE,
     OP_ZIP,
     OP_ZIP_PARTITIONS,
-    OP_PIPE
+    OP_PIPE,
+    OP_CARTESIAN,
+    OP_PARTITION_BY,
+    OP_REDUCE_BY_KEY,
+    OP_FOLD_BY_KEY,
+    OP_AGGREGATE_BY_KEY,
+    OP_COMBINE_BY_KEY,
+    OP_GROUP_BY_KEY,
+    OP_GROUP_BY,
+    OP_JOIN,
+    OP_LEFT_OUTER_JOIN,
+    OP_RIGHT_OUTER_JOIN,
+    OP_FULL_OUTER_JOIN,
+    OP_COGROUP,
+    OP_SUBTRACT_BY_KEY,
+    OP_SUBTRACT,
+    OP_INTERSECTION,
+    OP_DISTINCT,
+    OP_REPARTITION,
+    OP_REPARTITION_AND_SORT,
+    OP_SORT_BY_KEY,
+    OP_SORT_BY
 } op_kind;
+
+/* What an operation takes and how its parents depend on it. */
+enum {
+    OPF_PARTITIONER = 1 << 0, /* takes "partitioner" (and "partitions" as
+                                 a hash partitioner's count) */
+    OPF_SHUFFLE = 1 << 1,     /* its parents' dependency is a shuffle */
+    OPF_COPART = 1 << 2,      /* narrow for a parent partitioned like the
+                                 result, else a shuffle */
+    OPF_COUNT_IN = 1 << 3     /* "partitions" is the count asked for, not
+                                 checked against the result's */
+};
 
 typedef struct op_info {
     const char *name;
     op_kind kind;
     uint8_t min_parents, max_parents;
-    uint8_t nfns;          /* 0 or 1 (a map function) */
+    const char *fns;       /* the shape of each function in "fns": 'm'
+                              map, 'r' reduce */
+    unsigned flags;
     const char *args;      /* the keys "args" may hold, space-separated */
 } op_info;
 
+#define PT OPF_PARTITIONER
+#define SH OPF_SHUFFLE
+#define CO OPF_COPART
+#define IN OPF_COUNT_IN
+
 static const op_info ops[] = {
-    {"parallelize", OP_PARALLELIZE, 0, 0, 0, "data"},
-    {"range", OP_RANGE, 0, 0, 0, "start end step"},
-    {"text_file", OP_TEXT_FILE, 0, 0, 0, "path min_partitions"},
-    {"empty", OP_EMPTY, 0, 0, 0, ""},
-    {"map", OP_MAP, 1, 1, 1, ""},
-    {"flat_map", OP_FLAT_MAP, 1, 1, 1, ""},
-    {"filter", OP_FILTER, 1, 1, 1, ""},
-    {"map_partitions", OP_MAP_PARTITIONS, 1, 1, 1, "preserves_partitioning"},
-    {"map_partitions_with_index", OP_MAP_PARTITIONS_WITH_INDEX, 1, 1, 1,
+    {"parallelize", OP_PARALLELIZE, 0, 0, "", 0, "data"},
+    {"range", OP_RANGE, 0, 0, "", 0, "start end step"},
+    {"text_file", OP_TEXT_FILE, 0, 0, "", 0, "path min_partitions"},
+    {"empty", OP_EMPTY, 0, 0, "", 0, ""},
+    {"map", OP_MAP, 1, 1, "m", 0, ""},
+    {"flat_map", OP_FLAT_MAP, 1, 1, "m", 0, ""},
+    {"filter", OP_FILTER, 1, 1, "m", 0, ""},
+    {"map_partitions", OP_MAP_PARTITIONS, 1, 1, "m", 0,
      "preserves_partitioning"},
-    {"key_by", OP_KEY_BY, 1, 1, 1, ""},
-    {"map_values", OP_MAP_VALUES, 1, 1, 1, ""},
-    {"flat_map_values", OP_FLAT_MAP_VALUES, 1, 1, 1, ""},
-    {"glom", OP_GLOM, 1, 1, 0, ""},
-    {"keys", OP_KEYS, 1, 1, 0, ""},
-    {"values", OP_VALUES, 1, 1, 0, ""},
-    {"zip_with_unique_id", OP_ZIP_WITH_UNIQUE_ID, 1, 1, 0, ""},
-    {"zip_with_index", OP_ZIP_WITH_INDEX, 1, 1, 0, ""},
-    {"union", OP_UNION, 1, MAX_PARENTS, 0, ""},
-    {"coalesce", OP_COALESCE, 1, 1, 0, ""},
-    {"sample", OP_SAMPLE, 1, 1, 0, "with_replacement fraction seed"},
-    {"zip", OP_ZIP, 2, 2, 0, ""},
-    {"zip_partitions", OP_ZIP_PARTITIONS, 2, 4, 1, ""},
-    {"pipe", OP_PIPE, 1, 1, 0, "command"},
+    {"map_partitions_with_index", OP_MAP_PARTITIONS_WITH_INDEX, 1, 1, "m", 0,
+     "preserves_partitioning"},
+    {"key_by", OP_KEY_BY, 1, 1, "m", 0, ""},
+    {"map_values", OP_MAP_VALUES, 1, 1, "m", 0, ""},
+    {"flat_map_values", OP_FLAT_MAP_VALUES, 1, 1, "m", 0, ""},
+    {"glom", OP_GLOM, 1, 1, "", 0, ""},
+    {"keys", OP_KEYS, 1, 1, "", 0, ""},
+    {"values", OP_VALUES, 1, 1, "", 0, ""},
+    {"zip_with_unique_id", OP_ZIP_WITH_UNIQUE_ID, 1, 1, "", 0, ""},
+    {"zip_with_index", OP_ZIP_WITH_INDEX, 1, 1, "", 0, ""},
+    {"union", OP_UNION, 1, MAX_PARENTS, "", 0, ""},
+    {"coalesce", OP_COALESCE, 1, 1, "", IN, "shuffle"},
+    {"sample", OP_SAMPLE, 1, 1, "", 0, "with_replacement fraction seed"},
+    {"zip", OP_ZIP, 2, 2, "", 0, ""},
+    {"zip_partitions", OP_ZIP_PARTITIONS, 2, 4, "m", 0, ""},
+    {"pipe", OP_PIPE, 1, 1, "", 0, "command"},
+    {"cartesian", OP_CARTESIAN, 2, 2, "", 0, ""},
+    {"partition_by", OP_PARTITION_BY, 1, 1, "", PT | SH, ""},
+    {"reduce_by_key", OP_REDUCE_BY_KEY, 1, 1, "r", PT | SH, ""},
+    {"fold_by_key", OP_FOLD_BY_KEY, 1, 1, "r", PT | SH, "zero"},
+    {"aggregate_by_key", OP_AGGREGATE_BY_KEY, 1, 1, "rr", PT | SH, "zero"},
+    {"combine_by_key", OP_COMBINE_BY_KEY, 1, 1, "mrr", PT | SH, ""},
+    {"group_by_key", OP_GROUP_BY_KEY, 1, 1, "", PT | SH, ""},
+    {"group_by", OP_GROUP_BY, 1, 1, "m", PT | SH, ""},
+    {"join", OP_JOIN, 2, 2, "", PT | CO, ""},
+    {"left_outer_join", OP_LEFT_OUTER_JOIN, 2, 2, "", PT | CO, ""},
+    {"right_outer_join", OP_RIGHT_OUTER_JOIN, 2, 2, "", PT | CO, ""},
+    {"full_outer_join", OP_FULL_OUTER_JOIN, 2, 2, "", PT | CO, ""},
+    {"cogroup", OP_COGROUP, 2, 4, "", PT | CO, ""},
+    {"subtract_by_key", OP_SUBTRACT_BY_KEY, 2, 2, "", PT | CO, ""},
+    {"subtract", OP_SUBTRACT, 2, 2, "", PT | CO, ""},
+    {"intersection", OP_INTERSECTION, 2, 2, "", PT | CO, ""},
+    {"distinct", OP_DISTINCT, 1, 1, "", SH | IN, ""},
+    {"repartition", OP_REPARTITION, 1, 1, "", SH | IN, ""},
+    {"repartition_and_sort_within_partitions", OP_REPARTITION_AND_SORT, 1, 1,
+     "", PT | SH, "ascending"},
+    {"sort_by_key", OP_SORT_BY_KEY, 1, 1, "", SH | IN, "ascending"},
+    {"sort_by", OP_SORT_BY, 1, 1, "m", SH | IN, "ascending"},
 };
 
-/* Operations of the plan format that this driver cannot build yet. */
-static const char *const shuffle_ops[] = {
-    "partition_by", "group_by_key", "repartition", "distinct",
-    "count_by_key", "reduce_by_key", "fold_by_key", "aggregate_by_key",
-    "combine_by_key", "sort_by_key", "repartition_and_sort_within_partitions",
-    "sample_by_key", "cogroup", "join", "left_outer_join",
-    "right_outer_join", "full_outer_join", "subtract_by_key", "subtract",
-    "intersection",
-};
-static const char *const later_ops[] = {"cartesian", "source"};
+#undef PT
+#undef SH
+#undef CO
+#undef IN
+
+/* Operations of the plan format that a plan file cannot name. */
+static const char *const later_ops[] = {"sample_by_key", "source"};
 
 static const char *const dataset_keys[] = {
     "id", "op", "parents", "partitions", "partitioner", "fns", "args",
@@ -137,7 +198,11 @@ typedef enum act_kind {
     ACT_IS_EMPTY,
     ACT_COUNT_BY_VALUE,
     ACT_STATS,
-    ACT_SAVE_AS_TEXT_FILE
+    ACT_SAVE_AS_TEXT_FILE,
+    ACT_COUNT_BY_KEY,
+    ACT_COLLECT_AS_MAP,
+    ACT_REDUCE_BY_KEY_LOCALLY,
+    ACT_LOOKUP
 } act_kind;
 
 /* Fields an action takes besides "action" and "dataset". */
@@ -147,7 +212,8 @@ enum {
     AF_ZERO = 1 << 2,    /* "zero", required */
     AF_SEQCOMB = 1 << 3, /* "seq" and "comb", required */
     AF_DEPTH = 1 << 4,   /* "depth", optional (2) */
-    AF_PATH = 1 << 5     /* "path", required */
+    AF_PATH = 1 << 5,    /* "path", required */
+    AF_KEY = 1 << 6      /* "key", required */
 };
 
 typedef struct act_info {
@@ -178,6 +244,11 @@ static const act_info acts[] = {
     {"count_by_value", ACT_COUNT_BY_VALUE, 0, 0},
     {"stats", ACT_STATS, 0, 0},
     {"save_as_text_file", ACT_SAVE_AS_TEXT_FILE, AF_PATH, 0},
+    {"count_by_key", ACT_COUNT_BY_KEY, 0, 0},
+    {"collect_as_map", ACT_COLLECT_AS_MAP, 0, 0},
+    {"reduce_by_key_locally", ACT_REDUCE_BY_KEY_LOCALLY, AF_FN,
+     EMBER_FN_REDUCE},
+    {"lookup", ACT_LOOKUP, AF_KEY, 0},
 };
 
 /* A function reference read from the file; arg is malloc'd. */
@@ -193,7 +264,7 @@ typedef struct pf_action {
     uint64_t n;
     uint32_t depth;
     pf_fn fn, comb;     /* fn is seq for aggregates */
-    ember_buf zero;
+    ember_buf zero;     /* the zero record; lookup's encoded key */
     char *path;         /* resolved; malloc'd */
 } pf_action;
 
@@ -207,6 +278,9 @@ typedef struct pf_dataset {
     int state;             /* 0 not built, 1 being built, 2 built */
     ember_rdd *rdd;
 } pf_dataset;
+
+/* A parent's declared dependency. */
+enum { DEP_ANY = 0, DEP_NARROW = 1, DEP_SHUFFLE = 2 };
 
 typedef struct pf_id {
     json_int_t id;
@@ -224,6 +298,9 @@ typedef struct plan_ctx {
     size_t nds;
     pf_id *ids;           /* sorted by id */
     uint32_t *parents;    /* the parent pool: dataset indexes */
+    uint8_t *deps;        /* beside it: the declared dependency (DEP_*) */
+    int checking;         /* building only checks: no dataset is made */
+    uint32_t *order;      /* dataset indexes, parents first */
     pf_action *acts;
     size_t nacts;
 } plan_ctx;
@@ -586,9 +663,10 @@ static ember_status read_dataset(plan_ctx *c, size_t i)
         if (strcmp(ops[k].name, op) == 0)
             d->op = &ops[k];
     if (!d->op) {
-        if (in_list(shuffle_ops, COUNT(shuffle_ops), op))
-            return fail(c, EMBER_EUNSUPPORTED, "operation '%s' is not "
-                        "available yet (it arrives with shuffles)", op);
+        if (strcmp(op, "count_by_key") == 0)
+            return fail(c, EMBER_EINVAL, "op: count_by_key is an action in "
+                        "plan files ({\"action\": \"count_by_key\", "
+                        "\"dataset\": ID})");
         if (in_list(later_ops, COUNT(later_ops), op))
             return fail(c, EMBER_EUNSUPPORTED, "operation '%s' is not "
                         "available yet", op);
@@ -601,9 +679,15 @@ static ember_status read_dataset(plan_ctx *c, size_t i)
         if (!in_list(dataset_keys, COUNT(dataset_keys), key))
             return fail(c, EMBER_EINVAL, "unknown field '%.64s'", key);
     }
-    if (json_object_get(o, "partitioner"))
+    if (json_object_get(o, "partitioner") &&
+        !(d->op->flags & OPF_PARTITIONER)) {
+        if (d->op->flags & OPF_SHUFFLE)
+            return fail(c, EMBER_EINVAL, "partitioner: %s places records "
+                        "itself and takes no partitioner (\"partitions\" "
+                        "sets how many)", op);
         return fail(c, EMBER_EINVAL, "partitioner: only shuffle operations "
                     "take a partitioner");
+    }
     const json_t *ps = json_object_get(o, "parents");
     if (ps && !json_is_array(ps))
         return fail(c, EMBER_EINVAL, "parents must be an array, got %s",
@@ -644,10 +728,10 @@ static ember_status read_parents(plan_ctx *c, size_t i)
                           !strcmp(json_string_value(dep), "shuffle"))))
                 return fail(c, EMBER_EINVAL, "%s.dep must be \"narrow\" or "
                             "\"shuffle\"", field);
-            if (dep && strcmp(json_string_value(dep), "narrow") != 0)
-                return fail(c, EMBER_EINVAL, "%s.dep: %s is a narrow "
-                            "operation; its dependency cannot be a shuffle",
-                            field, d->op->name);
+            if (dep)
+                c->deps[d->first_parent + k] =
+                    strcmp(json_string_value(dep), "narrow") == 0
+                        ? DEP_NARROW : DEP_SHUFFLE;
             snprintf(field, sizeof field, "parents[%" PRIu32 "].id", k);
         }
         json_int_t pid;
@@ -699,7 +783,8 @@ static ember_status read_datasets(plan_ctx *c)
                         " is the id of another dataset too", d->id);
         }
     c->parents = calloc(total ? total : 1, sizeof *c->parents);
-    if (!c->parents)
+    c->deps = calloc(total ? total : 1, sizeof *c->deps);
+    if (!c->parents || !c->deps)
         return fail(c, EMBER_ENOMEM, "out of memory");
     for (size_t i = 0; i < c->nds; i++)
         if ((st = read_parents(c, i)) != EMBER_OK)
@@ -710,7 +795,8 @@ static ember_status read_datasets(plan_ctx *c)
 
 /* ---- datasets: building ------------------------------------------------ */
 
-/* The common fields that ride on the dataset's plan node. */
+/* The common fields that ride on the dataset's plan node; checked only
+ * while c->checking (there is no dataset yet). */
 static ember_status set_extras(plan_ctx *c, pf_dataset *d)
 {
     const json_t *o = d->obj;
@@ -721,7 +807,8 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
         if (!json_is_string(v))
             return fail(c, EMBER_EINVAL, "name must be a string, got %s",
                         json_kind(v));
-        ember_rdd_set_name(d->rdd, json_string_value(v));
+        if (d->rdd)
+            ember_rdd_set_name(d->rdd, json_string_value(v));
     }
     if ((v = json_object_get(o, "storage"))) {
         if ((st = get_string(c, v, "storage", &str)) != EMBER_OK)
@@ -730,13 +817,15 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
             return fail(c, EMBER_EINVAL, "storage: unknown storage level "
                         "'%.64s' (NONE, MEMORY_ONLY, MEMORY_AND_DISK, "
                         "DISK_ONLY, OFF_HEAP, ...)", str);
-        json_object_set_new(d->rdd->node, "storage", json_string(str));
+        if (d->rdd)
+            json_object_set_new(d->rdd->node, "storage", json_string(str));
     }
     if ((v = json_object_get(o, "checkpoint"))) {
         int b = 0;
         if ((st = get_bool(c, v, "checkpoint", 0, &b)) != EMBER_OK)
             return st;
-        json_object_set_new(d->rdd->node, "checkpoint", json_boolean(b));
+        if (d->rdd)
+            json_object_set_new(d->rdd->node, "checkpoint", json_boolean(b));
     }
     if ((v = json_object_get(o, "determinism"))) {
         static const char *const dets[] = {"deterministic", "unordered",
@@ -747,7 +836,9 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
             return fail(c, EMBER_EINVAL, "determinism must be "
                         "\"deterministic\", \"unordered\" or "
                         "\"indeterminate\", got '%.64s'", str);
-        json_object_set_new(d->rdd->node, "determinism", json_string(str));
+        if (d->rdd)
+            json_object_set_new(d->rdd->node, "determinism",
+                                json_string(str));
     }
     return EMBER_OK;
 }
@@ -796,7 +887,7 @@ static ember_status build_source(plan_ctx *c, pf_dataset *d,
         ember_buf buf = ember_buf_heap();
         uint64_t n = 0;
         st = data_batch(c, json_object_get(args, "data"), &buf, &n);
-        if (st == EMBER_OK) {
+        if (st == EMBER_OK && !c->checking) {
             ember_batch batch = {buf.data, buf.len, n};
             d->rdd = ember_parallelize(c->s, &batch, (uint32_t)parts, e);
         }
@@ -816,7 +907,8 @@ static ember_status build_source(plan_ctx *c, pf_dataset *d,
             return st;
         if (step == 0)
             return fail(c, EMBER_EINVAL, "args.step must not be 0");
-        d->rdd = ember_range(c->s, a, b, step, (uint32_t)parts, e);
+        if (!c->checking)
+            d->rdd = ember_range(c->s, a, b, step, (uint32_t)parts, e);
         return EMBER_OK;
     case OP_TEXT_FILE: {
         const char *path;
@@ -824,8 +916,12 @@ static ember_status build_source(plan_ctx *c, pf_dataset *d,
                              &path)) != EMBER_OK ||
             (st = get_int(c, json_object_get(args, "min_partitions"),
                           "args.min_partitions", 1, MAX_PARTITIONS, 0, 0,
-                          &parts)) != EMBER_OK)
+                          &parts)) != EMBER_OK ||
+            (pv && (st = get_int(c, pv, "partitions", 0, MAX_PARTITIONS, 1,
+                                 0, &a)) != EMBER_OK))
             return st;
+        if (c->checking)
+            return EMBER_OK; /* a missing input is found when building */
         char *full = resolve(c->dir, path, 1);
         if (!full)
             return fail(c, EMBER_ENOMEM, "out of memory");
@@ -837,52 +933,208 @@ static ember_status build_source(plan_ctx *c, pf_dataset *d,
         if ((st = get_int(c, pv, "partitions", 0, 0, 0, 0, &parts)) !=
             EMBER_OK)
             return st;
-        d->rdd = ember_empty(c->s, e);
+        if (!c->checking)
+            d->rdd = ember_empty(c->s, e);
         return EMBER_OK;
     }
 }
 
-static ember_status build_derived(plan_ctx *c, pf_dataset *d,
-                                  const json_t *args, ember_rdd **ps,
-                                  const pf_fn *fn, ember_error *e)
+/* A partitioner read from a dataset: the API's view and what it points
+ * into. */
+typedef struct pf_part {
+    ember_partitioner p;
+    pf_fn fn;
+    ember_buf bounds; /* a batch of encoded keys */
+} pf_part;
+
+static void part_free(pf_part *p)
 {
-    ember_fn f = fn_view(fn);
+    fn_free(&p->fn);
+    ember_buf_release(&p->bounds);
+}
+
+/* A range partitioner's "bounds": keys (JSON values, as record values),
+ * strictly ascending, into p->bounds; their number into *n. */
+static ember_status get_bounds(plan_ctx *c, const json_t *bv, pf_part *p,
+                               uint32_t *n)
+{
+    if (!bv)
+        return fail(c, EMBER_EINVAL, "partitioner.bounds is required (an "
+                    "array of keys, ascending)");
+    if (!json_is_array(bv))
+        return fail(c, EMBER_EINVAL, "partitioner.bounds must be an array "
+                    "of keys, got %s", json_kind(bv));
+    if (json_array_size(bv) >= MAX_PARTITIONS)
+        return fail(c, EMBER_EINVAL, "partitioner.bounds: %zu bounds; at "
+                    "most %u", json_array_size(bv), MAX_PARTITIONS - 1);
+    ember_buf key = ember_buf_heap();
+    size_t prev_off = 0, prev_len = 0;
+    ember_status st = EMBER_OK;
+    for (size_t i = 0; i < json_array_size(bv) && st == EMBER_OK; i++) {
+        char where[48];
+        ember_error e = {0};
+        snprintf(where, sizeof where, "partitioner.bounds[%zu]", i);
+        key.len = 0;
+        if ((st = em_json_to_value(json_array_get(bv, i), where, &key,
+                                   &e)) != EMBER_OK) {
+            st = fail(c, st, "%s", e.msg);
+            break;
+        }
+        if (i > 0 && ember_rec_compare(p->bounds.data + prev_off, prev_len,
+                                       key.data, key.len) >= 0) {
+            st = fail(c, EMBER_EINVAL, "%s: bounds must ascend strictly "
+                      "(this key is not above the one before)", where);
+            break;
+        }
+        if ((st = ember_batch_append(&p->bounds, key.data, key.len)) !=
+            EMBER_OK) {
+            st = fail(c, st, "out of memory");
+            break;
+        }
+        /* the key just framed ends the batch */
+        prev_off = p->bounds.len - key.len;
+        prev_len = key.len;
+    }
+    ember_buf_release(&key);
+    *n = (uint32_t)json_array_size(bv);
+    return st;
+}
+
+/* d's "partitioner"; without one, a hash partitioner into "partitions"
+ * when that is given (Spark's numPartitions), else the default rule
+ * (SEMANTICS S11). */
+static ember_status get_partitioner(plan_ctx *c, const pf_dataset *d,
+                                    pf_part *out)
+{
+    const json_t *pj = json_object_get(d->obj, "partitioner");
+    json_int_t n, pn;
+    ember_status st = get_int(c, json_object_get(d->obj, "partitions"),
+                              "partitions", 1, MAX_PARTITIONS, 0, 0, &n);
+    if (st != EMBER_OK)
+        return st;
+    out->p.kind = EMBER_PART_DEFAULT;
+    out->p.partitions = (uint32_t)n;
+    if (!pj)
+        return EMBER_OK;
+    if (!json_is_object(pj))
+        return fail(c, EMBER_EINVAL, "partitioner must be an object "
+                    "({\"kind\": \"hash\", \"partitions\": N}, ...), got %s",
+                    json_kind(pj));
+    const char *kind;
+    if ((st = get_string(c, json_object_get(pj, "kind"), "partitioner.kind",
+                         &kind)) != EMBER_OK)
+        return st;
+    const json_t *pv = json_object_get(pj, "partitions");
+    if (strcmp(kind, "hash") == 0) {
+        if ((st = known_keys(c, pj, "partitioner", "kind partitions",
+                             "a hash partitioner")) != EMBER_OK ||
+            (st = get_int(c, pv, "partitioner.partitions", 1, MAX_PARTITIONS,
+                          0, n, &pn)) != EMBER_OK)
+            return st;
+        out->p.kind = EMBER_PART_HASH;
+        out->p.partitions = (uint32_t)pn;
+        return EMBER_OK;
+    }
+    if (strcmp(kind, "range") == 0) {
+        uint32_t nb = 0;
+        if ((st = known_keys(c, pj, "partitioner", "kind partitions bounds "
+                             "descending", "a range partitioner")) !=
+                EMBER_OK ||
+            (st = get_bounds(c, json_object_get(pj, "bounds"), out, &nb)) !=
+                EMBER_OK ||
+            (st = get_bool(c, json_object_get(pj, "descending"),
+                           "partitioner.descending", 0,
+                           &out->p.descending)) != EMBER_OK)
+            return st;
+        if ((st = get_int(c, pv, "partitioner.partitions", 1, MAX_PARTITIONS,
+                          0, n ? n : (json_int_t)nb + 1, &pn)) != EMBER_OK)
+            return st;
+        if (pn <= (json_int_t)nb)
+            return fail(c, EMBER_EINVAL, "%s is %" JSON_INTEGER_FORMAT
+                        " but %" PRIu32 " bounds make %" PRIu32
+                        " partitions", pv ? "partitioner.partitions"
+                                          : "partitions",
+                        pn, nb, nb + 1);
+        out->p.kind = EMBER_PART_RANGE;
+        out->p.partitions = (uint32_t)pn;
+        out->p.bounds = out->bounds.data;
+        out->p.bounds_len = out->bounds.len;
+        return EMBER_OK;
+    }
+    if (strcmp(kind, "function") == 0) {
+        if ((st = known_keys(c, pj, "partitioner", "kind partitions fn",
+                             "a function partitioner")) != EMBER_OK ||
+            (st = get_int(c, pv, "partitioner.partitions", 1, MAX_PARTITIONS,
+                          1, 0, &pn)) != EMBER_OK ||
+            (st = get_fn(c, json_object_get(pj, "fn"), "partitioner.fn",
+                         EMBER_FN_MAP, &out->fn)) != EMBER_OK)
+            return st;
+        out->p.kind = EMBER_PART_FUNCTION;
+        out->p.partitions = (uint32_t)pn;
+        out->p.fn = fn_view(&out->fn);
+        return EMBER_OK;
+    }
+    return fail(c, EMBER_EINVAL, "partitioner.kind: unknown partitioner "
+                "kind '%.64s' (hash, range, function)", kind);
+}
+
+/* The values a derived dataset's "args" (and "partitions", where it is
+ * the count asked for) give. */
+typedef struct pf_args {
+    int flag;          /* preserves_partitioning, with_replacement,
+                          ascending or shuffle */
+    json_int_t n;      /* the count asked for; 0 = as the operation says */
+    json_int_t seed;
+    double fraction;
+    const char *command;
+    ember_buf zero;
+} pf_args;
+
+static ember_status read_args(plan_ctx *c, const pf_dataset *d,
+                              const json_t *args, pf_args *a)
+{
+    const json_t *pv = json_object_get(d->obj, "partitions");
     ember_status st;
-    int b = 0;
+    ember_error e = {0};
     switch (d->op->kind) {
-    case OP_MAP: d->rdd = ember_map(ps[0], f, e); break;
-    case OP_FLAT_MAP: d->rdd = ember_flat_map(ps[0], f, e); break;
-    case OP_FILTER: d->rdd = ember_filter(ps[0], f, e); break;
     case OP_MAP_PARTITIONS:
     case OP_MAP_PARTITIONS_WITH_INDEX:
-        if ((st = get_bool(c, json_object_get(args, "preserves_partitioning"),
-                           "args.preserves_partitioning", 0, &b)) != EMBER_OK)
+        return get_bool(c, json_object_get(args, "preserves_partitioning"),
+                        "args.preserves_partitioning", 0, &a->flag);
+    case OP_COALESCE:
+        if ((st = get_bool(c, json_object_get(args, "shuffle"),
+                           "args.shuffle", 0, &a->flag)) != EMBER_OK)
             return st;
-        d->rdd = d->op->kind == OP_MAP_PARTITIONS
-                     ? ember_map_partitions(ps[0], f, b, e)
-                     : ember_map_partitions_with_index(ps[0], f, b, e);
-        break;
-    case OP_KEY_BY: d->rdd = ember_key_by(ps[0], f, e); break;
-    case OP_MAP_VALUES: d->rdd = ember_map_values(ps[0], f, e); break;
-    case OP_FLAT_MAP_VALUES: d->rdd = ember_flat_map_values(ps[0], f, e); break;
-    case OP_GLOM: d->rdd = ember_glom(ps[0], e); break;
-    case OP_KEYS: d->rdd = ember_keys(ps[0], e); break;
-    case OP_VALUES: d->rdd = ember_values(ps[0], e); break;
-    case OP_ZIP_WITH_UNIQUE_ID: d->rdd = ember_zip_with_unique_id(ps[0], e); break;
-    case OP_ZIP_WITH_INDEX: d->rdd = ember_zip_with_index(ps[0], e); break;
-    case OP_UNION: d->rdd = ember_union(ps, d->nparents, e); break;
-    case OP_COALESCE: {
-        json_int_t n;
-        if ((st = get_int(c, json_object_get(d->obj, "partitions"),
-                          "partitions", 1, MAX_PARTITIONS, 1, 0, &n)) !=
+        return get_int(c, pv, "partitions", 1, MAX_PARTITIONS, 1, 0, &a->n);
+    case OP_REPARTITION:
+        return get_int(c, pv, "partitions", 1, MAX_PARTITIONS, 1, 0, &a->n);
+    case OP_DISTINCT:
+        return get_int(c, pv, "partitions", 1, MAX_PARTITIONS, 0, 0, &a->n);
+    case OP_SORT_BY_KEY:
+    case OP_SORT_BY:
+        if ((st = get_int(c, pv, "partitions", 1, MAX_PARTITIONS, 0, 0,
+                          &a->n)) != EMBER_OK)
+            return st;
+        return get_bool(c, json_object_get(args, "ascending"),
+                        "args.ascending", 1, &a->flag);
+    case OP_REPARTITION_AND_SORT:
+        return get_bool(c, json_object_get(args, "ascending"),
+                        "args.ascending", 1, &a->flag);
+    case OP_FOLD_BY_KEY:
+    case OP_AGGREGATE_BY_KEY: {
+        const json_t *z = json_object_get(args, "zero");
+        if (!z)
+            return fail(c, EMBER_EINVAL, "args.zero is required (a record)");
+        if ((st = em_json_to_record(z, "args.zero", &a->zero, &e)) !=
             EMBER_OK)
-            return st;
-        d->rdd = ember_coalesce(ps[0], (uint32_t)n, e);
-        break;
+            return fail(c, st, "%s", e.msg);
+        if (a->zero.len == 0)
+            return fail(c, EMBER_EINVAL, "args.zero: the zero needs at least "
+                        "one value (got an empty record)");
+        return EMBER_OK;
     }
     case OP_SAMPLE: {
         const json_t *fv = json_object_get(args, "fraction");
-        json_int_t seed;
         /* Spark draws a random seed when none is given. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -890,36 +1142,192 @@ static ember_status build_derived(plan_ctx *c, pf_dataset *d,
                                        (uint64_t)ts.tv_nsec ^
                                        ((uint64_t)getpid() << 32));
         if ((st = get_bool(c, json_object_get(args, "with_replacement"),
-                           "args.with_replacement", 0, &b)) != EMBER_OK ||
+                           "args.with_replacement", 0, &a->flag)) !=
+                EMBER_OK ||
             (st = get_int(c, json_object_get(args, "seed"), "args.seed",
-                          INT64_MIN, INT64_MAX, 0, dflt, &seed)) != EMBER_OK)
+                          INT64_MIN, INT64_MAX, 0, dflt, &a->seed)) !=
+                EMBER_OK)
             return st;
         if (!fv)
             return fail(c, EMBER_EINVAL, "args.fraction is required");
         if (!json_is_number(fv))
             return fail(c, EMBER_EINVAL, "args.fraction must be a number, "
                         "got %s", json_kind(fv));
-        d->rdd = ember_sample(ps[0], b, json_number_value(fv),
-                              (uint64_t)seed, e);
-        break;
+        a->fraction = json_number_value(fv);
+        return EMBER_OK;
     }
+    case OP_PIPE:
+        return get_string(c, json_object_get(args, "command"),
+                          "args.command", &a->command);
+    default:
+        return EMBER_OK;
+    }
+}
+
+/* Makes derived dataset d through the driver API (nothing while
+ * c->checking, which only reads and checks). */
+static ember_status build_derived(plan_ctx *c, pf_dataset *d,
+                                  const json_t *args, ember_rdd **ps,
+                                  const pf_fn *fns, const pf_part *part,
+                                  ember_error *e)
+{
+    pf_args a;
+    memset(&a, 0, sizeof a);
+    a.zero = ember_buf_heap();
+    ember_status st = read_args(c, d, args, &a);
+    if (st != EMBER_OK || c->checking)
+        goto done;
+    ember_fn f = fn_view(&fns[0]), f1 = fn_view(&fns[1]);
+    const ember_partitioner *p = &part->p;
+    ember_rdd *r = ps[0];
+    uint32_t n = (uint32_t)a.n;
+    switch (d->op->kind) {
+    case OP_MAP: d->rdd = ember_map(r, f, e); break;
+    case OP_FLAT_MAP: d->rdd = ember_flat_map(r, f, e); break;
+    case OP_FILTER: d->rdd = ember_filter(r, f, e); break;
+    case OP_MAP_PARTITIONS:
+        d->rdd = ember_map_partitions(r, f, a.flag, e);
+        break;
+    case OP_MAP_PARTITIONS_WITH_INDEX:
+        d->rdd = ember_map_partitions_with_index(r, f, a.flag, e);
+        break;
+    case OP_KEY_BY: d->rdd = ember_key_by(r, f, e); break;
+    case OP_MAP_VALUES: d->rdd = ember_map_values(r, f, e); break;
+    case OP_FLAT_MAP_VALUES: d->rdd = ember_flat_map_values(r, f, e); break;
+    case OP_GLOM: d->rdd = ember_glom(r, e); break;
+    case OP_KEYS: d->rdd = ember_keys(r, e); break;
+    case OP_VALUES: d->rdd = ember_values(r, e); break;
+    case OP_ZIP_WITH_UNIQUE_ID: d->rdd = ember_zip_with_unique_id(r, e); break;
+    case OP_ZIP_WITH_INDEX: d->rdd = ember_zip_with_index(r, e); break;
+    case OP_UNION: d->rdd = ember_union(ps, d->nparents, e); break;
+    case OP_COALESCE:
+        /* Spark's coalesce(n, shuffle = true) is repartition(n) */
+        d->rdd = a.flag ? ember_repartition(r, n, e)
+                        : ember_coalesce(r, n, e);
+        break;
+    case OP_SAMPLE:
+        d->rdd = ember_sample(r, a.flag, a.fraction, (uint64_t)a.seed, e);
+        break;
     case OP_ZIP: d->rdd = ember_zip(ps[0], ps[1], e); break;
     case OP_ZIP_PARTITIONS:
         d->rdd = ember_zip_partitions(ps, d->nparents, f, e);
         break;
-    default: { /* OP_PIPE */
-        const char *cmd;
-        if ((st = get_string(c, json_object_get(args, "command"),
-                             "args.command", &cmd)) != EMBER_OK)
-            return st;
-        d->rdd = ember_pipe(ps[0], cmd, e);
+    case OP_PIPE: d->rdd = ember_pipe(r, a.command, e); break;
+    case OP_CARTESIAN: d->rdd = ember_cartesian(ps[0], ps[1], e); break;
+    case OP_PARTITION_BY: d->rdd = ember_partition_by(r, p, e); break;
+    case OP_REDUCE_BY_KEY: d->rdd = ember_reduce_by_key(r, f, p, e); break;
+    case OP_FOLD_BY_KEY:
+        d->rdd = ember_fold_by_key(r, a.zero.data, a.zero.len, f, p, e);
+        break;
+    case OP_AGGREGATE_BY_KEY:
+        d->rdd = ember_aggregate_by_key(r, a.zero.data, a.zero.len, f, f1, p,
+                                        e);
+        break;
+    case OP_COMBINE_BY_KEY:
+        d->rdd = ember_combine_by_key(r, f, f1, fn_view(&fns[2]), p, e);
+        break;
+    case OP_GROUP_BY_KEY: d->rdd = ember_group_by_key(r, p, e); break;
+    case OP_GROUP_BY: d->rdd = ember_group_by(r, f, p, e); break;
+    case OP_JOIN: d->rdd = ember_join(ps[0], ps[1], p, e); break;
+    case OP_LEFT_OUTER_JOIN:
+        d->rdd = ember_left_outer_join(ps[0], ps[1], p, e);
+        break;
+    case OP_RIGHT_OUTER_JOIN:
+        d->rdd = ember_right_outer_join(ps[0], ps[1], p, e);
+        break;
+    case OP_FULL_OUTER_JOIN:
+        d->rdd = ember_full_outer_join(ps[0], ps[1], p, e);
+        break;
+    case OP_COGROUP: d->rdd = ember_cogroup(ps, d->nparents, p, e); break;
+    case OP_SUBTRACT_BY_KEY:
+        d->rdd = ember_subtract_by_key(ps[0], ps[1], p, e);
+        break;
+    case OP_SUBTRACT: d->rdd = ember_subtract(ps[0], ps[1], p, e); break;
+    case OP_INTERSECTION:
+        d->rdd = ember_intersection(ps[0], ps[1], p, e);
+        break;
+    case OP_DISTINCT: d->rdd = ember_distinct(r, n, e); break;
+    case OP_REPARTITION: d->rdd = ember_repartition(r, n, e); break;
+    case OP_REPARTITION_AND_SORT:
+        d->rdd = ember_repartition_and_sort_within_partitions(r, p, a.flag, e);
+        break;
+    case OP_SORT_BY_KEY:
+        /* runs the sampling job that chooses the range bounds (S6) */
+        d->rdd = ember_sort_by_key(r, a.flag, n, e);
+        break;
+    case OP_SORT_BY: d->rdd = ember_sort_by(r, f, a.flag, n, e); break;
+    default: /* the sources: not derived */
+        st = fail(c, EMBER_EINTERNAL, "not a derived operation");
         break;
     }
+done:
+    ember_buf_release(&a.zero);
+    return st;
+}
+
+/*
+ * Checks each parent's declared "dep" against what the operation makes of
+ * it: narrow for narrow operations, a shuffle for shuffling ones, and for
+ * the join-like ones narrow exactly when the parent is partitioned like the
+ * result (known once d is built; skipped while checking).
+ */
+static ember_status check_deps(plan_ctx *c, const pf_dataset *d)
+{
+    const op_info *op = d->op;
+    const json_t *args = json_object_get(d->obj, "args");
+    int shuffles = (op->flags & OPF_SHUFFLE) ||
+                   (op->kind == OP_COALESCE &&
+                    json_is_true(json_object_get(args, "shuffle")));
+    for (uint32_t k = 0; k < d->nparents; k++) {
+        uint8_t dep = c->deps[d->first_parent + k];
+        if (dep == DEP_ANY)
+            continue;
+        const pf_dataset *pd = &c->ds[c->parents[d->first_parent + k]];
+        if (op->flags & OPF_COPART) {
+            if (c->checking)
+                continue;
+            const json_t *mine = d->rdd->partitioner;
+            const json_t *theirs = pd->rdd->partitioner;
+            int narrow = mine && theirs && json_equal((json_t *)mine,
+                                                      (json_t *)theirs);
+            if (narrow && dep == DEP_SHUFFLE)
+                return fail(c, EMBER_EINVAL, "parents[%" PRIu32 "].dep: "
+                            "dataset %" JSON_INTEGER_FORMAT " is already "
+                            "partitioned like the result, so its dependency "
+                            "is narrow, not a shuffle", k, pd->id);
+            if (!narrow && dep == DEP_NARROW)
+                return fail(c, EMBER_EINVAL, "parents[%" PRIu32 "].dep: "
+                            "dataset %" JSON_INTEGER_FORMAT " is not "
+                            "partitioned like the result, so its dependency "
+                            "is a shuffle, not narrow", k, pd->id);
+        } else if (shuffles && dep == DEP_NARROW) {
+            return fail(c, EMBER_EINVAL, "parents[%" PRIu32 "].dep: %s "
+                        "shuffles its parent; its dependency cannot be "
+                        "narrow", k, op->name);
+        } else if (!shuffles && dep == DEP_SHUFFLE) {
+            return fail(c, EMBER_EINVAL, "parents[%" PRIu32 "].dep: %s is a "
+                        "narrow operation; its dependency cannot be a "
+                        "shuffle", k, op->name);
+        }
     }
     return EMBER_OK;
 }
 
-/* Builds dataset d, whose parents are built. */
+/* What "fns" of op must hold, for messages. */
+static const char *fns_wanted(const op_info *op)
+{
+    if (strcmp(op->fns, "m") == 0)
+        return "one map function";
+    if (strcmp(op->fns, "r") == 0)
+        return "one reduce function";
+    if (strcmp(op->fns, "rr") == 0)
+        return "two reduce functions: seq, comb";
+    return "three functions: create (map), merge_value and "
+           "merge_combiners (reduce)";
+}
+
+/* Reads and checks dataset d (c->checking), or makes it: its parents are
+ * made. */
 static ember_status build_one(plan_ctx *c, pf_dataset *d)
 {
     snprintf(c->where, sizeof c->where, "dataset %" JSON_INTEGER_FORMAT
@@ -927,64 +1335,75 @@ static ember_status build_one(plan_ctx *c, pf_dataset *d)
     const json_t *o = d->obj;
     const json_t *fns = json_object_get(o, "fns");
     const json_t *args = json_object_get(o, "args");
-    ember_status st;
-    pf_fn fn = {0};
-    if (d->op->nfns == 0 && fns && !(json_is_array(fns) &&
-                                     json_array_size(fns) == 0))
-        return fail(c, EMBER_EINVAL, "fns: %s takes no function",
-                    d->op->name);
-    if (d->op->nfns == 1) {
-        if (!fns)
-            return fail(c, EMBER_EINVAL, "fns is required (one function)");
-        if (!json_is_array(fns) || json_array_size(fns) != 1)
-            return fail(c, EMBER_EINVAL, "fns must be an array of one "
-                        "function, got %s%s",
-                        json_is_array(fns) ? "" : json_kind(fns),
-                        json_is_array(fns) ? (json_array_size(fns)
-                                                  ? "several" : "none")
-                                           : "");
-        if ((st = get_fn(c, json_array_get(fns, 0), "fns[0]", EMBER_FN_MAP,
-                         &fn)) != EMBER_OK)
-            goto done;
+    const json_t *pv = json_object_get(o, "partitions");
+    size_t nf = strlen(d->op->fns);
+    ember_status st = EMBER_OK;
+    pf_fn fn[3];
+    pf_part part;
+    memset(fn, 0, sizeof fn);
+    memset(&part, 0, sizeof part);
+    part.bounds = ember_buf_heap();
+    if (nf == 0 && fns && !(json_is_array(fns) && json_array_size(fns) == 0)) {
+        st = fail(c, EMBER_EINVAL, "fns: %s takes no function", d->op->name);
+    } else if (nf > 0 && !fns) {
+        st = fail(c, EMBER_EINVAL, "fns is required (%s)", fns_wanted(d->op));
+    } else if (nf > 0 && !json_is_array(fns)) {
+        st = fail(c, EMBER_EINVAL, "fns must be an array of %s, got %s",
+                  fns_wanted(d->op), json_kind(fns));
+    } else if (nf > 0 && json_array_size(fns) != nf) {
+        st = fail(c, EMBER_EINVAL, "fns must be an array of %s, got %zu",
+                  fns_wanted(d->op), json_array_size(fns));
     }
-    if (args && !json_is_object(args)) {
+    for (size_t k = 0; k < nf && st == EMBER_OK; k++) {
+        char field[32];
+        snprintf(field, sizeof field, "fns[%zu]", k);
+        st = get_fn(c, json_array_get(fns, k), field,
+                    d->op->fns[k] == 'm' ? EMBER_FN_MAP : EMBER_FN_REDUCE,
+                    &fn[k]);
+    }
+    if (st == EMBER_OK && args && !json_is_object(args))
         st = fail(c, EMBER_EINVAL, "args must be an object, got %s",
                   json_kind(args));
-        goto done;
-    }
-    if (args && (st = known_keys(c, args, "args", d->op->args,
-                                 d->op->name)) != EMBER_OK)
+    if (st == EMBER_OK && args)
+        st = known_keys(c, args, "args", d->op->args, d->op->name);
+    if (st == EMBER_OK && (d->op->flags & OPF_PARTITIONER))
+        st = get_partitioner(c, d, &part);
+    if (st == EMBER_OK && c->checking)
+        st = check_deps(c, d);
+    if (st != EMBER_OK)
         goto done;
     ember_rdd *ps[MAX_PARENTS];
     for (uint32_t k = 0; k < d->nparents; k++)
         ps[k] = c->ds[c->parents[d->first_parent + k]].rdd;
     ember_error e = {0};
     st = d->nparents == 0 ? build_source(c, d, args, &e)
-                          : build_derived(c, d, args, ps, &fn, &e);
+                          : build_derived(c, d, args, ps, fn, &part, &e);
     if (st != EMBER_OK)
         goto done;
+    if (c->checking) {
+        json_int_t want;
+        st = set_extras(c, d);
+        if (st == EMBER_OK && pv && d->nparents > 0 &&
+            !(d->op->flags & (OPF_COUNT_IN | OPF_PARTITIONER)))
+            st = get_int(c, pv, "partitions", 0, MAX_PARTITIONS, 1, 0, &want);
+        goto done;
+    }
     if (!d->rdd) {
         st = fail(c, e.code ? e.code : EMBER_EINTERNAL, "%s",
                   e.msg[0] ? e.msg : "the dataset could not be made");
         goto done;
     }
-    if ((st = set_extras(c, d)) != EMBER_OK)
+    if ((st = set_extras(c, d)) != EMBER_OK ||
+        (st = check_deps(c, d)) != EMBER_OK)
         goto done;
-    const json_t *pv = json_object_get(o, "partitions");
-    if (pv && d->op->kind != OP_COALESCE && d->nparents > 0) {
-        json_int_t want;
-        if ((st = get_int(c, pv, "partitions", 0, MAX_PARTITIONS, 1, 0,
-                          &want)) != EMBER_OK)
-            goto done;
+    if (pv && d->nparents > 0 && !(d->op->flags & OPF_COUNT_IN)) {
+        json_int_t want = json_integer_value(pv);
         if ((uint32_t)want != ember_rdd_partitions(d->rdd))
             st = fail(c, EMBER_EINVAL, "partitions is %" JSON_INTEGER_FORMAT
                       " but a %s of these parents has %" PRIu32, want,
                       d->op->name, ember_rdd_partitions(d->rdd));
     } else if (pv && d->op->kind == OP_TEXT_FILE) {
-        json_int_t want;
-        if ((st = get_int(c, pv, "partitions", 0, MAX_PARTITIONS, 1, 0,
-                          &want)) != EMBER_OK)
-            goto done;
+        json_int_t want = json_integer_value(pv);
         if ((uint32_t)want != ember_rdd_partitions(d->rdd))
             st = fail(c, EMBER_EINVAL, "partitions is %" JSON_INTEGER_FORMAT
                       " but the input splits into %" PRIu32 " (give "
@@ -992,7 +1411,9 @@ static ember_status build_one(plan_ctx *c, pf_dataset *d)
                       ember_rdd_partitions(d->rdd));
     }
 done:
-    fn_free(&fn);
+    for (size_t k = 0; k < COUNT(fn); k++)
+        fn_free(&fn[k]);
+    part_free(&part);
     return st;
 }
 
@@ -1014,13 +1435,17 @@ static ember_status cycle(plan_ctx *c, const uint32_t *stack, size_t from,
     return fail(c, EMBER_EINVAL, "cycle among datasets %s", text);
 }
 
-/* Builds every dataset, parents first (a depth-first walk with an explicit
- * stack: chains may be long). */
-static ember_status build_datasets(plan_ctx *c)
+/* Orders the datasets parents first into c->order (a depth-first walk
+ * with an explicit stack: chains may be long), refusing cycles. */
+static ember_status order_datasets(plan_ctx *c)
 {
     uint32_t *stack = malloc((c->nds ? c->nds : 1) * sizeof *stack);
-    if (!stack)
+    c->order = malloc((c->nds ? c->nds : 1) * sizeof *c->order);
+    if (!stack || !c->order) {
+        free(stack);
         return fail(c, EMBER_ENOMEM, "out of memory");
+    }
+    size_t done = 0;
     ember_status st = EMBER_OK;
     for (size_t i = 0; i < c->nds && st == EMBER_OK; i++) {
         if (c->ds[i].state)
@@ -1043,12 +1468,33 @@ static ember_status build_datasets(plan_ctx *c)
                 }
                 continue;
             }
-            st = build_one(c, d);
             d->state = 2;
-            top--;
+            c->order[done++] = stack[--top];
         }
     }
     free(stack);
+    return st;
+}
+
+/* Reads and checks every dataset (no dataset is made, no job runs). */
+static ember_status check_datasets(plan_ctx *c)
+{
+    ember_status st = EMBER_OK;
+    c->checking = 1;
+    for (size_t i = 0; i < c->nds && st == EMBER_OK; i++)
+        st = build_one(c, &c->ds[i]);
+    c->checking = 0;
+    if (st == EMBER_OK)
+        c->where[0] = '\0';
+    return st;
+}
+
+/* Makes every dataset, parents first. */
+static ember_status build_datasets(plan_ctx *c)
+{
+    ember_status st = EMBER_OK;
+    for (size_t i = 0; i < c->nds && st == EMBER_OK; i++)
+        st = build_one(c, &c->ds[c->order[i]]);
     if (st == EMBER_OK)
         c->where[0] = '\0';
     return st;
@@ -1085,7 +1531,8 @@ static ember_status read_action(plan_ctx *c, size_t i, const json_t *o,
                     "take_ordered, top, max, min, reduce, fold, aggregate, "
                     "tree_reduce, tree_aggregate, foreach, "
                     "foreach_partition, is_empty, count_by_value, stats, "
-                    "save_as_text_file)", kind);
+                    "save_as_text_file, count_by_key, collect_as_map, "
+                    "reduce_by_key_locally, lookup)", kind);
     snprintf(c->where, sizeof c->where, "action %zu (%s)", i, kind);
     json_int_t id;
     if ((st = get_int(c, json_object_get(o, "dataset"), "dataset", 0, MAX_ID,
@@ -1105,7 +1552,8 @@ static ember_status read_action(plan_ctx *c, size_t i, const json_t *o,
         const char *keys;
     } extra[] = {{AF_N, " n"},           {AF_ZERO, " zero"},
                  {AF_FN, " fn"},         {AF_SEQCOMB, " seq comb"},
-                 {AF_DEPTH, " depth"},   {AF_PATH, " path"}};
+                 {AF_DEPTH, " depth"},   {AF_PATH, " path"},
+                 {AF_KEY, " key"}};
     for (size_t k = 0; k < COUNT(extra); k++)
         if (f & extra[k].flag)
             strcat(allowed, extra[k].keys);
@@ -1127,6 +1575,14 @@ static ember_status read_action(plan_ctx *c, size_t i, const json_t *o,
             st = fail(c, EMBER_EINVAL, "zero is required (a record)");
         else if ((st = em_json_to_record(z, "zero", &a->zero, &e)) !=
                  EMBER_OK)
+            st = fail(c, st, "%s", e.msg);
+    }
+    if (st == EMBER_OK && (f & AF_KEY)) {
+        ember_error e = {0};
+        const json_t *k = json_object_get(o, "key");
+        if (!k)
+            st = fail(c, EMBER_EINVAL, "key is required (a JSON value)");
+        else if ((st = em_json_to_value(k, "key", &a->zero, &e)) != EMBER_OK)
             st = fail(c, st, "%s", e.msg);
     }
     if (st == EMBER_OK && (f & AF_FN))
@@ -1189,8 +1645,24 @@ static ember_status emit_line(emitter *em)
     return st;
 }
 
+/* Appends value record rec (a value made a record: a tuple's elements,
+ * else the one value) to line as that value: one element as itself, else
+ * the array of the elements. */
+static ember_status value_to_json(ember_buf *line, const uint8_t *rec,
+                                  size_t len)
+{
+    ember_rec_cursor cur = ember_rec_cursor_init(rec, len);
+    ember_value v;
+    ember_status st = ember_rec_next(&cur, &v);
+    if (st == EMBER_OK && cur.p == cur.end)
+        return ember_rec_json_value(line, &v);
+    return ember_rec_json(line, rec, len);
+}
+
+/* One line per record of r: as records (pairs as key/value), or as values
+ * (lookup's). */
 static ember_status emit_records(plan_ctx *c, emitter *em,
-                                 const ember_records *r)
+                                 const ember_records *r, int values)
 {
     ember_batch b = {r->data, r->len, r->count};
     ember_batch_cursor cur = ember_batch_cursor_of(&b);
@@ -1199,8 +1671,9 @@ static ember_status emit_records(plan_ctx *c, emitter *em,
     ember_status st;
     while ((st = ember_batch_next(&cur, &rec, &rl)) == EMBER_OK) {
         em->line.len = 0;
-        if ((st = em_record_to_json(&em->line, rec, rl)) != EMBER_OK ||
-            (st = emit_line(em)) != EMBER_OK)
+        st = values ? value_to_json(&em->line, rec, rl)
+                    : em_record_to_json(&em->line, rec, rl);
+        if (st != EMBER_OK || (st = emit_line(em)) != EMBER_OK)
             return fail(c, st == EMBER_EINVAL ? EMBER_EINTERNAL : st,
                         "cannot render a result record as JSON (%s)",
                         ember_status_name(st));
@@ -1287,6 +1760,13 @@ static ember_status run_action(plan_ctx *c, size_t i, emitter *em)
     case ACT_TREE_AGGREGATE:
         st = ember_tree_aggregate(r, z, zl, fn, comb, a->depth, &recs, &e);
         break;
+    case ACT_COUNT_BY_VALUE: st = ember_count_by_value(r, &recs, &e); break;
+    case ACT_COUNT_BY_KEY: st = ember_count_by_key(r, &recs, &e); break;
+    case ACT_COLLECT_AS_MAP: st = ember_collect_as_map(r, &recs, &e); break;
+    case ACT_REDUCE_BY_KEY_LOCALLY:
+        st = ember_reduce_by_key_locally(r, fn, &recs, &e);
+        break;
+    case ACT_LOOKUP: st = ember_lookup(r, z, zl, &recs, &e); break;
     default:
         records = 0;
         break;
@@ -1313,10 +1793,6 @@ static ember_status run_action(plan_ctx *c, size_t i, emitter *em)
                     st = emit_line(em);
             }
             break;
-        case ACT_COUNT_BY_VALUE:
-            if ((st = ember_count_by_value(r, &recs, &e)) == EMBER_OK)
-                records = 1;
-            break;
         case ACT_STATS:
             if ((st = ember_stats_of(r, &stats, &e)) == EMBER_OK)
                 st = emit_stats(em, &stats);
@@ -1335,7 +1811,7 @@ static ember_status run_action(plan_ctx *c, size_t i, emitter *em)
         return fail(c, st, "%s", e.msg[0] ? e.msg : ember_status_name(st));
     }
     if (records)
-        st = emit_records(c, em, &recs);
+        st = emit_records(c, em, &recs, a->info->kind == ACT_LOOKUP);
     ember_records_free(&recs);
     return st;
 }
@@ -1348,6 +1824,8 @@ static void ctx_free(plan_ctx *c)
         action_free(&c->acts[i]);
     free(c->acts);
     free(c->parents);
+    free(c->deps);
+    free(c->order);
     free(c->ids);
     free(c->ds);
     json_decref(c->root);
@@ -1376,10 +1854,14 @@ ember_status ember_plan_run(ember_session *s, const char *json, size_t len,
                   "needed");
         goto done;
     }
+    /* Everything is read and checked before a dataset is made: making
+     * one may run a job (sort_by_key's sampling, zip_with_index). */
     if ((st = load_root(&c, json, len)) != EMBER_OK ||
         (st = read_datasets(&c)) != EMBER_OK ||
-        (st = build_datasets(&c)) != EMBER_OK ||
-        (st = read_actions(&c)) != EMBER_OK)
+        (st = order_datasets(&c)) != EMBER_OK ||
+        (st = check_datasets(&c)) != EMBER_OK ||
+        (st = read_actions(&c)) != EMBER_OK ||
+        (st = build_datasets(&c)) != EMBER_OK)
         goto done;
     for (size_t i = 0; i < c.nacts && st == EMBER_OK; i++)
         st = run_action(&c, i, &em);

@@ -9,12 +9,11 @@
  * byte may appear in a key or in the rest. terasort-check validates the
  * output.
  *
- * The pipeline: range(0, splits) -> flat_map(terasort.read: split i ->
- * its (key10, rest90) records) -> sort_by_key (range partitioning by
- * sampling, SEMANTICS S6) -> map_partitions_with_index(terasort.write:
- * each partition into an attempt file) -> collect, then the driver commits
- * the attempts it collected results from (renames their files into place).
- * The functions are the example's plugin, terasort_fns.c.
+ * The pipeline: source(terasort.records: (key10, rest90) pairs) ->
+ * sort_by_key (range partitioning by sampling, SEMANTICS S6) ->
+ * save(terasort.out: each partition's attempt file, renamed into place by
+ * the attempt the kernel's commit arbiter chose). The source and the sink
+ * are the example's plugin, terasort_fns.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -35,9 +34,6 @@
 #endif
 
 #define RECORD 100
-/* The largest input split: the read function holds one split's records at
- * once, so this bounds a task's memory. */
-#define MAX_SPLIT ((int64_t)32 * 1024 * 1024 / RECORD * RECORD)
 
 static int usage(void)
 {
@@ -80,69 +76,20 @@ static int touch(const char *path)
     return 0;
 }
 
-/*
- * Job commit: reads the (partition, attempt, records) results, renames
- * each partition's attempt file to part-NNNNN (an empty file for a
- * partition that had no records) and checks that every input record was
- * written. Returns 0 or -1 with a message printed.
- */
-static int commit(const char *dir, uint32_t parts, const ember_records *res,
-                  uint64_t want)
+/* Checks that every partition's file is there (the sink commits one per
+ * partition, empty ones too). */
+static int check_parts(const char *dir, uint32_t parts)
 {
-    int rc = -1;
-    int64_t *attempt = malloc((parts ? parts : 1) * sizeof *attempt);
-    if (!attempt) {
-        fprintf(stderr, "terasort: out of memory\n");
-        return -1;
-    }
-    for (uint32_t p = 0; p < parts; p++)
-        attempt[p] = -1;
-    uint64_t total = 0;
-    ember_batch b = {res->data, res->len, res->count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_rec_cursor rc2 = ember_rec_cursor_init(rec, len);
-        ember_value p, a, n;
-        if (ember_rec_next(&rc2, &p) != EMBER_OK ||
-            ember_rec_next(&rc2, &a) != EMBER_OK ||
-            ember_rec_next(&rc2, &n) != EMBER_OK || p.type != EMBER_TYPE_INT ||
-            a.type != EMBER_TYPE_INT || n.type != EMBER_TYPE_INT ||
-            p.u.i64 < 0 || p.u.i64 >= parts || a.u.i64 < 0 || n.u.i64 < 0 ||
-            (attempt[p.u.i64] >= 0 && attempt[p.u.i64] != a.u.i64)) {
-            fprintf(stderr, "terasort: unexpected result from "
-                            "terasort.write\n");
-            goto out;
-        }
-        attempt[p.u.i64] = a.u.i64;
-        total += (uint64_t)n.u.i64;
-    }
-    if (total != want) {
-        fprintf(stderr, "terasort: wrote %" PRIu64 " records, the input has "
-                        "%" PRIu64 "\n", total, want);
-        goto out;
-    }
-    char from[4096], to[4096];
+    char path[4200];
+    struct stat sb;
     for (uint32_t p = 0; p < parts; p++) {
-        snprintf(to, sizeof to, "%s/part-%05" PRIu32, dir, p);
-        if (attempt[p] < 0) {
-            if (touch(to) != 0)
-                goto out;
-            continue;
-        }
-        snprintf(from, sizeof from, "%s/_temporary/part-%05" PRIu32
-                 ".attempt-%" PRId64, dir, p, attempt[p]);
-        if (rename(from, to) != 0) {
-            fprintf(stderr, "terasort: cannot move %s to %s: %s\n", from, to,
-                    strerror(errno));
-            goto out;
+        snprintf(path, sizeof path, "%s/part-%05" PRIu32, dir, p);
+        if (stat(path, &sb) != 0) {
+            fprintf(stderr, "terasort: %s is missing after the job\n", path);
+            return -1;
         }
     }
-    rc = 0;
-out:
-    free(attempt);
-    return rc;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -201,53 +148,29 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = 1;
-    ember_records res = {0};
     char tmpdir[4096];
     snprintf(tmpdir, sizeof tmpdir, "%s/_temporary", output);
-
-    /* One split per slot at least, none above MAX_SPLIT, all whole records. */
-    int64_t par = ember_default_parallelism(s);
-    int64_t split = (size + par - 1) / (par > 0 ? par : 1);
-    split = (split + RECORD - 1) / RECORD * RECORD;
-    if (split > MAX_SPLIT)
-        split = MAX_SPLIT;
-    if (split < RECORD)
-        split = RECORD;
-    int64_t splits = (size + split - 1) / split;
-
-    uint8_t argbuf[4200];
+    uint8_t argbuf[4200], wargbuf[4200];
     ember_buf rarg = ember_buf_fixed(argbuf, sizeof argbuf);
-    if (ember_rec_put_string(&rarg, input, strlen(input)) != EMBER_OK ||
-        ember_rec_put_int(&rarg, split) != EMBER_OK ||
-        ember_rec_put_int(&rarg, size) != EMBER_OK) {
-        fprintf(stderr, "terasort: input path too long\n");
-        goto out;
-    }
-    uint8_t wargbuf[4200];
     ember_buf warg = ember_buf_fixed(wargbuf, sizeof wargbuf);
-    if (ember_rec_put_string(&warg, output, strlen(output)) != EMBER_OK) {
-        fprintf(stderr, "terasort: output path too long\n");
+    if (ember_rec_put_string(&rarg, input, strlen(input)) != EMBER_OK ||
+        ember_rec_put_string(&warg, output, strlen(output)) != EMBER_OK) {
+        fprintf(stderr, "terasort: path too long\n");
         goto out;
     }
-
-    ember_rdd *ids = ember_range(s, 0, splits, 1,
-                                 splits > 0 ? (uint32_t)splits : 1, &err);
-    ember_rdd *recs =
-        ids ? ember_flat_map(ids, (ember_fn){"terasort.read", rarg.data,
-                                             rarg.len}, &err)
-            : NULL;
+    /* at least one input split per slot */
+    uint32_t par = ember_default_parallelism(s);
+    ember_rdd *recs = ember_source(s, "terasort.records", rarg.data,
+                                   rarg.len, par, &err);
     ember_rdd *sorted = recs ? ember_sort_by_key(recs, 1, 0, &err) : NULL;
-    ember_rdd *written =
-        sorted ? ember_map_partitions_with_index(
-                     sorted, (ember_fn){"terasort.write", warg.data, warg.len},
-                     0, &err)
-               : NULL;
-    if (!written || ember_collect(written, &res, &err) != EMBER_OK) {
+    if (!sorted ||
+        ember_save(sorted, "terasort.out", warg.data, warg.len, &err) !=
+            EMBER_OK) {
         fprintf(stderr, "terasort: %s\n", err.msg);
         goto out;
     }
     uint32_t parts = ember_rdd_partitions(sorted);
-    if (commit(output, parts, &res, (uint64_t)(size / RECORD)) != 0)
+    if (check_parts(output, parts) != 0)
         goto out;
     char done[4200];
     snprintf(done, sizeof done, "%s/_SUCCESS", output);
@@ -258,7 +181,6 @@ int main(int argc, char **argv)
            size / RECORD, parts, output);
     rc = 0;
 out:
-    ember_records_free(&res);
     ember_session_close(s);
     remove_flat_dir(tmpdir);
     return rc;

@@ -119,6 +119,13 @@ EM_API ember_rdd *ember_text_file(ember_session *s, const char *path,
                                   uint32_t min_partitions, ember_error *err);
 /* A dataset with no partitions. */
 EM_API ember_rdd *ember_empty(ember_session *s, ember_error *err);
+/* The records a source component ("plugin.name", ember/source.h) reads:
+ * its plan() runs now over arg (where the data is read: in this process,
+ * or on emberd) and makes the splits, at least min_partitions when the
+ * input allows (0 = min(default parallelism, 2)). */
+EM_API ember_rdd *ember_source(ember_session *s, const char *component,
+                               const void *arg, size_t arg_len,
+                               uint32_t min_partitions, ember_error *err);
 
 /* ---- narrow transformations ------------------------------------------- */
 
@@ -368,6 +375,14 @@ EM_API ember_status ember_stats_of(ember_rdd *r, ember_stats *out,
  * the end. */
 EM_API ember_status ember_save_as_text_file(ember_rdd *r, const char *dir,
                                             ember_error *err);
+
+/* Writes every partition through a sink component ("plugin.name",
+ * ember/sink.h) with arg: each attempt commits only if the kernel's
+ * commit arbiter allows it. What a finished job leaves (markers, layout)
+ * is the sink's to say. */
+EM_API ember_status ember_save(ember_rdd *r, const char *sink,
+                               const void *arg, size_t arg_len,
+                               ember_error *err);
 
 /* ---- actions on pair datasets ---- */
 
