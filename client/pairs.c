@@ -263,6 +263,24 @@ ember_rdd *ember_repartition_and_sort_within_partitions(
                  json_pack("{s:b}", "ascending", ascending ? 1 : 0), err);
 }
 
+ember_rdd *ember_sample_by_key(ember_rdd *r, int with_replacement,
+                               const ember_batch *fractions, uint64_t seed,
+                               ember_error *err)
+{
+    if (!r || !fractions) {
+        ember_errorf(err, EMBER_EINVAL, "sample_by_key: a dataset and the "
+                     "fractions are needed");
+        return NULL;
+    }
+    json_t *pj = r->partitioner ? json_deep_copy(r->partitioner)
+                                : hash_part(r->partitions);
+    json_t *args = json_pack("{s:o,s:I,s:b}", "fractions",
+                             em_client_blob(fractions->data, fractions->len),
+                             "seed", (json_int_t)seed, "with_replacement",
+                             with_replacement ? 1 : 0);
+    return keyed("sample_by_key", &r, 1, pj, NULL, 0, args, err);
+}
+
 /* ---- several inputs ---------------------------------------------------- */
 
 static ember_rdd *two(const char *op, ember_rdd *a, ember_rdd *b,

@@ -4,6 +4,7 @@
  * zip_partitions, zip_with_unique_id, zip_with_index.
  */
 #include "runtime/ops_internal.h"
+#include "runtime/sampling.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -93,40 +94,6 @@ static ember_status glom_next(em_opnode *o, ember_batch *b, ember_error *err)
 
 /* ---- sample ----------------------------------------------------------- */
 
-/* splitmix64: the per-partition generator (seeded by seed and partition). */
-static uint64_t rng_next(uint64_t *st)
-{
-    uint64_t z = (*st += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *st)
-{
-    return (double)(rng_next(st) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Copies of one record with replacement: Poisson(fraction), by Knuth's
- * product method on pieces of the mean of at most 30 (a sum of Poissons is
- * Poisson; exp(-mean) would underflow for large means). */
-static uint32_t poisson(uint64_t *st, double mean)
-{
-    uint64_t total = 0;
-    while (mean > 0 && total < UINT32_MAX) {
-        double part = mean > 30 ? 30 : mean;
-        mean -= part;
-        double l = exp(-part), p = 1.0;
-        uint32_t k = 0;
-        do {
-            k++;
-            p *= rng_unit(st);
-        } while (p > l);
-        total += k - 1;
-    }
-    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-}
-
 static ember_status sample_next(em_opnode *o, ember_batch *b,
                                 ember_error *err)
 {
@@ -141,8 +108,8 @@ static ember_status sample_next(em_opnode *o, ember_batch *b,
     uint64_t n = 0;
     o->buf.len = 0;
     while (ember_batch_next(&c, &r, &rl) == EMBER_OK) {
-        uint32_t copies = o->done ? poisson(&o->pos, fraction)
-                                  : rng_unit(&o->pos) < fraction;
+        uint32_t copies = o->done ? em_rng_poisson(&o->pos, fraction)
+                                  : em_rng_unit(&o->pos) < fraction;
         for (uint32_t k = 0; k < copies; k++) {
             if ((s = ember_batch_append(&o->buf, r, rl)) != EMBER_OK)
                 return em_op_fail(o, err, s, "out of memory");
@@ -178,8 +145,8 @@ static ember_status sample_init(em_opnode *o, ember_error *err)
     *(double *)o->extra = fraction;
     o->close = free_extra;
     o->done = (int)repl; /* reused as the with-replacement flag */
-    uint64_t st = (uint64_t)seed ^ ((uint64_t)o->partition * 0xD1B54A32D192ED03ull);
-    rng_next(&st);
+    uint64_t st = em_rng_seed((uint64_t)seed, o->partition);
+    em_rng_next(&st);
     o->pos = st;
     o->next = sample_next;
     return EMBER_OK;

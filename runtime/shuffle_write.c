@@ -6,8 +6,11 @@
 #include <string.h>
 
 #include "msg/msg.h"
+#include "runtime/bytemap.h"
 #include "runtime/combiner.h"
 #include "runtime/partition.h"
+#include "runtime/recval.h"
+#include "runtime/sampling.h"
 
 typedef struct map_ctx {
     const ember_shuffle_vtable *vt;
@@ -17,6 +20,110 @@ typedef struct map_ctx {
     size_t cap_parts;
     uint64_t records_out;
 } map_ctx;
+
+/* sample_by_key's map side: each key's fraction, and the generator. */
+typedef struct sampler {
+    em_bytemap fractions; /* encoded key -> double bits */
+    uint64_t rng;
+    int with_replacement;
+    ember_buf out;
+} sampler;
+
+static void sampler_free(sampler *sm)
+{
+    em_bytemap_free(&sm->fractions);
+    ember_buf_release(&sm->out);
+}
+
+/* Reads args {"fractions": batch of (key, number) pairs, "seed": int,
+ * "with_replacement": bool}. */
+static ember_status sampler_init(sampler *sm, const em_node *n,
+                                 const json_t *args, uint32_t map_id,
+                                 ember_error *err)
+{
+    em_bytemap_init(&sm->fractions);
+    sm->out = ember_buf_heap();
+    const json_t *seed = args ? json_object_get(args, "seed") : NULL;
+    const json_t *fr = args ? json_object_get(args, "fractions") : NULL;
+    sm->with_replacement =
+        args && json_is_true(json_object_get(args, "with_replacement"));
+    sm->rng = em_rng_seed(json_is_integer(seed)
+                              ? (uint64_t)json_integer_value(seed)
+                              : 0,
+                          map_id);
+    em_rng_next(&sm->rng);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (!fr || em_pipe_blob(fr, &blob, &len) != EMBER_OK)
+        return ember_errorf(err, EMBER_EINVAL, "dataset %" PRIu64
+                            " (sample_by_key): args.fractions must be the "
+                            "base64 of a batch of (key, fraction) pairs",
+                            n->id);
+    ember_batch b = {blob, len, 0};
+    ember_batch_cursor c = ember_batch_cursor_of(&b);
+    const uint8_t *r;
+    size_t rl;
+    ember_status s = EMBER_OK;
+    while (s == EMBER_OK && ember_batch_next(&c, &r, &rl) == EMBER_OK) {
+        ember_value k, v;
+        double f = -1;
+        if (em_rec_pair(r, rl, &k, &v) == EMBER_OK)
+            f = v.type == EMBER_TYPE_DOUBLE ? v.u.f64
+                : v.type == EMBER_TYPE_INT  ? (double)v.u.i64
+                                            : -1;
+        if (!(f >= 0) || (!sm->with_replacement && f > 1)) {
+            s = ember_errorf(err, EMBER_EINVAL, "dataset %" PRIu64
+                             " (sample_by_key): each fraction must be a "
+                             "number in [0, 1] (>= 0 with replacement)",
+                             n->id);
+            break;
+        }
+        int added;
+        uint64_t *slot = em_bytemap_upsert(&sm->fractions, k.enc, k.enc_len,
+                                           &added);
+        if (!slot)
+            s = ember_errorf(err, EMBER_ENOMEM, "out of memory");
+        else
+            memcpy(slot, &f, sizeof f);
+    }
+    free(blob);
+    return s;
+}
+
+/* Keeps each record of b with its key's fraction (copies: Poisson). */
+static ember_status sample(sampler *sm, const em_node *n, const ember_batch *b,
+                           ember_batch *kept, ember_error *err)
+{
+    sm->out.len = 0;
+    uint64_t m = 0;
+    ember_batch_cursor c = ember_batch_cursor_of(b);
+    const uint8_t *r;
+    size_t rl;
+    while (ember_batch_next(&c, &r, &rl) == EMBER_OK) {
+        ember_value k, v;
+        int added;
+        uint64_t *slot = NULL;
+        if (em_rec_pair(r, rl, &k, &v) != EMBER_OK ||
+            !(slot = em_bytemap_upsert(&sm->fractions, k.enc, k.enc_len,
+                                       &added)) ||
+            added)
+            return ember_errorf(err, EMBER_EINVAL, "dataset %" PRIu64
+                                " (sample_by_key): %s", n->id,
+                                slot ? "a key has no fraction"
+                                     : "expected (key, value) pairs");
+        double f;
+        memcpy(&f, slot, sizeof f);
+        uint32_t copies = sm->with_replacement ? em_rng_poisson(&sm->rng, f)
+                                               : em_rng_unit(&sm->rng) < f;
+        for (uint32_t i = 0; i < copies; i++) {
+            if (ember_batch_append(&sm->out, r, rl) != EMBER_OK)
+                return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+            m++;
+        }
+    }
+    *kept = (ember_batch){sm->out.data, sm->out.len, m};
+    return EMBER_OK;
+}
 
 /* Tags every record of b with its partition and hands it to the writer. */
 static ember_status route(map_ctx *m, const ember_batch *b, ember_error *err)
@@ -100,12 +207,24 @@ ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
                              e.msg[0] ? e.msg : ember_status_name(s));
         }
     }
+    sampler sm;
+    int sampling = strcmp(reader->op->name, "sample_by_key") == 0;
+    memset(&sm, 0, sizeof sm);
+    if (s == EMBER_OK && sampling)
+        s = sampler_init(&sm, reader,
+                         env->node_args ? env->node_args[ri] : NULL, map_id,
+                         err);
     /* a combine table may use half the shuffle memory; the writer the
      * rest */
     size_t budget = (size_t)(em_shuffle_svc_memory(svc) / 2);
     ember_batch b;
     while (s == EMBER_OK && (s = em_pipe_next(pipe, &b, err)) == EMBER_OK) {
-        if (comb) {
+        if (sampling) {
+            ember_batch kept;
+            s = sample(&sm, reader, &b, &kept, err);
+            if (s == EMBER_OK)
+                s = route(&m, &kept, err);
+        } else if (comb) {
             s = em_combiner_add(comb, &b, err);
             if (s == EMBER_OK && em_combiner_bytes(comb) > budget)
                 s = flush(&m, comb, &scratch, err);
@@ -127,6 +246,8 @@ ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
         s = em_map_status_encode(status, lengths, io->out_partitions);
     if (m.writer)
         m.vt->writer_abort(m.writer);
+    if (sampling)
+        sampler_free(&sm);
     em_combiner_close(comb);
     em_partfn_close(m.part);
     free(m.parts);

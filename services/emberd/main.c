@@ -2,7 +2,8 @@
  * emberd — the kernel as a long-running service. See docs/service.md.
  *
  *   emberd --listen URL --state DIR [--master URL] [--conf KEY=VALUE]...
- *          [--properties-file FILE] [--verbose]
+ *          [--properties-file FILE] [--max-client-queue SIZE]
+ *          [--max-splits N] [--verbose]
  *
  * Prints "emberd: listening on URL" on stdout once clients can connect,
  * runs until SIGINT or SIGTERM, then stops cleanly and exits 0. Exit
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ember/kernel/conf.h"
 #include "service.h"
 
 static const char usage[] =
@@ -34,6 +36,12 @@ static const char usage[] =
     "  --conf KEY=VALUE         set a configuration value (repeatable)\n"
     "  --properties-file FILE   the defaults file (default:\n"
     "                           $EMBER_CONF_DIR/ember-defaults.conf)\n"
+    "  --max-client-queue SIZE  bytes of requests one client may have\n"
+    "                           waiting or in progress (e.g. 512m; default\n"
+    "                           256m); a client sending more is refused\n"
+    "                           and disconnected\n"
+    "  --max-splits N           splits one input may expand to when a\n"
+    "                           client plans a source (default 100000)\n"
     "  --verbose                log connections and jobs, and print every\n"
     "                           effective configuration value to stderr\n"
     "  --help                   show this help\n"
@@ -86,7 +94,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         static const char *const with_value[] = {
-            "--listen", "--state", "--master", "--conf", "--properties-file"};
+            "--listen",           "--state",      "--master",
+            "--conf",             "--properties-file",
+            "--max-client-queue", "--max-splits"};
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             rc = 0;
@@ -110,12 +120,34 @@ int main(int argc, char **argv)
                     "--help')\n", with_value[k]);
             goto out;
         }
+        int64_t n = 0;
         switch (k) {
         case 0: o.listen = v; break;
         case 1: o.state_dir = v; break;
         case 2: o.master = v; break;
         case 3: flags[nflags++] = v; break;
-        default: o.properties_file = v; break;
+        case 4: o.properties_file = v; break;
+        case 5:
+            if (em_parse_size(v, &n) != EMBER_OK || n < 1024) {
+                fprintf(stderr, "emberd: --max-client-queue '%s' is not a "
+                        "size of at least 1k (e.g. 512m, 2g)\n", v);
+                goto out;
+            }
+            o.max_client_queue = (size_t)n;
+            break;
+        default: {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long u = strtoull(v, &end, 10);
+            if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 ||
+                u == 0) {
+                fprintf(stderr, "emberd: --max-splits '%s' is not a "
+                        "positive integer\n", v);
+                goto out;
+            }
+            o.max_splits = (uint64_t)u;
+            break;
+        }
         }
     }
     if (!o.listen || !o.state_dir) {

@@ -5,9 +5,23 @@
  * a client. The link's callbacks (NNG threads) only queue: each received
  * message is copied to the client's queue, and the link's end is queued
  * last as a "closed" item. Workers take a client with queued items from
- * the ready list, handle one item with the client marked busy, and put
- * the client back if more is queued — so one client's requests run one at
- * a time, in order, while different clients run in parallel.
+ * a ready list, handle one item with the client marked busy, and put the
+ * client back if more is queued — so one client's requests run one at a
+ * time, in order, while different clients run in parallel.
+ *
+ * Two lanes of workers: WORKERS threads for every request, PLANNERS
+ * threads for SPLITS (a source's plan may list many files). A client whose
+ * next item is a SPLITS waits in the planners' ready list, so SPLITS
+ * requests never hold the threads other clients' requests need.
+ *
+ * Back-pressure. em_link cannot stop reading one link, so a client's
+ * queue is bounded instead: the bytes of its messages waiting or in hand
+ * (c->qbytes) may not pass d->queue_max, except that one message in hand
+ * and one waiting always fit, whatever their size.
+ * The message that would pass it is refused with an ERROR naming the
+ * limit, the client's waiting messages are dropped (the ERROR says how
+ * many), everything it sends afterwards is discarded, and a "refused"
+ * item makes the next worker close the link. Other clients never notice.
  *
  * A client is freed when its last reference goes: one for the link (given
  * up by the worker that handles the "closed" item, after closing the
@@ -51,20 +65,48 @@
 #include "util/sha256.h"
 
 #define LOG_SRC "emberd"
+/* Threads handling requests, and threads handling SPLITS only. */
 #define WORKERS 4
+#define PLANNERS 2
+/* The most bytes of splits one SPLITS reply may hold. */
+#define SPLITS_MAX_BYTES ((size_t)256 << 20)
+
+#ifndef EMBER_BIN_TO_LIB
+#define EMBER_BIN_TO_LIB "../lib"
+#endif
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.1.0"
 #endif
 
-/* One queued item of a client: a message, or (data NULL) the link's end. */
+/* What a queued item is. */
+enum { Q_MSG, Q_REFUSED, Q_CLOSED };
+/* Which workers take a client whose next item this is. */
+enum { LANE_REQUESTS, LANE_SPLITS, NLANES };
+
+/* One queued item of a client: a message (data, len), the order to close
+ * a client that passed its queue limit, or the link's end. */
 typedef struct qitem {
     uint8_t *data;
     size_t len;
+    int kind;
+    int lane;
     struct qitem *next;
 } qitem;
 
 typedef struct client client;
+
+/* Clients waiting for a worker of one lane. */
+typedef struct lane {
+    client *head, *tail;
+    pthread_cond_t cv;
+} lane;
+
+/* What a worker thread gets. */
+typedef struct worker_arg {
+    struct emberd *d;
+    int lane;
+} worker_arg;
 
 typedef struct shipped {
     char name[256];
@@ -85,15 +127,19 @@ struct emberd {
     em_link_server *links;
     uint32_t slots, default_parallelism;
     int64_t max_clients;
+    size_t queue_max;    /* bytes one client may have queued */
+    uint64_t max_splits; /* splits one SPLITS request may give */
 
     pthread_mutex_t mu; /* everything below up to plugin_mu */
-    pthread_cond_t cv;
-    client *ready_head, *ready_tail;
+    lane lanes[NLANES];
     client *clients; /* every client not yet freed */
     size_t nclients; /* connected (link not yet closed) */
     em_u64map jobs;  /* job_id -> job, jobs in flight */
     int stopping;
-    pthread_t workers[WORKERS];
+    uint64_t queued;      /* bytes of messages queued or in hand, all */
+    uint64_t queued_peak; /* the most one client ever had */
+    pthread_t workers[WORKERS + PLANNERS];
+    worker_arg worker_args[WORKERS + PLANNERS];
     int nworkers;
 
     pthread_mutex_t plugin_mu; /* shipped plugins, the plugin directory */
@@ -114,7 +160,11 @@ struct client {
     /* guarded by d->mu */
     int refs;
     qitem *q_head, *q_tail;
+    size_t qbytes;  /* of its messages queued or in hand */
+    size_t waiting; /* messages queued, not in hand */
     int busy, ready;
+    int refused;            /* passed the queue limit: being closed */
+    uint64_t discarded;     /* messages dropped since */
     client *next, *rnext;
     /* touched only by the worker handling this client's items */
     int has_app;
@@ -265,29 +315,74 @@ static ember_status get_bool(const json_t *h, const char *what,
 
 /* ------------------------------------------------------------ clients */
 
+/* Frees what c still has queued and takes its bytes off the counts;
+ * d->mu held (or no other thread left). Returns the messages freed. */
+static size_t drop_queue_locked(emberd *d, client *c, int messages_only)
+{
+    size_t n = 0;
+    qitem **pp = &c->q_head, *last = NULL;
+    while (*pp) {
+        qitem *q = *pp;
+        if (messages_only && q->kind != Q_MSG) {
+            last = q;
+            pp = &q->next;
+            continue;
+        }
+        *pp = q->next;
+        if (q->kind == Q_MSG) {
+            c->qbytes -= q->len;
+            c->waiting--;
+            d->queued -= q->len;
+            n++;
+        }
+        free(q->data);
+        free(q);
+    }
+    c->q_tail = last;
+    return n;
+}
+
+/* Frees c (its queue too); d->mu held or no other thread left. */
+static void client_free(emberd *d, client *c)
+{
+    drop_queue_locked(d, c, 0);
+    /* a message in hand was counted when it arrived */
+    d->queued -= c->qbytes;
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
 /* Drops one reference; frees c with the last. Takes d->mu. */
 static void client_unref(client *c)
 {
     emberd *d = c->d;
     pthread_mutex_lock(&d->mu);
-    int last = --c->refs == 0;
-    if (last)
+    if (--c->refs == 0) {
         for (client **pp = &d->clients; *pp; pp = &(*pp)->next)
             if (*pp == c) {
                 *pp = c->next;
                 break;
             }
-    pthread_mutex_unlock(&d->mu);
-    if (!last)
-        return;
-    while (c->q_head) {
-        qitem *q = c->q_head;
-        c->q_head = q->next;
-        free(q->data);
-        free(q);
+        client_free(d, c);
     }
-    pthread_mutex_destroy(&c->mu);
-    free(c);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Puts c on the ready list of the lane of its next item, unless it is
+ * busy, already there or has nothing queued; d->mu held. */
+static void make_ready_locked(emberd *d, client *c)
+{
+    if (c->busy || c->ready || !c->q_head)
+        return;
+    lane *ln = &d->lanes[c->q_head->lane];
+    c->ready = 1;
+    c->rnext = NULL;
+    if (ln->tail)
+        ln->tail->rnext = c;
+    else
+        ln->head = c;
+    ln->tail = c;
+    pthread_cond_signal(&ln->cv);
 }
 
 /* Queues an item for c and makes c ready; d->mu held. */
@@ -298,16 +393,38 @@ static void enqueue_locked(emberd *d, client *c, qitem *q)
     else
         c->q_head = q;
     c->q_tail = q;
-    if (!c->busy && !c->ready) {
-        c->ready = 1;
-        c->rnext = NULL;
-        if (d->ready_tail)
-            d->ready_tail->rnext = c;
-        else
-            d->ready_head = c;
-        d->ready_tail = c;
-        pthread_cond_signal(&d->cv);
+    if (q->kind == Q_MSG) {
+        c->qbytes += q->len;
+        c->waiting++;
+        d->queued += q->len;
+        if (c->qbytes > d->queued_peak)
+            d->queued_peak = c->qbytes;
     }
+    make_ready_locked(d, c);
+}
+
+/* Refuses c's message of len bytes (request req) that would pass the
+ * queue limit: drops what c has waiting, queues the order to close it,
+ * answers ERROR. q is a spare item. d->mu held on entry, released. */
+static void refuse_flood_locked(emberd *d, client *c, qitem *q, uint64_t req,
+                                size_t len)
+{
+    size_t had = c->qbytes;
+    c->refused = 1;
+    size_t dropped = drop_queue_locked(d, c, 1);
+    q->kind = Q_REFUSED;
+    q->lane = LANE_REQUESTS;
+    enqueue_locked(d, c, q);
+    pthread_mutex_unlock(&d->mu);
+    char msg[480];
+    snprintf(msg, sizeof msg,
+             "too many requests waiting: this connection had %zu bytes of "
+             "requests queued or in progress on emberd and sent %zu more, "
+             "over its limit of %zu bytes (emberd --max-client-queue); "
+             "%zu waiting requests were dropped and the connection is "
+             "closed (wait for replies before sending more)",
+             had, len, d->queue_max, dropped);
+    refuse(c, req, EMBER_ENOSPC, msg);
 }
 
 static void link_recv(void *ctx, em_link *l, const uint8_t *data,
@@ -315,20 +432,47 @@ static void link_recv(void *ctx, em_link *l, const uint8_t *data,
 {
     emberd *d = ctx;
     client *c = em_link_user(l);
-    qitem *q = calloc(1, sizeof *q);
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!c || !q || !copy) {
-        free(q);
-        free(copy);
-        if (c)
-            em_log(EMBER_LOG_ERROR, LOG_SRC,
-                   "client %" PRIu64 ": out of memory: a message of %zu "
-                   "bytes dropped", c->id, len);
+    if (!c)
         return;
+    /* The envelope only (no copy, no JSON): which lane, which request. */
+    em_cmsg m;
+    int lane_of = LANE_REQUESTS;
+    uint64_t req = 0;
+    if (em_cmsg_decode(data, len, &m, NULL) == EMBER_OK) {
+        req = m.req_id;
+        if (m.type == EM_CMSG_SPLITS)
+            lane_of = LANE_SPLITS;
+    }
+    qitem *q = calloc(1, sizeof *q);
+    if (!q)
+        goto nomem;
+    pthread_mutex_lock(&d->mu);
+    if (d->stopping || c->refused) {
+        c->discarded += !d->stopping;
+        pthread_mutex_unlock(&d->mu);
+        free(q);
+        return;
+    }
+    /* One message in hand and one waiting always fit, whatever their
+     * size (the link bounds one message). Only this link's callbacks add
+     * to c's queue (never two at once) and workers only shrink it: the
+     * check holds after unlocking. */
+    if (c->waiting > 0 &&
+        (c->qbytes >= d->queue_max || len > d->queue_max - c->qbytes)) {
+        refuse_flood_locked(d, c, q, req, len);
+        return;
+    }
+    pthread_mutex_unlock(&d->mu);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        free(q);
+        goto nomem;
     }
     memcpy(copy, data, len);
     q->data = copy;
     q->len = len;
+    q->kind = Q_MSG;
+    q->lane = lane_of;
     pthread_mutex_lock(&d->mu);
     if (d->stopping) {
         pthread_mutex_unlock(&d->mu);
@@ -338,6 +482,11 @@ static void link_recv(void *ctx, em_link *l, const uint8_t *data,
     }
     enqueue_locked(d, c, q);
     pthread_mutex_unlock(&d->mu);
+    return;
+nomem:
+    em_log(EMBER_LOG_ERROR, LOG_SRC,
+           "client %" PRIu64 ": out of memory: a message of %zu bytes "
+           "dropped", c->id, len);
 }
 
 static void link_closed(void *ctx, em_link *l, const char *reason)
@@ -357,8 +506,17 @@ static void link_closed(void *ctx, em_link *l, const char *reason)
         free(q);
         return;
     }
+    /* Nobody is left to read the replies: requests still waiting are
+     * freed now rather than run (the application's jobs are cancelled
+     * when the connection goes anyway). */
+    size_t dropped = drop_queue_locked(d, c, 1);
+    q->kind = Q_CLOSED;
+    q->lane = LANE_REQUESTS;
     enqueue_locked(d, c, q);
     pthread_mutex_unlock(&d->mu);
+    if (dropped)
+        em_log(EMBER_LOG_INFO, LOG_SRC, "client %" PRIu64 ": %zu requests "
+               "it sent before it went were not handled", c->id, dropped);
 }
 
 static ember_status link_accept(void *ctx, em_link *l, em_link_handler *h)
@@ -831,6 +989,49 @@ static ember_status on_plugin_put(client *c, const em_cmsg *m,
     return EMBER_OK;
 }
 
+/* The splits buffer of one SPLITS request: a heap buffer that refuses to
+ * grow once it holds more than max records or would pass max_bytes, so a
+ * source expanding a huge input fails at its next growth (growth doubles:
+ * a few times in all) instead of piling everything up. */
+typedef struct splits_cap {
+    uint64_t max;      /* records */
+    size_t max_bytes;
+    size_t seen;       /* bytes of whole records counted so far */
+    uint64_t records;  /* records in data[0..seen) */
+    int hit;           /* 1: too many records, 2: too many bytes */
+} splits_cap;
+
+static ember_status splits_grow(ember_buf *b, size_t min_cap)
+{
+    splits_cap *sc = b->owner;
+    if (min_cap == 0)
+        return ember_buf_heap_grow(b, 0);
+    /* Count the records appended since the last growth; the last frame
+     * may still be half written. (No data yet: nothing to count.) */
+    size_t at = sc->seen;
+    if (at > b->len) /* the source took records back: count again */
+        at = 0, sc->records = 0;
+    while (b->data && at < b->len) {
+        const uint8_t *p = b->data + at, *end = b->data + b->len;
+        uint64_t n;
+        if (ember_uvarint_get(&p, end, &n) != EMBER_OK ||
+            n > (uint64_t)(end - p))
+            break;
+        at = (size_t)(p - b->data) + (size_t)n;
+        sc->records++;
+    }
+    sc->seen = at;
+    if (sc->records > sc->max) {
+        sc->hit = 1;
+        return EMBER_ENOSPC;
+    }
+    if (min_cap > sc->max_bytes) {
+        sc->hit = 2;
+        return EMBER_ENOSPC;
+    }
+    return ember_buf_heap_grow(b, min_cap);
+}
+
 static ember_status on_splits(client *c, const em_cmsg *m, const json_t *h,
                               ember_error *err)
 {
@@ -850,11 +1051,32 @@ static ember_status on_splits(client *c, const em_cmsg *m, const json_t *h,
                             "SPLITS: no source '%s' is loaded on emberd",
                             source);
     const ember_source_vtable *vt = comp->vtable;
+    splits_cap cap = {d->max_splits, SPLITS_MAX_BYTES, 0, 0, 0};
     ember_buf splits = ember_buf_heap();
+    splits.grow = splits_grow;
+    splits.owner = &cap;
     uint64_t count = 0;
     st = vt->plan(em_host_api(), m->body.data, m->body.len, (uint32_t)minp,
                   &splits, &count, err);
-    if (st == EMBER_OK)
+    if (st == EMBER_OK && count > d->max_splits)
+        cap.hit = 1;
+    if (st == EMBER_OK && !cap.hit && splits.len > SPLITS_MAX_BYTES)
+        cap.hit = 2;
+    /* The source's own message would only say that appending failed. */
+    if (cap.hit == 1)
+        st = ember_errorf(err, EMBER_ENOSPC,
+                          "SPLITS: source '%s' expands this input to more "
+                          "than %" PRIu64 " splits, the most one request "
+                          "may have (emberd --max-splits); name fewer "
+                          "files or ask for fewer partitions",
+                          source, d->max_splits);
+    else if (cap.hit == 2)
+        st = ember_errorf(err, EMBER_ENOSPC,
+                          "SPLITS: source '%s' expands this input to more "
+                          "than %zu bytes of splits, the most one request "
+                          "may have; name fewer files",
+                          source, SPLITS_MAX_BYTES);
+    else if (st == EMBER_OK)
         reply(c, EM_CMSG_SPLITS_REPLY, m->req_id,
               json_pack("{s:I}", "count", (json_int_t)count), splits.data,
               splits.len);
@@ -1142,52 +1364,71 @@ static void handle_closed(client *c)
     em_link_close(l);
     pthread_mutex_lock(&d->mu);
     d->nclients--;
+    uint64_t discarded = c->discarded;
     pthread_mutex_unlock(&d->mu);
+    if (discarded)
+        em_log(EMBER_LOG_WARN, LOG_SRC,
+               "client %" PRIu64 ": %" PRIu64 " messages sent after its "
+               "queue limit were discarded", c->id, discarded);
+}
+
+/* c passed its queue limit (it was told): start closing its link; its
+ * end follows as a "closed" item. */
+static void handle_refused(client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    em_link_close_async(c->link);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void *worker_main(void *arg)
 {
-    emberd *d = arg;
+    worker_arg *wa = arg;
+    emberd *d = wa->d;
+    lane *ln = &d->lanes[wa->lane];
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (!d->ready_head && !d->stopping)
-            pthread_cond_wait(&d->cv, &d->mu);
+        while (!ln->head && !d->stopping)
+            pthread_cond_wait(&ln->cv, &d->mu);
         if (d->stopping)
             break;
-        client *c = d->ready_head;
-        d->ready_head = c->rnext;
-        if (!d->ready_head)
-            d->ready_tail = NULL;
+        client *c = ln->head;
+        ln->head = c->rnext;
+        if (!ln->head)
+            ln->tail = NULL;
         c->ready = 0;
         qitem *q = c->q_head;
         c->q_head = q->next;
         if (!c->q_head)
             c->q_tail = NULL;
+        if (q->kind == Q_MSG)
+            c->waiting--;
         c->busy = 1;
         pthread_mutex_unlock(&d->mu);
 
-        int closed = q->data == NULL;
-        if (closed)
+        int kind = q->kind;
+        size_t len = q->len;
+        if (kind == Q_CLOSED)
             handle_closed(c);
+        else if (kind == Q_REFUSED)
+            handle_refused(c);
         else
-            handle_message(c, q->data, q->len);
+            handle_message(c, q->data, len);
         free(q->data);
         free(q);
 
         pthread_mutex_lock(&d->mu);
         c->busy = 0;
-        if (closed) {
+        if (kind == Q_MSG) {
+            c->qbytes -= len;
+            d->queued -= len;
+        }
+        if (kind == Q_CLOSED) {
             pthread_mutex_unlock(&d->mu);
             client_unref(c); /* the link's reference */
             pthread_mutex_lock(&d->mu);
-        } else if (c->q_head && !c->ready) {
-            c->ready = 1;
-            c->rnext = NULL;
-            if (d->ready_tail)
-                d->ready_tail->rnext = c;
-            else
-                d->ready_head = c;
-            d->ready_tail = c;
+        } else {
+            make_ready_locked(d, c);
         }
     }
     pthread_mutex_unlock(&d->mu);
@@ -1398,13 +1639,17 @@ ember_status emberd_start(emberd **out, const emberd_opts *o,
     if (!d)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
+    for (int i = 0; i < NLANES; i++)
+        pthread_cond_init(&d->lanes[i].cv, NULL);
     pthread_mutex_init(&d->plugin_mu, NULL);
     pthread_mutex_init(&d->ro_mu, NULL);
     ember_status st;
     if (o->verbose)
         em_log_set_level(EMBER_LOG_INFO);
     snprintf(d->listen, sizeof d->listen, "%s", o->listen);
+    d->queue_max = o->max_client_queue ? o->max_client_queue
+                                       : EMBERD_MAX_CLIENT_QUEUE;
+    d->max_splits = o->max_splits ? o->max_splits : EMBERD_MAX_SPLITS;
     if ((st = read_conf(d, o, err)) != EMBER_OK)
         goto fail;
     em_host_set_conf(d->conf);
@@ -1449,8 +1694,11 @@ ember_status emberd_start(emberd **out, const emberd_opts *o,
     if ((st = em_server_start(&d->server, &so, err)) != EMBER_OK)
         goto fail;
     d->k = em_server_kernel(d->server);
-    for (int i = 0; i < WORKERS; i++) {
-        if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) {
+    for (int i = 0; i < WORKERS + PLANNERS; i++) {
+        d->worker_args[i] = (worker_arg){d, i < WORKERS ? LANE_REQUESTS
+                                                        : LANE_SPLITS};
+        if (pthread_create(&d->workers[i], NULL, worker_main,
+                           &d->worker_args[i]) != 0) {
             st = ember_errorf(err, EMBER_ENOMEM, "cannot start a thread");
             goto fail;
         }
@@ -1484,6 +1732,24 @@ uint64_t emberd_bad_messages(const emberd *d)
     return atomic_load(&((emberd *)d)->bad_messages);
 }
 
+uint64_t emberd_queued_bytes(const emberd *d)
+{
+    emberd *m = (emberd *)d;
+    pthread_mutex_lock(&m->mu);
+    uint64_t n = m->queued;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+uint64_t emberd_queued_peak(const emberd *d)
+{
+    emberd *m = (emberd *)d;
+    pthread_mutex_lock(&m->mu);
+    uint64_t n = m->queued_peak;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
 static void nothing(void *ctx)
 {
     (void)ctx;
@@ -1496,7 +1762,8 @@ void emberd_stop(emberd *d)
     /* 1. No more requests: workers finish the one in hand and leave. */
     pthread_mutex_lock(&d->mu);
     d->stopping = 1;
-    pthread_cond_broadcast(&d->cv);
+    for (int i = 0; i < NLANES; i++)
+        pthread_cond_broadcast(&d->lanes[i].cv);
     pthread_mutex_unlock(&d->mu);
     for (int i = 0; i < d->nworkers; i++)
         pthread_join(d->workers[i], NULL);
@@ -1521,18 +1788,12 @@ void emberd_stop(emberd *d)
     d->server = NULL;
     /* 4. The links: closed and freed by the link server. */
     em_link_server_close(d->links);
-    /* 5. What is left of the clients. */
+    /* 5. What is left of the clients, with every message still queued
+     * (no thread but this one is left). */
     while (d->clients) {
         client *c = d->clients;
         d->clients = c->next;
-        while (c->q_head) {
-            qitem *q = c->q_head;
-            c->q_head = q->next;
-            free(q->data);
-            free(q);
-        }
-        pthread_mutex_destroy(&c->mu);
-        free(c);
+        client_free(d, c);
     }
     em_u64map_free(&d->jobs);
     if (d->ro)
@@ -1543,7 +1804,8 @@ void emberd_stop(emberd *d)
     free(d->shipped);
     pthread_mutex_destroy(&d->ro_mu);
     pthread_mutex_destroy(&d->plugin_mu);
-    pthread_cond_destroy(&d->cv);
+    for (int i = 0; i < NLANES; i++)
+        pthread_cond_destroy(&d->lanes[i].cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -122,8 +122,10 @@ static void kill_children(void)
 }
 
 /* Starts emberd on state (made with mkdtemp when state is NULL) and
- * master URL mu; returns once it listens. */
-static void svc_start(svc *s, const char *state, const char *mu)
+ * master URL mu, with the options in extra (NULL-terminated, nullable);
+ * returns once it listens. */
+static void svc_start_with(svc *s, const char *state, const char *mu,
+                           const char *const *extra)
 {
     if (state) {
         snprintf(s->state, sizeof s->state, "%s", state);
@@ -139,8 +141,11 @@ static void svc_start(svc *s, const char *state, const char *mu)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(EMBERD_BIN, "emberd", "--listen", "tcp://127.0.0.1:0",
-              "--state", s->state, "--master", mu, (char *)NULL);
+        const char *argv[16] = {"emberd", "--listen", "tcp://127.0.0.1:0",
+                                "--state", s->state, "--master", mu};
+        for (int k = 0; extra && extra[k] && k < 8; k++)
+            argv[7 + k] = extra[k];
+        execv(EMBERD_BIN, (char *const *)argv);
         _exit(127);
     }
     child_track(s->pid, 1);
@@ -155,6 +160,11 @@ static void svc_start(svc *s, const char *state, const char *mu)
     p += strlen("emberd: listening on ");
     snprintf(s->url, sizeof s->url, "%.*s", (int)strcspn(p, "\n"), p);
     snprintf(s->master, sizeof s->master, "ember://%s", s->url + 6);
+}
+
+static void svc_start(svc *s, const char *state, const char *mu)
+{
+    svc_start_with(s, state, mu, NULL);
 }
 
 /* Whether the child still runs. */
@@ -890,9 +900,10 @@ static void slurp(int fd, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-/* Starts `ember argv...` with stdout and stderr to files; returns pid. */
-static pid_t ember_start(const char *out, const char *errf,
-                         const char *const *argv)
+/* Starts program bin with argv, stdout and stderr to files; returns
+ * its pid. */
+static pid_t prog_start(const char *bin, const char *out, const char *errf,
+                        const char *const *argv)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -901,10 +912,17 @@ static pid_t ember_start(const char *out, const char *errf,
         int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(o, 1);
         dup2(e, 2);
-        execv(EMBER_BIN, (char *const *)argv);
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+/* Starts `ember argv...` with stdout and stderr to files; returns pid. */
+static pid_t ember_start(const char *out, const char *errf,
+                         const char *const *argv)
+{
+    return prog_start(EMBER_BIN, out, errf, argv);
 }
 
 static void ember_wait(pid_t pid, const char *out, const char *errf, run *r)
@@ -921,15 +939,21 @@ static void ember_wait(pid_t pid, const char *out, const char *errf, run *r)
     close(fd);
 }
 
-static void ember_cli(run *r, const char *const *argv)
+/* Runs program bin with argv to its end. */
+static void prog_run(const char *bin, run *r, const char *const *argv)
 {
     char out[128], errf[128];
     snprintf(out, sizeof out, "/tmp/ember-svc-cli-%ld.out", (long)getpid());
     snprintf(errf, sizeof errf, "/tmp/ember-svc-cli-%ld.err",
              (long)getpid());
-    ember_wait(ember_start(out, errf, argv), out, errf, r);
+    ember_wait(prog_start(bin, out, errf, argv), out, errf, r);
     unlink(out);
     unlink(errf);
+}
+
+static void ember_cli(run *r, const char *const *argv)
+{
+    prog_run(EMBER_BIN, r, argv);
 }
 
 /* Writes a plan file: n partitions of range, each sleeping ms per batch
@@ -1060,6 +1084,67 @@ static void cli_submit_status_list_kill(void **state)
     unlink(errf);
 }
 
+/* ------------------------------------------------------------- limits */
+
+/* A text input that expands to more splits than --max-splits allows is
+ * refused with a message naming the limit; a smaller one is planned. */
+static void splits_over_the_limit(void **state)
+{
+    (void)state;
+    svc s;
+    const char *extra[] = {"--max-splits", "5", NULL};
+    svc_start_with(&s, NULL, "local[2]", extra);
+    char dir[300], path[400], glob[400];
+    snprintf(dir, sizeof dir, "%s-files", s.state);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int i = 0; i < 12; i++) {
+        snprintf(path, sizeof path, "%s/part-%02d.txt", dir, i);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "line %d\n", i);
+        fclose(f);
+    }
+    ember_session *ses = open_on(s.master, NULL);
+    ember_error err = {0};
+    snprintf(glob, sizeof glob, "%s/part-*.txt", dir);
+    assert_null(ember_text_file(ses, glob, 1, &err));
+    assert_int_equal(err.code, EMBER_ENOSPC);
+    assert_contains(err.msg, "more than 5 splits");
+    assert_contains(err.msg, "--max-splits");
+    /* min_partitions can expand one file past the limit too */
+    snprintf(path, sizeof path, "%s/part-00.txt", dir);
+    assert_null(ember_text_file(ses, path, 7, &err));
+    assert_contains(err.msg, "more than 5 splits");
+    /* within the limit, on the same connection */
+    snprintf(glob, sizeof glob, "%s/part-0[0-3].txt", dir);
+    ember_rdd *r = ember_text_file(ses, glob, 1, &err);
+    if (!r)
+        fail_msg("text_file %s: %s", glob, err.msg);
+    uint64_t n = 0;
+    if (ember_count(r, &n, &err) != EMBER_OK)
+        fail_msg("count: %s", err.msg);
+    assert_int_equal(n, 4);
+    ember_session_close(ses);
+    assert_int_equal(svc_stop(&s, SIGTERM), 0);
+    rmtree(dir);
+    rmtree(s.state);
+
+    /* the limits' values are checked */
+    run r2;
+    const char *bad_splits[] = {"emberd", "--listen", "tcp://127.0.0.1:0",
+                                "--state", "/nonexistent/x",
+                                "--max-splits", "0", NULL};
+    prog_run(EMBERD_BIN, &r2, bad_splits);
+    assert_int_equal(r2.status, 2);
+    assert_contains(r2.err, "--max-splits '0' is not a positive integer");
+    const char *bad_queue[] = {"emberd", "--listen", "tcp://127.0.0.1:0",
+                               "--state", "/nonexistent/x",
+                               "--max-client-queue", "lots", NULL};
+    prog_run(EMBERD_BIN, &r2, bad_queue);
+    assert_int_equal(r2.status, 2);
+    assert_contains(r2.err, "--max-client-queue 'lots' is not a size");
+}
+
 /* ------------------------------------------------------------- restart */
 
 typedef struct long_job {
@@ -1186,6 +1271,7 @@ int main(void)
         cmocka_unit_test(hostile_messages_get_errors),
         cmocka_unit_test(cli_submit_status_list_kill),
         cmocka_unit_test(restart_finds_old_jobs),
+        cmocka_unit_test(splits_over_the_limit),
         cmocka_unit_test(unreachable_service),
     };
     return cmocka_run_group_tests(tests, setup_text, teardown_text);

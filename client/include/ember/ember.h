@@ -287,6 +287,14 @@ EM_API ember_rdd *ember_sort_by_key(ember_rdd *r, int ascending, uint32_t n,
 /* Records sorted by fn(record): key_by, sort_by_key, values. */
 EM_API ember_rdd *ember_sort_by(ember_rdd *r, ember_fn fn, int ascending,
                                 uint32_t n, ember_error *err);
+/* A sample of each key's values (Spark's sampleByKey): fractions is a
+ * batch of (key, fraction) pairs naming every key of r (a key without one
+ * fails the job); Bernoulli sampling, or Poisson with replacement, seeded
+ * per partition so a rerun keeps the same records. The result keeps r's
+ * partitioner, else hash-partitions into r's partition count. */
+EM_API ember_rdd *ember_sample_by_key(ember_rdd *r, int with_replacement,
+                                      const ember_batch *fractions,
+                                      uint64_t seed, ember_error *err);
 /* A label shown in the lineage description; copied. */
 EM_API void ember_rdd_set_name(ember_rdd *r, const char *name);
 EM_API uint32_t ember_rdd_partitions(const ember_rdd *r);

@@ -1,0 +1,499 @@
+/*
+ * emberd_limits_test.c — emberd's per-client queue limit, in-process.
+ *
+ * The service runs in this process (services/emberd/service.c is built
+ * into the test against the static kernel), so the test reads its queue
+ * counters (emberd_queued_bytes, emberd_queued_peak) instead of guessing
+ * from memory use. Clients are raw em_links on tcp://127.0.0.1.
+ *
+ * Seam: -Wl,--wrap=em_sha256_hex. While the gate is armed, the worker
+ * that hashes a PLUGIN_PUT body waits in the wrapper, so the test decides
+ * when a client's queue grows and when it drains — no timing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msg/client_msg.h"
+#include "msg/link.h"
+#include "service.h"
+#include "util/sha256.h"
+
+/* The limit the service under test runs with. */
+#define QUEUE_MAX ((size_t)4 << 20)
+/* Body of each flooding message. */
+#define BODY ((size_t)1 << 20)
+
+/* ------------------------------------------------------------ the gate */
+
+void __real_em_sha256_hex(const void *data, size_t len,
+                          char out[EM_SHA256_HEX_LEN + 1]);
+void __wrap_em_sha256_hex(const void *data, size_t len,
+                          char out[EM_SHA256_HEX_LEN + 1]);
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_armed, gate_inside;
+
+void __wrap_em_sha256_hex(const void *data, size_t len,
+                          char out[EM_SHA256_HEX_LEN + 1])
+{
+    pthread_mutex_lock(&gate_mu);
+    if (gate_armed) {
+        gate_inside++;
+        pthread_cond_broadcast(&gate_cv);
+        while (gate_armed)
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        gate_inside--;
+    }
+    pthread_mutex_unlock(&gate_mu);
+    __real_em_sha256_hex(data, len, out);
+}
+
+static void gate_arm(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_armed = 1;
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_release(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_armed = 0;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits (at most 30 s: fails, never hangs) until a worker is held. */
+static void gate_wait_held(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&gate_mu);
+    while (gate_inside == 0)
+        if (pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == ETIMEDOUT)
+            break;
+    int held = gate_inside > 0;
+    pthread_mutex_unlock(&gate_mu);
+    if (!held)
+        fail_msg("no worker reached the gate");
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle))
+        fail_msg("'%s' does not contain '%s'", hay ? hay : "(null)", needle);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void rmtree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char child[1024];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            rmtree(child);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Replies a raw link collects. */
+typedef struct inbox {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint8_t *msg[64];
+    size_t len[64];
+    size_t n;
+    int closed;
+} inbox;
+
+static void inbox_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
+{
+    (void)l;
+    inbox *b = ctx;
+    pthread_mutex_lock(&b->mu);
+    if (b->n < 64) {
+        b->msg[b->n] = malloc(n ? n : 1);
+        memcpy(b->msg[b->n], d, n);
+        b->len[b->n++] = n;
+    }
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void inbox_closed(void *ctx, em_link *l, const char *why)
+{
+    (void)l;
+    (void)why;
+    inbox *b = ctx;
+    pthread_mutex_lock(&b->mu);
+    b->closed = 1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void inbox_free(inbox *b)
+{
+    for (size_t k = 0; k < b->n; k++)
+        free(b->msg[k]);
+}
+
+/* Waits (at most 30 s) for message number i and decodes it into *m. */
+static void inbox_get(inbox *b, size_t i, em_cmsg *m)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&b->mu);
+    while (b->n <= i && !b->closed)
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT)
+            break;
+    int have = b->n > i;
+    pthread_mutex_unlock(&b->mu);
+    if (!have)
+        fail_msg("no reply %zu from emberd", i);
+    ember_error err = {0};
+    if (em_cmsg_decode(b->msg[i], b->len[i], m, &err) != EMBER_OK)
+        fail_msg("emberd sent a bad message: %s", err.msg);
+}
+
+/* Message i, which must be of type t (else the test fails showing it). */
+static void inbox_expect(inbox *b, size_t i, em_cmsg_type t, em_cmsg *m)
+{
+    inbox_get(b, i, m);
+    if (m->type != t)
+        fail_msg("reply %zu: %s %.*s, not %s", i, em_cmsg_type_name(m->type),
+                 (int)m->header.len, (const char *)m->header.data,
+                 em_cmsg_type_name(t));
+}
+
+/* Waits (at most 30 s) until the service closed the link. */
+static void inbox_wait_closed(inbox *b)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&b->mu);
+    while (!b->closed)
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT)
+            break;
+    int closed = b->closed;
+    pthread_mutex_unlock(&b->mu);
+    if (!closed)
+        fail_msg("emberd did not close the connection");
+}
+
+static void send_msg(em_link *l, em_cmsg_type t, uint64_t req,
+                     const char *header, const void *body, size_t len)
+{
+    ember_buf b = ember_buf_heap();
+    assert_int_equal(em_cmsg_encode(&b, t, req, header,
+                                    header ? strlen(header) : 0, body, len),
+                     EMBER_OK);
+    assert_int_equal(em_link_send(l, b.data, b.len), EMBER_OK);
+    ember_buf_release(&b);
+}
+
+/* The header of m as a C string in out. */
+static const char *header_text(const em_cmsg *m, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.*s", (int)m->header.len,
+             (const char *)m->header.data);
+    return out;
+}
+
+/* ------------------------------------------------------------- service */
+
+static emberd *g_d;
+static char g_state[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_state, sizeof g_state, "/tmp/ember-limits-test-XXXXXX");
+    if (!mkdtemp(g_state))
+        return -1;
+    emberd_opts o = {.listen = "tcp://127.0.0.1:0",
+                     .state_dir = g_state,
+                     .master = "local[2]",
+                     .max_client_queue = QUEUE_MAX};
+    ember_error err = {0};
+    if (emberd_start(&g_d, &o, &err) != EMBER_OK) {
+        fprintf(stderr, "emberd_start: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    gate_release();
+    emberd_stop(g_d);
+    g_d = NULL;
+    rmtree(g_state);
+    return 0;
+}
+
+static em_link *dial(inbox *b)
+{
+    em_link_handler h = {b, inbox_recv, inbox_closed};
+    em_link *l = NULL;
+    ember_error err = {0};
+    if (em_link_dial(&l, emberd_url(g_d), &h, 10000, &err) != EMBER_OK)
+        fail_msg("dial %s: %s", emberd_url(g_d), err.msg);
+    return l;
+}
+
+/* HELLO, and its WELCOME as message *i. */
+static void hello(em_link *l, inbox *b, size_t *i)
+{
+    em_cmsg m;
+    send_msg(l, EM_CMSG_HELLO, 1, "{\"app\":\"limits\",\"version\":\"0\"}",
+             NULL, 0);
+    inbox_expect(b, (*i)++, EM_CMSG_WELCOME, &m);
+}
+
+/* Waits (bounded) until the service holds no client message. */
+static void wait_queue_empty(void)
+{
+    for (int tries = 0; tries < 3000; tries++) {
+        if (emberd_queued_bytes(g_d) == 0)
+            return;
+        sleep_ms(10);
+    }
+    fail_msg("emberd still holds %llu bytes of client messages",
+             (unsigned long long)emberd_queued_bytes(g_d));
+}
+
+/* A PLUGIN_PUT whose announced digest is wrong: handled (and answered
+ * with ERROR) only after its body was hashed. */
+static void put_wrong_digest(em_link *l, uint64_t req, const void *body,
+                             size_t len)
+{
+    send_msg(l, EM_CMSG_PLUGIN_PUT, req,
+             "{\"name\":\"flood\",\"sha256\":\"00000000000000000000000000000"
+             "00000000000000000000000000000000000\"}",
+             body, len);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/*
+ * Client A floods while its first request is held: the message that
+ * would pass the limit is refused with an ERROR naming it, A's waiting
+ * requests are dropped and A is disconnected; the service never holds
+ * more than the limit for it, and client B's job runs meanwhile.
+ */
+static void flooding_client_is_refused_others_run(void **state)
+{
+    (void)state;
+    inbox a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    inbox b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    size_t ia = 0, ib = 0;
+    em_cmsg m;
+    char h[1024];
+    uint64_t bad_before = emberd_bad_messages(g_d);
+    uint8_t *body = calloc(1, BODY);
+    assert_non_null(body);
+
+    em_link *la = dial(&a);
+    hello(la, &a, &ia);
+    gate_arm();
+    put_wrong_digest(la, 2, body, BODY);
+    gate_wait_held();
+    /* 24 MiB more, six times the limit */
+    for (uint64_t req = 3; req < 27; req++)
+        put_wrong_digest(la, req, body, BODY);
+
+    inbox_expect(&a, ia++, EM_CMSG_ERROR, &m);
+    header_text(&m, h, sizeof h);
+    assert_contains(h, "over its limit of 4194304 bytes");
+    assert_contains(h, "--max-client-queue");
+    assert_contains(h, "the connection is closed");
+    /* the request that passed the limit: the fourth one waiting */
+    assert_true(m.req_id >= 3 && m.req_id < 27);
+    assert_true(emberd_queued_peak(g_d) <= QUEUE_MAX);
+    /* the waiting requests are freed; only the one in hand is left */
+    assert_true(emberd_queued_bytes(g_d) <= BODY + 1024);
+
+    /* B's requests never wait on A's: its job runs while A's is held */
+    static const char sub[] =
+        "{\"dataset\":0,\"partitions\":null,\"pool\":null,\"group\":null,"
+        "\"description\":null,\"action\":{\"kind\":\"count\"}}";
+    static const char plan[] =
+        "{\"ember_plan\":1,\"datasets\":[{\"id\":0,\"op\":\"range\","
+        "\"partitions\":2,\"args\":{\"start\":0,\"end\":10,\"step\":1}}]}";
+    em_link *lb = dial(&b);
+    hello(lb, &b, &ib);
+    send_msg(lb, EM_CMSG_SUBMIT, 2, sub, plan, sizeof plan - 1);
+    inbox_expect(&b, ib++, EM_CMSG_JOB, &m);
+    for (int part = 0; part < 2; part++) {
+        inbox_expect(&b, ib++, EM_CMSG_RESULT, &m);
+    }
+    inbox_expect(&b, ib++, EM_CMSG_END, &m);
+    assert_contains(header_text(&m, h, sizeof h), "\"status\":0");
+
+    /* Once everything A sent has left it, let the held request go: the
+     * service then closes A's connection and frees all of A's messages. */
+    for (int tries = 0; tries < 3000 && em_link_queued_bytes(la) > 0;
+         tries++)
+        sleep_ms(10);
+    gate_release();
+    inbox_wait_closed(&a);
+    wait_queue_empty();
+    assert_true(emberd_queued_peak(g_d) <= QUEUE_MAX);
+    assert_true(emberd_bad_messages(g_d) > bad_before);
+
+    /* B is still served */
+    send_msg(lb, EM_CMSG_LIST, 3, "{\"running\":false}", NULL, 0);
+    inbox_expect(&b, ib++, EM_CMSG_INFO, &m);
+    em_link_close(la);
+    em_link_close(lb);
+    inbox_free(&a);
+    inbox_free(&b);
+    free(body);
+}
+
+/* One request in progress and one waiting always fit, even when the one
+ * in progress alone is larger than the limit. */
+static void one_large_message_fits(void **state)
+{
+    (void)state;
+    inbox a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    size_t ia = 0;
+    em_cmsg m;
+    char h[1024];
+    size_t len = QUEUE_MAX + BODY;
+    uint8_t *body = calloc(1, len);
+    assert_non_null(body);
+    em_link *la = dial(&a);
+    hello(la, &a, &ia);
+    gate_arm();
+    put_wrong_digest(la, 2, body, len);
+    gate_wait_held();
+    send_msg(la, EM_CMSG_LIST, 3, "{\"running\":true}", NULL, 0);
+    /* both are in: the large one held, the LIST waiting behind it */
+    int tries = 0;
+    while (emberd_queued_bytes(g_d) <= len && tries++ < 3000)
+        sleep_ms(10);
+    assert_true(emberd_queued_bytes(g_d) > len);
+    gate_release();
+    inbox_expect(&a, ia++, EM_CMSG_ERROR, &m);
+    assert_int_equal(m.req_id, 2);
+    assert_contains(header_text(&m, h, sizeof h), "the body's sha256 is");
+    inbox_expect(&a, ia++, EM_CMSG_INFO, &m);
+    assert_int_equal(m.req_id, 3);
+    wait_queue_empty();
+    em_link_close(la);
+    inbox_free(&a);
+    free(body);
+}
+
+/* Requests a client sends back to back, within the limit, are all
+ * answered in order. */
+static void pipelined_requests_within_the_limit(void **state)
+{
+    (void)state;
+    inbox a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    size_t ia = 0;
+    em_cmsg m;
+    uint8_t *body = calloc(1, BODY);
+    assert_non_null(body);
+    em_link *la = dial(&a);
+    hello(la, &a, &ia);
+    gate_arm();
+    for (uint64_t req = 2; req < 5; req++)
+        put_wrong_digest(la, req, body, BODY);
+    gate_wait_held();
+    gate_release();
+    for (uint64_t req = 2; req < 5; req++) {
+        inbox_expect(&a, ia++, EM_CMSG_ERROR, &m);
+        assert_int_equal(m.req_id, req);
+    }
+    wait_queue_empty();
+    em_link_close(la);
+    inbox_free(&a);
+    free(body);
+}
+
+/* A client that goes while requests of its are waiting: they are freed
+ * at once, not run (nobody would read their replies). */
+static void a_client_that_goes_frees_its_requests(void **state)
+{
+    (void)state;
+    inbox a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    size_t ia = 0;
+    uint8_t *body = calloc(1, BODY);
+    assert_non_null(body);
+    em_link *la = dial(&a);
+    hello(la, &a, &ia);
+    uint64_t bad_before = emberd_bad_messages(g_d);
+    gate_arm();
+    for (uint64_t req = 2; req < 5; req++)
+        put_wrong_digest(la, req, body, BODY);
+    gate_wait_held();
+    int tries = 0;
+    while (emberd_queued_bytes(g_d) < 3 * BODY && tries++ < 3000)
+        sleep_ms(10);
+    assert_true(emberd_queued_bytes(g_d) >= 3 * BODY);
+    em_link_close(la);
+    /* the two waiting are freed while the first is still held */
+    tries = 0;
+    while (emberd_queued_bytes(g_d) > BODY + 1024 && tries++ < 3000)
+        sleep_ms(10);
+    assert_true(emberd_queued_bytes(g_d) <= BODY + 1024);
+    gate_release();
+    wait_queue_empty();
+    /* only the one in hand was answered (refused: its digest is wrong) */
+    assert_int_equal(emberd_bad_messages(g_d) - bad_before, 1);
+    inbox_free(&a);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        /* first: the peak it checks is the service's since start */
+        cmocka_unit_test(flooding_client_is_refused_others_run),
+        cmocka_unit_test(pipelined_requests_within_the_limit),
+        cmocka_unit_test(a_client_that_goes_frees_its_requests),
+        cmocka_unit_test(one_large_message_fits),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
