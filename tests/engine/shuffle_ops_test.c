@@ -1749,6 +1749,82 @@ static void test_word_count_local_cluster(void **state)
     word_count_with("local-cluster[2,1,512]", "sort", "none");
 }
 
+/* Appends the records fmt describes (see vbuild) to b; their number. */
+static uint64_t build(ember_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    uint64_t n = vbuild(b, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* sample_by_key: fraction 1 keeps every value of its key, 0 none, 0.5
+ * about half; the same seed samples the same records; a key without a
+ * fraction fails the job; with replacement a fraction may exceed 1. */
+static void test_sample_by_key(void **state)
+{
+    (void)state;
+    ember_error err = {0};
+    ember_buf in = ember_buf_heap();
+    uint64_t n = 0;
+    for (int64_t i = 0; i < 3000; i++) {
+        uint8_t tmp[32];
+        ember_buf r = ember_buf_fixed(tmp, sizeof tmp);
+        assert_int_equal(ember_rec_put_int(&r, i % 3 + 1), EMBER_OK);
+        assert_int_equal(ember_rec_put_int(&r, i), EMBER_OK);
+        assert_int_equal(ember_batch_append(&in, r.data, r.len), EMBER_OK);
+        n++;
+    }
+    ember_rdd *r = par_buf(g.s, &in, n, 3);
+    ember_buf fr = ember_buf_heap();
+    uint64_t nf = build(&fr, "id id id", 1, 1.0, 2, 0.0, 3, 0.5);
+    ember_batch fb = {fr.data, fr.len, nf};
+    ember_rdd *a = ember_sample_by_key(r, 0, &fb, 7, &err);
+    assert_non_null(a);
+    ember_rdd *b = ember_sample_by_key(r, 0, &fb, 7, &err);
+    ember_records ra = collect_recs(a), rb = collect_recs(b);
+    uint64_t k1 = 0, k2 = 0, k3 = 0;
+    ember_batch ab = {ra.data, ra.len, ra.count};
+    ember_batch_cursor c = ember_batch_cursor_of(&ab);
+    const uint8_t *rec;
+    size_t len;
+    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
+        ember_value k;
+        memset(&k, 0, sizeof k);
+        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
+        k1 += k.u.i64 == 1;
+        k2 += k.u.i64 == 2;
+        k3 += k.u.i64 == 3;
+    }
+    assert_int_equal(k1, 1000);
+    assert_int_equal(k2, 0);
+    assert_true(k3 > 400 && k3 < 600);
+    /* the same seed: the same records (as a multiset) */
+    char *sa = render(&ra, 0, 1), *sb = render(&rb, 0, 1);
+    assert_string_equal(sa, sb);
+    free(sa);
+    free(sb);
+    ember_records_free(&ra);
+    ember_records_free(&rb);
+    /* with replacement, 2.0 gives about twice the values */
+    fr.len = 0;
+    nf = build(&fr, "id id id", 1, 2.0, 2, 0.0, 3, 0.0);
+    fb = (ember_batch){fr.data, fr.len, nf};
+    ember_rdd *w = ember_sample_by_key(r, 1, &fb, 9, &err);
+    ember_records rw = collect_recs(w);
+    assert_true(rw.count > 1700 && rw.count < 2300);
+    ember_records_free(&rw);
+    /* a key without a fraction */
+    fr.len = 0;
+    nf = build(&fr, "id", 1, 1.0);
+    fb = (ember_batch){fr.data, fr.len, nf};
+    ember_rdd *bad = ember_sample_by_key(r, 0, &fb, 1, &err);
+    assert_non_null(strstr(collect_error(bad), "a key has no fraction"));
+    ember_buf_release(&fr);
+    ember_buf_release(&in);
+}
+
 /* A test whose sessions are closed even when it fails. */
 #define T(f) cmocka_unit_test_teardown(f, close_live)
 
@@ -1778,6 +1854,7 @@ int main(void)
         T(test_lookup),
         T(test_cartesian),
         T(test_chain_and_reuse),
+        T(test_sample_by_key),
     };
     const struct CMUnitTest wc[] = {
         T(test_word_count_local_sort),
