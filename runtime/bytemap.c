@@ -15,8 +15,18 @@ uint64_t em_bytemap_hash(const uint8_t *p, size_t n)
         p += 8;
         n -= 8;
     }
+    /* the tail, read with fixed-size loads (the length is in h already,
+     * so overlapping reads are fine) */
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << 32;
+    } else if (n > 0) {
+        w = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 |
+            (uint64_t)p[n - 1] << 16;
+    }
     h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
     return h ^ (h >> 29);
 }
@@ -78,18 +88,30 @@ uint64_t *em_bytemap_upsert_hashed(em_bytemap *m, const uint8_t *key,
         return NULL;
     uint32_t tag = tag_of(h);
     size_t mask = m->cap - 1, j = h & mask;
+    /* short keys compare as two words: inline keys are zero padded */
+    uint64_t kw[2] = {0, 0};
+    int inl = len <= EM_BYTEMAP_INLINE;
+    if (inl)
+        memcpy(kw, key, len);
     for (;;) {
         em_bytemap_slot *s = &m->slots[j];
         if (!s->tag)
             break;
-        if (s->tag == tag && s->len == len &&
-            memcmp(em_bytemap_key(m, s), key, len) == 0)
-            return &s->value;
+        if (s->tag == tag && s->len == len) {
+            if (inl) {
+                uint64_t sw[2];
+                memcpy(sw, s->k.inl, sizeof sw);
+                if (sw[0] == kw[0] && sw[1] == kw[1])
+                    return &s->value;
+            } else if (memcmp(m->arena.data + s->k.off, key, len) == 0) {
+                return &s->value;
+            }
+        }
         j = (j + 1) & mask;
     }
     em_bytemap_slot *s = &m->slots[j];
-    if (len <= EM_BYTEMAP_INLINE) {
-        memcpy(s->k.inl, key, len);
+    if (inl) {
+        memcpy(s->k.inl, kw, sizeof kw);
     } else {
         s->k.off = m->arena.len;
         if (ember_buf_append(&m->arena, key, len) != EMBER_OK)

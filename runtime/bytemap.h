@@ -22,7 +22,8 @@
 
 typedef struct em_bytemap_slot {
     union {
-        uint8_t inl[EM_BYTEMAP_INLINE]; /* len <= EM_BYTEMAP_INLINE */
+        uint8_t inl[EM_BYTEMAP_INLINE]; /* len <= EM_BYTEMAP_INLINE, zero
+                                           padded */
         uint64_t off;                   /* else: key at arena.data + off */
     } k;
     uint32_t len;  /* key length */

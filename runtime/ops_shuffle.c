@@ -65,6 +65,10 @@ typedef struct sh {
     uint64_t nout;
     size_t pos;
     int ready;
+    /* sorts: the records in output order, handed out batch by batch
+     * (they point into in[]) */
+    em_keyref *sorted;
+    size_t nsorted, next_sorted;
 } sh;
 
 static kind kind_of(const char *op)
@@ -155,10 +159,13 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
         }
         if (!env->executor_id || strcmp(ex->id, env->executor_id) != 0)
             continue;
-        blk.len = 0;
+        /* without a combiner the block lands straight in the input */
+        ember_buf *to = st->comb ? &blk : &st->in[i];
+        if (st->comb)
+            blk.len = 0;
         uint64_t n = 0;
         ember_error e = {0};
-        s = vt->read_block(state, in->shuffle_id, m, o->partition, &blk, &n,
+        s = vt->read_block(state, in->shuffle_id, m, o->partition, to, &n,
                            &e);
         if (s != EMBER_OK) {
             s = fetch_failed(o, in, m, ex->id, s, e.msg[0] ? e.msg
@@ -167,6 +174,11 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
             break;
         }
         done[m] = 1;
+        if (!st->comb) {
+            st->nin[i] += n;
+            s = em_op_check_cancel(o, err);
+            continue;
+        }
         ember_batch b = {blk.data, blk.len, n};
         s = consume(o, st, i, &b, err);
         if (s == EMBER_OK)
@@ -198,14 +210,21 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
         /* request by request, so that one budget's worth is in memory */
         uint64_t budget = em_shuffle_svc_max_in_flight(svc);
         for (uint32_t k = 0; s == EMBER_OK && k < n; k++) {
-            blk.len = 0;
+            ember_buf *to = st->comb ? &blk : &st->in[i];
+            if (st->comb)
+                blk.len = 0;
             uint64_t cnt = 0;
             uint32_t failed = maps[k];
             s = em_fetch_blocks(fc, in->shuffle_id, o->partition, &maps[k], 1,
-                                budget, &blk, &cnt, &failed, &e);
+                                budget, to, &cnt, &failed, &e);
             if (s != EMBER_OK) {
                 s = fetch_failed(o, in, failed, ex->id, s, e.msg, err);
                 break;
+            }
+            if (!st->comb) {
+                st->nin[i] += cnt;
+                s = em_op_check_cancel(o, err);
+                continue;
             }
             ember_batch b = {blk.data, blk.len, cnt};
             s = consume(o, st, i, &b, err);
@@ -427,22 +446,31 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
         em_keysort(refs, tmp, n);
     ember_buf scratch = ember_buf_heap();
     if (s == EMBER_OK && st->k == K_SORT) {
-        /* groups of equal keys keep their order either way */
-        size_t a = 0;
-        if (!st->descending) {
-            for (size_t j = 0; s == EMBER_OK && j < n; j++)
-                s = put_rec(st, refs[j].rec, refs[j].rlen);
-        } else {
-            size_t b = n;
-            while (s == EMBER_OK && b > 0) {
-                a = b - 1;
-                while (a > 0 && em_key_compare(&refs[a - 1], &refs[b - 1]) == 0)
-                    a--;
-                for (size_t j = a; s == EMBER_OK && j < b; j++)
-                    s = put_rec(st, refs[j].rec, refs[j].rlen);
-                b = a;
+        /* descending: the groups of equal keys in reverse, each group
+         * keeping its order (reverse all, then each group back) */
+        if (st->descending && n > 1) {
+            for (size_t a = 0, b = n - 1; a < b; a++, b--) {
+                em_keyref t = refs[a];
+                refs[a] = refs[b];
+                refs[b] = t;
+            }
+            size_t a = 0;
+            while (a < n) {
+                size_t b = a + 1;
+                while (b < n && em_key_compare(&refs[a], &refs[b]) == 0)
+                    b++;
+                for (size_t x = a, y = b - 1; x < y; x++, y--) {
+                    em_keyref t = refs[x];
+                    refs[x] = refs[y];
+                    refs[y] = t;
+                }
+                a = b;
             }
         }
+        /* the refs are the output: no copy of the partition is made */
+        st->sorted = refs;
+        st->nsorted = n;
+        refs = NULL;
     } else if (s == EMBER_OK) {
         size_t a = 0;
         while (s == EMBER_OK && a < n) {
@@ -499,8 +527,9 @@ static ember_status compute(em_opnode *o, sh *st, ember_error *err)
         return EMBER_OK;
     }
     s = sort_and_emit(o, st, err);
-    for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
-        ember_buf_release(&st->in[i]);
+    if (!st->sorted)
+        for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
+            ember_buf_release(&st->in[i]);
     return s;
 }
 
@@ -513,6 +542,25 @@ static ember_status shuffled_next(em_opnode *o, ember_batch *b,
         ember_status s = compute(o, st, err);
         if (s != EMBER_OK)
             return s;
+    }
+    if (st->sorted) {
+        /* a batch of about batch_bytes, copied from the sorted refs */
+        if (st->next_sorted >= st->nsorted)
+            return EMBER_END;
+        ember_status s = em_op_check_cancel(o, err);
+        if (s != EMBER_OK)
+            return s;
+        o->buf.len = 0;
+        uint64_t n = 0;
+        while (st->next_sorted < st->nsorted &&
+               o->buf.len < o->env->batch_bytes) {
+            const em_keyref *r = &st->sorted[st->next_sorted++];
+            if (ember_batch_append(&o->buf, r->rec, r->rlen) != EMBER_OK)
+                return em_op_fail(o, err, EMBER_ENOMEM, "out of memory");
+            n++;
+        }
+        *b = (ember_batch){o->buf.data, o->buf.len, n};
+        return EMBER_OK;
     }
     if (st->pos >= st->out.len)
         return EMBER_END;
@@ -544,6 +592,7 @@ static void shuffled_close(em_opnode *o)
     for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
         ember_buf_release(&st->in[i]);
     ember_buf_release(&st->out);
+    free(st->sorted);
     free(st);
     o->extra = NULL;
 }
