@@ -61,9 +61,16 @@ static inline uint32_t tag_of(uint64_t h)
 static int grow(em_bytemap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    em_bytemap_slot *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
+    /* Written before use, never calloc'd: calloc's fresh pages map the
+     * shared zero page, so a lookup's read and then an insert's write
+     * fault twice, the second flushing every thread's TLB. (posix_memalign
+     * also keeps a compiler from turning malloc + memset into calloc, and
+     * puts two slots in each cache line.) */
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, ncap * sizeof(em_bytemap_slot)) != 0)
         return -1;
+    em_bytemap_slot *ns = mem;
+    memset(ns, 0, ncap * sizeof *ns);
     for (size_t i = 0; i < m->cap; i++) {
         const em_bytemap_slot *s = &m->slots[i];
         if (!s->tag)
