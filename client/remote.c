@@ -12,11 +12,19 @@
  * accepted job with EMBER_EIO. An entry is freed by whoever lets go of it
  * last: the requester, and for jobs the routing (END, ERROR or the end of
  * the link). Listeners are called without the lock held.
+ *
+ * A frozen emberd. The link has a timeout, ember.network.timeout (120 s;
+ * Spark's spark.network.timeout): while nothing arrives the link pings
+ * emberd, and when emberd has not answered for that long (a stopped or
+ * hung process, a dead host) the link ends as if emberd had disconnected,
+ * so that waiting requests and jobs fail with "emberd at URL did not
+ * answer within 120s" rather than hang.
  */
 #include "client_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +45,8 @@
 
 /* How long a connection may take to come up. */
 #define CONNECT_TIMEOUT_MS 10000
+/* ember.network.timeout when no session says otherwise. */
+#define NETWORK_TIMEOUT_MS 120000
 /* The largest plugin file shipped (the protocol's body limit). */
 #define PLUGIN_FILE_MAX EM_CMSG_BODY_MAX
 
@@ -65,7 +75,9 @@ struct em_remote {
     uint64_t next_req;
     rreq *reqs;
     int down;
-    char why[160]; /* why the link ended */
+    int timed_out;  /* the link ended because emberd did not answer */
+    int64_t timeout_ms; /* the link's timeout (ember.network.timeout) */
+    char why[320]; /* why the link ended */
     char errwhy[160]; /* an ERROR emberd sent for no request, if any */
 };
 
@@ -213,14 +225,31 @@ static void on_recv(void *ctx, em_link *l, const uint8_t *data, size_t len)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* "120s" or "1500ms". */
+static const char *duration_text(char *buf, size_t cap, int64_t ms)
+{
+    if (ms >= 1000 && ms % 1000 == 0)
+        snprintf(buf, cap, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(buf, cap, "%lldms", (long long)ms);
+    return buf;
+}
+
 static void on_closed(void *ctx, em_link *l, const char *reason)
 {
     (void)l;
     em_remote *r = ctx;
+    char d[32];
     pthread_mutex_lock(&r->mu);
     r->down = 1;
-    snprintf(r->why, sizeof r->why, "%s",
-             r->errwhy[0] ? r->errwhy : reason ? reason : "disconnected");
+    if (reason && strcmp(reason, EM_LINK_TIMED_OUT) == 0) {
+        r->timed_out = 1;
+        snprintf(r->why, sizeof r->why, "emberd at %s did not answer within "
+                 "%s", r->master, duration_text(d, sizeof d, r->timeout_ms));
+    } else {
+        snprintf(r->why, sizeof r->why, "%s",
+                 r->errwhy[0] ? r->errwhy : reason ? reason : "disconnected");
+    }
     for (rreq *q = r->reqs; q; q = q->next)
         if (!q->done) {
             q->done = 1;
@@ -241,10 +270,15 @@ static void on_closed(void *ctx, em_link *l, const char *reason)
         uint64_t id = q->job_id;
         pthread_mutex_unlock(&r->mu);
         if (tell && li.end) {
-            char msg[400];
-            snprintf(msg, sizeof msg,
-                     "lost the connection to emberd at %s while job %" PRIu64
-                     " ran: %s", r->master, id, reason ? reason : "");
+            char msg[480];
+            if (r->timed_out)
+                snprintf(msg, sizeof msg, "%s while job %" PRIu64 " ran",
+                         r->why, id);
+            else
+                snprintf(msg, sizeof msg,
+                         "lost the connection to emberd at %s while job %"
+                         PRIu64 " ran: %s", r->master, id,
+                         reason ? reason : "");
             li.end(li.ctx, id, EMBER_EIO, msg);
         }
         pthread_mutex_lock(&r->mu);
@@ -257,9 +291,15 @@ static void on_closed(void *ctx, em_link *l, const char *reason)
 
 static ember_status lost(em_remote *r, ember_error *err)
 {
+    char why[sizeof r->why];
+    pthread_mutex_lock(&r->mu);
+    int timed_out = r->timed_out;
+    snprintf(why, sizeof why, "%s", r->why[0] ? r->why : "disconnected");
+    pthread_mutex_unlock(&r->mu);
+    if (timed_out)
+        return ember_errorf(err, EMBER_ETIMEDOUT, "%s", why);
     return ember_errorf(err, EMBER_EIO, "lost the connection to emberd at "
-                        "%s: %s", r->master, r->why[0] ? r->why
-                                                       : "disconnected");
+                        "%s: %s", r->master, why);
 }
 
 /* Registers a new request; mu held. NULL when out of memory. */
@@ -379,8 +419,10 @@ static ember_status link_url(const char *master, char *url, size_t cap,
     return EMBER_OK;
 }
 
+/* Connects to emberd at master; timeout_ms is the link's timeout
+ * (ember.network.timeout; 0 = none). */
 static ember_status remote_connect(em_remote **out, const char *master,
-                                   ember_error *err)
+                                   int64_t timeout_ms, ember_error *err)
 {
     char url[EM_LINK_URL_MAX + 1];
     ember_status st = link_url(master, url, sizeof url, err);
@@ -393,6 +435,7 @@ static ember_status remote_connect(em_remote **out, const char *master,
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     snprintf(r->master, sizeof r->master, "%s", master);
+    r->timeout_ms = timeout_ms;
     em_link_handler h = {r, on_recv, on_closed};
     ember_error e = {0};
     if ((st = em_link_dial(&r->link, url, &h, CONNECT_TIMEOUT_MS, &e)) !=
@@ -401,6 +444,15 @@ static ember_status remote_connect(em_remote **out, const char *master,
         em_remote_close(r);
         return ember_errorf(err, st, "cannot connect to emberd at %s: %s",
                             master, e.msg);
+    }
+    if (timeout_ms > 0 &&
+        (st = em_link_set_timeout(r->link, timeout_ms > INT_MAX
+                                               ? INT_MAX
+                                               : (int)timeout_ms)) !=
+            EMBER_OK) {
+        em_remote_close(r);
+        return ember_errorf(err, st, "cannot connect to emberd at %s: out "
+                            "of memory", master);
     }
     *out = r;
     return EMBER_OK;
@@ -519,8 +571,13 @@ ember_status em_remote_open(ember_session *s, const char *const *plugins,
 {
     em_remote *r = NULL;
     rreq *q = NULL;
-    ember_status st = remote_connect(&r, s->master, err);
+    int64_t timeout_ms;
+    ember_status st = em_conf_get_duration_ms(s->conf, "ember.network.timeout",
+                                              NETWORK_TIMEOUT_MS, &timeout_ms,
+                                              err);
     if (st != EMBER_OK)
+        return st;
+    if ((st = remote_connect(&r, s->master, timeout_ms, err)) != EMBER_OK)
         return st;
     s->remote = r;
     char app[256] = "ember";
@@ -661,7 +718,7 @@ static ember_status service_call(const char *master, em_cmsg_type t,
 {
     em_remote *r = NULL;
     rreq *q = NULL;
-    ember_status st = remote_connect(&r, master, err);
+    ember_status st = remote_connect(&r, master, NETWORK_TIMEOUT_MS, err);
     if (st != EMBER_OK) {
         json_decref(h);
         return st;

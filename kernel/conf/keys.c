@@ -83,6 +83,11 @@ static const em_conf_key known_keys[] = {
     K_STRING("ember.master", "local[*]",
              "the master URL: local[N], local-cluster[N,C,M], "
              "ember://host:port"),
+    K_DURATION("ember.network.timeout", "120s", 0,
+               "a peer that sends nothing (not even an answer to a ping) "
+               "for this long is taken for dead: an ember:// driver whose "
+               "emberd stopped answering fails instead of hanging "
+               "(Spark's spark.network.timeout); 0 = never"),
     K_DURATION("ember.pipe.timeout", "0", 0,
                "longest time a pipe() command may run per partition; 0 = "
                "no limit"),

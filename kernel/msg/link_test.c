@@ -1,5 +1,6 @@
 /* Unit tests of em_link: rendezvous, ordered lossless pipes, peer death,
- * over real NNG on inproc, ipc and tcp. */
+ * the goodbye (close while the peer sends), the rendezvous cap and the
+ * link timeout, over real NNG on inproc, ipc and tcp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -407,6 +408,7 @@ static void run_transport(const char *url, const char *name)
         assert_int_equal(atomic_load(&clients[k].errors), 0);
         assert_int_equal(atomic_load(&se[k]->errors), 0);
     }
+    assert_int_equal(em_link_close_timeouts(), 0);
 }
 
 static char tmpdir[64];
@@ -451,7 +453,8 @@ static void test_tcp(void **state)
 static char self_exe[4096];
 
 /* Runs this test binary as a child that dials url and then dies as mode
- * says ("exit": _exit at once; "hang": send "hi" and wait to be killed). */
+ * says ("exit": _exit at once; "hang": send "hi" and wait to be killed),
+ * or ("serve") that serves a link server on url until it is killed. */
 static pid_t spawn_child(const char *url, const char *mode)
 {
     pid_t pid = fork();
@@ -464,10 +467,30 @@ static pid_t spawn_child(const char *url, const char *mode)
     return pid;
 }
 
+static ember_status serve_accept(void *ctx, em_link *l, em_link_handler *h)
+{
+    (void)ctx;
+    (void)l;
+    (void)h; /* messages are discarded; PINGs are answered by the link */
+    return EMBER_OK;
+}
+
 static int child_main(const char *url, const char *mode)
 {
     static end e;
     end_init(&e, 0, 1);
+    if (strcmp(mode, "serve") == 0) {
+        em_link_server *s;
+        ember_error err;
+        if (em_link_server_open(&s, url, serve_accept, NULL, &err) !=
+            EMBER_OK) {
+            fprintf(stderr, "child: %s\n", err.msg);
+            _exit(2);
+        }
+        for (int i = 0; i < 600; i++)
+            sleep_us(100000);
+        _exit(3);
+    }
     em_link_handler h = {&e, NULL, NULL};
     em_link *l;
     ember_error err;
@@ -617,15 +640,20 @@ static void test_garbage_rendezvous(void **state)
     char reply[512];
     assert_true(raw_request("inproc://garbage", junk, sizeof junk, reply,
                             sizeof reply) > 0);
-    assert_true(strncmp(reply, "EMLINK1 ERR ", 12) == 0);
-    /* A newer protocol version is refused by name. */
+    assert_true(strncmp(reply, "EMLINK2 ERR ", 12) == 0);
+    /* Another protocol version is refused by name, in its own version so
+     * that its client can read the refusal. */
     assert_true(raw_request("inproc://garbage", "EMLINK9 HELLO", 13, reply,
                             sizeof reply) > 0);
-    assert_true(strncmp(reply, "EMLINK1 ERR ", 12) == 0);
+    assert_true(strncmp(reply, "EMLINK9 ERR ", 12) == 0);
     assert_non_null(strstr(reply, "version"));
-    assert_true(raw_request("inproc://garbage", "", 0, reply,
+    assert_non_null(strstr(reply, "EMLINK2"));
+    assert_true(raw_request("inproc://garbage", "EMLINK1 HELLO", 13, reply,
                             sizeof reply) > 0);
     assert_true(strncmp(reply, "EMLINK1 ERR ", 12) == 0);
+    assert_true(raw_request("inproc://garbage", "", 0, reply,
+                            sizeof reply) > 0);
+    assert_true(strncmp(reply, "EMLINK2 ERR ", 12) == 0);
     assert_int_equal(atomic_load(&s.naccept), 0);
 
     /* The server still serves real clients. */
@@ -683,7 +711,8 @@ static int path_gone(void *arg)
     return stat((const char *)arg, &st) != 0 && errno == ENOENT;
 }
 
-/* A channel nobody dials is dropped after 10 s (its ipc file goes). */
+/* A channel nobody dials is dropped after EM_LINK_PENDING_MS (its ipc
+ * file goes). */
 static void test_undialed_channel_dropped(void **state)
 {
     (void)state;
@@ -696,10 +725,10 @@ static void test_undialed_channel_dropped(void **state)
     assert_int_equal(em_link_server_open(&server, url, srv_accept, &s, &err),
                      EMBER_OK);
     char reply[512];
-    assert_true(raw_request(url, "EMLINK1 HELLO", 13, reply, sizeof reply) >
+    assert_true(raw_request(url, "EMLINK2 HELLO", 13, reply, sizeof reply) >
                 0);
-    assert_true(strncmp(reply, "EMLINK1 OK ipc://", 17) == 0);
-    const char *path = reply + strlen("EMLINK1 OK ipc://");
+    assert_true(strncmp(reply, "EMLINK2 OK ipc://", 17) == 0);
+    const char *path = reply + strlen("EMLINK2 OK ipc://");
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true(wait_for(path_gone, (void *)path, 20000));
@@ -843,6 +872,363 @@ static void test_bad_arguments(void **state)
     em_link_server_close(NULL);
 }
 
+
+/* ------------------------------------------- close while the peer sends */
+
+/* One link at a time: the server end of the current cycle. */
+typedef struct cyc_srv {
+    _Atomic(em_link *) link;
+    _Atomic int got;     /* messages the server end received */
+    _Atomic int closed;  /* its closed() calls */
+    _Atomic int echo;    /* echo every message back */
+    _Atomic int reason_set;
+    char reason[128];
+} cyc_srv;
+
+static void cyc_recv(void *ctx, em_link *l, const uint8_t *data, size_t len)
+{
+    cyc_srv *c = ctx;
+    atomic_fetch_add(&c->got, 1);
+    if (atomic_load(&c->echo))
+        (void)em_link_send(l, data, len); /* EIO once the client is gone */
+}
+
+static void cyc_closed(void *ctx, em_link *l, const char *reason)
+{
+    cyc_srv *c = ctx;
+    (void)l;
+    if (!atomic_exchange(&c->reason_set, 1))
+        snprintf(c->reason, sizeof c->reason, "%s", reason);
+    atomic_fetch_add(&c->closed, 1);
+}
+
+static ember_status cyc_accept(void *ctx, em_link *l, em_link_handler *h)
+{
+    cyc_srv *c = ctx;
+    h->ctx = c;
+    h->recv = cyc_recv;
+    h->closed = cyc_closed;
+    atomic_store(&c->link, l);
+    return EMBER_OK;
+}
+
+static int cyc_got_one(void *arg)
+{
+    cyc_srv *c = arg;
+    return atomic_load(&c->link) != NULL && atomic_load(&c->got) >= 1;
+}
+
+static int cyc_closed_once(void *arg)
+{
+    return atomic_load(&((cyc_srv *)arg)->closed) >= 1;
+}
+
+/* Counts what a client end receives. */
+typedef struct cyc_cli {
+    _Atomic int got;
+    _Atomic int closed;
+} cyc_cli;
+
+static void cyc_cli_recv(void *ctx, em_link *l, const uint8_t *data,
+                         size_t len)
+{
+    (void)l;
+    (void)data;
+    (void)len;
+    atomic_fetch_add(&((cyc_cli *)ctx)->got, 1);
+}
+
+static void cyc_cli_closed(void *ctx, em_link *l, const char *reason)
+{
+    (void)l;
+    (void)reason;
+    atomic_fetch_add(&((cyc_cli *)ctx)->closed, 1);
+}
+
+static int cyc_cli_closed_once(void *arg)
+{
+    return atomic_load(&((cyc_cli *)arg)->closed) >= 1;
+}
+
+#define N_CYCLES 500
+
+/*
+ * N_CYCLES links, each closed while its peer is sending. Even cycles: the
+ * client sends a few messages and closes at once while the server echoes
+ * them back (the reproducer of NNG 1.5.2's close race: without the goodbye
+ * a few dozen cycles leave nng_close hanging). Odd cycles: the server
+ * closes as soon as the first of a stream of messages arrived, while the
+ * client is still sending. Every close must finish without the 3 s guard.
+ */
+static void run_close_cycles(const char *url)
+{
+    static cyc_srv c;
+    memset(&c, 0, sizeof c);
+    em_link_server *server;
+    ember_error err;
+    assert_int_equal(em_link_server_open(&server, url, cyc_accept, &c, &err),
+                     EMBER_OK);
+    const char *u = em_link_server_url(server);
+    unsigned timeouts = em_link_close_timeouts();
+    char msg[4096];
+    memset(msg, 'm', sizeof msg);
+    for (int i = 0; i < N_CYCLES; i++) {
+        atomic_store(&c.link, NULL);
+        atomic_store(&c.got, 0);
+        atomic_store(&c.closed, 0);
+        atomic_store(&c.reason_set, 0);
+        atomic_store(&c.echo, i % 2 == 0);
+        cyc_cli cli;
+        atomic_init(&cli.got, 0);
+        atomic_init(&cli.closed, 0);
+        em_link_handler h = {&cli, cyc_cli_recv, cyc_cli_closed};
+        em_link *l;
+        if (em_link_dial(&l, u, &h, 10000, &err) != EMBER_OK)
+            fail_msg("cycle %d: dial %s: %s", i, u, err.msg);
+        if (i % 2 == 0) {
+            for (int k = 0; k < 3; k++)
+                assert_int_equal(em_link_send(l, msg, 16 + (size_t)k * 1000),
+                                 EMBER_OK);
+            em_link_close(l);
+            assert_int_equal(atomic_load(&cli.closed), 1);
+            if (!wait_for(cyc_closed_once, &c, 10000))
+                fail_msg("cycle %d: the server never saw the close", i);
+            assert_string_equal(c.reason, "peer disconnected");
+            em_link_close(atomic_load(&c.link));
+        } else {
+            for (int k = 0; k < 20; k++)
+                assert_int_equal(em_link_send(l, msg, sizeof msg), EMBER_OK);
+            if (!wait_for(cyc_got_one, &c, 10000))
+                fail_msg("cycle %d: nothing arrived", i);
+            em_link_close(atomic_load(&c.link));
+            assert_int_equal(atomic_load(&c.closed), 1);
+            if (!wait_for(cyc_cli_closed_once, &cli, 10000))
+                fail_msg("cycle %d: the client never saw the close", i);
+            assert_int_equal(em_link_send(l, "x", 1), EMBER_EIO);
+            em_link_close(l);
+        }
+        if (em_link_close_timeouts() != timeouts)
+            fail_msg("cycle %d: nng_close hung on %s", i, url);
+    }
+    em_link_server_close(server);
+    assert_int_equal(em_link_close_timeouts(), timeouts);
+}
+
+static void test_close_cycles_tcp(void **state)
+{
+    (void)state;
+    run_close_cycles("tcp://127.0.0.1:0");
+}
+
+static void test_close_cycles_ipc(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof url, "ipc://%s/cycles", tmpdir);
+    run_close_cycles(url);
+}
+
+/* -------------------------------------------------- rendezvous flood */
+
+typedef struct flood_dial {
+    const char *url;
+    em_link *link;
+    ember_status st;
+    char msg[EMBER_ERROR_MAX];
+} flood_dial;
+
+static void *flood_dial_main(void *arg)
+{
+    flood_dial *d = arg;
+    ember_error err;
+    em_link_handler h = {NULL, NULL, NULL};
+    d->st = em_link_dial(&d->link, d->url, &h, 30000, &err);
+    if (d->st != EMBER_OK)
+        snprintf(d->msg, sizeof d->msg, "%s", err.msg);
+    return NULL;
+}
+
+/* A client that asks for channels and never dials them gets at most
+ * EM_LINK_MAX_PENDING; the next one is refused as busy until the
+ * undialed ones expire, and a real client waiting meanwhile gets in. */
+static void test_rendezvous_flood(void **state)
+{
+    (void)state;
+    srv s;
+    srv_init(&s);
+    em_link_server *server;
+    ember_error err;
+    assert_int_equal(em_link_server_open(&server, "tcp://127.0.0.1:0",
+                                         srv_accept, &s, &err),
+                     EMBER_OK);
+    const char *u = em_link_server_url(server);
+    char reply[512];
+    for (int i = 0; i < EM_LINK_MAX_PENDING; i++) {
+        assert_true(raw_request(u, "EMLINK2 HELLO", 13, reply,
+                                sizeof reply) > 0);
+        if (strncmp(reply, "EMLINK2 OK tcp://", 17) != 0)
+            fail_msg("rendezvous %d: %s", i, reply);
+    }
+    assert_true(raw_request(u, "EMLINK2 HELLO", 13, reply, sizeof reply) >
+                0);
+    assert_true(strncmp(reply, "EMLINK2 ERR busy: ", 18) == 0);
+    assert_non_null(strstr(reply, "too many"));
+
+    /* A client with little time gives up, saying why. */
+    em_link *l = NULL;
+    em_link_handler h = {NULL, NULL, NULL};
+    assert_int_equal(em_link_dial(&l, u, &h, 300, &err), EMBER_ETIMEDOUT);
+    assert_null(l);
+    assert_non_null(strstr(err.msg, "busy"));
+
+    /* One with time keeps asking and gets in once channels expire. */
+    flood_dial d = {u, NULL, EMBER_EINTERNAL, ""};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flood_dial_main, &d), 0);
+    pthread_join(t, NULL);
+    if (d.st != EMBER_OK)
+        fail_msg("dial after the flood: %s", d.msg);
+    assert_int_equal(em_link_send(d.link, "HELLO 0", 7), EMBER_OK);
+    em_link_close(d.link);
+    em_link_server_close(server);
+    assert_int_equal(atomic_load(&s.naccept), 1);
+    assert_int_equal(atomic_load(&s.ends[0].closed), 1);
+}
+
+/* ------------------------------------------------------- link timeout */
+
+#define LINK_TIMEOUT_MS 1000
+
+/* A link whose peer's recv() blocks is declared dead by its timeout; the
+ * peer side (no timeout of its own) goes on until it is closed. */
+static void test_timeout_recv_blocked(void **state)
+{
+    (void)state;
+    srv s;
+    srv_init(&s);
+    char url[128];
+    snprintf(url, sizeof url, "ipc://%s/blocked", tmpdir);
+    em_link_server *server;
+    ember_error err;
+    assert_int_equal(em_link_server_open(&server, url, srv_accept, &s, &err),
+                     EMBER_OK);
+    unsigned timeouts = em_link_close_timeouts();
+    static end c;
+    end_init(&c, 3, 1);
+    em_link_handler h = {&c, client_recv, on_closed};
+    assert_int_equal(em_link_dial(&c.link, url, &h, 10000, &err), EMBER_OK);
+    assert_int_equal(em_link_set_timeout(c.link, -1), EMBER_EINVAL);
+    assert_int_equal(em_link_set_timeout(c.link, LINK_TIMEOUT_MS), EMBER_OK);
+    assert_int_equal(em_link_send(c.link, "HELLO 3", 7), EMBER_OK);
+    assert_int_equal(atomic_load(&c.closed), 0);
+    int64_t deadline = now_ms() + 10000;
+    while (!atomic_load(&c.welcomed) && now_ms() < deadline)
+        sleep_us(1000);
+    assert_true(atomic_load(&c.welcomed));
+
+    /* The server's next recv() blocks until the gate opens. */
+    pthread_mutex_lock(&gate_mu);
+    gate_open = 0;
+    pthread_mutex_unlock(&gate_mu);
+    atomic_store(&s.ends[0].gate, 1);
+    uint8_t one = 0;
+    assert_int_equal(em_link_send(c.link, &one, 1), EMBER_OK);
+    assert_true(wait_for(closed_once, &c, 20000));
+    assert_string_equal(c.reason, EM_LINK_TIMED_OUT);
+    assert_int_equal(em_link_send(c.link, "x", 1), EMBER_EIO);
+    pthread_mutex_lock(&gate_mu);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    em_link_close(c.link);
+    assert_int_equal(atomic_load(&c.closed), 1);
+    /* Once it reads again, the server takes the goodbye. */
+    assert_true(wait_for(closed_once, &s.ends[0], 10000));
+    assert_string_equal(s.ends[0].reason, "peer disconnected");
+    em_link_server_close(server);
+    assert_int_equal(em_link_close_timeouts(), timeouts);
+    assert_int_equal(em_link_set_timeout(NULL, 5), EMBER_EINVAL);
+}
+
+static ember_status idle_accept(void *ctx, em_link *l, em_link_handler *h)
+{
+    ember_status st = srv_accept(ctx, l, h);
+    if (st == EMBER_OK)
+        st = em_link_set_timeout(l, LINK_TIMEOUT_MS);
+    return st;
+}
+
+/* Idle but alive peers keep their links, both sides with a timeout. */
+static void test_timeout_idle_alive(void **state)
+{
+    (void)state;
+    srv s;
+    srv_init(&s);
+    em_link_server *server;
+    ember_error err;
+    assert_int_equal(em_link_server_open(&server, "tcp://127.0.0.1:0",
+                                         idle_accept, &s, &err),
+                     EMBER_OK);
+    static end c;
+    end_init(&c, 4, 1);
+    em_link_handler h = {&c, client_recv, on_closed};
+    assert_int_equal(em_link_dial(&c.link, em_link_server_url(server), &h,
+                                  10000, &err),
+                     EMBER_OK);
+    assert_int_equal(em_link_set_timeout(c.link, LINK_TIMEOUT_MS), EMBER_OK);
+    /* Three timeouts of silence from the user on both sides. */
+    sleep_us(3 * LINK_TIMEOUT_MS * 1000L);
+    assert_int_equal(atomic_load(&c.closed), 0);
+    assert_int_equal(atomic_load(&s.naccept), 1);
+    assert_int_equal(atomic_load(&s.ends[0].closed), 0);
+    /* And the link still carries messages. */
+    assert_int_equal(em_link_send(c.link, "HELLO 4", 7), EMBER_OK);
+    int64_t deadline = now_ms() + 10000;
+    while (!atomic_load(&c.welcomed) && now_ms() < deadline)
+        sleep_us(1000);
+    assert_true(atomic_load(&c.welcomed));
+    assert_int_equal(atomic_load(&c.errors), 0);
+    em_link_close(c.link);
+    assert_string_equal(c.reason, "closed locally");
+    assert_true(wait_for(closed_once, &s.ends[0], 10000));
+    assert_string_equal(s.ends[0].reason, "peer disconnected");
+    em_link_server_close(server);
+}
+
+/* A server process that is stopped (SIGSTOP) is declared dead by its
+ * client's timeout; while it ran, the idle link stayed up. */
+static void test_timeout_server_stopped(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof url, "ipc://%s/stopped", tmpdir);
+    pid_t pid = spawn_child(url, "serve");
+    assert_true(pid > 0);
+    static end c;
+    end_init(&c, 0, 1);
+    em_link_handler h = {&c, NULL, on_closed};
+    ember_error err;
+    ember_status st = em_link_dial(&c.link, url, &h, 20000, &err);
+    if (st != EMBER_OK) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("dial the child: %s", err.msg);
+    }
+    assert_int_equal(em_link_set_timeout(c.link, LINK_TIMEOUT_MS), EMBER_OK);
+    sleep_us(2500000);
+    assert_int_equal(atomic_load(&c.closed), 0);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_true(wait_for(closed_once, &c, 20000));
+    assert_string_equal(c.reason, EM_LINK_TIMED_OUT);
+    unsigned timeouts = em_link_close_timeouts();
+    em_link_close(c.link); /* a silent peer gets no goodbye */
+    assert_int_equal(em_link_close_timeouts(), timeouts);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--link-child") == 0)
@@ -865,6 +1251,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ipc),
         cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_undialed_channel_dropped),
+        cmocka_unit_test(test_close_cycles_tcp),
+        cmocka_unit_test(test_close_cycles_ipc),
+        cmocka_unit_test(test_rendezvous_flood),
+        cmocka_unit_test(test_timeout_recv_blocked),
+        cmocka_unit_test(test_timeout_idle_alive),
+        cmocka_unit_test(test_timeout_server_stopped),
     };
     return cmocka_run_group_tests(tests, setup_tmpdir, teardown_tmpdir);
 }
