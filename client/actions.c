@@ -649,12 +649,13 @@ ember_status ember_count_by_value(ember_rdd *r, ember_records *out,
     ember_buf o = ember_buf_heap();
     for (size_t i = 0; st == EMBER_OK && i < m.cap; i++) {
         const em_bytemap_slot *sl = &m.slots[i];
+        uint8_t kbuf[EM_BYTEMAP_INLINE];
         if (!sl->tag)
             continue;
         size_t mark;
         st = ember_batch_frame_begin(&o, &mark);
         if (st == EMBER_OK)
-            st = ember_buf_append(&o, em_bytemap_key(&m, sl), sl->len);
+            st = ember_buf_append(&o, em_bytemap_key(&m, sl, kbuf), sl->len);
         if (st == EMBER_OK)
             st = ember_rec_put_int(&o, (int64_t)sl->value);
         if (st == EMBER_OK)

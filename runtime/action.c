@@ -261,12 +261,14 @@ static ember_status run_count_by_value(em_pipe *pipe, ember_buf *out,
         s = EMBER_OK;
         for (size_t i = 0; i < m.cap && s == EMBER_OK; i++) {
             const em_bytemap_slot *sl = &m.slots[i];
+            uint8_t kbuf[EM_BYTEMAP_INLINE];
             if (!sl->tag)
                 continue;
             size_t mark;
             s = ember_batch_frame_begin(out, &mark);
             if (s == EMBER_OK)
-                s = em_rec_put_as_value(out, em_bytemap_key(&m, sl), sl->len);
+                s = em_rec_put_as_value(out, em_bytemap_key(&m, sl, kbuf),
+                                        sl->len);
             if (s == EMBER_OK)
                 s = ember_rec_put_int(out, (int64_t)sl->value);
             if (s == EMBER_OK)

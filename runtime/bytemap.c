@@ -4,31 +4,86 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t em_bytemap_hash(const uint8_t *p, size_t n)
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint32_t load32(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The hash of a long key: its bytes 8 at a time (the length is mixed in
+ * first, so the tail's overlapping loads are fine). */
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    size_t left = n;
+    while (left > 8) {
+        h = (h ^ load64(p)) * 0xFF51AFD7ED558CCDull;
         h ^= h >> 32;
         p += 8;
-        n -= 8;
+        left -= 8;
     }
-    /* the tail, read with fixed-size loads (the length is in h already,
-     * so overlapping reads are fine) */
-    uint64_t w = 0;
-    if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        w = (uint64_t)a | (uint64_t)b << 32;
-    } else if (n > 0) {
-        w = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 |
-            (uint64_t)p[n - 1] << 16;
-    }
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h = (h ^ load64(p + left - 8)) * 0xC4CEB9FE1A85EC53ull;
     return h ^ (h >> 29);
+}
+
+/* The hash of a short key from its words. */
+static inline uint64_t hash_words(uint64_t w0, uint64_t w1, size_t len)
+{
+    uint64_t h = (w0 ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)len) *
+                 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+    h = (h ^ w1) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 29);
+}
+
+void em_bytemap_prep(em_bmkey *k, const uint8_t *p, size_t len)
+{
+    k->p = p;
+    k->len = len;
+    k->w0 = k->w1 = 0;
+    if (len > EM_BYTEMAP_INLINE) {
+        k->hash = hash_bytes(p, len);
+        return;
+    }
+    if (len >= 8) {
+        k->w0 = load64(p);
+        k->w1 = load64(p + len - 8);
+    } else if (len >= 4) {
+        k->w0 = (uint64_t)load32(p) | (uint64_t)load32(p + len - 4) << 32;
+    } else if (len > 0) {
+        k->w0 = (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 |
+                (uint64_t)p[len - 1] << 16;
+    }
+    k->hash = hash_words(k->w0, k->w1, len);
+}
+
+const uint8_t *em_bytemap_key(const em_bytemap *m, const em_bytemap_slot *s,
+                              uint8_t buf[EM_BYTEMAP_INLINE])
+{
+    size_t len = s->len;
+    if (len > EM_BYTEMAP_INLINE)
+        return m->arena.data + s->w1;
+    if (len >= 8) {
+        memcpy(buf, &s->w0, 8);
+        memcpy(buf + len - 8, &s->w1, 8);
+    } else if (len >= 4) {
+        uint32_t lo = (uint32_t)s->w0, hi = (uint32_t)(s->w0 >> 32);
+        memcpy(buf, &lo, 4);
+        memcpy(buf + len - 4, &hi, 4);
+    } else if (len > 0) {
+        buf[0] = (uint8_t)s->w0;
+        buf[len / 2] = (uint8_t)(s->w0 >> 8);
+        buf[len - 1] = (uint8_t)(s->w0 >> 16);
+    }
+    return buf;
 }
 
 void em_bytemap_init(em_bytemap *m)
@@ -58,6 +113,13 @@ static inline uint32_t tag_of(uint64_t h)
     return t ? t : 1;
 }
 
+static uint64_t slot_hash(const em_bytemap *m, const em_bytemap_slot *s)
+{
+    if (s->len > EM_BYTEMAP_INLINE)
+        return hash_bytes(m->arena.data + s->w1, s->len);
+    return hash_words(s->w0, s->w1, s->len);
+}
+
 static int grow(em_bytemap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
@@ -75,8 +137,7 @@ static int grow(em_bytemap *m)
         const em_bytemap_slot *s = &m->slots[i];
         if (!s->tag)
             continue;
-        uint64_t h = em_bytemap_hash(em_bytemap_key(m, s), s->len);
-        size_t j = h & (ncap - 1);
+        size_t j = slot_hash(m, s) & (ncap - 1);
         while (ns[j].tag)
             j = (j + 1) & (ncap - 1);
         ns[j] = *s;
@@ -87,44 +148,35 @@ static int grow(em_bytemap *m)
     return 0;
 }
 
-uint64_t *em_bytemap_upsert_hashed(em_bytemap *m, const uint8_t *key,
-                                   size_t len, uint64_t h, int *added)
+uint64_t *em_bytemap_upsert_key(em_bytemap *m, const em_bmkey *k, int *added)
 {
     *added = 0;
     if ((m->count + 1) * 2 > m->cap && grow(m) != 0)
         return NULL;
-    uint32_t tag = tag_of(h);
-    size_t mask = m->cap - 1, j = h & mask;
-    /* short keys compare as two words: inline keys are zero padded */
-    uint64_t kw[2] = {0, 0};
-    int inl = len <= EM_BYTEMAP_INLINE;
-    if (inl)
-        memcpy(kw, key, len);
+    uint32_t tag = tag_of(k->hash);
+    size_t mask = m->cap - 1, j = k->hash & mask;
+    int inl = k->len <= EM_BYTEMAP_INLINE;
     for (;;) {
         em_bytemap_slot *s = &m->slots[j];
         if (!s->tag)
             break;
-        if (s->tag == tag && s->len == len) {
-            if (inl) {
-                uint64_t sw[2];
-                memcpy(sw, s->k.inl, sizeof sw);
-                if (sw[0] == kw[0] && sw[1] == kw[1])
-                    return &s->value;
-            } else if (memcmp(m->arena.data + s->k.off, key, len) == 0) {
-                return &s->value;
-            }
-        }
+        if (s->tag == tag && s->len == k->len &&
+            (inl ? s->w0 == k->w0 && s->w1 == k->w1
+                 : memcmp(m->arena.data + s->w1, k->p, k->len) == 0))
+            return &s->value;
         j = (j + 1) & mask;
     }
     em_bytemap_slot *s = &m->slots[j];
     if (inl) {
-        memcpy(s->k.inl, kw, sizeof kw);
+        s->w0 = k->w0;
+        s->w1 = k->w1;
     } else {
-        s->k.off = m->arena.len;
-        if (ember_buf_append(&m->arena, key, len) != EMBER_OK)
+        s->w0 = 0;
+        s->w1 = m->arena.len;
+        if (ember_buf_append(&m->arena, k->p, k->len) != EMBER_OK)
             return NULL;
     }
-    s->len = (uint32_t)len;
+    s->len = (uint32_t)k->len;
     s->tag = tag;
     s->value = 0;
     m->count++;
@@ -135,6 +187,7 @@ uint64_t *em_bytemap_upsert_hashed(em_bytemap *m, const uint8_t *key,
 uint64_t *em_bytemap_upsert(em_bytemap *m, const uint8_t *key, size_t len,
                             int *added)
 {
-    return em_bytemap_upsert_hashed(m, key, len, em_bytemap_hash(key, len),
-                                    added);
+    em_bmkey k;
+    em_bytemap_prep(&k, key, len);
+    return em_bytemap_upsert_key(m, &k, added);
 }

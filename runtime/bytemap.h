@@ -2,12 +2,12 @@
  * runtime/bytemap.h — a hash map from byte strings (encoded records) to
  * 64-bit values, for per-partition aggregation (count_by_value, the
  * shuffle's combiners). Open addressing, at most half full, 32-byte slots:
- * keys of up to 16 bytes sit in the slot itself (one cache miss per
- * lookup, none into an arena), longer keys are copied into one arena, so
- * adding a key costs no allocation of its own. Callers that look up many
- * keys hash them first and prefetch their slots (em_bytemap_hash,
- * em_bytemap_prefetch), so that misses overlap.
- * Not thread-safe: one task's.
+ * a key of up to 16 bytes is held in the slot as two words (one cache miss
+ * per lookup, none into an arena, compared without memcmp), longer keys
+ * are copied into one arena, so adding a key costs no allocation of its
+ * own. Callers that look up many keys prepare them first (em_bytemap_prep:
+ * the words and the hash) and prefetch their slots, so that misses
+ * overlap. Not thread-safe: one task's.
  */
 #ifndef EM_RUNTIME_BYTEMAP_H
 #define EM_RUNTIME_BYTEMAP_H
@@ -20,12 +20,23 @@
 
 #define EM_BYTEMAP_INLINE 16
 
+/*
+ * A key ready for lookups. For len <= EM_BYTEMAP_INLINE, (len, w0, w1)
+ * identifies the bytes: w0 holds bytes [0, 8) and w1 bytes [len-8, len)
+ * (overlapping) when len >= 8; below 8, w0 holds bytes [0, 4) and
+ * [len-4, len) when len >= 4, else bytes 0, len/2 and len-1; unused words
+ * are 0.
+ */
+typedef struct em_bmkey {
+    const uint8_t *p;
+    size_t len;
+    uint64_t w0, w1;
+    uint64_t hash;
+} em_bmkey;
+
 typedef struct em_bytemap_slot {
-    union {
-        uint8_t inl[EM_BYTEMAP_INLINE]; /* len <= EM_BYTEMAP_INLINE, zero
-                                           padded */
-        uint64_t off;                   /* else: key at arena.data + off */
-    } k;
+    uint64_t w0;   /* inline key (see em_bmkey) */
+    uint64_t w1;   /* inline key, or the key's offset in the arena */
     uint32_t len;  /* key length */
     uint32_t tag;  /* high hash bits; 0 = empty (tags are forced non-0) */
     uint64_t value;
@@ -42,32 +53,29 @@ void em_bytemap_free(em_bytemap *m);
 /* Empties the map, keeping its memory. */
 void em_bytemap_clear(em_bytemap *m);
 
-/* The hash em_bytemap_upsert_hashed expects. */
-uint64_t em_bytemap_hash(const uint8_t *key, size_t len);
+/* Prepares key p[0..len) (p must stay valid while k is used). */
+void em_bytemap_prep(em_bmkey *k, const uint8_t *p, size_t len);
 
-/* Starts loading the slot where a key with hash h would sit. */
-static inline void em_bytemap_prefetch(const em_bytemap *m, uint64_t h)
+/* Starts loading the slot where key k would sit. */
+static inline void em_bytemap_prefetch(const em_bytemap *m, const em_bmkey *k)
 {
     if (m->cap)
-        __builtin_prefetch(&m->slots[h & (m->cap - 1)]);
+        __builtin_prefetch(&m->slots[k->hash & (m->cap - 1)]);
 }
 
-/* The value slot for key (hash h = em_bytemap_hash(key, len)), inserted
- * with value 0 when absent (*added set to 1 then). NULL when out of
- * memory. The pointer is valid until the next insertion. */
-uint64_t *em_bytemap_upsert_hashed(em_bytemap *m, const uint8_t *key,
-                                   size_t len, uint64_t h, int *added);
+/* The value slot for k, inserted with value 0 when absent (*added set to
+ * 1 then). NULL when out of memory. The pointer is valid until the next
+ * insertion. */
+uint64_t *em_bytemap_upsert_key(em_bytemap *m, const em_bmkey *k,
+                                int *added);
 
-/* As em_bytemap_upsert_hashed, hashing key itself. */
+/* As em_bytemap_upsert_key for the bytes key[0..len). */
 uint64_t *em_bytemap_upsert(em_bytemap *m, const uint8_t *key, size_t len,
                             int *added);
 
-/* The key bytes of a used slot. */
-static inline const uint8_t *em_bytemap_key(const em_bytemap *m,
-                                            const em_bytemap_slot *s)
-{
-    return s->len <= EM_BYTEMAP_INLINE ? s->k.inl : m->arena.data + s->k.off;
-}
+/* The key bytes of a used slot: in the arena, or written into buf. */
+const uint8_t *em_bytemap_key(const em_bytemap *m, const em_bytemap_slot *s,
+                              uint8_t buf[EM_BYTEMAP_INLINE]);
 
 /* Bytes the map holds (slots and arena). */
 static inline size_t em_bytemap_bytes(const em_bytemap *m)

@@ -26,12 +26,10 @@ typedef struct entry {
     uint8_t state;
 } entry;
 
-/* A record of the batch being added: its key, its value's bytes as a
- * record, and the key's hash. */
+/* A record of the batch being added: its key, prepared for the map, and
+ * its value's bytes as a record. */
 typedef struct val {
-    const uint8_t *kp;
-    size_t kl;
-    uint64_t hash;
+    em_bmkey key;
     const uint8_t *p;
     size_t len;
     int64_t i64;   /* the value when it is an int */
@@ -365,12 +363,11 @@ static ember_status go_general(em_combiner *c, const uint64_t *fresh)
     return EMBER_OK;
 }
 
-static entry *entry_for(em_combiner *c, const uint8_t *key, size_t len,
-                        uint64_t hash, uint32_t *index)
+static entry *entry_for(em_combiner *c, const em_bmkey *key,
+                        uint32_t *index)
 {
     int added;
-    uint64_t *slot = em_bytemap_upsert_hashed(&c->map, key, len, hash,
-                                              &added);
+    uint64_t *slot = em_bytemap_upsert_key(&c->map, key, &added);
     if (!slot)
         return NULL;
     if (added) {
@@ -575,15 +572,13 @@ ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
                         "than it says");
         val *x = &c->vals[n];
         if (c->kind == EM_COMBINE_DISTINCT) {
-            x->kp = r;
-            x->kl = rl;
+            em_bytemap_prep(&x->key, r, rl);
         } else {
             ember_value k, v;
             if (em_rec_pair(r, rl, &k, &v) != EMBER_OK)
                 return fail(c, err, EMBER_EINVAL, "expected a (key, value) "
                             "pair (record %" PRIu64 " of its batch)", n);
-            x->kp = k.enc;
-            x->kl = k.enc_len;
+            em_bytemap_prep(&x->key, k.enc, k.enc_len);
             x->type = v.type;
             x->i64 = v.type == EMBER_TYPE_INT ? v.u.i64 : 0;
             if (v.type == EMBER_TYPE_TUPLE) {
@@ -594,7 +589,6 @@ ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
                 x->len = v.enc_len;
             }
         }
-        x->hash = em_bytemap_hash(x->kp, x->kl);
         n++;
     }
     if (s != EMBER_END)
@@ -603,15 +597,14 @@ ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
     c->ntouched = 0;
     int counting = c->kind == EM_COMBINE_COUNT && c->map_side;
     for (uint64_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-        em_bytemap_prefetch(&c->map, c->vals[i].hash);
+        em_bytemap_prefetch(&c->map, &c->vals[i].key);
     for (uint64_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n)
-            em_bytemap_prefetch(&c->map, c->vals[i + PREFETCH_AHEAD].hash);
+            em_bytemap_prefetch(&c->map, &c->vals[i + PREFETCH_AHEAD].key);
         val *x = &c->vals[i];
         if (c->fast_sum) {
             int added;
-            uint64_t *slot = em_bytemap_upsert_hashed(&c->map, x->kp, x->kl,
-                                                      x->hash, &added);
+            uint64_t *slot = em_bytemap_upsert_key(&c->map, &x->key, &added);
             if (!slot)
                 return fail(c, err, EMBER_ENOMEM, "out of memory");
             if (fast_add(c, slot, added, x, counting))
@@ -624,7 +617,7 @@ ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
                 return fail(c, err, EMBER_ENOMEM, "out of memory");
         }
         uint32_t idx;
-        entry *e = entry_for(c, x->kp, x->kl, x->hash, &idx);
+        entry *e = entry_for(c, &x->key, &idx);
         if (!e)
             return fail(c, err, EMBER_ENOMEM, "out of memory");
         if (c->kind == EM_COMBINE_DISTINCT) {
@@ -646,7 +639,8 @@ ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
         const em_bytemap_slot *sl = &c->map.slots[i];
         if (!sl->tag)
             continue;
-        const uint8_t *key = em_bytemap_key(&c->map, sl);
+        uint8_t kbuf[EM_BYTEMAP_INLINE];
+        const uint8_t *key = em_bytemap_key(&c->map, sl, kbuf);
         const entry *e = c->fast_sum ? NULL : &c->entries[sl->value];
         size_t mark;
         ember_status s = ember_batch_frame_begin(out, &mark);

@@ -96,12 +96,20 @@ static ember_status pair_with_one(void *ctx, const uint8_t *rec, size_t len,
                                      err);
     if (s != EMBER_OK)
         return s;
-    s = ember_batch_frame_begin(out, &mark);
+    /* the element's encoding is canonical: copy it as it is, with the
+     * frame length known up front */
+    mark = out->len;
+    s = ember_uvarint_put(out, (uint64_t)(first.enc_len + st->enc_len));
     if (s == EMBER_OK)
-        s = ember_rec_put_value(out, &first);
+        s = ember_buf_append(out, first.enc, first.enc_len);
     if (s == EMBER_OK)
         s = ember_buf_append(out, st->enc, st->enc_len);
-    return std_end_record(out, mark, s, out_count, "pair_with", err);
+    if (s != EMBER_OK) {
+        out->len = mark;
+        return std_out_error(err, "pair_with", s);
+    }
+    (*out_count)++;
+    return EMBER_OK;
 }
 
 STD_MAP_FUNCTION(pair_with, pair_with_one, pair_with_open, std_state_free,
