@@ -39,206 +39,11 @@
 #include "ember/ember.h"
 #include "ember/kernel/host.h"
 #include "ember/record.h"
+#include "shuffle_support.h"
 
-/* ---- sessions and the state store -------------------------------------- */
+/* ---- the state store --------------------------------------------------- */
 
-static const char *const g_plugins[] = {TESTFN_PLUGIN, NULL};
-
-typedef struct sess {
-    ember_session *s;
-    char dir[256];  /* ember.local.dir */
-    char db[1024];  /* the state store */
-} sess;
-
-static void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rmtree(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-/* Sessions opened and not yet closed, which live in static storage: a
- * test that fails half way leaves its session here for the teardown to
- * close (its executor processes would otherwise outlive the test). */
-static sess *g_live[4];
-
-static void live_set(sess *x, int on)
-{
-    for (size_t i = 0; i < sizeof g_live / sizeof g_live[0]; i++) {
-        if (on && !g_live[i]) {
-            g_live[i] = x;
-            return;
-        }
-        if (!on && g_live[i] == x)
-            g_live[i] = NULL;
-    }
-}
-
-static int close_live(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof g_live / sizeof g_live[0]; i++) {
-        if (!g_live[i])
-            continue;
-        ember_session_close(g_live[i]->s);
-        g_live[i]->s = NULL;
-        rmtree(g_live[i]->dir);
-        g_live[i] = NULL;
-    }
-    return 0;
-}
-
-/* Opens a session on master with testfn, ember.local.dir a new temp dir,
- * and the extra settings (NULL-terminated, nullable). */
-static void sess_open(sess *x, const char *master, const char *const *extra)
-{
-    memset(x, 0, sizeof *x);
-    snprintf(x->dir, sizeof x->dir, "/tmp/ember-shfault-XXXXXX");
-    assert_non_null(mkdtemp(x->dir));
-    char localdir[300];
-    snprintf(localdir, sizeof localdir, "ember.local.dir=%s", x->dir);
-    const char *conf[16] = {localdir};
-    size_t n = 1;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
-        conf[n++] = extra[i];
-    conf[n] = NULL;
-    ember_session_opts o = {.master = master,
-                            .app_name = "shuffle_fault_test",
-                            .conf = conf,
-                            .plugins = g_plugins};
-    ember_error err = {0};
-    ember_status st = ember_session_open(&x->s, &o, &err);
-    if (st != EMBER_OK)
-        fail_msg("ember_session_open(%s): %s (%s)", master, err.msg,
-                 ember_status_name(st));
-    live_set(x, 1);
-    DIR *d = opendir(x->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, "ember-driver-", 13) == 0)
-            snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir,
-                     e->d_name);
-    if (d)
-        closedir(d);
-    assert_true(x->db[0] != '\0');
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Waits (up to 5 s) until dir has no entry starting with prefix; the
- * entry left, or "" (in out). */
-static void wait_gone(const char *dir, const char *prefix, char *out,
-                      size_t cap)
-{
-    for (int i = 0; i < 500; i++) {
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        out[0] = '\0';
-        while (d && (e = readdir(d)) != NULL)
-            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-                snprintf(out, cap, "%s", e->d_name);
-        if (d)
-            closedir(d);
-        if (!out[0])
-            return;
-        sleep_ms(10);
-    }
-}
-
-/* Closes the session; no shuffle file or state directory may be left. */
-static void sess_close(sess *x)
-{
-    live_set(x, 0);
-    ember_session_close(x->s);
-    x->s = NULL;
-    char left[300];
-    wait_gone(x->dir, "ember-", left, sizeof left);
-    if (left[0])
-        fail_msg("%s/%s is left after the session closed", x->dir, left);
-    rmtree(x->dir);
-}
-
-/* The first column of the first row of sql, or -1 without a row. */
-static int64_t db_int(const sess *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int64_t db_int(const sess *x, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(x->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("cannot open %s: %s", x->db, sqlite3_errmsg(db));
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int64_t v = -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-/* The first column of the first row of sql as text into out ("" without
- * a row). */
-static void db_text(const sess *x, char *out, size_t cap, const char *sql)
-{
-    sqlite3 *db = NULL;
-    out[0] = '\0';
-    if (sqlite3_open_v2(x->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("cannot open %s: %s", x->db, sqlite3_errmsg(db));
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
-/* Waits until the store holds the end of every job the session ran (the
- * kernel writes it once per loop turn). */
-static void store_settle(const sess *x)
-{
-    int64_t want = (int64_t)ember_session_jobs(x->s);
-    for (int i = 0; i < 1000; i++) {
-        if (db_int(x, "SELECT count(*) FROM jobs WHERE end_ms IS NOT NULL") >=
-                want &&
-            db_int(x, "SELECT count(*) FROM jobs WHERE end_ms IS NULL") == 0)
-            return;
-        sleep_ms(10);
-    }
-    fail_msg("the state store never showed %" PRId64 " finished jobs", want);
-}
+#define APP "shuffle_fault_test"
 
 /* The one shuffle-map stage of the session's jobs. */
 static int64_t map_stage(const sess *x)
@@ -260,18 +65,6 @@ static int64_t map_successes(const sess *x, int64_t stage, int64_t p)
 
 /* ---- data -------------------------------------------------------------- */
 
-static ember_fn fn0(const char *name)
-{
-    return (ember_fn){name, NULL, 0};
-}
-
-static ember_fn fn_int(const char *name, uint8_t *tmp, size_t cap, int64_t v)
-{
-    ember_buf b = ember_buf_fixed(tmp, cap);
-    assert_int_equal(ember_rec_put_int(&b, v), EMBER_OK);
-    return (ember_fn){name, tmp, b.len};
-}
-
 /* (i mod m, i) for i in [0, n), in `slices` partitions. */
 static ember_rdd *keyed_range(ember_session *s, int64_t n, int64_t m,
                               uint32_t slices)
@@ -286,17 +79,6 @@ static ember_rdd *keyed_range(ember_session *s, int64_t n, int64_t m,
     if (!k)
         fail_msg("key_by: %s", err.msg);
     return k;
-}
-
-static ember_records collect_recs(ember_rdd *r)
-{
-    ember_records rec = {0};
-    ember_error err = {0};
-    assert_non_null(r);
-    ember_status st = ember_collect(r, &rec, &err);
-    if (st != EMBER_OK)
-        fail_msg("collect: %s (%s)", err.msg, ember_status_name(st));
-    return rec;
 }
 
 /* Checks that got holds one (k, sum) per k in [0, m) with sum the sum of
@@ -405,8 +187,8 @@ static void spill_run(const char *master, const char *codec)
     char c2[64];
     snprintf(c2, sizeof c2, "ember.io.compression.codec=%s", codec);
     const char *conf[] = {"ember.shuffle.memory=64k", c2, NULL};
-    static sess x; /* static: see g_live */
-    sess_open(&x, master, conf);
+    static sess x; /* static: see sess_open */
+    sess_open(&x, APP, master, conf);
     ember_error err = {0};
     /* 400k pairs, about 4 MB in records, in 4 map tasks */
     ember_rdd *pairs = keyed_range(x.s, SPILL_N, SPILL_M, 4);
@@ -499,8 +281,8 @@ static void corrupt_run(const char *manager, const char *suffix,
     char c1[64];
     snprintf(c1, sizeof c1, "ember.shuffle.manager=%s", manager);
     const char *conf[] = {c1, NULL};
-    static sess x; /* static: see g_live */
-    sess_open(&x, "local-cluster[2,1,512]", conf);
+    static sess x; /* static: see sess_open */
+    sess_open(&x, APP, "local-cluster[2,1,512]", conf);
     ember_error err = {0};
     ember_partitioner hp = {.kind = EMBER_PART_HASH, .partitions = 3};
     /* group_by_key keeps every value in the blocks (no map-side
@@ -614,8 +396,8 @@ static void *run_collect(void *arg)
 static void test_kill_executor_with_map_output(void **state)
 {
     (void)state;
-    static sess x; /* static: see g_live */
-    sess_open(&x, "local-cluster[2,1,512]", NULL);
+    static sess x; /* static: see sess_open */
+    sess_open(&x, APP, "local-cluster[2,1,512]", NULL);
     ember_error err = {0};
     uint8_t arg[16];
     ember_partitioner hp = {.kind = EMBER_PART_HASH, .partitions = 6};

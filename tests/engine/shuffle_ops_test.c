@@ -35,159 +35,20 @@
 #include "ember/ember.h"
 #include "ember/hash.h"
 #include "ember/record.h"
+#include "shuffle_support.h"
 
 /* ---- sessions ---------------------------------------------------------- */
 
-static const char *const g_plugins[] = {TESTFN_PLUGIN, NULL};
-
-/* A session and the temp directory it uses as ember.local.dir, where its
- * state store (ember-driver-*\/ember.db) lives. */
-typedef struct sess {
-    ember_session *s;
-    char dir[256];
-    char db[1024];
-} sess;
+#define APP "shuffle_ops_test"
 
 /* The session of the main group (local[2]). */
 static sess g;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Removes a directory tree (best effort). */
-static void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rmtree(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-/* Sessions opened and not yet closed, which live in static storage: a
- * test that fails half way leaves its session here for the teardown to
- * close (its executor processes would otherwise outlive the test). */
-static sess *g_live[4];
-
-static void live_set(sess *x, int on)
-{
-    for (size_t i = 0; i < sizeof g_live / sizeof g_live[0]; i++) {
-        if (on && !g_live[i]) {
-            g_live[i] = x;
-            return;
-        }
-        if (!on && g_live[i] == x)
-            g_live[i] = NULL;
-    }
-}
-
-static int close_live(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof g_live / sizeof g_live[0]; i++) {
-        if (!g_live[i])
-            continue;
-        ember_session_close(g_live[i]->s);
-        g_live[i]->s = NULL;
-        rmtree(g_live[i]->dir);
-        g_live[i] = NULL;
-    }
-    return 0;
-}
-
-/* Opens a session on master with testfn, ember.local.dir in a new temp
- * directory and the extra settings (NULL-terminated, nullable). */
-static void sess_open(sess *x, const char *master, const char *const *extra)
-{
-    memset(x, 0, sizeof *x);
-    snprintf(x->dir, sizeof x->dir, "/tmp/ember-shops-XXXXXX");
-    assert_non_null(mkdtemp(x->dir));
-    char localdir[300];
-    snprintf(localdir, sizeof localdir, "ember.local.dir=%s", x->dir);
-    const char *conf[16] = {localdir};
-    size_t n = 1;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
-        conf[n++] = extra[i];
-    conf[n] = NULL;
-    ember_session_opts o = {.master = master,
-                            .app_name = "shuffle_ops_test",
-                            .conf = conf,
-                            .plugins = g_plugins};
-    ember_error err = {0};
-    ember_status st = ember_session_open(&x->s, &o, &err);
-    if (st != EMBER_OK)
-        fail_msg("ember_session_open(%s): %s (%s)", master, err.msg,
-                 ember_status_name(st));
-    if (x != &g)
-        live_set(x, 1);
-    DIR *d = opendir(x->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, "ember-driver-", 13) == 0)
-            snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir,
-                     e->d_name);
-    if (d)
-        closedir(d);
-    assert_true(x->db[0] != '\0');
-}
-
-/* The name of an entry of dir starting with prefix into out ("" when
- * there is none). */
-static void find_entry(const char *dir, const char *prefix, char *out,
-                       size_t cap)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    out[0] = '\0';
-    while (d && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            snprintf(out, cap, "%s", e->d_name);
-    if (d)
-        closedir(d);
-}
-
-/* Closes the session; its shuffle files and state directory must be gone
- * soon after (executor processes delete theirs as they exit). */
-static void sess_close(sess *x)
-{
-    live_set(x, 0);
-    ember_session_close(x->s);
-    x->s = NULL;
-    char left[300] = "";
-    for (int i = 0; i < 500; i++) {
-        find_entry(x->dir, "ember-", left, sizeof left);
-        if (!left[0])
-            break;
-        sleep_ms(10);
-    }
-    if (left[0])
-        fail_msg("%s/%s is left after the session closed", x->dir, left);
-    rmtree(x->dir);
-    x->dir[0] = '\0';
-}
-
 static int group_open(void **state)
 {
     (void)state;
-    sess_open(&g, "local[2]", NULL);
+    sess_open(&g, APP, "local[2]", NULL);
+    sess_track(&g, 0); /* closed by group_close, not after each test */
     return g.s ? 0 : -1;
 }
 
@@ -200,50 +61,11 @@ static int group_close(void **state)
 
 /* ---- the state store --------------------------------------------------- */
 
-/* The first column of the first row of sql over x's state store, or -1
- * when there is no row. */
-static int64_t db_int(const sess *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int64_t db_int(const sess *x, const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(x->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("cannot open %s: %s", x->db, sqlite3_errmsg(db));
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int64_t v = -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-/* The id of x's latest job, once the store holds its end (the kernel
- * writes the store once per loop turn, so it may lag the action by a
- * turn). */
+/* The id of x's latest job, once the store holds its end. */
 static int64_t last_job(const sess *x)
 {
-    int64_t want = (int64_t)ember_session_jobs(x->s);
-    for (int i = 0; i < 1000; i++) {
-        if (db_int(x, "SELECT count(*) FROM jobs WHERE end_ms IS NOT NULL") >=
-                want &&
-            db_int(x, "SELECT count(*) FROM jobs WHERE end_ms IS NULL") == 0)
-            return db_int(x, "SELECT max(job_id) FROM jobs");
-        sleep_ms(10);
-    }
-    fail_msg("the state store never showed %" PRId64 " finished jobs", want);
-    return -1;
+    store_settle(x);
+    return db_int(x, "SELECT max(job_id) FROM jobs");
 }
 
 /* Stages the latest job ran (skipped ones are not recorded). */
@@ -464,17 +286,6 @@ static char *sorted_words(const char *want)
     return out;
 }
 
-static ember_records collect_recs(ember_rdd *r)
-{
-    ember_records rec = {0};
-    ember_error err = {0};
-    assert_non_null(r);
-    ember_status st = ember_collect(r, &rec, &err);
-    if (st != EMBER_OK)
-        fail_msg("collect: %s (%s)", err.msg, ember_status_name(st));
-    return rec;
-}
-
 /* r's records (level: see canon) must be the multiset want. */
 static void check_bag_recs(const ember_records *got, int level,
                            const char *want)
@@ -572,19 +383,6 @@ static ember_value pair_key(const ember_value *pair)
     ember_rec_cursor c = ember_rec_tuple_cursor(pair);
     assert_int_equal(ember_rec_next(&c, &k), EMBER_OK);
     return k;
-}
-
-static ember_fn fn0(const char *name)
-{
-    return (ember_fn){name, NULL, 0};
-}
-
-/* A function with an int argument (tmp holds the encoding). */
-static ember_fn fn_int(const char *name, uint8_t *tmp, size_t cap, int64_t v)
-{
-    ember_buf b = ember_buf_fixed(tmp, cap);
-    assert_int_equal(ember_rec_put_int(&b, v), EMBER_OK);
-    return (ember_fn){name, tmp, b.len};
 }
 
 static uint64_t count_of(ember_rdd *r)
@@ -1374,9 +1172,9 @@ static void test_default_partitioner_rule(void **state)
     check_bag(j, 0, "[1,[1,10]] [1,[3,10]] [2,[2,20]]");
 
     /* with ember.default.parallelism set: that count */
-    static sess x; /* static: see g_live */
+    static sess x; /* static: see sess_open */
     const char *conf[] = {"ember.default.parallelism=3", NULL};
-    sess_open(&x, "local[2]", conf);
+    sess_open(&x, APP, "local[2]", conf);
     ember_rdd *a = par_in(x.s, 2, "ii ii", 1, 1, 2, 2);
     ember_rdd *b = par_in(x.s, 8, "ii ii ii", 1, 10, 2, 20, 3, 30);
     j = ember_join(a, b, NULL, &err);
@@ -1675,8 +1473,8 @@ static void word_count_with(const char *master, const char *manager,
     snprintf(c1, sizeof c1, "ember.shuffle.manager=%s", manager);
     snprintf(c2, sizeof c2, "ember.io.compression.codec=%s", codec);
     const char *conf[] = {c1, c2, NULL};
-    static sess x; /* static: see g_live */
-    sess_open(&x, master, conf);
+    static sess x; /* static: see sess_open */
+    sess_open(&x, APP, master, conf);
     ember_error err = {0};
     uint8_t one[16];
     ember_rdd *lines = ember_text_file(x.s, g_text_path, 6, &err);

@@ -109,6 +109,39 @@ static ember_status pass_through(const ember_batch *in, ember_buf *out,
     return EMBER_OK;
 }
 
+/* Appends the record (v), one int, to out and counts it; EMBER_ENOMEM. */
+static ember_status emit_int(ember_buf *out, uint64_t *out_count, int64_t v)
+{
+    uint8_t tmp[16];
+    ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
+    if (ember_rec_put_int(&one, v) != EMBER_OK ||
+        ember_batch_append(out, one.data, one.len) != EMBER_OK)
+        return EMBER_ENOMEM;
+    (*out_count)++;
+    return EMBER_OK;
+}
+
+/* Adds one value (a record) to a reduce's running result ctx. */
+typedef ember_status (*fold_fn)(void *ctx, const uint8_t *rec, size_t len,
+                                ember_error *err);
+
+/* A reduce's loop: one(ctx, ...) on acc (when not NULL), then on each
+ * record of values, up to the first error. */
+static ember_status fold_values(const uint8_t *acc, size_t acc_len,
+                                const ember_batch *values, fold_fn one,
+                                void *ctx, ember_error *err)
+{
+    ember_batch_cursor c = ember_batch_cursor_of(values);
+    const uint8_t *rec;
+    size_t len;
+    ember_status s = EMBER_OK;
+    if (acc != NULL)
+        s = one(ctx, acc, acc_len, err);
+    while (s == EMBER_OK && ember_batch_next(&c, &rec, &len) == EMBER_OK)
+        s = one(ctx, rec, len, err);
+    return s;
+}
+
 /* ---- testfn.fail_on ---------------------------------------------------- */
 
 static ember_status fail_on_open(const ember_host_api *host,
@@ -234,15 +267,10 @@ static ember_status count_map(void *state, const ember_batch *in,
                               ember_error *err)
 {
     int64_t *seen = state;
-    for (uint64_t i = 0; i < in->count; i++) {
-        uint8_t tmp[16];
-        ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
-        if (ember_rec_put_int(&one, (*seen)++) != EMBER_OK ||
-            ember_batch_append(out, one.data, one.len) != EMBER_OK)
+    for (uint64_t i = 0; i < in->count; i++)
+        if (emit_int(out, out_count, (*seen)++) != EMBER_OK)
             return ember_errorf(err, EMBER_ENOMEM,
                                 "testfn.count_batch: out of memory");
-        (*out_count)++;
-    }
     return EMBER_OK;
 }
 
@@ -366,19 +394,15 @@ static ember_status zip_count_map(void *state, const ember_batch *in,
         while ((s = ember_rec_next(&rc, &t)) == EMBER_OK) {
             ember_rec_cursor ic = ember_rec_tuple_cursor(&t);
             int64_t n = 0;
-            uint8_t tmp[16];
-            ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
             if (t.type != EMBER_TYPE_TUPLE)
                 return ember_errorf(err, EMBER_EINVAL,
                                     "testfn.sum_pairs_zip: expected tuples, "
                                     "got %s", ember_type_name(t.type));
             while (ember_rec_next(&ic, NULL) == EMBER_OK)
                 n++;
-            if (ember_rec_put_int(&one, n) != EMBER_OK ||
-                ember_batch_append(out, one.data, one.len) != EMBER_OK)
+            if (emit_int(out, out_count, n) != EMBER_OK)
                 return ember_errorf(err, EMBER_ENOMEM,
                                     "testfn.sum_pairs_zip: out of memory");
-            (*out_count)++;
         }
         if (s != EMBER_END)
             return ember_errorf(err, EMBER_EINVAL,
@@ -395,10 +419,12 @@ static const ember_function_vtable zip_count_vt = {
 
 /* ---- testfn.concat_reduce ---------------------------------------------- */
 
-/* Appends the single string of rec[0..len) to acc (a plain byte buffer). */
-static ember_status concat_one(ember_buf *acc, const uint8_t *rec, size_t len,
+/* Appends the single string of rec[0..len) to ctx (a plain byte buffer,
+ * an ember_buf). */
+static ember_status concat_one(void *ctx, const uint8_t *rec, size_t len,
                                ember_error *err)
 {
+    ember_buf *acc = ctx;
     ember_value v;
     size_t count = 0;
     if (ember_rec_validate(rec, len, &count) != EMBER_OK || count != 1 ||
@@ -420,14 +446,7 @@ static ember_status concat_reduce(void *state, const uint8_t *acc,
 {
     (void)state;
     ember_buf text = ember_buf_heap();
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
-    ember_status s = EMBER_OK;
-    if (acc != NULL)
-        s = concat_one(&text, acc, acc_len, err);
-    while (s == EMBER_OK && ember_batch_next(&c, &rec, &len) == EMBER_OK)
-        s = concat_one(&text, rec, len, err);
+    ember_status s = fold_values(acc, acc_len, values, concat_one, &text, err);
     if (s == EMBER_OK &&
         ember_rec_put_string(out, (const char *)text.data, text.len) !=
             EMBER_OK)
@@ -444,9 +463,11 @@ static const ember_function_vtable concat_vt = {
 
 /* ---- testfn.product ---------------------------------------------------- */
 
-static ember_status product_one(int64_t *p, const uint8_t *rec, size_t len,
+/* Multiplies ctx (an int64_t) by the single int of rec[0..len). */
+static ember_status product_one(void *ctx, const uint8_t *rec, size_t len,
                                 ember_error *err)
 {
+    int64_t *p = ctx;
     ember_value v;
     size_t count = 0;
     if (ember_rec_validate(rec, len, &count) != EMBER_OK || count != 1 ||
@@ -464,14 +485,7 @@ static ember_status product_reduce(void *state, const uint8_t *acc,
 {
     (void)state;
     int64_t p = 1;
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
-    ember_status s = EMBER_OK;
-    if (acc != NULL)
-        s = product_one(&p, acc, acc_len, err);
-    while (s == EMBER_OK && ember_batch_next(&c, &rec, &len) == EMBER_OK)
-        s = product_one(&p, rec, len, err);
+    ember_status s = fold_values(acc, acc_len, values, product_one, &p, err);
     if (s == EMBER_OK && ember_rec_put_int(out, p) != EMBER_OK)
         s = ember_errorf(err, EMBER_ENOMEM, "out of memory");
     return s;
@@ -510,18 +524,14 @@ static ember_status key_mod_map(void *state, const ember_batch *in,
     size_t len;
     while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
         ember_value v;
-        uint8_t tmp[16];
-        ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
         if (ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
             v.type != EMBER_TYPE_INT)
             return ember_errorf(err, EMBER_EINVAL,
                                 "testfn.key_mod: expected an int key");
         int64_t r = v.u.i64 % m;
-        if (ember_rec_put_int(&one, r < 0 ? r + m : r) != EMBER_OK ||
-            ember_batch_append(out, one.data, one.len) != EMBER_OK)
+        if (emit_int(out, out_count, r < 0 ? r + m : r) != EMBER_OK)
             return ember_errorf(err, EMBER_ENOMEM,
                                 "testfn.key_mod: out of memory");
-        (*out_count)++;
     }
     return EMBER_OK;
 }
@@ -558,6 +568,19 @@ static ember_status sum_count_of(const uint8_t *rec, size_t len, int64_t *sum,
     }
     return ember_errorf(err, EMBER_EINVAL,
                         "testfn.sum_count: expected an int or (sum, count)");
+}
+
+/* Adds rec (as sum_count_of reads it) to ctx, an int64_t[2] {sum, count}. */
+static ember_status sum_count_add(void *ctx, const uint8_t *rec, size_t len,
+                                  ember_error *err)
+{
+    int64_t *total = ctx, sum, count;
+    ember_status s = sum_count_of(rec, len, &sum, &count, err);
+    if (s == EMBER_OK) {
+        total[0] += sum;
+        total[1] += count;
+    }
+    return s;
 }
 
 static ember_status put_sum_count(ember_buf *out, int64_t sum, int64_t count)
@@ -607,23 +630,12 @@ static ember_status sum_count_reduce(void *state, const uint8_t *acc,
                                      ember_buf *out, ember_error *err)
 {
     (void)state;
-    int64_t sum = 0, count = 0, s1, c1;
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
-    if (acc != NULL) {
-        if (sum_count_of(acc, acc_len, &s1, &c1, err) != EMBER_OK)
-            return EMBER_EINVAL;
-        sum += s1;
-        count += c1;
-    }
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        if (sum_count_of(rec, len, &s1, &c1, err) != EMBER_OK)
-            return EMBER_EINVAL;
-        sum += s1;
-        count += c1;
-    }
-    if (put_sum_count(out, sum, count) != EMBER_OK)
+    int64_t total[2] = {0, 0};
+    ember_status s = fold_values(acc, acc_len, values, sum_count_add, total,
+                                 err);
+    if (s != EMBER_OK)
+        return s;
+    if (put_sum_count(out, total[0], total[1]) != EMBER_OK)
         return ember_errorf(err, EMBER_ENOMEM,
                             "testfn.sum_count: out of memory");
     return EMBER_OK;

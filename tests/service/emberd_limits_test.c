@@ -30,6 +30,7 @@
 #include "msg/client_msg.h"
 #include "msg/link.h"
 #include "service.h"
+#include "svc_support.h"
 #include "util/sha256.h"
 
 /* The limit the service under test runs with. */
@@ -96,112 +97,6 @@ static void gate_wait_held(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!hay || !strstr(hay, needle))
-        fail_msg("'%s' does not contain '%s'", hay ? hay : "(null)", needle);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            rmtree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-/* Replies a raw link collects. */
-typedef struct inbox {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint8_t *msg[64];
-    size_t len[64];
-    size_t n;
-    int closed;
-} inbox;
-
-static void inbox_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
-{
-    (void)l;
-    inbox *b = ctx;
-    pthread_mutex_lock(&b->mu);
-    if (b->n < 64) {
-        b->msg[b->n] = malloc(n ? n : 1);
-        memcpy(b->msg[b->n], d, n);
-        b->len[b->n++] = n;
-    }
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-}
-
-static void inbox_closed(void *ctx, em_link *l, const char *why)
-{
-    (void)l;
-    (void)why;
-    inbox *b = ctx;
-    pthread_mutex_lock(&b->mu);
-    b->closed = 1;
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-}
-
-static void inbox_free(inbox *b)
-{
-    for (size_t k = 0; k < b->n; k++)
-        free(b->msg[k]);
-}
-
-/* Waits (at most 30 s) for message number i and decodes it into *m. */
-static void inbox_get(inbox *b, size_t i, em_cmsg *m)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 30;
-    pthread_mutex_lock(&b->mu);
-    while (b->n <= i && !b->closed)
-        if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT)
-            break;
-    int have = b->n > i;
-    pthread_mutex_unlock(&b->mu);
-    if (!have)
-        fail_msg("no reply %zu from emberd", i);
-    ember_error err = {0};
-    if (em_cmsg_decode(b->msg[i], b->len[i], m, &err) != EMBER_OK)
-        fail_msg("emberd sent a bad message: %s", err.msg);
-}
-
-/* Message i, which must be of type t (else the test fails showing it). */
-static void inbox_expect(inbox *b, size_t i, em_cmsg_type t, em_cmsg *m)
-{
-    inbox_get(b, i, m);
-    if (m->type != t)
-        fail_msg("reply %zu: %s %.*s, not %s", i, em_cmsg_type_name(m->type),
-                 (int)m->header.len, (const char *)m->header.data,
-                 em_cmsg_type_name(t));
-}
-
 /* Waits (at most 30 s) until the service closed the link. */
 static void inbox_wait_closed(inbox *b)
 {
@@ -216,25 +111,6 @@ static void inbox_wait_closed(inbox *b)
     pthread_mutex_unlock(&b->mu);
     if (!closed)
         fail_msg("emberd did not close the connection");
-}
-
-static void send_msg(em_link *l, em_cmsg_type t, uint64_t req,
-                     const char *header, const void *body, size_t len)
-{
-    ember_buf b = ember_buf_heap();
-    assert_int_equal(em_cmsg_encode(&b, t, req, header,
-                                    header ? strlen(header) : 0, body, len),
-                     EMBER_OK);
-    assert_int_equal(em_link_send(l, b.data, b.len), EMBER_OK);
-    ember_buf_release(&b);
-}
-
-/* The header of m as a C string in out. */
-static const char *header_text(const em_cmsg *m, char *out, size_t cap)
-{
-    snprintf(out, cap, "%.*s", (int)m->header.len,
-             (const char *)m->header.data);
-    return out;
 }
 
 /* ------------------------------------------------------------- service */
@@ -272,12 +148,7 @@ static int teardown(void **state)
 
 static em_link *dial(inbox *b)
 {
-    em_link_handler h = {b, inbox_recv, inbox_closed};
-    em_link *l = NULL;
-    ember_error err = {0};
-    if (em_link_dial(&l, emberd_url(g_d), &h, 10000, &err) != EMBER_OK)
-        fail_msg("dial %s: %s", emberd_url(g_d), err.msg);
-    return l;
+    return inbox_dial(b, emberd_url(g_d));
 }
 
 /* HELLO, and its WELCOME as message *i. */

@@ -34,44 +34,9 @@
 #include "ember/service.h"
 #include "msg/client_msg.h"
 #include "msg/link.h"
+#include "svc_support.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!hay || !strstr(hay, needle))
-        fail_msg("'%s' does not contain '%s'", hay ? hay : "(null)", needle);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            rmtree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* Number of *.so files in dir. */
 static int count_so(const char *dir)
@@ -623,75 +588,9 @@ static void unreachable_service(void **state)
 
 /* ------------------------------------------------------- hostile client */
 
-/* Replies a raw link collects. */
-typedef struct inbox {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint8_t *msg[64];
-    size_t len[64];
-    size_t n;
-    int closed;
-} inbox;
-
-static void inbox_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
-{
-    (void)l;
-    inbox *b = ctx;
-    pthread_mutex_lock(&b->mu);
-    if (b->n < 64) {
-        b->msg[b->n] = malloc(n ? n : 1);
-        memcpy(b->msg[b->n], d, n);
-        b->len[b->n++] = n;
-    }
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-}
-
-static void inbox_closed(void *ctx, em_link *l, const char *why)
-{
-    (void)l;
-    (void)why;
-    inbox *b = ctx;
-    pthread_mutex_lock(&b->mu);
-    b->closed = 1;
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-}
-
-/* Waits (at most 30 s: a missing reply fails, never hangs) for message
- * number i and decodes it into *m (views into the inbox). */
-static void inbox_get(inbox *b, size_t i, em_cmsg *m)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 30;
-    pthread_mutex_lock(&b->mu);
-    while (b->n <= i && !b->closed)
-        if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT)
-            break;
-    int have = b->n > i;
-    pthread_mutex_unlock(&b->mu);
-    if (!have)
-        fail_msg("no reply %zu from emberd", i);
-    ember_error err = {0};
-    if (em_cmsg_decode(b->msg[i], b->len[i], m, &err) != EMBER_OK)
-        fail_msg("emberd sent a bad message: %s", err.msg);
-}
-
 static void send_raw(em_link *l, const void *d, size_t n)
 {
     assert_int_equal(em_link_send(l, d, n), EMBER_OK);
-}
-
-static void send_msg(em_link *l, em_cmsg_type t, uint64_t req,
-                     const char *header, const void *body, size_t len)
-{
-    ember_buf b = ember_buf_heap();
-    assert_int_equal(em_cmsg_encode(&b, t, req, header,
-                                    header ? strlen(header) : 0, body, len),
-                     EMBER_OK);
-    send_raw(l, b.data, b.len);
-    ember_buf_release(&b);
 }
 
 /* Reply i must be an ERROR for request req whose message holds text. */
@@ -704,9 +603,7 @@ static void expect_error(inbox *b, size_t i, uint64_t req, const char *text)
                  em_cmsg_type_name(m.type), text);
     assert_int_equal(m.req_id, req);
     char h[1024];
-    snprintf(h, sizeof h, "%.*s", (int)m.header.len,
-             (const char *)m.header.data);
-    assert_contains(h, text);
+    assert_contains(header_text(&m, h, sizeof h), text);
 }
 
 typedef struct good_client {
@@ -735,11 +632,7 @@ static void hostile_messages_get_errors(void **state)
 {
     (void)state;
     inbox b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
-    em_link_handler h = {&b, inbox_recv, inbox_closed};
-    em_link *l = NULL;
-    ember_error err = {0};
-    if (em_link_dial(&l, g_svc.url, &h, 10000, &err) != EMBER_OK)
-        fail_msg("dial %s: %s", g_svc.url, err.msg);
+    em_link *l = inbox_dial(&b, g_svc.url);
     good_client g = {0};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, good_thread, &g), 0);
@@ -868,8 +761,7 @@ static void hostile_messages_get_errors(void **state)
     if (g.failed)
         fail_msg("the well-behaved client failed: %s", g.why);
     em_link_close(l);
-    for (size_t k = 0; k < b.n; k++)
-        free(b.msg[k]);
+    inbox_free(&b);
     assert_true(svc_alive(&g_svc));
     char dir[300];
     snprintf(dir, sizeof dir, "%s/plugins", g_svc.state);

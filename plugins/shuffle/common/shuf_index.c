@@ -235,3 +235,76 @@ done:
     shuf_free(m, blk);
     return s;
 }
+
+ember_status shuf_index_write(const shuf_mgr *m, shuf_file *x, char *path,
+                              uint32_t n, const uint64_t *offsets,
+                              const uint64_t *lengths, const uint64_t *counts,
+                              uint64_t data_len, ember_error *err)
+{
+    ember_buf idx = shuf_buf(m);
+    ember_status s = shuf_index_build(m, &idx, n, offsets, lengths, counts,
+                                      data_len, err);
+    if (s != EMBER_OK) {
+        shuf_free(m, path);
+        goto done;
+    }
+    s = shuf_file_create(m, x, path, 0, "writing", err);
+    if (s == EMBER_OK)
+        s = shuf_file_write(m, x, idx.data, idx.len, NULL, 0, err);
+    if (s == EMBER_OK)
+        s = shuf_file_finish(m, x, err);
+done:
+    ember_buf_release(&idx);
+    return s;
+}
+
+ember_status shuf_index_open(const shuf_mgr *m, const char *path,
+                             uint64_t shuffle_id, uint32_t map_id,
+                             uint32_t partition, shuf_index_ref *x,
+                             ember_error *err)
+{
+    ember_status s;
+    x->corrupt = 0;
+    x->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (x->fd < 0) {
+        if (errno == ENOENT)
+            return ember_errorf(err, EMBER_ENOTFOUND,
+                                "%s: no committed output for shuffle %llu "
+                                "map %u (%s)",
+                                m->label, (unsigned long long)shuffle_id,
+                                map_id, path);
+        return shuf_errno(m, err, errno, "opening", path);
+    }
+    if (fstat(x->fd, &x->st) != 0)
+        return shuf_errno(m, err, errno, "reading", path);
+    x->corrupt = 1; /* from here an EINVAL is a broken output */
+    s = shuf_index_read_hdr(m, x->fd, path, &x->h, err);
+    if (s != EMBER_OK)
+        return s;
+    if (partition >= x->h.num_partitions) {
+        x->corrupt = 0;
+        return ember_errorf(err, EMBER_EINVAL,
+                            "%s: read_block: partition %u out of range (%s "
+                            "has %u)",
+                            m->label, partition, path, x->h.num_partitions);
+    }
+    return shuf_index_read_entry(m, x->fd, path, &x->h, partition, 1, &x->e,
+                                 err);
+}
+
+ember_status shuf_data_size(const shuf_mgr *m, int fd, const char *path,
+                            uint64_t want, uint64_t *size, ember_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return shuf_errno(m, err, errno, "reading", path);
+    *size = (uint64_t)st.st_size;
+    if (*size != want)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "%s: corrupt %s at offset %llu: the file is %llu "
+                            "bytes, its index says %llu",
+                            m->label, path, (unsigned long long)*size,
+                            (unsigned long long)*size,
+                            (unsigned long long)want);
+    return EMBER_OK;
+}

@@ -1,6 +1,7 @@
 /*
  * shuf_mgr.c — the manager both shuffle plugins share: settings, the
- * directory sweep at open, removing shuffles, memory and path helpers.
+ * directory sweep at open, removing shuffles, memory and path helpers,
+ * and the open / remove_shuffle entries of both vtables.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -320,4 +321,26 @@ ember_status shuf_opts_copy(const shuf_mgr *m,
                             m->label, (unsigned long long)o->shuffle_id,
                             o->map_id);
     return EMBER_OK;
+}
+
+ember_status shuf_vt_open(const char *label, const ember_host_api *host,
+                          const ember_shuffle_conf *conf, void **state,
+                          ember_error *err)
+{
+    shuf_mgr *m = NULL;
+    if (!state)
+        return ember_errorf(err, EMBER_EINVAL, "%s: open: no state pointer",
+                            label);
+    ember_status s = shuf_mgr_open(&m, host, conf, label, err);
+    *state = m;
+    return s;
+}
+
+ember_status shuf_vt_remove_shuffle(const char *label, void *state,
+                                    uint64_t shuffle_id, ember_error *err)
+{
+    if (!state)
+        return ember_errorf(err, EMBER_EINVAL, "%s: remove_shuffle: no state",
+                            label);
+    return shuf_mgr_remove_shuffle(state, shuffle_id, err);
 }

@@ -1,7 +1,8 @@
 /*
  * shuffle_common.h — what the shuffle manager plugins "sort" and "hash"
  * share: the manager (settings, directory, lock), file helpers, the chunk
- * format of stored blocks, the index file, and per-partition files.
+ * format of stored blocks, the index file, per-partition files, and what
+ * their writers and vtables do alike.
  *
  * docs/shuffle-format.md is the byte-level description of the files. In
  * short: a block is a sequence of chunks; a chunk is a 20-byte header
@@ -28,6 +29,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "ember/batch.h"
@@ -386,6 +388,48 @@ ember_status shuf_read_block_at(const shuf_mgr *m, int fd, const char *path,
                                 const shuf_index_entry *e, ember_buf *out,
                                 uint64_t *count, ember_error *err);
 
+/*
+ * Builds the index of n partitions (as shuf_index_build) and writes it to
+ * a new file at path (taken, as by shuf_file_create), finished; x keeps
+ * the path (for publishing) until the caller releases it.
+ */
+ember_status shuf_index_write(const shuf_mgr *m, shuf_file *x, char *path,
+                              uint32_t n, const uint64_t *offsets,
+                              const uint64_t *lengths, const uint64_t *counts,
+                              uint64_t data_len, ember_error *err);
+
+/* A committed index opened by read_block. */
+typedef struct shuf_index_ref {
+    int fd;             /* -1 until opened; the caller closes it */
+    struct stat st;     /* the file when opened (which output was read) */
+    shuf_index_hdr h;
+    shuf_index_entry e; /* the entry of the partition asked for */
+    int corrupt;        /* set: an EMBER_EINVAL now means a broken output */
+} shuf_index_ref;
+
+/* A shuf_index_ref not opened yet. */
+#define SHUF_INDEX_REF_INIT {.fd = -1}
+
+/*
+ * Opens the committed index at path (of map map_id of shuffle shuffle_id)
+ * and reads its header and the entry of `partition` into *x.
+ * EMBER_ENOTFOUND when there is no index; EMBER_EINVAL for a partition out
+ * of range (x->corrupt clear) or a corrupt index (x->corrupt set); I/O
+ * errors as shuf_errno.
+ */
+ember_status shuf_index_open(const shuf_mgr *m, const char *path,
+                             uint64_t shuffle_id, uint32_t map_id,
+                             uint32_t partition, shuf_index_ref *x,
+                             ember_error *err);
+
+/*
+ * The size of the data file open at fd (path for messages) into *size;
+ * EMBER_EINVAL ("corrupt <path> at offset N: the file is N bytes, its
+ * index says <want>") unless it is `want` bytes.
+ */
+ember_status shuf_data_size(const shuf_mgr *m, int fd, const char *path,
+                            uint64_t want, uint64_t *size, ember_error *err);
+
 /* ---- one file per partition (hash writer, sort's bypass path) ---- */
 
 /*
@@ -447,6 +491,99 @@ void shuf_parts_remove(shuf_parts *ps);
 
 /* Closes files and frees memory (files stay). Safe on a zeroed struct. */
 void shuf_parts_free(shuf_parts *ps);
+
+/* ---- what both managers' writers share ---- */
+
+/*
+ * Vtable entries both managers use as they are, with `label` naming the
+ * manager in the messages for a missing state or writer (where there is
+ * no manager to take it from).
+ */
+ember_status shuf_vt_open(const char *label, const ember_host_api *host,
+                          const ember_shuffle_conf *conf, void **state,
+                          ember_error *err);
+ember_status shuf_vt_remove_shuffle(const char *label, void *state,
+                                    uint64_t shuffle_id, ember_error *err);
+
+typedef struct shuf_writer shuf_writer;
+
+/* The parts of a writer that differ between the managers. */
+typedef struct shuf_writer_ops {
+    /* Adds one record to partition p (already checked < num_partitions).
+     * Any error makes the caller fail the writer (shuf_writer_fail). */
+    ember_status (*add)(shuf_writer *w, uint32_t p, const uint8_t *rec,
+                        size_t len, ember_error *err);
+    /* Deletes every file the writer has written (its first failure). */
+    void (*discard)(shuf_writer *w);
+} shuf_writer_ops;
+
+/*
+ * The head of a writer of either manager: its first member, so a pointer
+ * to the plugin's writer is a pointer to its shuf_writer. Made by
+ * shuf_writer_open; owned by the task thread that opened the writer.
+ */
+struct shuf_writer {
+    shuf_mgr *m;
+    const shuf_writer_ops *ops; /* static */
+    ember_shuffle_writer_opts o;
+    ember_status failed; /* EMBER_OK, or why the writer is unusable */
+    char *base;          /* "<dir>/shuffle_<s>/map_<m>" */
+    shuf_enc enc;
+};
+
+/*
+ * The start of the vtable's writer_open: checks state (the manager) and
+ * out (*out is set to NULL), allocates a zeroed writer of `size` bytes
+ * (size >= sizeof(shuf_writer), the shuf_writer first), copies and
+ * validates opts, sets base and the encoder, and makes the shuffle's
+ * directory. *w is the new writer, to be finished by the plugin and freed
+ * with shuf_writer_free; on failure *w is NULL.
+ */
+ember_status shuf_writer_open(const char *label, void *state, void **out,
+                              size_t size, const shuf_writer_ops *ops,
+                              const ember_shuffle_writer_opts *opts,
+                              shuf_writer **w, ember_error *err);
+
+/* Frees base, the encoder and the writer itself (all `size` bytes); the
+ * plugin frees its own fields first. NULL is a no-op. */
+void shuf_writer_free(shuf_writer *w);
+
+/*
+ * Marks w failed with s (an error) and, the first time, deletes what it
+ * wrote (ops->discard); returns s. EMBER_OK is returned as it is.
+ */
+ember_status shuf_writer_fail(shuf_writer *w, ember_status s);
+
+/*
+ * The vtable's write for both managers: checks the writer (label names the
+ * manager when w is NULL), that it did not fail before, and the partition,
+ * then adds each record of records to it. A malformed batch or a failed
+ * add fails the writer; a bad argument does not.
+ */
+ember_status shuf_writer_write(const char *label, shuf_writer *w,
+                               uint32_t partition, const ember_batch *records,
+                               ember_error *err);
+
+/*
+ * The vtable's write_tagged for both managers: as shuf_writer_write, with
+ * record i going to partitions[i]. Every partition is checked before any
+ * record is added; a batch holding fewer or more records than its count
+ * fails the writer.
+ */
+ember_status shuf_writer_write_tagged(const char *label, shuf_writer *w,
+                                      const ember_batch *records,
+                                      const uint32_t *partitions,
+                                      ember_error *err);
+
+/*
+ * The checks that start writer_commit (w is not NULL): the writer did not
+ * fail before and lengths is there. Then *cnt is counts, or a zeroed
+ * array of num_partitions when counts is NULL (the caller frees it with
+ * shuf_free when it is not counts).
+ */
+ember_status shuf_writer_commit_begin(shuf_writer *w, const uint64_t *lengths,
+                                      uint64_t *counts, uint64_t **cnt,
+                                      ember_error *err);
 
 /* ---- little-endian helpers ---- */
 

@@ -28,13 +28,10 @@
 
 #define HASH_LABEL "hash shuffle"
 
+/* A writer; head.base is its map directory "<dir>/shuffle_<s>/map_<m>". */
 typedef struct hash_writer {
-    shuf_mgr *m;
-    ember_shuffle_writer_opts o;
-    ember_status failed;
-    char *tmpdir; /* "<dir>/shuffle_<s>/map_<m>.a<attempt>.tmp" */
-    char *mapdir; /* "<dir>/shuffle_<s>/map_<m>" */
-    shuf_enc enc;
+    shuf_writer head; /* first: see shuf_writer */
+    char *tmpdir;     /* "<base>.a<attempt>.tmp" */
     shuf_parts parts;
 } hash_writer;
 
@@ -43,34 +40,31 @@ static void writer_free(hash_writer *w)
     if (!w)
         return;
     shuf_parts_free(&w->parts);
-    shuf_enc_free(&w->enc);
-    shuf_free(w->m, w->tmpdir);
-    shuf_free(w->m, w->mapdir);
-    shuf_free(w->m, w);
+    shuf_free(w->head.m, w->tmpdir);
+    shuf_writer_free(&w->head);
 }
 
-/* Marks the writer failed and deletes what it wrote. */
-static ember_status fail(hash_writer *w, ember_status s)
+/* The writer's first failure: deletes what it wrote. */
+static void hash_discard(shuf_writer *h)
 {
-    if (s != EMBER_OK && w->failed == EMBER_OK) {
-        w->failed = s;
-        shuf_parts_remove(&w->parts);
-        (void)shuf_rmtree(w->tmpdir);
-    }
-    return s;
+    hash_writer *w = (hash_writer *)h;
+    shuf_parts_remove(&w->parts);
+    (void)shuf_rmtree(w->tmpdir);
 }
+
+static ember_status hash_add(shuf_writer *h, uint32_t p, const uint8_t *rec,
+                             size_t len, ember_error *err)
+{
+    return shuf_parts_add(&((hash_writer *)h)->parts, p, rec, len, err);
+}
+
+static const shuf_writer_ops hash_writer_ops = {hash_add, hash_discard};
 
 static ember_status hash_open(const ember_host_api *host,
                               const ember_shuffle_conf *conf, void **state,
                               ember_error *err)
 {
-    shuf_mgr *m = NULL;
-    if (!state)
-        return ember_errorf(err, EMBER_EINVAL, "%s: open: no state pointer",
-                            HASH_LABEL);
-    ember_status s = shuf_mgr_open(&m, host, conf, HASH_LABEL, err);
-    *state = m;
-    return s;
+    return shuf_vt_open(HASH_LABEL, host, conf, state, err);
 }
 
 static void hash_close(void *state)
@@ -82,39 +76,24 @@ static ember_status hash_writer_open(void *state,
                                      const ember_shuffle_writer_opts *opts,
                                      void **out, ember_error *err)
 {
-    shuf_mgr *m = state;
-    hash_writer *w = NULL;
-    char *sdir = NULL;
-    ember_status s;
-    if (!m || !out)
-        return ember_errorf(err, EMBER_EINVAL, "%s: writer_open: no state",
-                            HASH_LABEL);
-    *out = NULL;
-    w = shuf_calloc(m, 1, sizeof *w);
-    if (!w)
-        return shuf_oom(m, err, "opening a writer");
-    w->m = m;
-    shuf_enc_init(&w->enc, m);
-    s = shuf_opts_copy(m, opts, &w->o, err);
+    shuf_writer *h;
+    ember_status s = shuf_writer_open(HASH_LABEL, state, out,
+                                      sizeof(hash_writer), &hash_writer_ops,
+                                      opts, &h, err);
     if (s != EMBER_OK)
-        goto done;
-    sdir = shuf_shuffle_dir(m, w->o.shuffle_id);
-    w->mapdir = shuf_strf(m, "%s/shuffle_%llu/map_%u", m->dir,
-                          (unsigned long long)w->o.shuffle_id, w->o.map_id);
-    w->tmpdir = shuf_strf(m, "%s.a%u.tmp", w->mapdir ? w->mapdir : "",
-                          w->o.attempt);
-    if (!sdir || !w->mapdir || !w->tmpdir) {
+        return s;
+    hash_writer *w = (hash_writer *)h;
+    shuf_mgr *m = h->m;
+    w->tmpdir = shuf_strf(m, "%s.a%u.tmp", h->base, h->o.attempt);
+    if (!w->tmpdir) {
         s = shuf_oom(m, err, "opening a writer");
         goto done;
     }
-    s = shuf_mkdir(m, sdir, err);
-    if (s != EMBER_OK)
-        goto done;
     (void)shuf_rmtree(w->tmpdir); /* a dead earlier run of this attempt */
     s = shuf_mkdir(m, w->tmpdir, err);
     if (s != EMBER_OK)
         goto done;
-    s = shuf_parts_init(&w->parts, m, &w->enc, w->o.num_partitions,
+    s = shuf_parts_init(&w->parts, m, &h->enc, h->o.num_partitions,
                         shuf_strf(m, "%s/part_", w->tmpdir), "", "writing",
                         err);
     if (s != EMBER_OK) {
@@ -125,94 +104,21 @@ static ember_status hash_writer_open(void *state,
     w = NULL;
 done:
     writer_free(w);
-    shuf_free(m, sdir);
     return s;
-}
-
-static ember_status check_usable(const hash_writer *w, ember_error *err)
-{
-    if (w->failed != EMBER_OK)
-        return ember_errorf(err, w->failed,
-                            "%s: shuffle %llu map %u: the writer failed "
-                            "earlier",
-                            HASH_LABEL, (unsigned long long)w->o.shuffle_id,
-                            w->o.map_id);
-    return EMBER_OK;
 }
 
 static ember_status hash_write(void *writer, uint32_t partition,
                                const ember_batch *records, ember_error *err)
 {
-    hash_writer *w = writer;
-    ember_status s;
-    if (!w || !records)
-        return ember_errorf(err, EMBER_EINVAL, "%s: write: no writer",
-                            HASH_LABEL);
-    if ((s = check_usable(w, err)) != EMBER_OK)
-        return s;
-    if (partition >= w->o.num_partitions)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "%s: write: partition %u out of range (%u "
-                            "partitions)",
-                            HASH_LABEL, partition, w->o.num_partitions);
-    ember_batch_cursor c = ember_batch_cursor_of(records);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t i = 0;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        s = shuf_parts_add(&w->parts, partition, rec, len, err);
-        if (s != EMBER_OK)
-            return fail(w, s);
-        i++;
-    }
-    if (s != EMBER_END)
-        return fail(w, ember_errorf(err, EMBER_EINVAL,
-                                    "%s: write: malformed batch at record "
-                                    "%llu",
-                                    HASH_LABEL, (unsigned long long)i));
-    return EMBER_OK;
+    return shuf_writer_write(HASH_LABEL, writer, partition, records, err);
 }
 
 static ember_status hash_write_tagged(void *writer, const ember_batch *records,
                                       const uint32_t *partitions,
                                       ember_error *err)
 {
-    hash_writer *w = writer;
-    ember_status s;
-    if (!w || !records || (!partitions && records->count))
-        return ember_errorf(err, EMBER_EINVAL,
-                            "%s: write_tagged: no writer or partitions",
-                            HASH_LABEL);
-    if ((s = check_usable(w, err)) != EMBER_OK)
-        return s;
-    for (uint64_t i = 0; i < records->count; i++)
-        if (partitions[i] >= w->o.num_partitions)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "%s: write_tagged: record %llu: partition "
-                                "%u out of range (%u partitions)",
-                                HASH_LABEL, (unsigned long long)i,
-                                partitions[i], w->o.num_partitions);
-    ember_batch_cursor c = ember_batch_cursor_of(records);
-    for (uint64_t i = 0; i < records->count; i++) {
-        const uint8_t *rec;
-        size_t len;
-        if (ember_batch_next(&c, &rec, &len) != EMBER_OK)
-            return fail(w, ember_errorf(err, EMBER_EINVAL,
-                                        "%s: write_tagged: malformed batch "
-                                        "at record %llu of %llu",
-                                        HASH_LABEL, (unsigned long long)i,
-                                        (unsigned long long)records->count));
-        s = shuf_parts_add(&w->parts, partitions[i], rec, len, err);
-        if (s != EMBER_OK)
-            return fail(w, s);
-    }
-    if (c.p != c.end)
-        return fail(w, ember_errorf(err, EMBER_EINVAL,
-                                    "%s: write_tagged: batch holds more than "
-                                    "its %llu records",
-                                    HASH_LABEL,
-                                    (unsigned long long)records->count));
-    return EMBER_OK;
+    return shuf_writer_write_tagged(HASH_LABEL, writer, records, partitions,
+                                    err);
 }
 
 /*
@@ -222,9 +128,9 @@ static ember_status hash_write_tagged(void *writer, const ember_batch *records,
 static ember_status publish(hash_writer *w, uint64_t *lengths,
                             uint64_t *counts, ember_error *err)
 {
-    shuf_mgr *m = w->m;
-    uint32_t n = w->o.num_partitions;
-    char *index = shuf_strf(m, "%s/index", w->mapdir);
+    shuf_mgr *m = w->head.m;
+    uint32_t n = w->head.o.num_partitions;
+    char *index = shuf_strf(m, "%s/index", w->head.base);
     uint64_t *wl = shuf_calloc(m, n, sizeof *wl);
     uint64_t *wc = shuf_calloc(m, n, sizeof *wc);
     ember_status s = EMBER_OK;
@@ -236,9 +142,9 @@ static ember_status publish(hash_writer *w, uint64_t *lengths,
         goto done;
     }
     pthread_mutex_lock(&m->lock);
-    s = lstat(w->mapdir, &st) == 0 ? shuf_index_load(m, index, n, wl, wc,
-                                                      &lerr)
-                                   : EMBER_ENOTFOUND;
+    s = lstat(w->head.base, &st) == 0
+            ? shuf_index_load(m, index, n, wl, wc, &lerr)
+            : EMBER_ENOTFOUND;
     if (s == EMBER_OK) {
         /* An earlier attempt won; ours goes (deleted below). */
         memcpy(lengths, wl, n * sizeof *wl);
@@ -246,11 +152,11 @@ static ember_status publish(hash_writer *w, uint64_t *lengths,
         won = 0;
     } else if (s == EMBER_EINVAL || s == EMBER_ENOTFOUND) {
         /* A broken earlier output must not block a fresh one. */
-        if (lstat(w->mapdir, &st) == 0)
-            shuf_mgr_trash_locked(m, w->mapdir);
+        if (lstat(w->head.base, &st) == 0)
+            shuf_mgr_trash_locked(m, w->head.base);
         s = EMBER_OK;
-        if (rename(w->tmpdir, w->mapdir) != 0)
-            s = shuf_errno(m, err, errno, "committing", w->mapdir);
+        if (rename(w->tmpdir, w->head.base) != 0)
+            s = shuf_errno(m, err, errno, "committing", w->head.base);
     } else {
         *err = lerr;
     }
@@ -268,51 +174,30 @@ static ember_status hash_writer_commit(void *writer, uint64_t *lengths,
                                        uint64_t *counts, ember_error *err)
 {
     hash_writer *w = writer;
-    shuf_mgr *m;
     uint64_t *cnt = NULL;
     shuf_file x = SHUF_FILE_INIT;
-    ember_buf idx;
     ember_status s;
     if (!w)
         return ember_errorf(err, EMBER_EINVAL, "%s: commit: no writer",
                             HASH_LABEL);
-    m = w->m;
-    idx = shuf_buf(m);
-    if ((s = check_usable(w, err)) != EMBER_OK)
+    shuf_mgr *m = w->head.m;
+    uint32_t n = w->head.o.num_partitions;
+    s = shuf_writer_commit_begin(&w->head, lengths, counts, &cnt, err);
+    if (s != EMBER_OK)
         goto done;
-    if (!lengths) {
-        s = ember_errorf(err, EMBER_EINVAL, "%s: commit: no lengths array",
-                         HASH_LABEL);
-        goto done;
-    }
-    uint32_t n = w->o.num_partitions;
-    cnt = counts ? counts : shuf_calloc(m, n, sizeof *cnt);
-    if (!cnt) {
-        s = shuf_oom(m, err, "committing");
-        goto done;
-    }
     s = shuf_parts_finish(&w->parts, lengths, cnt, err);
     uint64_t total = 0;
     for (uint32_t r = 0; s == EMBER_OK && r < n; r++)
         total += lengths[r];
     if (s == EMBER_OK)
-        s = shuf_index_build(m, &idx, n, NULL, lengths, cnt, total, err);
-    if (s == EMBER_OK)
-        s = shuf_file_create(m, &x, shuf_strf(m, "%s/index", w->tmpdir), 0,
-                             "writing", err);
-    if (s == EMBER_OK)
-        s = shuf_file_write(m, &x, idx.data, idx.len, NULL, 0, err);
-    if (s == EMBER_OK)
-        s = shuf_file_finish(m, &x, err);
+        s = shuf_index_write(m, &x, shuf_strf(m, "%s/index", w->tmpdir), n,
+                             NULL, lengths, cnt, total, err);
     if (s == EMBER_OK)
         s = publish(w, lengths, cnt, err);
 done:
-    if (s != EMBER_OK) {
-        shuf_parts_remove(&w->parts);
-        (void)shuf_rmtree(w->tmpdir);
-    }
+    if (s != EMBER_OK)
+        hash_discard(&w->head);
     shuf_file_release(m, &x);
-    ember_buf_release(&idx);
     if (cnt != counts)
         shuf_free(m, cnt);
     writer_free(w);
@@ -324,8 +209,7 @@ static void hash_writer_abort(void *writer)
     hash_writer *w = writer;
     if (!w)
         return;
-    shuf_parts_remove(&w->parts);
-    (void)shuf_rmtree(w->tmpdir);
+    hash_discard(&w->head);
     writer_free(w);
 }
 
@@ -350,10 +234,9 @@ static ember_status hash_read_block(void *state, uint64_t shuffle_id,
 {
     shuf_mgr *m = state;
     char *mapdir = NULL, *index = NULL, *part = NULL;
-    int ifd = -1, pfd = -1, corrupt = 0;
-    struct stat ist, pst;
-    shuf_index_hdr h;
-    shuf_index_entry e;
+    int pfd = -1;
+    uint64_t size;
+    shuf_index_ref x = SHUF_INDEX_REF_INIT;
     ember_status s = EMBER_OK;
     if (!m || !out || !count)
         return ember_errorf(err, EMBER_EINVAL, "%s: read_block: no state",
@@ -367,38 +250,10 @@ static ember_status hash_read_block(void *state, uint64_t shuffle_id,
         s = shuf_oom(m, err, "reading a block");
         goto done;
     }
-    ifd = open(index, O_RDONLY | O_CLOEXEC);
-    if (ifd < 0) {
-        if (errno == ENOENT)
-            s = ember_errorf(err, EMBER_ENOTFOUND,
-                             "%s: no committed output for shuffle %llu map "
-                             "%u (%s)",
-                             HASH_LABEL, (unsigned long long)shuffle_id,
-                             map_id, index);
-        else
-            s = shuf_errno(m, err, errno, "opening", index);
-        goto done;
-    }
-    if (fstat(ifd, &ist) != 0) {
-        s = shuf_errno(m, err, errno, "reading", index);
-        goto done;
-    }
-    corrupt = 1; /* from here an EINVAL is a broken output */
-    s = shuf_index_read_hdr(m, ifd, index, &h, err);
+    s = shuf_index_open(m, index, shuffle_id, map_id, partition, &x, err);
     if (s != EMBER_OK)
         goto done;
-    if (partition >= h.num_partitions) {
-        corrupt = 0;
-        s = ember_errorf(err, EMBER_EINVAL,
-                         "%s: read_block: partition %u out of range (%s "
-                         "has %u)",
-                         HASH_LABEL, partition, index, h.num_partitions);
-        goto done;
-    }
-    s = shuf_index_read_entry(m, ifd, index, &h, partition, 1, &e, err);
-    if (s != EMBER_OK)
-        goto done;
-    if (e.offset != 0) {
+    if (x.e.offset != 0) {
         s = ember_errorf(err, EMBER_EINVAL,
                          "%s: corrupt %s at offset %llu: partition %u "
                          "starts at %llu, not 0",
@@ -406,10 +261,10 @@ static ember_status hash_read_block(void *state, uint64_t shuffle_id,
                          (unsigned long long)(SHUF_INDEX_HDR +
                                               (uint64_t)partition *
                                                   SHUF_INDEX_ENTRY),
-                         partition, (unsigned long long)e.offset);
+                         partition, (unsigned long long)x.e.offset);
         goto done;
     }
-    if (e.length == 0)
+    if (x.e.length == 0)
         goto done; /* an empty block has no file */
     pfd = open(part, O_RDONLY | O_CLOEXEC);
     if (pfd < 0) {
@@ -418,32 +273,21 @@ static ember_status hash_read_block(void *state, uint64_t shuffle_id,
                                "%s: corrupt %s at offset 0: the index "
                                "lists %llu bytes, the file is missing",
                                HASH_LABEL, part,
-                               (unsigned long long)e.length)
+                               (unsigned long long)x.e.length)
                 : shuf_errno(m, err, errno, "opening", part);
         goto done;
     }
-    if (fstat(pfd, &pst) != 0) {
-        s = shuf_errno(m, err, errno, "reading", part);
-        goto done;
-    }
-    if ((uint64_t)pst.st_size != e.length) {
-        s = ember_errorf(err, EMBER_EINVAL,
-                         "%s: corrupt %s at offset %llu: the file is %llu "
-                         "bytes, its index says %llu",
-                         HASH_LABEL, part, (unsigned long long)pst.st_size,
-                         (unsigned long long)pst.st_size,
-                         (unsigned long long)e.length);
-        goto done;
-    }
-    s = shuf_read_block_at(m, pfd, part, (uint64_t)pst.st_size, &h, &e, out,
-                           count, err);
+    s = shuf_data_size(m, pfd, part, x.e.length, &size, err);
+    if (s == EMBER_OK)
+        s = shuf_read_block_at(m, pfd, part, size, &x.h, &x.e, out, count,
+                               err);
 done:
     if (s != EMBER_OK)
         out->len = mark;
-    if (s == EMBER_EINVAL && corrupt)
-        delete_output(m, mapdir, index, &ist);
-    if (ifd >= 0)
-        (void)close(ifd);
+    if (s == EMBER_EINVAL && x.corrupt)
+        delete_output(m, mapdir, index, &x.st);
+    if (x.fd >= 0)
+        (void)close(x.fd);
     if (pfd >= 0)
         (void)close(pfd);
     shuf_free(m, mapdir);
@@ -455,10 +299,7 @@ done:
 static ember_status hash_remove_shuffle(void *state, uint64_t shuffle_id,
                                         ember_error *err)
 {
-    if (!state)
-        return ember_errorf(err, EMBER_EINVAL, "%s: remove_shuffle: no state",
-                            HASH_LABEL);
-    return shuf_mgr_remove_shuffle(state, shuffle_id, err);
+    return shuf_vt_remove_shuffle(HASH_LABEL, state, shuffle_id, err);
 }
 
 static const ember_shuffle_vtable hash_vtable = {

@@ -60,12 +60,9 @@ typedef struct sort_run {
 } sort_run;
 
 typedef struct sort_writer {
-    shuf_mgr *m;
-    ember_shuffle_writer_opts o;
+    shuf_writer head; /* first: see shuf_writer; head.base is the
+                         prefix of the files, "<dir>/shuffle_<s>/map_<m>" */
     int mode;
-    ember_status failed; /* EMBER_OK, or why the writer is unusable */
-    char *base;          /* "<dir>/shuffle_<s>/map_<m>" */
-    shuf_enc enc;
     shuf_cbuf chunk; /* the chunk being filled (data file and spills) */
     /* sort paths */
     arena_blk *blocks;
@@ -103,7 +100,7 @@ static uint8_t *arena_take(sort_writer *w, size_t len)
         return b->data;
     }
     size_t cap = len > w->blk_size ? len : w->blk_size;
-    arena_blk *nb = shuf_alloc(w->m, sizeof *nb + cap);
+    arena_blk *nb = shuf_alloc(w->head.m, sizeof *nb + cap);
     if (!nb)
         return NULL;
     nb->cap = cap;
@@ -127,7 +124,7 @@ static void arena_reset(sort_writer *w)
         arena_blk *b = *pp;
         if (b->cap > w->blk_size) {
             *pp = b->next;
-            shuf_free(w->m, b);
+            shuf_free(w->head.m, b);
             continue;
         }
         b->used = 0;
@@ -141,7 +138,7 @@ static void arena_free(sort_writer *w)
     while (w->blocks) {
         arena_blk *b = w->blocks;
         w->blocks = b->next;
-        shuf_free(w->m, b);
+        shuf_free(w->head.m, b);
     }
     w->cur = NULL;
 }
@@ -150,7 +147,8 @@ static void arena_free(sort_writer *w)
 
 static char *tmp_path(const sort_writer *w, const char *what)
 {
-    return shuf_strf(w->m, "%s.a%u.%s.tmp", w->base, w->o.attempt, what);
+    return shuf_strf(w->head.m, "%s.a%u.%s.tmp", w->head.base, w->head.o.attempt,
+                     what);
 }
 
 /* Deletes every temp file of the writer (spills, bypass files, the data
@@ -166,25 +164,21 @@ static void remove_temps(sort_writer *w)
         (void)unlink(d);
     if (x)
         (void)unlink(x);
-    shuf_free(w->m, d);
-    shuf_free(w->m, x);
+    shuf_free(w->head.m, d);
+    shuf_free(w->head.m, x);
 }
 
-/* Marks the writer failed (after an I/O error) and deletes its files. */
-static ember_status fail(sort_writer *w, ember_status s)
+/* The writer's first failure (after an I/O error): deletes its files. */
+static void discard(shuf_writer *h)
 {
-    if (s != EMBER_OK && w->failed == EMBER_OK) {
-        w->failed = s;
-        remove_temps(w);
-    }
-    return s;
+    remove_temps((sort_writer *)h);
 }
 
 static void writer_free(sort_writer *w)
 {
     if (!w)
         return;
-    shuf_mgr *m = w->m;
+    shuf_mgr *m = w->head.m;
     for (size_t i = 0; i < w->n_runs; i++) {
         shuf_free(m, w->runs[i].path);
         shuf_free(m, w->runs[i].offsets);
@@ -198,9 +192,7 @@ static void writer_free(sort_writer *w)
     shuf_cbuf_free(m, &w->chunk);
     ember_buf_release(&w->copy);
     shuf_parts_free(&w->parts);
-    shuf_enc_free(&w->enc);
-    shuf_free(m, w->base);
-    shuf_free(m, w);
+    shuf_writer_free(&w->head);
 }
 
 /* ---- buffering and sorting ---- */
@@ -209,18 +201,18 @@ static void writer_free(sort_writer *w)
 static ember_status sort_buffer(sort_writer *w, ember_error *err)
 {
     if (w->cap_tmp < w->n_ents) {
-        shuf_free(w->m, w->tmp);
+        shuf_free(w->head.m, w->tmp);
         w->tmp = w->cap_ents > SIZE_MAX / sizeof *w->tmp
                      ? NULL
-                     : shuf_alloc(w->m, w->cap_ents * sizeof *w->tmp);
+                     : shuf_alloc(w->head.m, w->cap_ents * sizeof *w->tmp);
         if (!w->tmp) {
             w->cap_tmp = 0;
-            return shuf_oom(w->m, err, "sorting");
+            return shuf_oom(w->head.m, err, "sorting");
         }
         w->cap_tmp = w->cap_ents;
     }
-    sort_entries(w->ents, w->tmp, w->n_ents, w->o.num_partitions, w->starts,
-                 w->mode == MODE_SORT);
+    sort_entries(w->ents, w->tmp, w->n_ents, w->head.o.num_partitions,
+                 w->starts, w->mode == MODE_SORT);
     return EMBER_OK;
 }
 
@@ -236,7 +228,7 @@ static ember_status emit_buffer(sort_writer *w, shuf_file *f, uint32_t p,
         if (i + 8 < hi)
             __builtin_prefetch(w->ents[i + 8].rec);
 #endif
-        ember_status s = shuf_chunk_add(&w->enc, &w->chunk, w->ents[i].rec,
+        ember_status s = shuf_chunk_add(&w->head.enc, &w->chunk, w->ents[i].rec,
                                         w->ents[i].len, shuf_sink_file, f,
                                         err);
         if (s != EMBER_OK)
@@ -249,8 +241,8 @@ static ember_status emit_buffer(sort_writer *w, shuf_file *f, uint32_t p,
 /* Sorts the buffer and writes it to a new spill file as one run. */
 static ember_status spill(sort_writer *w, ember_error *err)
 {
-    shuf_mgr *m = w->m;
-    uint32_t n = w->o.num_partitions;
+    shuf_mgr *m = w->head.m;
+    uint32_t n = w->head.o.num_partitions;
     shuf_file f = SHUF_FILE_INIT;
     sort_run run = {NULL, NULL, NULL};
     ember_status s;
@@ -280,7 +272,7 @@ static ember_status spill(sort_writer *w, ember_error *err)
         run.offsets[p] = f.pos;
         s = emit_buffer(w, &f, p, &run.counts[p], err);
         if (s == EMBER_OK)
-            s = shuf_chunk_flush(&w->enc, &w->chunk, shuf_sink_file, &f,
+            s = shuf_chunk_flush(&w->head.enc, &w->chunk, shuf_sink_file, &f,
                                  err);
     }
     run.offsets[n] = f.pos;
@@ -307,35 +299,38 @@ done:
     return s;
 }
 
-/* Adds one record for partition p (p < num_partitions, checked). */
-static ember_status add(sort_writer *w, uint32_t p, const uint8_t *rec,
+/* Adds one record for partition p (p < num_partitions, checked); the
+ * caller fails the writer on an error (shuf_writer_ops). */
+static ember_status add(shuf_writer *h, uint32_t p, const uint8_t *rec,
                         size_t len, ember_error *err)
 {
+    sort_writer *w = (sort_writer *)h;
+    shuf_mgr *m = h->m;
     const size_t per = 2 * sizeof(sort_entry); /* entry and sort scratch */
     ember_status s;
     if (w->mode == MODE_BYPASS)
-        return fail(w, shuf_parts_add(&w->parts, p, rec, len, err));
+        return shuf_parts_add(&w->parts, p, rec, len, err);
     if (len > SHUF_CHUNK_MAX - 16)
         return ember_errorf(err, EMBER_EINVAL,
                             "%s: a record of %zu bytes is over the limit "
                             "of %u bytes",
                             SORT_LABEL, len, SHUF_CHUNK_MAX - 16);
-    if (w->n_ents && w->buffered + len + per > w->m->memory_bytes) {
+    if (w->n_ents && w->buffered + len + per > m->memory_bytes) {
         s = spill(w, err);
         if (s != EMBER_OK)
-            return fail(w, s);
+            return s;
     }
     if (w->n_ents == w->cap_ents) {
         size_t cap = w->cap_ents ? w->cap_ents * 2 : 1024;
-        sort_entry *e = w->m->host->realloc(w->ents, cap * sizeof *e);
+        sort_entry *e = m->host->realloc(w->ents, cap * sizeof *e);
         if (!e)
-            return shuf_oom(w->m, err, "buffering records");
+            return shuf_oom(m, err, "buffering records");
         w->ents = e;
         w->cap_ents = cap;
     }
     uint8_t *dst = arena_take(w, len);
     if (!dst)
-        return shuf_oom(w->m, err, "buffering records");
+        return shuf_oom(m, err, "buffering records");
     if (len)
         memcpy(dst, rec, len);
     sort_entry *e = &w->ents[w->n_ents++];
@@ -346,6 +341,8 @@ static ember_status add(sort_writer *w, uint32_t p, const uint8_t *rec,
     w->buffered += len + per;
     return EMBER_OK;
 }
+
+static const shuf_writer_ops sort_writer_ops = {add, discard};
 
 /* ---- merging at commit ---- */
 
@@ -376,7 +373,7 @@ static ember_status cur_next(sort_writer *w, run_cur *c, ember_error *err)
     }
     while (c->p == c->pend) {
         uint64_t at = c->off;
-        ember_status s = shuf_chunk_read(w->m, c->fd, c->path, &c->off,
+        ember_status s = shuf_chunk_read(w->head.m, c->fd, c->path, &c->off,
                                          c->end, &c->stored, &c->raw, err);
         if (s != EMBER_OK)
             return s;
@@ -453,7 +450,7 @@ static ember_status merge_partition(sort_writer *w, run_cur *curs,
         sift_down(heap, h, i);
     while (h > 0) {
         run_cur *c = heap[0];
-        s = shuf_chunk_add(&w->enc, &w->chunk, c->rec, c->len, shuf_sink_file,
+        s = shuf_chunk_add(&w->head.enc, &w->chunk, c->rec, c->len, shuf_sink_file,
                            f, err);
         if (s != EMBER_OK)
             return s;
@@ -474,8 +471,8 @@ static ember_status write_sorted(sort_writer *w, shuf_file *f,
                                  uint64_t *offsets, uint64_t *lengths,
                                  uint64_t *counts, ember_error *err)
 {
-    shuf_mgr *m = w->m;
-    uint32_t n = w->o.num_partitions;
+    shuf_mgr *m = w->head.m;
+    uint32_t n = w->head.o.num_partitions;
     size_t k = w->n_runs + 1;
     run_cur *curs = NULL;
     run_cur **heap = NULL;
@@ -526,7 +523,7 @@ static ember_status write_sorted(sort_writer *w, shuf_file *f,
                 s = emit_buffer(w, f, p, &counts[p], err);
         }
         if (s == EMBER_OK)
-            s = shuf_chunk_flush(&w->enc, &w->chunk, shuf_sink_file, f, err);
+            s = shuf_chunk_flush(&w->head.enc, &w->chunk, shuf_sink_file, f, err);
         lengths[p] = f->pos - offsets[p];
     }
 done:
@@ -547,9 +544,9 @@ static ember_status write_bypass(sort_writer *w, shuf_file *f,
                                  uint64_t *offsets, uint64_t *lengths,
                                  uint64_t *counts, ember_error *err)
 {
-    shuf_mgr *m = w->m;
+    shuf_mgr *m = w->head.m;
     ember_status s = shuf_parts_finish(&w->parts, lengths, counts, err);
-    for (uint32_t p = 0; s == EMBER_OK && p < w->o.num_partitions; p++) {
+    for (uint32_t p = 0; s == EMBER_OK && p < w->head.o.num_partitions; p++) {
         offsets[p] = f->pos;
         if (lengths[p] == 0)
             continue;
@@ -579,10 +576,10 @@ static ember_status publish(sort_writer *w, const char *tdata,
                             const char *tindex, uint64_t *lengths,
                             uint64_t *counts, ember_error *err)
 {
-    shuf_mgr *m = w->m;
-    uint32_t n = w->o.num_partitions;
-    char *data = shuf_strf(m, "%s.data", w->base);
-    char *index = shuf_strf(m, "%s.index", w->base);
+    shuf_mgr *m = w->head.m;
+    uint32_t n = w->head.o.num_partitions;
+    char *data = shuf_strf(m, "%s.data", w->head.base);
+    char *index = shuf_strf(m, "%s.index", w->head.base);
     uint64_t *wl = shuf_calloc(m, n, sizeof *wl);
     uint64_t *wc = shuf_calloc(m, n, sizeof *wc);
     ember_status s = EMBER_OK;
@@ -644,13 +641,7 @@ static ember_status sort_open(const ember_host_api *host,
                               const ember_shuffle_conf *conf, void **state,
                               ember_error *err)
 {
-    shuf_mgr *m = NULL;
-    if (!state)
-        return ember_errorf(err, EMBER_EINVAL, "%s: open: no state pointer",
-                            SORT_LABEL);
-    ember_status s = shuf_mgr_open(&m, host, conf, SORT_LABEL, err);
-    *state = m;
-    return s;
+    return shuf_vt_open(SORT_LABEL, host, conf, state, err);
 }
 
 static void sort_close(void *state)
@@ -662,49 +653,31 @@ static ember_status sort_writer_open(void *state,
                                      const ember_shuffle_writer_opts *opts,
                                      void **out, ember_error *err)
 {
-    shuf_mgr *m = state;
-    sort_writer *w = NULL;
-    char *sdir = NULL;
-    ember_status s;
-    if (!m || !out)
-        return ember_errorf(err, EMBER_EINVAL, "%s: writer_open: no state",
-                            SORT_LABEL);
-    *out = NULL;
-    w = shuf_calloc(m, 1, sizeof *w);
-    if (!w)
-        return shuf_oom(m, err, "opening a writer");
-    w->m = m;
-    shuf_enc_init(&w->enc, m);
-    w->copy = shuf_buf(m);
-    s = shuf_opts_copy(m, opts, &w->o, err);
+    shuf_writer *h;
+    ember_status s = shuf_writer_open(SORT_LABEL, state, out,
+                                      sizeof(sort_writer), &sort_writer_ops,
+                                      opts, &h, err);
     if (s != EMBER_OK)
-        goto done;
-    if (w->o.flags & EMBER_SHUFFLE_SORTED)
+        return s;
+    sort_writer *w = (sort_writer *)h;
+    shuf_mgr *m = h->m;
+    w->copy = shuf_buf(m);
+    if (h->o.flags & EMBER_SHUFFLE_SORTED)
         w->mode = MODE_SORT;
-    else if (w->o.num_partitions <= m->bypass_threshold)
+    else if (h->o.num_partitions <= m->bypass_threshold)
         w->mode = MODE_BYPASS;
     else
         w->mode = MODE_PART;
-    sdir = shuf_shuffle_dir(m, w->o.shuffle_id);
-    w->base = shuf_strf(m, "%s/shuffle_%llu/map_%u", m->dir,
-                        (unsigned long long)w->o.shuffle_id, w->o.map_id);
-    if (!sdir || !w->base) {
-        s = shuf_oom(m, err, "opening a writer");
-        goto done;
-    }
-    s = shuf_mkdir(m, sdir, err);
-    if (s != EMBER_OK)
-        goto done;
     w->chunk.cap = m->chunk_bytes;
     if (w->mode == MODE_BYPASS) {
-        s = shuf_parts_init(&w->parts, m, &w->enc, w->o.num_partitions,
-                            shuf_strf(m, "%s.a%u.part", w->base,
-                                      w->o.attempt),
+        s = shuf_parts_init(&w->parts, m, &h->enc, h->o.num_partitions,
+                            shuf_strf(m, "%s.a%u.part", h->base,
+                                      h->o.attempt),
                             ".tmp", "writing", err);
         if (s != EMBER_OK)
             goto done;
     } else {
-        w->starts = shuf_calloc(m, (size_t)w->o.num_partitions + 1,
+        w->starts = shuf_calloc(m, (size_t)h->o.num_partitions + 1,
                                 sizeof *w->starts);
         if (!w->starts) {
             s = shuf_oom(m, err, "opening a writer");
@@ -720,122 +693,40 @@ static ember_status sort_writer_open(void *state,
     w = NULL;
 done:
     writer_free(w);
-    shuf_free(m, sdir);
     return s;
-}
-
-/* Refuses use of a writer that failed before. */
-static ember_status check_usable(const sort_writer *w, ember_error *err)
-{
-    if (w->failed != EMBER_OK)
-        return ember_errorf(err, w->failed,
-                            "%s: shuffle %llu map %u: the writer failed "
-                            "earlier",
-                            SORT_LABEL, (unsigned long long)w->o.shuffle_id,
-                            w->o.map_id);
-    return EMBER_OK;
 }
 
 static ember_status sort_write(void *writer, uint32_t partition,
                                const ember_batch *records, ember_error *err)
 {
-    sort_writer *w = writer;
-    ember_status s;
-    if (!w || !records)
-        return ember_errorf(err, EMBER_EINVAL, "%s: write: no writer",
-                            SORT_LABEL);
-    if ((s = check_usable(w, err)) != EMBER_OK)
-        return s;
-    if (partition >= w->o.num_partitions)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "%s: write: partition %u out of range (%u "
-                            "partitions)",
-                            SORT_LABEL, partition, w->o.num_partitions);
-    ember_batch_cursor c = ember_batch_cursor_of(records);
-    const uint8_t *rec;
-    size_t len;
-    uint64_t i = 0;
-    while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        s = add(w, partition, rec, len, err);
-        if (s != EMBER_OK)
-            return fail(w, s);
-        i++;
-    }
-    if (s != EMBER_END)
-        return fail(w, ember_errorf(err, EMBER_EINVAL,
-                                    "%s: write: malformed batch at record "
-                                    "%llu",
-                                    SORT_LABEL, (unsigned long long)i));
-    return EMBER_OK;
+    return shuf_writer_write(SORT_LABEL, writer, partition, records, err);
 }
 
 static ember_status sort_write_tagged(void *writer, const ember_batch *records,
                                       const uint32_t *partitions,
                                       ember_error *err)
 {
-    sort_writer *w = writer;
-    ember_status s;
-    if (!w || !records || (!partitions && records->count))
-        return ember_errorf(err, EMBER_EINVAL,
-                            "%s: write_tagged: no writer or partitions",
-                            SORT_LABEL);
-    if ((s = check_usable(w, err)) != EMBER_OK)
-        return s;
-    for (uint64_t i = 0; i < records->count; i++)
-        if (partitions[i] >= w->o.num_partitions)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "%s: write_tagged: record %llu: partition "
-                                "%u out of range (%u partitions)",
-                                SORT_LABEL, (unsigned long long)i,
-                                partitions[i], w->o.num_partitions);
-    ember_batch_cursor c = ember_batch_cursor_of(records);
-    for (uint64_t i = 0; i < records->count; i++) {
-        const uint8_t *rec;
-        size_t len;
-        if (ember_batch_next(&c, &rec, &len) != EMBER_OK)
-            return fail(w, ember_errorf(err, EMBER_EINVAL,
-                                        "%s: write_tagged: malformed batch "
-                                        "at record %llu of %llu",
-                                        SORT_LABEL, (unsigned long long)i,
-                                        (unsigned long long)records->count));
-        s = add(w, partitions[i], rec, len, err);
-        if (s != EMBER_OK)
-            return fail(w, s);
-    }
-    if (c.p != c.end)
-        return fail(w, ember_errorf(err, EMBER_EINVAL,
-                                    "%s: write_tagged: batch holds more than "
-                                    "its %llu records",
-                                    SORT_LABEL,
-                                    (unsigned long long)records->count));
-    return EMBER_OK;
+    return shuf_writer_write_tagged(SORT_LABEL, writer, records, partitions,
+                                    err);
 }
 
 static ember_status sort_writer_commit(void *writer, uint64_t *lengths,
                                        uint64_t *counts, ember_error *err)
 {
     sort_writer *w = writer;
-    shuf_mgr *m;
     uint64_t *offsets = NULL, *cnt = NULL;
     shuf_file f = SHUF_FILE_INIT, x = SHUF_FILE_INIT;
-    ember_buf idx;
     ember_status s;
     if (!w)
         return ember_errorf(err, EMBER_EINVAL, "%s: commit: no writer",
                             SORT_LABEL);
-    m = w->m;
-    idx = shuf_buf(m);
-    if ((s = check_usable(w, err)) != EMBER_OK)
+    shuf_mgr *m = w->head.m;
+    uint32_t n = w->head.o.num_partitions;
+    s = shuf_writer_commit_begin(&w->head, lengths, counts, &cnt, err);
+    if (s != EMBER_OK)
         goto done;
-    if (!lengths) {
-        s = ember_errorf(err, EMBER_EINVAL, "%s: commit: no lengths array",
-                         SORT_LABEL);
-        goto done;
-    }
-    uint32_t n = w->o.num_partitions;
     offsets = shuf_calloc(m, n, sizeof *offsets);
-    cnt = counts ? counts : shuf_calloc(m, n, sizeof *cnt);
-    if (!offsets || !cnt) {
+    if (!offsets) {
         s = shuf_oom(m, err, "committing");
         goto done;
     }
@@ -848,13 +739,8 @@ static ember_status sort_writer_commit(void *writer, uint64_t *lengths,
     if (s == EMBER_OK)
         s = shuf_file_finish(m, &f, err);
     if (s == EMBER_OK)
-        s = shuf_index_build(m, &idx, n, offsets, lengths, cnt, f.pos, err);
-    if (s == EMBER_OK)
-        s = shuf_file_create(m, &x, tmp_path(w, "index"), 0, "writing", err);
-    if (s == EMBER_OK)
-        s = shuf_file_write(m, &x, idx.data, idx.len, NULL, 0, err);
-    if (s == EMBER_OK)
-        s = shuf_file_finish(m, &x, err);
+        s = shuf_index_write(m, &x, tmp_path(w, "index"), n, offsets,
+                             lengths, cnt, f.pos, err);
     if (s == EMBER_OK) {
         /* The spills are merged: drop them before publishing. */
         for (size_t i = 0; i < w->n_runs; i++)
@@ -867,7 +753,6 @@ done:
         remove_temps(w);
     shuf_file_release(m, &f);
     shuf_file_release(m, &x);
-    ember_buf_release(&idx);
     shuf_free(m, offsets);
     if (cnt != counts)
         shuf_free(m, cnt);
@@ -891,10 +776,9 @@ static ember_status sort_read_block(void *state, uint64_t shuffle_id,
 {
     shuf_mgr *m = state;
     char *index = NULL, *data = NULL;
-    int ifd = -1, dfd = -1, corrupt = 0;
-    struct stat ist, dst;
-    shuf_index_hdr h;
-    shuf_index_entry e;
+    int dfd = -1;
+    uint64_t size;
+    shuf_index_ref x = SHUF_INDEX_REF_INIT;
     ember_status s = EMBER_OK;
     if (!m || !out || !count)
         return ember_errorf(err, EMBER_EINVAL, "%s: read_block: no state",
@@ -908,35 +792,7 @@ static ember_status sort_read_block(void *state, uint64_t shuffle_id,
         s = shuf_oom(m, err, "reading a block");
         goto done;
     }
-    ifd = open(index, O_RDONLY | O_CLOEXEC);
-    if (ifd < 0) {
-        if (errno == ENOENT)
-            s = ember_errorf(err, EMBER_ENOTFOUND,
-                             "%s: no committed output for shuffle %llu map "
-                             "%u (%s)",
-                             SORT_LABEL, (unsigned long long)shuffle_id,
-                             map_id, index);
-        else
-            s = shuf_errno(m, err, errno, "opening", index);
-        goto done;
-    }
-    if (fstat(ifd, &ist) != 0) {
-        s = shuf_errno(m, err, errno, "reading", index);
-        goto done;
-    }
-    corrupt = 1; /* from here an EINVAL is a broken output */
-    s = shuf_index_read_hdr(m, ifd, index, &h, err);
-    if (s != EMBER_OK)
-        goto done;
-    if (partition >= h.num_partitions) {
-        corrupt = 0;
-        s = ember_errorf(err, EMBER_EINVAL,
-                         "%s: read_block: partition %u out of range (%s "
-                         "has %u)",
-                         SORT_LABEL, partition, index, h.num_partitions);
-        goto done;
-    }
-    s = shuf_index_read_entry(m, ifd, index, &h, partition, 1, &e, err);
+    s = shuf_index_open(m, index, shuffle_id, map_id, partition, &x, err);
     if (s != EMBER_OK)
         goto done;
     dfd = open(data, O_RDONLY | O_CLOEXEC);
@@ -945,34 +801,22 @@ static ember_status sort_read_block(void *state, uint64_t shuffle_id,
         s = shuf_errno(m, err, errno, "no data for its index: opening",
                        data);
         if (s == EMBER_ENOTFOUND) {
-            delete_output(m, index, data, &ist);
-            corrupt = 0;
+            delete_output(m, index, data, &x.st);
+            x.corrupt = 0;
         }
         goto done;
     }
-    if (fstat(dfd, &dst) != 0) {
-        s = shuf_errno(m, err, errno, "reading", data);
-        goto done;
-    }
-    if ((uint64_t)dst.st_size != h.data_len) {
-        s = ember_errorf(err, EMBER_EINVAL,
-                         "%s: corrupt %s at offset %llu: the file is %llu "
-                         "bytes, its index says %llu",
-                         SORT_LABEL, data,
-                         (unsigned long long)dst.st_size,
-                         (unsigned long long)dst.st_size,
-                         (unsigned long long)h.data_len);
-        goto done;
-    }
-    s = shuf_read_block_at(m, dfd, data, (uint64_t)dst.st_size, &h, &e, out,
-                           count, err);
+    s = shuf_data_size(m, dfd, data, x.h.data_len, &size, err);
+    if (s == EMBER_OK)
+        s = shuf_read_block_at(m, dfd, data, size, &x.h, &x.e, out, count,
+                               err);
 done:
     if (s != EMBER_OK)
         out->len = mark;
-    if (s == EMBER_EINVAL && corrupt)
-        delete_output(m, index, data, &ist);
-    if (ifd >= 0)
-        (void)close(ifd);
+    if (s == EMBER_EINVAL && x.corrupt)
+        delete_output(m, index, data, &x.st);
+    if (x.fd >= 0)
+        (void)close(x.fd);
     if (dfd >= 0)
         (void)close(dfd);
     shuf_free(m, index);
@@ -983,10 +827,7 @@ done:
 static ember_status sort_remove_shuffle(void *state, uint64_t shuffle_id,
                                         ember_error *err)
 {
-    if (!state)
-        return ember_errorf(err, EMBER_EINVAL, "%s: remove_shuffle: no state",
-                            SORT_LABEL);
-    return shuf_mgr_remove_shuffle(state, shuffle_id, err);
+    return shuf_vt_remove_shuffle(SORT_LABEL, state, shuffle_id, err);
 }
 
 static const ember_shuffle_vtable sort_vtable = {
