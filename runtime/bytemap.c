@@ -1,8 +1,46 @@
 /* runtime/bytemap.c — see bytemap.h. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include "runtime/bytemap.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Tables of this size and more are mappings of their own, marked for
+ * huge pages: lookups land anywhere in them, and 2 MiB pages spare most
+ * of the TLB misses. */
+#define TABLE_MAPPED ((size_t)2 << 20)
+
+/* Zeroed slots, written before use: calloc's fresh pages map the shared
+ * zero page, so a lookup's read and then an insert's write would fault
+ * twice, the second flushing every thread's TLB. */
+static em_bytemap_slot *slots_alloc(size_t n)
+{
+    size_t bytes = n * sizeof(em_bytemap_slot);
+    void *mem = NULL;
+    if (bytes >= TABLE_MAPPED) {
+        mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            return NULL;
+        madvise(mem, bytes, MADV_HUGEPAGE); /* a hint */
+    } else if (posix_memalign(&mem, 64, bytes) != 0) {
+        return NULL;
+    }
+    memset(mem, 0, bytes);
+    return mem;
+}
+
+static void slots_free(em_bytemap_slot *slots, size_t n)
+{
+    size_t bytes = n * sizeof(em_bytemap_slot);
+    if (!slots)
+        return;
+    if (bytes >= TABLE_MAPPED)
+        munmap(slots, bytes);
+    else
+        free(slots);
+}
 
 static inline uint64_t load64(const uint8_t *p)
 {
@@ -94,7 +132,7 @@ void em_bytemap_init(em_bytemap *m)
 
 void em_bytemap_free(em_bytemap *m)
 {
-    free(m->slots);
+    slots_free(m->slots, m->cap);
     ember_buf_release(&m->arena);
     memset(m, 0, sizeof *m);
 }
@@ -123,16 +161,9 @@ static uint64_t slot_hash(const em_bytemap *m, const em_bytemap_slot *s)
 static int grow(em_bytemap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    /* Written before use, never calloc'd: calloc's fresh pages map the
-     * shared zero page, so a lookup's read and then an insert's write
-     * fault twice, the second flushing every thread's TLB. (posix_memalign
-     * also keeps a compiler from turning malloc + memset into calloc, and
-     * puts two slots in each cache line.) */
-    void *mem = NULL;
-    if (posix_memalign(&mem, 64, ncap * sizeof(em_bytemap_slot)) != 0)
+    em_bytemap_slot *ns = slots_alloc(ncap);
+    if (!ns)
         return -1;
-    em_bytemap_slot *ns = mem;
-    memset(ns, 0, ncap * sizeof *ns);
     for (size_t i = 0; i < m->cap; i++) {
         const em_bytemap_slot *s = &m->slots[i];
         if (!s->tag)
@@ -142,7 +173,7 @@ static int grow(em_bytemap *m)
             j = (j + 1) & (ncap - 1);
         ns[j] = *s;
     }
-    free(m->slots);
+    slots_free(m->slots, m->cap);
     m->slots = ns;
     m->cap = ncap;
     return 0;

@@ -40,6 +40,7 @@
 #include "runtime/partition.h"
 #include "runtime/recval.h"
 #include "runtime/shuffle_svc.h"
+#include "util/bigbuf.h"
 
 typedef enum kind {
     K_PASS,      /* records as they come */
@@ -67,7 +68,8 @@ typedef struct sh {
     int ready;
     /* sorts: the records in output order, handed out batch by batch
      * (they point into in[]) */
-    em_keyref *sorted;
+    em_keyref *sorted;       /* in sorted_buf */
+    ember_buf sorted_buf;
     size_t nsorted, next_sorted;
 } sh;
 
@@ -403,14 +405,18 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
     if (total > UINT32_MAX)
         return em_op_fail(o, err, EMBER_EUNSUPPORTED, "%" PRIu64 " records "
                           "in one partition (at most 2^32-1)", total);
-    em_keyref *refs = malloc((total ? total : 1) * sizeof *refs);
-    em_keyref *tmp = malloc((total ? total : 1) * sizeof *tmp);
-    if (!refs || !tmp) {
-        free(refs);
-        free(tmp);
+    /* the refs and the radix sort's scratch: big buffers (huge pages) */
+    ember_buf rb = em_bigbuf(), tb = em_bigbuf();
+    size_t bytes = (size_t)(total ? total : 1) * sizeof(em_keyref);
+    if (ember_buf_reserve(&rb, bytes) != EMBER_OK ||
+        ember_buf_reserve(&tb, bytes) != EMBER_OK) {
+        ember_buf_release(&rb);
+        ember_buf_release(&tb);
         return em_op_fail(o, err, EMBER_ENOMEM, "out of memory sorting %"
                           PRIu64 " records", total);
     }
+    em_keyref *refs = (em_keyref *)(void *)rb.data;
+    em_keyref *tmp = (em_keyref *)(void *)tb.data;
     int whole = em_key_mode_of(o->node->op->name) == EM_KEY_RECORD;
     size_t n = 0;
     ember_status s = EMBER_OK;
@@ -468,9 +474,10 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
             }
         }
         /* the refs are the output: no copy of the partition is made */
+        st->sorted_buf = rb;
         st->sorted = refs;
         st->nsorted = n;
-        refs = NULL;
+        rb = em_bigbuf();
     } else if (s == EMBER_OK) {
         size_t a = 0;
         while (s == EMBER_OK && a < n) {
@@ -493,8 +500,8 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
         }
     }
     ember_buf_release(&scratch);
-    free(refs);
-    free(tmp);
+    ember_buf_release(&rb);
+    ember_buf_release(&tb);
     return s;
 }
 
@@ -592,7 +599,7 @@ static void shuffled_close(em_opnode *o)
     for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
         ember_buf_release(&st->in[i]);
     ember_buf_release(&st->out);
-    free(st->sorted);
+    ember_buf_release(&st->sorted_buf);
     free(st);
     o->extra = NULL;
 }
@@ -611,8 +618,8 @@ ember_status em_op_init_shuffled(em_opnode *o, ember_error *err)
     o->next = shuffled_next;
     st->k = kind_of(n->op->name);
     for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
-        st->in[i] = ember_buf_heap();
-    st->out = ember_buf_heap();
+        st->in[i] = em_bigbuf();
+    st->out = em_bigbuf();
     if (st->k == K_SORT) {
         json_t *a = o->args ? json_object_get(o->args, "ascending") : NULL;
         if (a && !json_is_boolean(a))

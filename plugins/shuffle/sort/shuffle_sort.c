@@ -26,10 +26,12 @@
  * sizes). A block that fails its checks makes read_block delete that map
  * output, so the rerun of the map task can commit afresh.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +87,32 @@ typedef struct sort_writer {
 
 /* ---- arena ---- */
 
+/* Blocks of 2 MiB and more are mappings of their own marked for huge
+ * pages: filling the arena then faults once per 2 MiB, not per 4 KiB. */
+#define BLK_MAPPED ((size_t)2 << 20)
+
+static arena_blk *blk_alloc(sort_writer *w, size_t cap)
+{
+    size_t bytes = sizeof(arena_blk) + cap;
+    if (bytes < BLK_MAPPED)
+        return shuf_alloc(w->head.m, bytes);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint */
+    return p;
+}
+
+static void blk_free(sort_writer *w, arena_blk *b)
+{
+    size_t bytes = sizeof(arena_blk) + b->cap;
+    if (bytes < BLK_MAPPED)
+        shuf_free(w->head.m, b);
+    else
+        munmap(b, bytes);
+}
+
 /* Room for len bytes in the arena; NULL when out of memory. */
 static uint8_t *arena_take(sort_writer *w, size_t len)
 {
@@ -100,7 +128,7 @@ static uint8_t *arena_take(sort_writer *w, size_t len)
         return b->data;
     }
     size_t cap = len > w->blk_size ? len : w->blk_size;
-    arena_blk *nb = shuf_alloc(w->head.m, sizeof *nb + cap);
+    arena_blk *nb = blk_alloc(w, cap);
     if (!nb)
         return NULL;
     nb->cap = cap;
@@ -124,7 +152,7 @@ static void arena_reset(sort_writer *w)
         arena_blk *b = *pp;
         if (b->cap > w->blk_size) {
             *pp = b->next;
-            shuf_free(w->head.m, b);
+            blk_free(w, b);
             continue;
         }
         b->used = 0;
@@ -138,7 +166,7 @@ static void arena_free(sort_writer *w)
     while (w->blocks) {
         arena_blk *b = w->blocks;
         w->blocks = b->next;
-        shuf_free(w->head.m, b);
+        blk_free(w, b);
     }
     w->cur = NULL;
 }

@@ -1,0 +1,21 @@
+/*
+ * util/bigbuf.h — growable buffers for data that reaches tens of MiB (a
+ * reduce task's gathered blocks, a sort's arena): past 2 MiB they live in
+ * their own mapping, grown with mremap (no copy) and marked for
+ * transparent huge pages, so that filling them faults once per 2 MiB
+ * instead of once per 4 KiB. Smaller ones are ordinary heap memory.
+ * Released with ember_buf_release like any growable buffer. Any thread;
+ * one buffer is one thread's at a time.
+ */
+#ifndef EM_UTIL_BIGBUF_H
+#define EM_UTIL_BIGBUF_H
+
+#include "ember/buf.h"
+
+/* An empty big buffer. */
+ember_buf em_bigbuf(void);
+
+/* Its grow function (ember_buf_grow_fn): min_cap 0 frees. */
+ember_status em_bigbuf_grow(ember_buf *b, size_t min_cap);
+
+#endif /* EM_UTIL_BIGBUF_H */
