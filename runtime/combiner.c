@@ -72,7 +72,12 @@ struct em_combiner {
     uint32_t *touched;
     size_t ntouched, cap_touched;
     ember_buf vbuf, out, cin, cout;
+    ember_buf keys; /* em_combiner_add_fused: the words' encodings */
 };
+
+/* ASCII white space, as std.split_words splits (em_combiner_add_fused). */
+static const uint8_t space_of[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
 em_combine_kind em_combine_kind_of(const char *op)
 {
@@ -166,6 +171,7 @@ ember_status em_combiner_open(em_combiner **out, const em_node *n,
     c->out = ember_buf_heap();
     c->cin = ember_buf_heap();
     c->cout = ember_buf_heap();
+    c->keys = ember_buf_heap();
     ember_status s = EMBER_OK;
     int merge_fn = -1;
     switch (c->kind) {
@@ -267,6 +273,7 @@ void em_combiner_close(em_combiner *c)
     ember_buf_release(&c->out);
     ember_buf_release(&c->cin);
     ember_buf_release(&c->cout);
+    ember_buf_release(&c->keys);
     free(c);
 }
 
@@ -545,55 +552,28 @@ static ember_status fold_pending(em_combiner *c, ember_error *err)
 /* How far ahead of its lookup a key's slot is prefetched. */
 #define PREFETCH_AHEAD 16
 
-ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
-                             ember_error *err)
+/* Room for n records' vals and touched entries. */
+static ember_status ensure_vals(em_combiner *c, size_t n, ember_error *err)
 {
-    if (in->count > c->cap_vals) {
-        size_t cap = in->count + 64;
-        val *g = realloc(c->vals, cap * sizeof *g);
-        uint32_t *t = realloc(c->touched, cap * sizeof *t);
-        if (g)
-            c->vals = g;
-        if (t)
-            c->touched = t;
-        if (!g || !t)
-            return fail(c, err, EMBER_ENOMEM, "out of memory");
-        c->cap_vals = c->cap_touched = cap;
-    }
-    /* pass 1: split every record and hash its key */
-    ember_batch_cursor cur = ember_batch_cursor_of(in);
-    const uint8_t *r;
-    size_t rl;
-    uint64_t n = 0;
-    ember_status s;
-    while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
-        if (n >= c->cap_vals)
-            return fail(c, err, EMBER_EINVAL, "batch holds more records "
-                        "than it says");
-        val *x = &c->vals[n];
-        if (c->kind == EM_COMBINE_DISTINCT) {
-            em_bytemap_prep(&x->key, r, rl);
-        } else {
-            ember_value k, v;
-            if (em_rec_pair(r, rl, &k, &v) != EMBER_OK)
-                return fail(c, err, EMBER_EINVAL, "expected a (key, value) "
-                            "pair (record %" PRIu64 " of its batch)", n);
-            em_bytemap_prep(&x->key, k.enc, k.enc_len);
-            x->type = v.type;
-            x->i64 = v.type == EMBER_TYPE_INT ? v.u.i64 : 0;
-            if (v.type == EMBER_TYPE_TUPLE) {
-                x->p = v.u.tuple.raw;
-                x->len = v.u.tuple.raw_len;
-            } else {
-                x->p = v.enc;
-                x->len = v.enc_len;
-            }
-        }
-        n++;
-    }
-    if (s != EMBER_END)
-        return fail(c, err, EMBER_EINVAL, "malformed batch framing");
-    /* pass 2: look the keys up, their slots prefetched ahead */
+    if (n <= c->cap_vals)
+        return EMBER_OK;
+    size_t cap = n + n / 2 + 64;
+    val *g = realloc(c->vals, cap * sizeof *g);
+    if (g)
+        c->vals = g;
+    uint32_t *t = realloc(c->touched, cap * sizeof *t);
+    if (t)
+        c->touched = t;
+    if (!g || !t)
+        return fail(c, err, EMBER_ENOMEM, "out of memory");
+    c->cap_vals = c->cap_touched = cap;
+    return EMBER_OK;
+}
+
+/* Pass 2 over vals[0..n): looks the keys up (their slots prefetched
+ * ahead), adds inline sums, chains the rest per key and folds them. */
+static ember_status lookup_all(em_combiner *c, uint64_t n, ember_error *err)
+{
     c->ntouched = 0;
     int counting = c->kind == EM_COMBINE_COUNT && c->map_side;
     for (uint64_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
@@ -630,6 +610,146 @@ ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
             c->touched[c->ntouched++] = idx;
     }
     return fold_pending(c, err);
+}
+
+/* Sets x's value from v (an element). */
+static void set_value(val *x, const ember_value *v)
+{
+    x->type = v->type;
+    x->i64 = v->type == EMBER_TYPE_INT ? v->u.i64 : 0;
+    if (v->type == EMBER_TYPE_TUPLE) {
+        x->p = v->u.tuple.raw;
+        x->len = v->u.tuple.raw_len;
+    } else {
+        x->p = v->enc;
+        x->len = v->enc_len;
+    }
+}
+
+ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
+                             ember_error *err)
+{
+    ember_status s = ensure_vals(c, in->count, err);
+    if (s != EMBER_OK)
+        return s;
+    /* pass 1: split every record and prepare its key */
+    ember_batch_cursor cur = ember_batch_cursor_of(in);
+    const uint8_t *r;
+    size_t rl;
+    uint64_t n = 0;
+    while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
+        if (n >= c->cap_vals)
+            return fail(c, err, EMBER_EINVAL, "batch holds more records "
+                        "than it says");
+        val *x = &c->vals[n];
+        if (c->kind == EM_COMBINE_DISTINCT) {
+            em_bytemap_prep(&x->key, r, rl);
+        } else {
+            ember_value k, v;
+            if (em_rec_pair(r, rl, &k, &v) != EMBER_OK)
+                return fail(c, err, EMBER_EINVAL, "expected a (key, value) "
+                            "pair (record %" PRIu64 " of its batch)", n);
+            em_bytemap_prep(&x->key, k.enc, k.enc_len);
+            set_value(x, &v);
+        }
+        n++;
+    }
+    if (s != EMBER_END)
+        return fail(c, err, EMBER_EINVAL, "malformed batch framing");
+    return lookup_all(c, n, err);
+}
+
+/* An error of a fused step, in its own dataset's words. */
+static ember_status fused_fail(const em_combiner *c, const em_node *n,
+                               ember_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static ember_status fused_fail(const em_combiner *c, const em_node *n,
+                               ember_error *err, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ember_errorf(err, EMBER_EINVAL, "dataset %" PRIu64 " (%s %s) "
+                        "partition %" PRIu32 ": %s", n->id, n->op->name,
+                        n->fns[0].name, c->partition, msg);
+}
+
+ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
+                                   const uint8_t *value, size_t value_len,
+                                   const em_node *pair, const em_node *split,
+                                   ember_error *err)
+{
+    ember_value vv;
+    ember_rec_cursor vc = ember_rec_cursor_init(value, value_len);
+    if (ember_rec_next(&vc, &vv) != EMBER_OK)
+        return fail(c, err, EMBER_EINVAL, "a malformed pair value");
+    /* the words' key encodings: string tag, the raw (still escaped)
+     * bytes, terminator — at most 3 bytes per byte of input */
+    c->keys.len = 0;
+    ember_status s = ember_buf_reserve(&c->keys, 3 * in->len + 16);
+    if (s == EMBER_OK)
+        s = ensure_vals(c, split ? in->count * 4 + 64 : in->count, err);
+    if (s != EMBER_OK)
+        return fail(c, err, EMBER_ENOMEM, "out of memory");
+    ember_batch_cursor cur = ember_batch_cursor_of(in);
+    const uint8_t *r;
+    size_t rl;
+    uint64_t n = 0, index = 0;
+    while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
+        ember_value f;
+        ember_rec_cursor rc = ember_rec_cursor_init(r, rl);
+        ember_status fs = ember_rec_next(&rc, &f);
+        if (!split) {
+            if (fs != EMBER_OK)
+                return fused_fail(c, pair, err, "std.pair_with: record %"
+                                  PRIu64 " is %s", index,
+                                  fs == EMBER_END ? "empty" : "malformed");
+            if (n >= c->cap_vals &&
+                (s = ensure_vals(c, n + 1, err)) != EMBER_OK)
+                return s;
+            em_bytemap_prep(&c->vals[n].key, f.enc, f.enc_len);
+            set_value(&c->vals[n], &vv);
+            n++;
+            index++;
+            continue;
+        }
+        if (fs != EMBER_OK || f.type != EMBER_TYPE_STRING)
+            return fused_fail(c, split, err, "std.split_words: %s (record %"
+                              PRIu64 ")",
+                              fs == EMBER_END ? "expected a string, got an "
+                                                "empty record"
+                              : fs != EMBER_OK ? "malformed record"
+                                               : "expected a string",
+                              index);
+        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len;
+        while (p < end) {
+            while (p < end && space_of[*p])
+                p++;
+            const uint8_t *w = p;
+            while (p < end && !space_of[*p])
+                p++;
+            if (p == w)
+                continue;
+            size_t wl = (size_t)(p - w);
+            uint8_t *k = c->keys.data + c->keys.len;
+            k[0] = EMBER_REC_TAG_STRING;
+            memcpy(k + 1, w, wl);
+            k[wl + 1] = 0x00;
+            c->keys.len += wl + 2;
+            if (n >= c->cap_vals &&
+                (s = ensure_vals(c, n + 1, err)) != EMBER_OK)
+                return s;
+            em_bytemap_prep(&c->vals[n].key, k, wl + 2);
+            set_value(&c->vals[n], &vv);
+            n++;
+        }
+        index++;
+    }
+    if (s != EMBER_END)
+        return fail(c, err, EMBER_EINVAL, "malformed batch framing");
+    return lookup_all(c, n, err);
 }
 
 ember_status em_combiner_emit(em_combiner *c, ember_buf *out,

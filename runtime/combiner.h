@@ -83,6 +83,19 @@ void em_combiner_close(em_combiner *c);
 ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
                              ember_error *err);
 
+/*
+ * As em_combiner_add for the pairs (first element of r, value) of each
+ * record r of `in` — what map(std.pair_with value) would make of it — or,
+ * with split (a flat_map(std.split_words) node, else NULL), the pairs
+ * (word, value) for each word of r's first element. value is one element's
+ * encoding. Errors are the functions' own, naming pair (the
+ * map(std.pair_with) node) or split.
+ */
+ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
+                                   const uint8_t *value, size_t value_len,
+                                   const em_node *pair, const em_node *split,
+                                   ember_error *err);
+
 /* Bytes the table holds (keys, accumulators, index). */
 size_t em_combiner_bytes(const em_combiner *c);
 /* Distinct keys held. */

@@ -309,12 +309,13 @@ static void run_task(em_executor *e, task *t)
     if (needs_shuffle && !e->shuffle)
         s = ember_errorf(&err, EMBER_ENOTFOUND, "executor %s has no shuffle "
                          "manager: %s", e->id, e->shuffle_error);
+    else if (!sd->is_result)
+        /* a map task opens its pipe itself (it may fuse steps away) */
+        s = em_shuffle_map_task(&env, sd->node, e->shuffle, &sd->io,
+                                t->t.partition, t->t.attempt, &result, &err);
     else
         s = em_pipe_open(&pipe, &env, sd->node, t->t.partition, &err);
-    if (s == EMBER_OK && !sd->is_result) {
-        s = em_shuffle_map_task(&env, pipe, e->shuffle, &sd->io,
-                                t->t.partition, t->t.attempt, &result, &err);
-    } else if (s == EMBER_OK) {
+    if (s == EMBER_OK && sd->is_result) {
         commit_ctx cc = {e, t};
         s = em_action_run(&env, pipe, sd->action, ask_commit, &cc, &result,
                           &err);

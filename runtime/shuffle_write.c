@@ -163,11 +163,52 @@ static ember_status flush(map_ctx *m, em_combiner *c, ember_buf *scratch,
     return route(m, &b, err);
 }
 
-ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
+/* What the map task fuses away (see shuffle_write.h). */
+typedef struct fusion {
+    int on;
+    int words;            /* also flat_map(std.split_words) */
+    uint32_t source;      /* the dataset whose records are read instead */
+    const uint8_t *value; /* V's encoding (one element) */
+    size_t value_len;
+} fusion;
+
+/* Whether lineage node `node` is a narrow one-function `op` with `fn`. */
+static int is_step(const em_node *n, const char *op, const char *fn)
+{
+    return strcmp(n->op->name, op) == 0 && n->nfns == 1 && n->ndeps == 1 &&
+           n->deps[0].kind == EM_DEP_NARROW &&
+           strcmp(n->fns[0].name, fn) == 0;
+}
+
+static fusion find_fusion(const em_lineage *l, uint32_t node, int combines)
+{
+    fusion f = {0};
+    const em_node *d = &l->nodes[node];
+    if (!combines || !is_step(d, "map", "std.pair_with"))
+        return f;
+    /* std.pair_with's argument: a record of exactly one element, V */
+    ember_rec_cursor c = ember_rec_cursor_init(d->fns[0].arg,
+                                               d->fns[0].arg_len);
+    ember_value v;
+    if (ember_rec_next(&c, &v) != EMBER_OK || c.p != c.end)
+        return f; /* the function itself reports the bad argument */
+    f.on = 1;
+    f.value = v.enc;
+    f.value_len = v.enc_len;
+    f.source = d->deps[0].parent;
+    if (is_step(&l->nodes[f.source], "flat_map", "std.split_words")) {
+        f.words = 1;
+        f.source = l->nodes[f.source].deps[0].parent;
+    }
+    return f;
+}
+
+ember_status em_shuffle_map_task(em_task_env *env, uint32_t node,
                                  em_shuffle_svc *svc, const em_stage_io *io,
                                  uint32_t map_id, uint32_t attempt,
                                  ember_buf *status, ember_error *err)
 {
+    em_pipe *pipe = NULL;
     const em_lineage *l = env->lineage;
     int64_t ri = em_lineage_find(l, io->reader_dataset);
     if (ri < 0)
@@ -190,6 +231,11 @@ ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
         s = em_combiner_open(&comb, reader,
                              env->node_args ? env->node_args[ri] : NULL, 1,
                              map_id, env->registry, env->host, err);
+    fusion fu = find_fusion(l, node, comb != NULL &&
+                                         em_combine_kind_of(reader->op->name)
+                                             != EM_COMBINE_DISTINCT);
+    if (s == EMBER_OK)
+        s = em_pipe_open(&pipe, env, fu.on ? fu.source : node, map_id, err);
     ember_shuffle_writer_opts wo = {
         .size = sizeof wo,
         .flags = reader->op->key_ordered ? EMBER_SHUFFLE_SORTED : 0,
@@ -225,7 +271,12 @@ ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
             if (s == EMBER_OK)
                 s = route(&m, &kept, err);
         } else if (comb) {
-            s = em_combiner_add(comb, &b, err);
+            s = fu.on ? em_combiner_add_fused(
+                            comb, &b, fu.value, fu.value_len, &l->nodes[node],
+                            fu.words ? &l->nodes[l->nodes[node].deps[0].parent]
+                                     : NULL,
+                            err)
+                      : em_combiner_add(comb, &b, err);
             if (s == EMBER_OK && em_combiner_bytes(comb) > budget)
                 s = flush(&m, comb, &scratch, err);
         } else {
@@ -248,6 +299,7 @@ ember_status em_shuffle_map_task(em_task_env *env, em_pipe *pipe,
         m.vt->writer_abort(m.writer);
     if (sampling)
         sampler_free(&sm);
+    em_pipe_close(pipe);
     em_combiner_close(comb);
     em_partfn_close(m.part);
     free(m.parts);
