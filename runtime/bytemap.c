@@ -49,16 +49,7 @@ static inline uint64_t load64(const uint8_t *p)
     return w;
 }
 
-static inline uint32_t load32(const uint8_t *p)
-{
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
-/* The hash of a long key: its bytes 8 at a time (the length is mixed in
- * first, so the tail's overlapping loads are fine). */
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
+uint64_t em_bytemap_hash_long(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
     size_t left = n;
@@ -70,37 +61,6 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
     }
     h = (h ^ load64(p + left - 8)) * 0xC4CEB9FE1A85EC53ull;
     return h ^ (h >> 29);
-}
-
-/* The hash of a short key from its words. */
-static inline uint64_t hash_words(uint64_t w0, uint64_t w1, size_t len)
-{
-    uint64_t h = (w0 ^ 0x9E3779B97F4A7C15ull ^ (uint64_t)len) *
-                 0xFF51AFD7ED558CCDull;
-    h ^= h >> 32;
-    h = (h ^ w1) * 0xC4CEB9FE1A85EC53ull;
-    return h ^ (h >> 29);
-}
-
-void em_bytemap_prep(em_bmkey *k, const uint8_t *p, size_t len)
-{
-    k->p = p;
-    k->len = len;
-    k->w0 = k->w1 = 0;
-    if (len > EM_BYTEMAP_INLINE) {
-        k->hash = hash_bytes(p, len);
-        return;
-    }
-    if (len >= 8) {
-        k->w0 = load64(p);
-        k->w1 = load64(p + len - 8);
-    } else if (len >= 4) {
-        k->w0 = (uint64_t)load32(p) | (uint64_t)load32(p + len - 4) << 32;
-    } else if (len > 0) {
-        k->w0 = (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 |
-                (uint64_t)p[len - 1] << 16;
-    }
-    k->hash = hash_words(k->w0, k->w1, len);
 }
 
 const uint8_t *em_bytemap_key(const em_bytemap *m, const em_bytemap_slot *s,
@@ -154,8 +114,8 @@ static inline uint32_t tag_of(uint64_t h)
 static uint64_t slot_hash(const em_bytemap *m, const em_bytemap_slot *s)
 {
     if (s->len > EM_BYTEMAP_INLINE)
-        return hash_bytes(m->arena.data + s->w1, s->len);
-    return hash_words(s->w0, s->w1, s->len);
+        return em_bytemap_hash_long(m->arena.data + s->w1, s->len);
+    return em_bytemap_hash_words(s->w0, s->w1, s->len);
 }
 
 static int grow(em_bytemap *m)
