@@ -89,6 +89,7 @@ run_tests() {
     -DEMBER_SANITIZE=address,undefined -DEMBER_FUZZ=ON
   say "tests under sanitizers"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+  LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     ctest --test-dir build/asan --output-on-failure -j "$JOBS"
 }
