@@ -676,6 +676,102 @@ static ember_status fused_fail(const em_combiner *c, const em_node *n,
                         n->fns[0].name, c->partition, msg);
 }
 
+/* Keys prepared ahead of their lookups on the fused fast path. */
+#define RING 16
+
+/*
+ * The fused path when every value is the int V and the sums are inline
+ * (reduce_by_key(std.sum), count_by_key): each key goes through a small
+ * ring of prepared keys — its slot prefetched when it enters, looked up
+ * when it leaves — so that nothing per record is stored for the batch.
+ */
+static ember_status fused_inline(em_combiner *c, const ember_batch *in,
+                                 const ember_value *vv, const em_node *pair,
+                                 const em_node *split, ember_error *err)
+{
+    em_bmkey ring[RING];
+    unsigned head = 0, used = 0;
+    int counting = c->kind == EM_COMBINE_COUNT && c->map_side;
+    val x;
+    memset(&x, 0, sizeof x);
+    x.type = EMBER_TYPE_INT;
+    x.i64 = vv->u.i64;
+    ember_batch_cursor cur = ember_batch_cursor_of(in);
+    const uint8_t *r;
+    size_t rl;
+    uint64_t index = 0;
+    ember_status s;
+#define FLUSH_ONE()                                                          \
+    do {                                                                     \
+        int added_;                                                          \
+        uint64_t *slot_ = em_bytemap_upsert_key(&c->map, &ring[head],        \
+                                                &added_);                    \
+        if (!slot_)                                                          \
+            return fail(c, err, EMBER_ENOMEM, "out of memory");              \
+        if (!fast_add(c, slot_, added_, &x, counting))                       \
+            return fail(c, err, EMBER_EINVAL, "std.sum: the sum of a key "   \
+                        "overflows int64");                                  \
+        head = (head + 1) % RING;                                            \
+        used--;                                                              \
+    } while (0)
+#define PUSH_KEY(p_, n_)                                                     \
+    do {                                                                     \
+        if (used == RING)                                                    \
+            FLUSH_ONE();                                                     \
+        em_bmkey *k_ = &ring[(head + used) % RING];                          \
+        em_bytemap_prep(k_, (p_), (n_));                                     \
+        em_bytemap_prefetch(&c->map, k_);                                    \
+        used++;                                                              \
+    } while (0)
+    while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
+        ember_value f;
+        ember_rec_cursor rc = ember_rec_cursor_init(r, rl);
+        ember_status fs = ember_rec_next(&rc, &f);
+        if (!split) {
+            if (fs != EMBER_OK)
+                return fused_fail(c, pair, err, "std.pair_with: record %"
+                                  PRIu64 " is %s", index,
+                                  fs == EMBER_END ? "empty" : "malformed");
+            PUSH_KEY(f.enc, f.enc_len);
+            index++;
+            continue;
+        }
+        if (fs != EMBER_OK || f.type != EMBER_TYPE_STRING)
+            return fused_fail(c, split, err, "std.split_words: %s (record %"
+                              PRIu64 ")",
+                              fs == EMBER_END ? "expected a string, got an "
+                                                "empty record"
+                              : fs != EMBER_OK ? "malformed record"
+                                               : "expected a string",
+                              index);
+        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len;
+        while (p < end) {
+            while (p < end && space_of[*p])
+                p++;
+            const uint8_t *w = p;
+            while (p < end && !space_of[*p])
+                p++;
+            if (p == w)
+                continue;
+            size_t wl = (size_t)(p - w);
+            uint8_t *k = c->keys.data + c->keys.len;
+            k[0] = EMBER_REC_TAG_STRING;
+            memcpy(k + 1, w, wl);
+            k[wl + 1] = 0x00;
+            c->keys.len += wl + 2;
+            PUSH_KEY(k, wl + 2);
+        }
+        index++;
+    }
+    if (s != EMBER_END)
+        return fail(c, err, EMBER_EINVAL, "malformed batch framing");
+    while (used > 0)
+        FLUSH_ONE();
+#undef PUSH_KEY
+#undef FLUSH_ONE
+    return EMBER_OK;
+}
+
 ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
                                    const uint8_t *value, size_t value_len,
                                    const em_node *pair, const em_node *split,
@@ -689,8 +785,11 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
      * bytes, terminator — at most 3 bytes per byte of input */
     c->keys.len = 0;
     ember_status s = ember_buf_reserve(&c->keys, 3 * in->len + 16);
-    if (s == EMBER_OK)
-        s = ensure_vals(c, split ? in->count * 4 + 64 : in->count, err);
+    if (s != EMBER_OK)
+        return fail(c, err, EMBER_ENOMEM, "out of memory");
+    if (c->fast_sum && vv.type == EMBER_TYPE_INT)
+        return fused_inline(c, in, &vv, pair, split, err);
+    s = ensure_vals(c, split ? in->count * 4 + 64 : in->count, err);
     if (s != EMBER_OK)
         return fail(c, err, EMBER_ENOMEM, "out of memory");
     ember_batch_cursor cur = ember_batch_cursor_of(in);
