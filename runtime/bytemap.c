@@ -118,9 +118,9 @@ static uint64_t slot_hash(const em_bytemap *m, const em_bytemap_slot *s)
     return em_bytemap_hash_words(s->w0, s->w1, s->len);
 }
 
-static int grow(em_bytemap *m)
+/* Re-slots m into ncap slots (a power of two holding every key). */
+static int resize(em_bytemap *m, size_t ncap)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
     em_bytemap_slot *ns = slots_alloc(ncap);
     if (!ns)
         return -1;
@@ -137,6 +137,21 @@ static int grow(em_bytemap *m)
     m->slots = ns;
     m->cap = ncap;
     return 0;
+}
+
+static int grow(em_bytemap *m)
+{
+    return resize(m, m->cap ? m->cap * 2 : 1024);
+}
+
+ember_status em_bytemap_reserve(em_bytemap *m, size_t keys)
+{
+    size_t cap = 1024;
+    while (cap < keys * 2 && cap < ((size_t)1 << 40))
+        cap *= 2;
+    if (cap <= m->cap)
+        return EMBER_OK;
+    return resize(m, cap) == 0 ? EMBER_OK : EMBER_ENOMEM;
 }
 
 uint64_t *em_bytemap_upsert_key(em_bytemap *m, const em_bmkey *k, int *added)

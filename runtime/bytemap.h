@@ -53,6 +53,9 @@ void em_bytemap_init(em_bytemap *m);
 void em_bytemap_free(em_bytemap *m);
 /* Empties the map, keeping its memory. */
 void em_bytemap_clear(em_bytemap *m);
+/* Makes room for `keys` keys at once (no growth on the way there).
+ * EMBER_ENOMEM leaves m as it was. */
+ember_status em_bytemap_reserve(em_bytemap *m, size_t keys);
 
 /* The hash of a key longer than EM_BYTEMAP_INLINE: its bytes 8 at a time
  * (the length mixed in first, so the tail's overlapping load is fine). */

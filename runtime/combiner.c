@@ -73,11 +73,20 @@ struct em_combiner {
     size_t ntouched, cap_touched;
     ember_buf vbuf, out, cin, cout;
     ember_buf keys; /* em_combiner_add_fused: the words' encodings */
+    size_t peak_keys; /* most keys held at once (em_combiner_close) */
 };
 
 /* ASCII white space, as std.split_words splits (em_combiner_add_fused). */
 static const uint8_t space_of[256] = {
     [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+
+/* The keys the last combiner of this thread held for a dataset (by its
+ * fingerprint: its definition and ancestry): the next task of that
+ * dataset (most likely a similar partition) sizes its table
+ * from it at once, sparing the growths (each a new zeroed table and a
+ * rehash of every key). */
+static _Thread_local uint64_t hint_dataset = UINT64_MAX;
+static _Thread_local size_t hint_keys;
 
 em_combine_kind em_combine_kind_of(const char *op)
 {
@@ -166,6 +175,8 @@ ember_status em_combiner_open(em_combiner **out, const em_node *n,
     c->node = n;
     c->partition = partition;
     em_bytemap_init(&c->map);
+    if (hint_dataset == n->fingerprint && hint_keys > 0)
+        (void)em_bytemap_reserve(&c->map, hint_keys); /* only a hint */
     c->acc = ember_buf_heap();
     c->vbuf = ember_buf_heap();
     c->out = ember_buf_heap();
@@ -261,6 +272,12 @@ void em_combiner_close(em_combiner *c)
 {
     if (!c)
         return;
+    if (c->node == &c->own_node) {
+        /* a stand-in node: no dataset to remember */
+    } else if (c->peak_keys > 0) {
+        hint_dataset = c->node->fingerprint;
+        hint_keys = c->peak_keys;
+    }
     close_fn(&c->merge);
     close_fn(&c->create);
     em_bytemap_free(&c->map);
@@ -677,7 +694,7 @@ static ember_status fused_fail(const em_combiner *c, const em_node *n,
 }
 
 /* Keys prepared ahead of their lookups on the fused fast path. */
-#define RING 16
+#define RING 32
 
 /*
  * The fused path when every value is the int V and the sums are inline
@@ -854,6 +871,8 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
 ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
                               uint64_t *count, ember_error *err)
 {
+    if (c->map.count > c->peak_keys)
+        c->peak_keys = c->map.count;
     for (size_t i = 0; i < c->map.cap; i++) {
         const em_bytemap_slot *sl = &c->map.slots[i];
         if (!sl->tag)
