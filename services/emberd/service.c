@@ -127,6 +127,7 @@ struct emberd {
     em_link_server *links;
     uint32_t slots, default_parallelism;
     int64_t max_clients;
+    int64_t link_timeout_ms; /* ember.network.timeout: a silent client */
     size_t queue_max;    /* bytes one client may have queued */
     uint64_t max_splits; /* splits one SPLITS request may give */
 
@@ -543,6 +544,11 @@ static ember_status link_accept(void *ctx, em_link *l, em_link_handler *h)
     d->nclients++;
     pthread_mutex_unlock(&d->mu);
     em_link_set_user(l, c);
+    /* a client that goes silent (a frozen driver, a host gone without a
+     * word) is dropped after ember.network.timeout, its application with
+     * it, as a disconnect would (its driver pings while idle) */
+    if (d->link_timeout_ms > 0)
+        (void)em_link_set_timeout(l, (int)d->link_timeout_ms);
     *h = (em_link_handler){d, link_recv, link_closed};
     em_log(EMBER_LOG_INFO, LOG_SRC, "client %" PRIu64 " connected", c->id);
     if (over) {
@@ -1596,6 +1602,13 @@ static ember_status read_conf(emberd *d, const emberd_opts *o,
                             "give it a cluster manager's master URL "
                             "(local[N], local-cluster[E,C,M], ...)",
                             d->master);
+    d->link_timeout_ms = 120000;
+    if ((st = em_conf_get_duration_ms(d->conf, "ember.network.timeout",
+                                      120000, &d->link_timeout_ms, err)) !=
+        EMBER_OK)
+        return st;
+    if (d->link_timeout_ms > INT_MAX)
+        d->link_timeout_ms = INT_MAX;
     long failures = 0;
     d->slots = em_master_slots(d->master, &failures);
     if (strncmp(d->master, "local", 5) == 0 &&

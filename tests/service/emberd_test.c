@@ -980,6 +980,50 @@ static void cli_submit_status_list_kill(void **state)
 
 /* A text input that expands to more splits than --max-splits allows is
  * refused with a message naming the limit; a smaller one is planned. */
+/* A driver that freezes (SIGSTOP) while its job runs: emberd, with
+ * ember.network.timeout=1s, hears nothing from it for a second, drops the
+ * client and closes its application, which cancels the job. */
+static void frozen_driver_is_dropped(void **state)
+{
+    (void)state;
+    svc s;
+    const char *extra[] = {"--conf", "ember.network.timeout=1s", NULL};
+    svc_start_with(&s, NULL, "local[1]", extra);
+    char plan[300], out[320], errf[320];
+    snprintf(plan, sizeof plan, "%s-frozen.json", s.state);
+    snprintf(out, sizeof out, "%s-frozen.out", s.state);
+    snprintf(errf, sizeof errf, "%s-frozen.err", s.state);
+    long_plan(plan, 4, 2000);
+    const char *argv[] = {"ember", "run", "--master", s.master, plan, NULL};
+    pid_t driver = ember_start(out, errf, argv);
+    child_track(driver, 1);
+    long id = running_job(s.master);
+    assert_int_equal(kill(driver, SIGSTOP), 0);
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%ld", id);
+    const char *st[] = {"ember", "status", "--master", s.master, idtext,
+                        NULL};
+    int ended = 0;
+    for (int tries = 0; tries < 150 && !ended; tries++) {
+        run r;
+        ember_cli(&r, st);
+        assert_int_equal(r.status, 0);
+        ended = strstr(r.out, "\"status\":\"CANCELLED\"") != NULL;
+        if (!ended)
+            sleep_ms(100);
+    }
+    kill(driver, SIGKILL);
+    while (waitpid(driver, NULL, 0) < 0 && errno == EINTR)
+        ;
+    child_track(driver, 0);
+    unlink(plan);
+    unlink(out);
+    unlink(errf);
+    assert_int_equal(svc_stop(&s, SIGTERM), 0);
+    if (!ended)
+        fail_msg("the frozen driver's job was never cancelled");
+}
+
 static void splits_over_the_limit(void **state)
 {
     (void)state;
@@ -1164,6 +1208,7 @@ int main(void)
         cmocka_unit_test(cli_submit_status_list_kill),
         cmocka_unit_test(restart_finds_old_jobs),
         cmocka_unit_test(splits_over_the_limit),
+        cmocka_unit_test(frozen_driver_is_dropped),
         cmocka_unit_test(unreachable_service),
     };
     return cmocka_run_group_tests(tests, setup_text, teardown_text);
