@@ -32,10 +32,12 @@ cc -O2 -pthread -o "$DATA/bl" "$SHARED/baselines/bl.c" -lm
 [ -f "$DATA/text_1g.txt" ] || "$DATA/datagen" text -o "$DATA/text_1g.txt"
 [ -f "$DATA/tera_10m.dat" ] || "$DATA/datagen" terasort -o "$DATA/tera_10m.dat"
 
-# run NAME IMPL CMD...: times CMD, prints a JSON line, remembers seconds
+# run NAME IMPL CMD...: times CMD, prints a JSON line, remembers seconds.
+# A sync first: the previous run's unflushed output would slow this one.
 declare -A SECS
 run() {
   local name=$1 impl=$2; shift 2
+  sync
   local t; t=$(mktemp)
   /usr/bin/time -f '%e %M' -o "$t" "$@" > /dev/null
   read -r s kb < "$t"; rm -f "$t"
