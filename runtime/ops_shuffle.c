@@ -40,6 +40,7 @@
 #include "runtime/partition.h"
 #include "runtime/recval.h"
 #include "runtime/shuffle_svc.h"
+#include "runtime/sort_spill.h"
 #include "util/bigbuf.h"
 
 typedef enum kind {
@@ -71,6 +72,8 @@ typedef struct sh {
     em_keyref *sorted;       /* in sorted_buf */
     ember_buf sorted_buf;
     size_t nsorted, next_sorted;
+    /* sorts past ember.shuffle.memory: sorted runs on disk, merged */
+    em_sortspill *spill;
 } sh;
 
 static kind kind_of(const char *op)
@@ -132,6 +135,31 @@ static ember_status fetch_failed(em_opnode *o, const em_stage_input *in,
                       exec[0] ? " from executor " : "", exec, why);
 }
 
+static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err);
+
+/* A sort past ember.shuffle.memory: what it holds becomes a sorted run on
+ * disk and the gathering goes on. */
+static ember_status spill_now(em_opnode *o, sh *st, ember_error *err)
+{
+    ember_status s = EMBER_OK;
+    if (!st->spill)
+        s = em_sortspill_open(&st->spill,
+                              em_shuffle_svc_dir(o->env->shuffle),
+                              st->descending, err);
+    if (s == EMBER_OK)
+        s = sort_and_emit(o, st, err);
+    st->in[0].len = 0;
+    st->nin[0] = 0;
+    return s;
+}
+
+/* Whether a sort's gathered records should go to disk now. */
+static int over_budget(const em_opnode *o, const sh *st)
+{
+    return st->k == K_SORT && o->env->shuffle &&
+           st->in[0].len > em_shuffle_svc_memory(o->env->shuffle);
+}
+
 /* Reads this partition's blocks of shuffle input `in` (edge i). */
 static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
                                    const em_stage_input *in, ember_error *err)
@@ -179,6 +207,8 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
         if (!st->comb) {
             st->nin[i] += n;
             s = em_op_check_cancel(o, err);
+            if (s == EMBER_OK && over_budget(o, st))
+                s = spill_now(o, st, err);
             continue;
         }
         ember_batch b = {blk.data, blk.len, n};
@@ -226,6 +256,8 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
             if (!st->comb) {
                 st->nin[i] += cnt;
                 s = em_op_check_cancel(o, err);
+                if (s == EMBER_OK && over_budget(o, st))
+                    s = spill_now(o, st, err);
                 continue;
             }
             ember_batch b = {blk.data, blk.len, cnt};
@@ -451,7 +483,10 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
     if (s == EMBER_OK)
         em_keysort(refs, tmp, n);
     ember_buf scratch = ember_buf_heap();
-    if (s == EMBER_OK && st->k == K_SORT) {
+    if (s == EMBER_OK && st->k == K_SORT && st->spill) {
+        /* a run (ascending; the merge takes care of the direction) */
+        s = em_sortspill_add_run(st->spill, refs, n, err);
+    } else if (s == EMBER_OK && st->k == K_SORT) {
         /* descending: the groups of equal keys in reverse, each group
          * keeping its order (reverse all, then each group back) */
         if (st->descending && n > 1) {
@@ -533,6 +568,14 @@ static ember_status compute(em_opnode *o, sh *st, ember_error *err)
         }
         return EMBER_OK;
     }
+    if (st->spill) {
+        /* the rest becomes the last run; the merge hands them out */
+        if (st->nin[0] > 0)
+            s = spill_now(o, st, err);
+        for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
+            ember_buf_release(&st->in[i]);
+        return s;
+    }
     s = sort_and_emit(o, st, err);
     if (!st->sorted)
         for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
@@ -549,6 +592,20 @@ static ember_status shuffled_next(em_opnode *o, ember_batch *b,
         ember_status s = compute(o, st, err);
         if (s != EMBER_OK)
             return s;
+    }
+    if (st->spill) {
+        ember_status s = em_op_check_cancel(o, err);
+        if (s != EMBER_OK)
+            return s;
+        o->buf.len = 0;
+        uint64_t n = 0;
+        ember_error e = {0};
+        s = em_sortspill_next(st->spill, &o->buf, o->env->batch_bytes, &n,
+                              &e);
+        if (s != EMBER_OK)
+            return s == EMBER_END ? s : em_op_fail(o, err, s, "%s", e.msg);
+        *b = (ember_batch){o->buf.data, o->buf.len, n};
+        return EMBER_OK;
     }
     if (st->sorted) {
         /* a batch of about batch_bytes, copied from the sorted refs */
@@ -600,6 +657,7 @@ static void shuffled_close(em_opnode *o)
         ember_buf_release(&st->in[i]);
     ember_buf_release(&st->out);
     ember_buf_release(&st->sorted_buf);
+    em_sortspill_close(st->spill);
     free(st);
     o->extra = NULL;
 }

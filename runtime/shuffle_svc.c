@@ -208,6 +208,11 @@ void em_shuffle_svc_close(em_shuffle_svc *s)
     free(s);
 }
 
+const char *em_shuffle_svc_dir(const em_shuffle_svc *s)
+{
+    return s->dir;
+}
+
 const char *em_shuffle_svc_endpoint(const em_shuffle_svc *s)
 {
     return s->endpoint;

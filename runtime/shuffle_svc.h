@@ -43,6 +43,9 @@ ember_status em_shuffle_svc_open(em_shuffle_svc **out,
  * everything in it. NULL-safe. */
 void em_shuffle_svc_close(em_shuffle_svc *s);
 
+/* The service's directory (spills of reduce-side sorts go there too). */
+const char *em_shuffle_svc_dir(const em_shuffle_svc *s);
+
 /* Where other executors fetch blocks ("" when not serving). */
 const char *em_shuffle_svc_endpoint(const em_shuffle_svc *s);
 
