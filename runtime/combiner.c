@@ -693,6 +693,58 @@ static ember_status fused_fail(const em_combiner *c, const em_node *n,
                         n->fns[0].name, c->partition, msg);
 }
 
+/* The first element of record r (index `index` of its batch) for a fused
+ * step: any element for pair_with, a string for split_words; their own
+ * errors otherwise. */
+static ember_status fused_first(const em_combiner *c, const uint8_t *r,
+                                size_t rl, uint64_t index,
+                                const em_node *pair, const em_node *split,
+                                ember_value *f, ember_error *err)
+{
+    ember_rec_cursor rc = ember_rec_cursor_init(r, rl);
+    ember_status fs = ember_rec_next(&rc, f);
+    if (!split && fs != EMBER_OK)
+        return fused_fail(c, pair, err, "std.pair_with: record %" PRIu64
+                          " is %s", index,
+                          fs == EMBER_END ? "empty" : "malformed");
+    if (split && (fs != EMBER_OK || f->type != EMBER_TYPE_STRING))
+        return fused_fail(c, split, err, "std.split_words: %s (record %"
+                          PRIu64 ")",
+                          fs == EMBER_END ? "expected a string, got an "
+                                            "empty record"
+                          : fs != EMBER_OK ? "malformed record"
+                                           : "expected a string",
+                          index);
+    return EMBER_OK;
+}
+
+/* The next word of [*p, end) (std.split_words' rule) as an encoded string
+ * key written to c->keys (room reserved by the caller); 0 when there is
+ * none left. */
+static inline int next_word_key(em_combiner *c, const uint8_t **p,
+                                const uint8_t *end, const uint8_t **key,
+                                size_t *klen)
+{
+    const uint8_t *q = *p;
+    while (q < end && space_of[*q])
+        q++;
+    const uint8_t *w = q;
+    while (q < end && !space_of[*q])
+        q++;
+    *p = q;
+    if (q == w)
+        return 0;
+    size_t wl = (size_t)(q - w);
+    uint8_t *k = c->keys.data + c->keys.len;
+    k[0] = EMBER_REC_TAG_STRING;
+    memcpy(k + 1, w, wl);
+    k[wl + 1] = 0x00;
+    c->keys.len += wl + 2;
+    *key = k;
+    *klen = wl + 2;
+    return 1;
+}
+
 /* Keys prepared ahead of their lookups on the fused fast path. */
 #define RING 32
 
@@ -742,43 +794,17 @@ static ember_status fused_inline(em_combiner *c, const ember_batch *in,
     } while (0)
     while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
         ember_value f;
-        ember_rec_cursor rc = ember_rec_cursor_init(r, rl);
-        ember_status fs = ember_rec_next(&rc, &f);
+        ember_status fs = fused_first(c, r, rl, index++, pair, split, &f, err);
+        if (fs != EMBER_OK)
+            return fs;
         if (!split) {
-            if (fs != EMBER_OK)
-                return fused_fail(c, pair, err, "std.pair_with: record %"
-                                  PRIu64 " is %s", index,
-                                  fs == EMBER_END ? "empty" : "malformed");
             PUSH_KEY(f.enc, f.enc_len);
-            index++;
             continue;
         }
-        if (fs != EMBER_OK || f.type != EMBER_TYPE_STRING)
-            return fused_fail(c, split, err, "std.split_words: %s (record %"
-                              PRIu64 ")",
-                              fs == EMBER_END ? "expected a string, got an "
-                                                "empty record"
-                              : fs != EMBER_OK ? "malformed record"
-                                               : "expected a string",
-                              index);
-        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len;
-        while (p < end) {
-            while (p < end && space_of[*p])
-                p++;
-            const uint8_t *w = p;
-            while (p < end && !space_of[*p])
-                p++;
-            if (p == w)
-                continue;
-            size_t wl = (size_t)(p - w);
-            uint8_t *k = c->keys.data + c->keys.len;
-            k[0] = EMBER_REC_TAG_STRING;
-            memcpy(k + 1, w, wl);
-            k[wl + 1] = 0x00;
-            c->keys.len += wl + 2;
-            PUSH_KEY(k, wl + 2);
-        }
-        index++;
+        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len, *k;
+        size_t kl;
+        while (next_word_key(c, &p, end, &k, &kl))
+            PUSH_KEY(k, kl);
     }
     if (s != EMBER_END)
         return fail(c, err, EMBER_EINVAL, "malformed batch framing");
@@ -815,53 +841,24 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
     uint64_t n = 0, index = 0;
     while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
         ember_value f;
-        ember_rec_cursor rc = ember_rec_cursor_init(r, rl);
-        ember_status fs = ember_rec_next(&rc, &f);
-        if (!split) {
-            if (fs != EMBER_OK)
-                return fused_fail(c, pair, err, "std.pair_with: record %"
-                                  PRIu64 " is %s", index,
-                                  fs == EMBER_END ? "empty" : "malformed");
+        ember_status fs = fused_first(c, r, rl, index++, pair, split, &f, err);
+        if (fs != EMBER_OK)
+            return fs;
+        const uint8_t *p = split ? f.u.str.raw : NULL;
+        const uint8_t *end = split ? p + f.u.str.raw_len : NULL;
+        const uint8_t *k = f.enc;
+        size_t kl = f.enc_len;
+        /* one key: the element (pair_with), else each word */
+        while (!split || next_word_key(c, &p, end, &k, &kl)) {
             if (n >= c->cap_vals &&
                 (s = ensure_vals(c, n + 1, err)) != EMBER_OK)
                 return s;
-            em_bytemap_prep(&c->vals[n].key, f.enc, f.enc_len);
+            em_bytemap_prep(&c->vals[n].key, k, kl);
             set_value(&c->vals[n], &vv);
             n++;
-            index++;
-            continue;
+            if (!split)
+                break;
         }
-        if (fs != EMBER_OK || f.type != EMBER_TYPE_STRING)
-            return fused_fail(c, split, err, "std.split_words: %s (record %"
-                              PRIu64 ")",
-                              fs == EMBER_END ? "expected a string, got an "
-                                                "empty record"
-                              : fs != EMBER_OK ? "malformed record"
-                                               : "expected a string",
-                              index);
-        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len;
-        while (p < end) {
-            while (p < end && space_of[*p])
-                p++;
-            const uint8_t *w = p;
-            while (p < end && !space_of[*p])
-                p++;
-            if (p == w)
-                continue;
-            size_t wl = (size_t)(p - w);
-            uint8_t *k = c->keys.data + c->keys.len;
-            k[0] = EMBER_REC_TAG_STRING;
-            memcpy(k + 1, w, wl);
-            k[wl + 1] = 0x00;
-            c->keys.len += wl + 2;
-            if (n >= c->cap_vals &&
-                (s = ensure_vals(c, n + 1, err)) != EMBER_OK)
-                return s;
-            em_bytemap_prep(&c->vals[n].key, k, wl + 2);
-            set_value(&c->vals[n], &vv);
-            n++;
-        }
-        index++;
     }
     if (s != EMBER_END)
         return fail(c, err, EMBER_EINVAL, "malformed batch framing");
