@@ -149,6 +149,8 @@ struct em_link {
     bool retire_queued;    /* on the retire list (holds a ref) */
     em_link *lnext;        /* linger list (guarded by linger_mu) */
     em_link *tnext;        /* retire list (guarded by linger_mu) */
+    int cancels;           /* link_cancel calls inside nng_aio_cancel */
+    bool cancel_gate;      /* sock_close is past its last cancel */
     bool tx_busy;          /* the send aio is in use */
     enum frame tx_kind;    /* of the frame in the send aio */
     bool want_ping, want_pong, want_bye, want_ack;
@@ -536,6 +538,31 @@ static void linger_poke(em_link *l)
 }
 
 /*
+ * nng_aio_cancel(aio) for l's rx or tx. NNG 1.5.2 calls the socket's
+ * cancel routine after dropping the aio's lock, so a cancel racing with
+ * nng_close may run on the socket after it was freed (a panic in
+ * pthread_mutex_unlock). sock_close shuts the gate and waits for the
+ * cancels in flight before it closes; after the gate nothing of l's is
+ * pending on the socket that nng_close does not end itself. Callable
+ * anywhere but with mu held.
+ */
+static void link_cancel(em_link *l, nng_aio *aio)
+{
+    pthread_mutex_lock(&l->mu);
+    bool go = !l->cancel_gate;
+    if (go)
+        l->cancels++;
+    pthread_mutex_unlock(&l->mu);
+    if (!go)
+        return;
+    nng_aio_cancel(aio);
+    pthread_mutex_lock(&l->mu);
+    if (--l->cancels == 0)
+        pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/*
  * Makes l dead without a goodbye (the peer went, a send or receive
  * failed, the peer went silent, or the goodbye is over): nothing more is
  * sent, the receive chain is woken to deliver closed(). The reason is kept
@@ -562,9 +589,9 @@ static void link_fail(em_link *l, const char *reason, bool peer_gone,
     nng_pipe pipe = l->pipe;
     pthread_mutex_unlock(&l->mu);
 
-    nng_aio_cancel(l->rx);
+    link_cancel(l, l->rx);
     if (!was_aborted)
-        nng_aio_cancel(l->tx);
+        link_cancel(l, l->tx);
     if (do_close)
         (void)nng_pipe_close(pipe);
     dialer_quiet(l);
@@ -623,7 +650,7 @@ static void link_quit(em_link *l, const char *reason)
     dialer_quiet(l);
     tx_kick(l);
     /* Wakes the receive chain, which delivers closed(). */
-    nng_aio_cancel(l->rx);
+    link_cancel(l, l->rx);
 }
 
 /*
@@ -638,7 +665,7 @@ static void rx_arm(em_link *l)
     bool kick = l->rx_stop || (l->dead && l->accepted && !l->closed_done);
     pthread_mutex_unlock(&l->mu);
     if (kick)
-        nng_aio_cancel(l->rx);
+        link_cancel(l, l->rx);
 }
 
 /* Handles one frame from the peer; takes m. */
@@ -837,7 +864,7 @@ static void tx_start(em_link *l, nng_msg *m)
     bool abort = l->tx_abort;
     pthread_mutex_unlock(&l->mu);
     if (abort)
-        nng_aio_cancel(l->tx);
+        link_cancel(l, l->tx);
 }
 
 static void tx_done(void *arg)
@@ -1055,9 +1082,12 @@ static bool sock_close(em_link *l)
     l->sock_state = SOCK_CLOSING;
     l->rx_stop = true;
     pthread_mutex_unlock(&l->mu);
-    nng_aio_cancel(l->rx);
+    link_cancel(l, l->rx);
     pthread_mutex_lock(&l->mu);
     while (l->rx_active)
+        pthread_cond_wait(&l->cv, &l->mu);
+    l->cancel_gate = true;
+    while (l->cancels > 0)
         pthread_cond_wait(&l->cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
     bool ok = !l->sock_open || close_socket_bounded(l->sock, CLOSE_WAIT_MS);
