@@ -99,6 +99,53 @@ static inline void em_bytemap_prep(em_bmkey *k, const uint8_t *p, size_t len)
 }
 
 /* Starts loading the slot where key k would sit. */
+/*
+ * em_bytemap_prep of the key [tag][w[0..wl)][0x00] (a string record's
+ * encoding: its tag, its escaped bytes, its terminator) without writing
+ * the key out, for a key of at most EM_BYTEMAP_INLINE bytes (1 <= wl <=
+ * EM_BYTEMAP_INLINE - 2); k->p is then NULL (inline keys never read it).
+ * w[-1] and w[wl] must be readable (inside a string record they are: the
+ * tag or a separator before, a separator or the terminator after); their
+ * values do not matter. Same w0, w1 and hash as em_bytemap_prep.
+ */
+static inline void em_bytemap_prep_word(em_bmkey *k, uint8_t tag,
+                                        const uint8_t *w, size_t wl)
+{
+    uint64_t w0, w1 = 0;
+    uint32_t lo, hi;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "em_bytemap_prep_word assumes little-endian loads"
+#endif
+    if (wl >= 7) { /* k[0..8) = tag w[0..7); k[len-8..len) ends in 0 */
+        memcpy(&w0, w - 1, 8);
+        memcpy(&w1, w + wl - 7, 8);
+        w0 = (w0 & ~(uint64_t)0xFF) | tag;
+        w1 &= 0x00FFFFFFFFFFFFFFull;
+    } else if (wl == 6) { /* the key is 8 bytes: w1 = w0 */
+        memcpy(&w0, w - 1, 8);
+        w0 = (w0 & 0x00FFFFFFFFFFFF00ull) | tag;
+        w1 = w0;
+    } else if (wl >= 2) { /* 4 to 7 bytes: two 4-byte halves */
+        memcpy(&lo, w - 1, 4);
+        if (wl == 2) {
+            lo = (lo & 0x00FFFF00u) | tag;
+            hi = lo;
+        } else {
+            memcpy(&hi, w + wl - 3, 4);
+            lo = (lo & ~(uint32_t)0xFF) | tag;
+            hi &= 0x00FFFFFFu;
+        }
+        w0 = (uint64_t)lo | (uint64_t)hi << 32;
+    } else { /* 3 bytes: tag, w[0], 0 */
+        w0 = (uint64_t)tag | (uint64_t)w[0] << 8;
+    }
+    k->p = NULL;
+    k->len = wl + 2;
+    k->w0 = w0;
+    k->w1 = w1;
+    k->hash = em_bytemap_hash_words(w0, w1, wl + 2);
+}
+
 static inline void em_bytemap_prefetch(const em_bytemap *m, const em_bmkey *k)
 {
     if (m->cap)

@@ -718,12 +718,13 @@ static ember_status fused_first(const em_combiner *c, const uint8_t *r,
     return EMBER_OK;
 }
 
-/* The next word of [*p, end) (std.split_words' rule) as an encoded string
- * key written to c->keys (room reserved by the caller); 0 when there is
- * none left. */
+/* Prepares in k the encoded string key of the next word of [*p, end)
+ * (std.split_words' rule); 0 when there is none left. [*p, end) is a
+ * string record's escaped bytes: the byte before it and *end are the
+ * record's. Keys that fit a slot are built without being written out;
+ * longer ones are written to c->keys (room reserved by the caller). */
 static inline int next_word_key(em_combiner *c, const uint8_t **p,
-                                const uint8_t *end, const uint8_t **key,
-                                size_t *klen)
+                                const uint8_t *end, em_bmkey *key)
 {
     const uint8_t *q = *p;
     while (q < end && space_of[*q])
@@ -735,13 +736,16 @@ static inline int next_word_key(em_combiner *c, const uint8_t **p,
     if (q == w)
         return 0;
     size_t wl = (size_t)(q - w);
+    if (wl + 2 <= EM_BYTEMAP_INLINE) {
+        em_bytemap_prep_word(key, (uint8_t)EMBER_REC_TAG_STRING, w, wl);
+        return 1;
+    }
     uint8_t *k = c->keys.data + c->keys.len;
     k[0] = EMBER_REC_TAG_STRING;
     memcpy(k + 1, w, wl);
     k[wl + 1] = 0x00;
     c->keys.len += wl + 2;
-    *key = k;
-    *klen = wl + 2;
+    em_bytemap_prep(key, k, wl + 2);
     return 1;
 }
 
@@ -783,13 +787,16 @@ static ember_status fused_inline(em_combiner *c, const ember_batch *in,
         head = (head + 1) % RING;                                            \
         used--;                                                              \
     } while (0)
-#define PUSH_KEY(p_, n_)                                                     \
+/* room for one more key in the ring (flushing the oldest) / the key
+ * written to the free entry joins the ring, its slot prefetched */
+#define RING_MAKE_ROOM()                                                     \
     do {                                                                     \
         if (used == RING)                                                    \
             FLUSH_ONE();                                                     \
-        em_bmkey *k_ = &ring[(head + used) % RING];                          \
-        em_bytemap_prep(k_, (p_), (n_));                                     \
-        em_bytemap_prefetch(&c->map, k_);                                    \
+    } while (0)
+#define RING_PUSHED()                                                        \
+    do {                                                                     \
+        em_bytemap_prefetch(&c->map, &ring[(head + used) % RING]);           \
         used++;                                                              \
     } while (0)
     while ((s = ember_batch_next(&cur, &r, &rl)) == EMBER_OK) {
@@ -798,19 +805,25 @@ static ember_status fused_inline(em_combiner *c, const ember_batch *in,
         if (fs != EMBER_OK)
             return fs;
         if (!split) {
-            PUSH_KEY(f.enc, f.enc_len);
+            RING_MAKE_ROOM();
+            em_bytemap_prep(&ring[(head + used) % RING], f.enc, f.enc_len);
+            RING_PUSHED();
             continue;
         }
-        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len, *k;
-        size_t kl;
-        while (next_word_key(c, &p, end, &k, &kl))
-            PUSH_KEY(k, kl);
+        const uint8_t *p = f.u.str.raw, *end = p + f.u.str.raw_len;
+        for (;;) {
+            RING_MAKE_ROOM();
+            if (!next_word_key(c, &p, end, &ring[(head + used) % RING]))
+                break;
+            RING_PUSHED();
+        }
     }
     if (s != EMBER_END)
         return fail(c, err, EMBER_EINVAL, "malformed batch framing");
     while (used > 0)
         FLUSH_ONE();
-#undef PUSH_KEY
+#undef RING_MAKE_ROOM
+#undef RING_PUSHED
 #undef FLUSH_ONE
     return EMBER_OK;
 }
@@ -846,14 +859,15 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
             return fs;
         const uint8_t *p = split ? f.u.str.raw : NULL;
         const uint8_t *end = split ? p + f.u.str.raw_len : NULL;
-        const uint8_t *k = f.enc;
-        size_t kl = f.enc_len;
         /* one key: the element (pair_with), else each word */
-        while (!split || next_word_key(c, &p, end, &k, &kl)) {
+        for (;;) {
             if (n >= c->cap_vals &&
                 (s = ensure_vals(c, n + 1, err)) != EMBER_OK)
                 return s;
-            em_bytemap_prep(&c->vals[n].key, k, kl);
+            if (!split)
+                em_bytemap_prep(&c->vals[n].key, f.enc, f.enc_len);
+            else if (!next_word_key(c, &p, end, &c->vals[n].key))
+                break;
             set_value(&c->vals[n], &vv);
             n++;
             if (!split)
