@@ -11,6 +11,14 @@
  * of the TLB misses. */
 #define TABLE_MAPPED ((size_t)2 << 20)
 
+/* The last mapped table this thread freed, kept for its next table of
+ * the same size: the tasks of a stage run one after another on a worker
+ * thread and size their tables alike (combiner.c's hint), and clearing a
+ * table we hold is several times cheaper than having the kernel fault in
+ * and zero fresh huge pages. em_bytemap_drop_spare unmaps it. */
+static _Thread_local em_bytemap_slot *spare;
+static _Thread_local size_t spare_bytes;
+
 /* Zeroed slots, written before use: calloc's fresh pages map the shared
  * zero page, so a lookup's read and then an insert's write would fault
  * twice, the second flushing every thread's TLB. */
@@ -18,7 +26,11 @@ static em_bytemap_slot *slots_alloc(size_t n)
 {
     size_t bytes = n * sizeof(em_bytemap_slot);
     void *mem = NULL;
-    if (bytes >= TABLE_MAPPED) {
+    if (bytes >= TABLE_MAPPED && spare && spare_bytes == bytes) {
+        mem = spare;
+        spare = NULL;
+        spare_bytes = 0;
+    } else if (bytes >= TABLE_MAPPED) {
         mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (mem == MAP_FAILED)
@@ -36,10 +48,31 @@ static void slots_free(em_bytemap_slot *slots, size_t n)
     size_t bytes = n * sizeof(em_bytemap_slot);
     if (!slots)
         return;
-    if (bytes >= TABLE_MAPPED)
-        munmap(slots, bytes);
-    else
+    if (bytes < TABLE_MAPPED) {
         free(slots);
+        return;
+    }
+    /* keep the larger of the two: tables grow to their final size */
+    if (spare && spare_bytes >= bytes) {
+        munmap(slots, bytes);
+        return;
+    }
+    em_bytemap_drop_spare();
+    spare = slots;
+    spare_bytes = bytes;
+}
+
+size_t em_bytemap_spare_bytes(void)
+{
+    return spare_bytes;
+}
+
+void em_bytemap_drop_spare(void)
+{
+    if (spare)
+        munmap(spare, spare_bytes);
+    spare = NULL;
+    spare_bytes = 0;
 }
 
 static inline uint64_t load64(const uint8_t *p)

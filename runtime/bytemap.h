@@ -59,6 +59,12 @@ ember_status em_bytemap_reserve(em_bytemap *m, size_t keys);
 
 /* The hash of a key longer than EM_BYTEMAP_INLINE: its bytes 8 at a time
  * (the length mixed in first, so the tail's overlapping load is fine). */
+/* Bytes of the mapped table this thread keeps after freeing it, for
+ * its next table of the same size (0 when none). */
+size_t em_bytemap_spare_bytes(void);
+/* Unmaps this thread's kept table: call when the thread goes idle. */
+void em_bytemap_drop_spare(void);
+
 uint64_t em_bytemap_hash_long(const uint8_t *p, size_t n);
 
 /* The hash of a short key from its words. */

@@ -74,6 +74,7 @@ struct em_combiner {
     ember_buf vbuf, out, cin, cout;
     ember_buf keys; /* em_combiner_add_fused: the words' encodings */
     size_t peak_keys; /* most keys held at once (em_combiner_close) */
+    size_t emit_pos;  /* the next slot of an emit in pieces */
 };
 
 /* ASCII white space, as std.split_words splits (em_combiner_add_fused). */
@@ -723,8 +724,9 @@ static ember_status fused_first(const em_combiner *c, const uint8_t *r,
  * string record's escaped bytes: the byte before it and *end are the
  * record's. Keys that fit a slot are built without being written out;
  * longer ones are written to c->keys (room reserved by the caller). */
-static inline int next_word_key(em_combiner *c, const uint8_t **p,
-                                const uint8_t *end, em_bmkey *key)
+static inline __attribute__((always_inline)) int
+next_word_key(em_combiner *c, const uint8_t **p, const uint8_t *end,
+              em_bmkey *key)
 {
     const uint8_t *q = *p;
     while (q < end && space_of[*q])
@@ -879,12 +881,18 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
     return lookup_all(c, n, err);
 }
 
-ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
-                              uint64_t *count, ember_error *err)
+ember_status em_combiner_emit_some(em_combiner *c, ember_buf *out,
+                                   uint64_t *count, size_t limit, int *done,
+                                   ember_error *err)
 {
     if (c->map.count > c->peak_keys)
         c->peak_keys = c->map.count;
-    for (size_t i = 0; i < c->map.cap; i++) {
+    *done = 0;
+    for (size_t i = c->emit_pos; i < c->map.cap; i++) {
+        if (out->len >= limit) {
+            c->emit_pos = i;
+            return EMBER_OK;
+        }
         const em_bytemap_slot *sl = &c->map.slots[i];
         if (!sl->tag)
             continue;
@@ -915,5 +923,14 @@ ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
     c->nentries = 0;
     c->acc.len = 0;
     c->acc_live = 0;
+    c->emit_pos = 0;
+    *done = 1;
     return EMBER_OK;
+}
+
+ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
+                              uint64_t *count, ember_error *err)
+{
+    int done;
+    return em_combiner_emit_some(c, out, count, SIZE_MAX, &done, err);
 }

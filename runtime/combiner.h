@@ -106,4 +106,12 @@ uint64_t em_combiner_count(const em_combiner *c);
 ember_status em_combiner_emit(em_combiner *c, ember_buf *out,
                               uint64_t *count, ember_error *err);
 
+/* em_combiner_emit in pieces: appends entries until out holds `limit`
+ * bytes or more (at least one entry) and sets *done to 0, or appends the
+ * rest, empties the table and sets *done to 1. No entry may be added
+ * between the pieces of one emit. */
+ember_status em_combiner_emit_some(em_combiner *c, ember_buf *out,
+                                   uint64_t *count, size_t limit, int *done,
+                                   ember_error *err);
+
 #endif /* EM_RUNTIME_COMBINER_H */

@@ -9,6 +9,7 @@
 #include "ember/runtime/executor.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include "msg/link.h"
 #include "msg/msg.h"
 #include "runtime/action.h"
+#include "runtime/bytemap.h"
 #include "runtime/pipeline.h"
 #include "runtime/shuffle_svc.h"
 #include "runtime/shuffle_write.h"
@@ -359,13 +361,33 @@ static void run_task(em_executor *e, task *t)
     ember_buf_release(&result);
 }
 
+/* Seconds a worker waits for work before it drops its kept table. */
+#define IDLE_DROP_S 1
+
 static void *worker_main(void *arg)
 {
     em_executor *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->queue_head && !e->stopping)
-            pthread_cond_wait(&e->work_cv, &e->mu);
+        while (!e->queue_head && !e->stopping) {
+            if (em_bytemap_spare_bytes() == 0) {
+                pthread_cond_wait(&e->work_cv, &e->mu);
+                continue;
+            }
+            /* The next task of a stage usually comes at once and reuses
+             * the table the last one left (bytemap.c); idle for longer,
+             * the thread gives its memory back. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += IDLE_DROP_S;
+            if (pthread_cond_timedwait(&e->work_cv, &e->mu, &until) ==
+                    ETIMEDOUT &&
+                !e->queue_head) {
+                pthread_mutex_unlock(&e->mu);
+                em_bytemap_drop_spare();
+                pthread_mutex_lock(&e->mu);
+            }
+        }
         if (e->stopping)
             break;
         task *t = e->queue_head;
@@ -391,6 +413,7 @@ static void *worker_main(void *arg)
         free(t);
     }
     pthread_mutex_unlock(&e->mu);
+    em_bytemap_drop_spare();
     return NULL;
 }
 

@@ -150,17 +150,28 @@ static ember_status route(map_ctx *m, const ember_batch *b, ember_error *err)
     return EMBER_OK;
 }
 
+/* Bytes of combined records routed at a time: a batch that stays in
+ * cache, however many keys the table holds. */
+#define FLUSH_BATCH ((size_t)1 << 20)
+
 /* Emits the combiner's entries through route() in batches. */
 static ember_status flush(map_ctx *m, em_combiner *c, ember_buf *scratch,
                           ember_error *err)
 {
-    scratch->len = 0;
-    uint64_t n = 0;
-    ember_status s = em_combiner_emit(c, scratch, &n, err);
-    if (s != EMBER_OK)
-        return s;
-    ember_batch b = {scratch->data, scratch->len, n};
-    return route(m, &b, err);
+    int done = 0;
+    while (!done) {
+        scratch->len = 0;
+        uint64_t n = 0;
+        ember_status s = em_combiner_emit_some(c, scratch, &n, FLUSH_BATCH,
+                                               &done, err);
+        if (s != EMBER_OK)
+            return s;
+        ember_batch b = {scratch->data, scratch->len, n};
+        s = route(m, &b, err);
+        if (s != EMBER_OK)
+            return s;
+    }
+    return EMBER_OK;
 }
 
 /* What the map task fuses away (see shuffle_write.h). */

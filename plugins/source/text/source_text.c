@@ -526,6 +526,9 @@ typedef struct text_reader {
     int64_t base;       /* file offset of buf[0] */
     int64_t next;       /* file offset of the next byte to read = base+hi */
     size_t lo, hi;      /* unconsumed bytes: buf[lo..hi) */
+    size_t zero_at;     /* buf[lo..zero_at) holds no 0x00 (so lines end
+                           before it need no search; each byte is searched
+                           for 0x00 about once) */
     uint8_t *buf;       /* CHUNK bytes */
     char path[];        /* for messages */
 } text_reader;
@@ -630,6 +633,7 @@ static ember_status refill(text_reader *r, int *eof, ember_error *err)
     if (r->lo > 0) {
         memmove(r->buf, r->buf + r->lo, r->hi - r->lo);
         r->base += (int64_t)r->lo;
+        r->zero_at = r->zero_at > r->lo ? r->zero_at - r->lo : 0;
         r->hi -= r->lo;
         r->lo = 0;
     }
@@ -650,10 +654,15 @@ static ember_status refill(text_reader *r, int *eof, ember_error *err)
                             "text: '%s' changed while being read: it ended "
                             "at byte %lld, it had %lld bytes",
                             r->path, (long long)r->next, (long long)r->size);
+    if (r->zero_at == r->hi) {
+        const uint8_t *z = memchr(r->buf + r->hi, 0, (size_t)got);
+        r->zero_at = z ? (size_t)(z - r->buf) : r->hi + (size_t)got;
+    }
     r->hi += (size_t)got;
     r->next += got;
     return EMBER_OK;
 }
+
 
 /* Appends p[0..n) with every 0x00 escaped (as record.h writes strings);
  * `zeros` is how many 0x00 bytes it holds. */
@@ -697,15 +706,30 @@ static size_t count_zeros(const uint8_t *p, size_t n)
     return zeros;
 }
 
-/* Appends the framed one-string record of the line p[0..n) (its '\n' not
- * included; a '\r' ending it is dropped). out->len unchanged on failure. */
-static ember_status put_line(ember_buf *out, const uint8_t *p, size_t n)
+/* The number of 0x00 bytes in the line buf[lo..lo+n), moving zero_at past
+ * it: no search at all for a line before the next 0x00. */
+static size_t line_zeros(text_reader *r, size_t n)
 {
-    size_t mark = out->len, zeros;
+    size_t end = r->lo + n;
+    if (r->zero_at >= end)
+        return 0;
+    size_t from = r->zero_at > r->lo ? r->zero_at : r->lo;
+    size_t zeros = count_zeros(r->buf + from, end - from);
+    const uint8_t *z = memchr(r->buf + end, 0, r->hi - end);
+    r->zero_at = z ? (size_t)(z - r->buf) : r->hi;
+    return zeros;
+}
+
+/* Appends the framed one-string record of the line p[0..n) (its '\n' not
+ * included; a '\r' ending it is dropped), which holds `zeros` 0x00 bytes.
+ * out->len unchanged on failure. */
+static ember_status put_line(ember_buf *out, const uint8_t *p, size_t n,
+                             size_t zeros)
+{
+    size_t mark = out->len;
     ember_status s;
     if (n > 0 && p[n - 1] == '\r')
         n--;
-    zeros = count_zeros(p, n);
     s = ember_uvarint_put(out, (uint64_t)(n + zeros + 2));
     if (s == EMBER_OK)
         s = ember_buf_put_u8(out, (uint8_t)EMBER_REC_TAG_STRING);
@@ -842,7 +866,7 @@ static ember_status text_read(void *reader, size_t max_bytes, ember_buf *out,
             const uint8_t *nl = memchr(p + scanned, '\n', avail - scanned);
             if (nl || (eof && avail > 0)) {
                 size_t len = nl ? (size_t)(nl - p) : avail;
-                s = put_line(out, p, len);
+                s = put_line(out, p, len, line_zeros(r, len));
                 if (s != EMBER_OK) {
                     s = ember_errorf(err, s,
                                      "text: cannot append a line of '%s': "
