@@ -233,6 +233,63 @@ static void srv_init(srv *s)
     atomic_init(&s->refuse, 0);
 }
 
+/* Initialises s and opens a server on url whose accept() is accept with
+ * s; the test fails when it cannot. */
+static em_link_server *serve(srv *s, const char *url,
+                             em_link_accept_fn accept)
+{
+    em_link_server *server = NULL;
+    ember_error err;
+    srv_init(s);
+    if (em_link_server_open(&server, url, accept, s, &err) != EMBER_OK)
+        fail_msg("serve %s: %s", url, err.msg);
+    return server;
+}
+
+/* Dials url (within timeout_ms) as client c, number index, receiving
+ * data; the test fails when it cannot. */
+static void dial_end(end *c, int index, const char *url, int timeout_ms)
+{
+    ember_error err;
+    em_link_handler h = {c, client_recv, on_closed};
+    end_init(c, index, 1);
+    if (em_link_dial(&c->link, url, &h, timeout_ms, &err) != EMBER_OK)
+        fail_msg("dial %s: %s", url, err.msg);
+}
+
+static int welcomed(void *arg)
+{
+    return atomic_load(&((end *)arg)->welcomed);
+}
+
+/*
+ * A dial on a thread of its own, to url within timeout_ms: as client e
+ * (its link in e->link) or, when e is NULL, with no handlers (its link in
+ * link). Once joined, st and msg say how it went.
+ */
+typedef struct bg_dial {
+    const char *url;
+    int timeout_ms;
+    end *e;
+    em_link *link;
+    ember_status st;
+    char msg[EMBER_ERROR_MAX];
+} bg_dial;
+
+static void *bg_dial_main(void *arg)
+{
+    bg_dial *d = arg;
+    ember_error err;
+    em_link_handler h = {NULL, NULL, NULL};
+    if (d->e)
+        h = (em_link_handler){d->e, client_recv, on_closed};
+    d->st = em_link_dial(d->e ? &d->e->link : &d->link, d->url, &h,
+                         d->timeout_ms, &err);
+    if (d->st != EMBER_OK)
+        snprintf(d->msg, sizeof d->msg, "%s", err.msg);
+    return NULL;
+}
+
 /* ------------------------------------------------ the per-transport run */
 
 typedef struct run_ctx {
@@ -292,11 +349,7 @@ static void run_transport(const char *url, const char *name)
 {
     static srv s;
     static end clients[N_CLIENTS];
-    ember_error err;
-    em_link_server *server;
-    srv_init(&s);
-    assert_int_equal(em_link_server_open(&server, url, srv_accept, &s, &err),
-                     EMBER_OK);
+    em_link_server *server = serve(&s, url, srv_accept);
     const char *u = em_link_server_url(server);
     if (strncmp(url, "tcp", 3) == 0) /* port 0 was resolved */
         assert_true(strcmp(strrchr(u, ':'), ":0") != 0);
@@ -304,11 +357,7 @@ static void run_transport(const char *url, const char *name)
     /* Three clients, each introduced by name; the server answers each on
      * its own link. */
     for (int k = 0; k < N_CLIENTS; k++) {
-        end_init(&clients[k], k, 1);
-        em_link_handler h = {&clients[k], client_recv, on_closed};
-        ember_status st = em_link_dial(&clients[k].link, u, &h, 10000, &err);
-        if (st != EMBER_OK)
-            fail_msg("dial %s: %s", u, err.msg);
+        dial_end(&clients[k], k, u, 10000);
         char hello[32];
         int n = snprintf(hello, sizeof hello, "HELLO %d", k);
         assert_int_equal(em_link_send(clients[k].link, hello, (size_t)n),
@@ -627,12 +676,7 @@ static void test_garbage_rendezvous(void **state)
 {
     (void)state;
     srv s;
-    srv_init(&s);
-    em_link_server *server;
-    ember_error err;
-    assert_int_equal(em_link_server_open(&server, "inproc://garbage",
-                                         srv_accept, &s, &err),
-                     EMBER_OK);
+    em_link_server *server = serve(&s, "inproc://garbage", srv_accept);
     uint8_t junk[300];
     srand(7);
     for (size_t i = 0; i < sizeof junk; i++)
@@ -658,17 +702,10 @@ static void test_garbage_rendezvous(void **state)
 
     /* The server still serves real clients. */
     static end c;
-    end_init(&c, 5, 1);
-    em_link_handler h = {&c, client_recv, on_closed};
-    assert_int_equal(em_link_dial(&c.link, "inproc://garbage", &h, 5000,
-                                  &err),
-                     EMBER_OK);
+    dial_end(&c, 5, "inproc://garbage", 5000);
     assert_int_equal(em_link_send(c.link, "HELLO 5", 7), EMBER_OK);
     end *e = &s.ends[0];
-    int64_t deadline = now_ms() + 5000;
-    while (!atomic_load(&c.welcomed) && now_ms() < deadline)
-        sleep_us(1000);
-    assert_true(atomic_load(&c.welcomed));
+    assert_true(wait_for(welcomed, &c, 5000));
     assert_int_equal(atomic_load(&s.naccept), 1);
     assert_int_equal(atomic_load(&e->index), 5);
     em_link_close(c.link);
@@ -681,13 +718,9 @@ static void test_accept_refuses(void **state)
 {
     (void)state;
     srv s;
-    srv_init(&s);
+    em_link_server *server = serve(&s, "inproc://refuse", srv_accept);
     atomic_store(&s.refuse, 1);
-    em_link_server *server;
     ember_error err;
-    assert_int_equal(em_link_server_open(&server, "inproc://refuse",
-                                         srv_accept, &s, &err),
-                     EMBER_OK);
     static end c;
     end_init(&c, 0, 1);
     em_link_handler h = {&c, client_recv, on_closed};
@@ -717,13 +750,9 @@ static void test_undialed_channel_dropped(void **state)
 {
     (void)state;
     srv s;
-    srv_init(&s);
     char url[128];
     snprintf(url, sizeof url, "ipc://%s/undialed", tmpdir);
-    em_link_server *server;
-    ember_error err;
-    assert_int_equal(em_link_server_open(&server, url, srv_accept, &s, &err),
-                     EMBER_OK);
+    em_link_server *server = serve(&s, url, srv_accept);
     char reply[512];
     assert_true(raw_request(url, "EMLINK2 HELLO", 13, reply, sizeof reply) >
                 0);
@@ -752,23 +781,6 @@ static void test_dial_nothing_listening(void **state)
     assert_null(l);
 }
 
-typedef struct late_dial {
-    end *e;
-    ember_status st;
-    char msg[EMBER_ERROR_MAX];
-} late_dial;
-
-static void *late_dial_main(void *arg)
-{
-    late_dial *d = arg;
-    ember_error err;
-    em_link_handler h = {d->e, client_recv, on_closed};
-    d->st = em_link_dial(&d->e->link, "inproc://late", &h, 10000, &err);
-    if (d->st != EMBER_OK)
-        snprintf(d->msg, sizeof d->msg, "%s", err.msg);
-    return NULL;
-}
-
 /* A client that dials before the server exists keeps trying until the
  * server comes up. */
 static void test_dial_before_server(void **state)
@@ -776,17 +788,12 @@ static void test_dial_before_server(void **state)
     (void)state;
     static end c;
     end_init(&c, 2, 1);
-    late_dial d = {&c, EMBER_EINTERNAL, ""};
+    bg_dial d = {"inproc://late", 10000, &c, NULL, EMBER_EINTERNAL, ""};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, late_dial_main, &d), 0);
+    assert_int_equal(pthread_create(&t, NULL, bg_dial_main, &d), 0);
     sleep_us(300000);
     srv s;
-    srv_init(&s);
-    em_link_server *server;
-    ember_error err;
-    assert_int_equal(em_link_server_open(&server, "inproc://late",
-                                         srv_accept, &s, &err),
-                     EMBER_OK);
+    em_link_server *server = serve(&s, "inproc://late", srv_accept);
     pthread_join(t, NULL);
     if (d.st != EMBER_OK)
         fail_msg("late dial: %s", d.msg);
@@ -1031,24 +1038,6 @@ static void test_close_cycles_ipc(void **state)
 
 /* -------------------------------------------------- rendezvous flood */
 
-typedef struct flood_dial {
-    const char *url;
-    em_link *link;
-    ember_status st;
-    char msg[EMBER_ERROR_MAX];
-} flood_dial;
-
-static void *flood_dial_main(void *arg)
-{
-    flood_dial *d = arg;
-    ember_error err;
-    em_link_handler h = {NULL, NULL, NULL};
-    d->st = em_link_dial(&d->link, d->url, &h, 30000, &err);
-    if (d->st != EMBER_OK)
-        snprintf(d->msg, sizeof d->msg, "%s", err.msg);
-    return NULL;
-}
-
 /* A client that asks for channels and never dials them gets at most
  * EM_LINK_MAX_PENDING; the next one is refused as busy until the
  * undialed ones expire, and a real client waiting meanwhile gets in. */
@@ -1056,12 +1045,8 @@ static void test_rendezvous_flood(void **state)
 {
     (void)state;
     srv s;
-    srv_init(&s);
-    em_link_server *server;
+    em_link_server *server = serve(&s, "tcp://127.0.0.1:0", srv_accept);
     ember_error err;
-    assert_int_equal(em_link_server_open(&server, "tcp://127.0.0.1:0",
-                                         srv_accept, &s, &err),
-                     EMBER_OK);
     const char *u = em_link_server_url(server);
     char reply[512];
     for (int i = 0; i < EM_LINK_MAX_PENDING; i++) {
@@ -1083,9 +1068,9 @@ static void test_rendezvous_flood(void **state)
     assert_non_null(strstr(err.msg, "busy"));
 
     /* One with time keeps asking and gets in once channels expire. */
-    flood_dial d = {u, NULL, EMBER_EINTERNAL, ""};
+    bg_dial d = {u, 30000, NULL, NULL, EMBER_EINTERNAL, ""};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, flood_dial_main, &d), 0);
+    assert_int_equal(pthread_create(&t, NULL, bg_dial_main, &d), 0);
     pthread_join(t, NULL);
     if (d.st != EMBER_OK)
         fail_msg("dial after the flood: %s", d.msg);
@@ -1106,26 +1091,17 @@ static void test_timeout_recv_blocked(void **state)
 {
     (void)state;
     srv s;
-    srv_init(&s);
     char url[128];
     snprintf(url, sizeof url, "ipc://%s/blocked", tmpdir);
-    em_link_server *server;
-    ember_error err;
-    assert_int_equal(em_link_server_open(&server, url, srv_accept, &s, &err),
-                     EMBER_OK);
+    em_link_server *server = serve(&s, url, srv_accept);
     unsigned timeouts = em_link_close_timeouts();
     static end c;
-    end_init(&c, 3, 1);
-    em_link_handler h = {&c, client_recv, on_closed};
-    assert_int_equal(em_link_dial(&c.link, url, &h, 10000, &err), EMBER_OK);
+    dial_end(&c, 3, url, 10000);
     assert_int_equal(em_link_set_timeout(c.link, -1), EMBER_EINVAL);
     assert_int_equal(em_link_set_timeout(c.link, LINK_TIMEOUT_MS), EMBER_OK);
     assert_int_equal(em_link_send(c.link, "HELLO 3", 7), EMBER_OK);
     assert_int_equal(atomic_load(&c.closed), 0);
-    int64_t deadline = now_ms() + 10000;
-    while (!atomic_load(&c.welcomed) && now_ms() < deadline)
-        sleep_us(1000);
-    assert_true(atomic_load(&c.welcomed));
+    assert_true(wait_for(welcomed, &c, 10000));
 
     /* The server's next recv() blocks until the gate opens. */
     pthread_mutex_lock(&gate_mu);
@@ -1170,18 +1146,9 @@ static void test_timeout_idle_alive(void **state)
 {
     (void)state;
     srv s;
-    srv_init(&s);
-    em_link_server *server;
-    ember_error err;
-    assert_int_equal(em_link_server_open(&server, "tcp://127.0.0.1:0",
-                                         idle_accept, &s, &err),
-                     EMBER_OK);
+    em_link_server *server = serve(&s, "tcp://127.0.0.1:0", idle_accept);
     static end c;
-    end_init(&c, 4, 1);
-    em_link_handler h = {&c, client_recv, on_closed};
-    assert_int_equal(em_link_dial(&c.link, em_link_server_url(server), &h,
-                                  10000, &err),
-                     EMBER_OK);
+    dial_end(&c, 4, em_link_server_url(server), 10000);
     assert_int_equal(em_link_set_timeout(c.link, IDLE_TIMEOUT_MS), EMBER_OK);
     /* Two timeouts of silence from the user on both sides. */
     sleep_us(2 * IDLE_TIMEOUT_MS * 1000L);
@@ -1190,10 +1157,7 @@ static void test_timeout_idle_alive(void **state)
     assert_int_equal(atomic_load(&s.ends[0].closed), 0);
     /* And the link still carries messages. */
     assert_int_equal(em_link_send(c.link, "HELLO 4", 7), EMBER_OK);
-    int64_t deadline = now_ms() + 10000;
-    while (!atomic_load(&c.welcomed) && now_ms() < deadline)
-        sleep_us(1000);
-    assert_true(atomic_load(&c.welcomed));
+    assert_true(wait_for(welcomed, &c, 10000));
     assert_int_equal(atomic_load(&c.errors), 0);
     em_link_close(c.link);
     assert_string_equal(c.reason, "closed locally");

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "driver_support.h"
 #include "ember/ember.h"
 #include "ember/record.h"
 
@@ -42,17 +43,7 @@ static ember_session *g_s;
 static ember_session *open_session(const char *master,
                                    const char *const *conf)
 {
-    ember_session_opts o = {.master = master,
-                            .app_name = "engine_test",
-                            .conf = conf,
-                            .plugins = g_plugins};
-    ember_error err = {0};
-    ember_session *s = NULL;
-    ember_status st = ember_session_open(&s, &o, &err);
-    if (st != EMBER_OK)
-        fail_msg("ember_session_open(%s): %s (%s)", master, err.msg,
-                 ember_status_name(st));
-    return s;
+    return session_open(master, "engine_test", conf, TESTFN_PLUGIN);
 }
 
 static int group_open(void **state)
@@ -125,22 +116,11 @@ static size_t int_rec(uint8_t *tmp, size_t cap, int64_t v)
  * valid until the next call). sorted != 0 sorts the records first. */
 static char g_text[1 << 16];
 
-typedef struct span {
-    const uint8_t *p;
-    size_t len;
-} span;
-
-static int span_cmp(const void *a, const void *b)
-{
-    const span *x = a, *y = b;
-    return ember_rec_compare(x->p, x->len, y->p, y->len);
-}
-
 static const char *render(const ember_records *r, int sorted)
 {
     ember_batch b = {r->data, r->len, r->count};
     ember_batch_cursor c = ember_batch_cursor_of(&b);
-    span *sp = calloc(r->count + 1, sizeof *sp);
+    rec_span *sp = calloc(r->count + 1, sizeof *sp);
     size_t n = 0;
     assert_non_null(sp);
     while (n <= r->count &&
@@ -148,7 +128,7 @@ static const char *render(const ember_records *r, int sorted)
         n++;
     assert_int_equal(n, r->count);
     if (sorted)
-        qsort(sp, n, sizeof *sp, span_cmp);
+        sort_rec_spans(sp, n);
     ember_buf out = ember_buf_heap();
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -167,56 +147,26 @@ static const char *render(const ember_records *r, int sorted)
 /* collect(r) rendered; fails the test when the action fails. */
 static const char *collect_text(ember_rdd *r, int sorted)
 {
-    ember_records rec = {0};
-    ember_error err = {0};
-    assert_non_null(r);
-    ember_status st = ember_collect(r, &rec, &err);
-    if (st != EMBER_OK)
-        fail_msg("collect: %s (%s)", err.msg, ember_status_name(st));
+    ember_records rec = collect_recs(r);
     const char *t = render(&rec, sorted);
     ember_records_free(&rec);
     return t;
+}
+
+/* An action that filled rec returned st: it must have succeeded, with rec
+ * rendered (sorted, when sorted is set) equal to want. Frees rec. */
+static void expect_recs(ember_status st, ember_records *rec, int sorted,
+                        const char *want)
+{
+    assert_int_equal(st, EMBER_OK);
+    assert_string_equal(render(rec, sorted), want);
+    ember_records_free(rec);
 }
 
 #define assert_collect(r, want)                                             \
     assert_string_equal(collect_text((r), 0), (want))
 #define assert_collect_sorted(r, want)                                      \
     assert_string_equal(collect_text((r), 1), (want))
-
-/* collect(r) must fail; returns the message (static) and sets *code. */
-static char g_msg[EMBER_ERROR_MAX];
-
-static const char *collect_error(ember_rdd *r, ember_status *code)
-{
-    ember_records rec = {0};
-    ember_error err = {0};
-    assert_non_null(r);
-    ember_status st = ember_collect(r, &rec, &err);
-    ember_records_free(&rec);
-    if (st == EMBER_OK)
-        fail_msg("collect succeeded; an error was expected");
-    if (code)
-        *code = st;
-    snprintf(g_msg, sizeof g_msg, "%s", err.msg);
-    return g_msg;
-}
-
-#define assert_contains(hay, needle)                                        \
-    do {                                                                    \
-        const char *h_ = (hay);                                             \
-        if (strstr(h_, (needle)) == NULL)                                   \
-            fail_msg("'%s' does not contain '%s'", h_, (needle));           \
-    } while (0)
-
-static uint64_t count_of(ember_rdd *r)
-{
-    uint64_t n = UINT64_MAX;
-    ember_error err = {0};
-    assert_non_null(r);
-    if (ember_count(r, &n, &err) != EMBER_OK)
-        fail_msg("count: %s", err.msg);
-    return n;
-}
 
 static ember_rdd *range(int64_t start, int64_t end, int64_t step,
                         uint32_t slices)
@@ -228,28 +178,28 @@ static ember_rdd *range(int64_t start, int64_t end, int64_t step,
     return r;
 }
 
-static ember_rdd *par_ints(const int64_t *v, size_t n, uint32_t slices)
+/* A dataset of batch (backed by b, released here) on the shared
+ * session. */
+static ember_rdd *par_batch(ember_buf *b, ember_batch batch, uint32_t slices)
 {
-    ember_buf b;
     ember_error err = {0};
-    ember_batch batch = ints(&b, v, n);
     ember_rdd *r = ember_parallelize(g_s, &batch, slices, &err);
-    ember_buf_release(&b);
+    ember_buf_release(b);
     if (!r)
         fail_msg("parallelize: %s", err.msg);
     return r;
 }
 
+static ember_rdd *par_ints(const int64_t *v, size_t n, uint32_t slices)
+{
+    ember_buf b;
+    return par_batch(&b, ints(&b, v, n), slices);
+}
+
 static ember_rdd *par_strs(const char *const *v, size_t n, uint32_t slices)
 {
     ember_buf b;
-    ember_error err = {0};
-    ember_batch batch = strs(&b, v, n);
-    ember_rdd *r = ember_parallelize(g_s, &batch, slices, &err);
-    ember_buf_release(&b);
-    if (!r)
-        fail_msg("parallelize: %s", err.msg);
-    return r;
+    return par_batch(&b, strs(&b, v, n), slices);
 }
 
 static ember_rdd *glom(ember_rdd *r)
@@ -259,11 +209,6 @@ static ember_rdd *glom(ember_rdd *r)
     if (!g)
         fail_msg("glom: %s", err.msg);
     return g;
-}
-
-static ember_fn fn0(const char *name)
-{
-    return (ember_fn){name, NULL, 0};
 }
 
 /* A function with an argument record built by the caller into buf. */
@@ -721,9 +666,8 @@ static void test_large_partitions(void **state)
     ember_rdd *c = ember_map_partitions(r, fn0("testfn.count_batch"), 0,
                                         &err);
     /* indexes 0..49999 in each partition: 2 * 49999 * 50000 / 2 */
-    assert_int_equal(ember_reduce(c, fn0("std.sum"), &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[2499950000]");
-    ember_records_free(&rec);
+    expect_recs(ember_reduce(c, fn0("std.sum"), &rec, &err), &rec, 0,
+                "[2499950000]");
 
     ember_buf a = ember_buf_heap();
     assert_int_equal(ember_rec_put_string(&a, "ge", 2), EMBER_OK);
@@ -739,14 +683,10 @@ static void test_large_partitions(void **state)
     assert_collect(zp, "[50000] [50000] [50000] [50000]");
     ember_rdd *z = ember_zip(r, in[1], &err);
     assert_int_equal(count_of(z), 100000);
-    assert_int_equal(ember_take_ordered(ember_values(z, &err), 2, &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[0] [2]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_top(ember_values(z, &err), 2, &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[199998] [199996]");
-    ember_records_free(&rec);
+    expect_recs(ember_take_ordered(ember_values(z, &err), 2, &rec, &err), &rec,
+                0, "[0] [2]");
+    expect_recs(ember_top(ember_values(z, &err), 2, &rec, &err), &rec, 0,
+                "[199998] [199996]");
 }
 
 /* Corners of the sources and of multi-parent lineage. */
@@ -820,27 +760,20 @@ static void test_edges(void **state)
                      EMBER_OK);
     assert_int_equal(rec.count, 20000);
     ember_records_free(&rec);
-    assert_int_equal(
-        ember_count_by_value(ember_map(range(0, 20000, 1, 3),
-                                       fn0("testfn.not_bool"), &err),
-                             &rec, &err),
-        EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[1,20000]");
-    ember_records_free(&rec);
+    expect_recs(ember_count_by_value(ember_map(range(0, 20000, 1, 3),
+                                               fn0("testfn.not_bool"), &err),
+                                     &rec, &err),
+                &rec, 0, "[1,20000]");
 
     /* duplicates in take_ordered; mixed types in typed order */
     static const int64_t d[] = {3, 1, 3, 1};
-    assert_int_equal(ember_take_ordered(par_ints(d, 4, 2), 3, &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[1] [1] [3]");
-    ember_records_free(&rec);
+    expect_recs(ember_take_ordered(par_ints(d, 4, 2), 3, &rec, &err), &rec, 0,
+                "[1] [1] [3]");
     ember_rdd *mixed[2] = {range(0, 3, 1, 1), NULL};
     static const char *const ss[] = {"b", "a"};
     mixed[1] = par_strs(ss, 2, 1);
-    assert_int_equal(ember_top(ember_union(mixed, 2, &err), 3, &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[\"b\"] [\"a\"] [2]");
-    ember_records_free(&rec);
+    expect_recs(ember_top(ember_union(mixed, 2, &err), 3, &rec, &err), &rec, 0,
+                "[\"b\"] [\"a\"] [2]");
 
     /* save of nothing: just _SUCCESS */
     char base[] = "/tmp/engine_test_XXXXXX";
@@ -935,9 +868,7 @@ static void test_first_take(void **state)
     (void)state;
     ember_error err = {0};
     ember_records rec = {0};
-    assert_int_equal(ember_first(range(5, 10, 1, 2), &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[5]");
-    ember_records_free(&rec);
+    expect_recs(ember_first(range(5, 10, 1, 2), &rec, &err), &rec, 0, "[5]");
 
     /* the only record sits in the last partition: S4 scans {0}, then
      * (nothing found) 4x as many: {1, 2} */
@@ -955,9 +886,7 @@ static void test_first_take(void **state)
     size_t al = int_rec(arg, sizeof arg, 7);
     ember_rdd *m = ember_map(range(0, 10, 1, 2),
                              (ember_fn){"testfn.fail_on", arg, al}, &err);
-    assert_int_equal(ember_take(m, 2, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[0] [1]");
-    ember_records_free(&rec);
+    expect_recs(ember_take(m, 2, &rec, &err), &rec, 0, "[0] [1]");
     assert_int_not_equal(ember_take(m, 6, &rec, &err), EMBER_OK);
     assert_contains(err.msg, "bad record 7");
     ember_records_free(&rec);
@@ -971,9 +900,8 @@ static void test_first_take(void **state)
     assert_contains(err.msg, "empty collection");
     ember_records_free(&rec);
 
-    assert_int_equal(ember_take(range(0, 10, 1, 3), 4, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[0] [1] [2] [3]");
-    ember_records_free(&rec);
+    expect_recs(ember_take(range(0, 10, 1, 3), 4, &rec, &err), &rec, 0,
+                "[0] [1] [2] [3]");
     assert_int_equal(ember_take(range(0, 10, 1, 3), 1000, &rec, &err),
                      EMBER_OK);
     assert_int_equal(rec.count, 10);
@@ -1039,18 +967,12 @@ static void test_ordered(void **state)
     ember_records rec = {0};
     static const int64_t v[] = {5, 1, 4, 2, 3, 9, 0};
     ember_rdd *r = par_ints(v, 7, 3);
-    assert_int_equal(ember_take_ordered(r, 3, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[0] [1] [2]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_top(r, 3, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[9] [5] [4]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_take_ordered(r, 100, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[0] [1] [2] [3] [4] [5] [9]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_top(r, 100, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[9] [5] [4] [3] [2] [1] [0]");
-    ember_records_free(&rec);
+    expect_recs(ember_take_ordered(r, 3, &rec, &err), &rec, 0, "[0] [1] [2]");
+    expect_recs(ember_top(r, 3, &rec, &err), &rec, 0, "[9] [5] [4]");
+    expect_recs(ember_take_ordered(r, 100, &rec, &err), &rec, 0,
+                "[0] [1] [2] [3] [4] [5] [9]");
+    expect_recs(ember_top(r, 100, &rec, &err), &rec, 0,
+                "[9] [5] [4] [3] [2] [1] [0]");
 
     uint64_t jobs = ember_session_jobs(g_s);
     assert_int_equal(ember_take_ordered(r, 0, &rec, &err), EMBER_OK);
@@ -1063,17 +985,11 @@ static void test_ordered(void **state)
 
     /* typed order: strings bytewise */
     static const char *const s[] = {"pear", "apple", "fig", "apples"};
-    assert_int_equal(ember_take_ordered(par_strs(s, 4, 2), 3, &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[\"apple\"] [\"apples\"] [\"fig\"]");
-    ember_records_free(&rec);
+    expect_recs(ember_take_ordered(par_strs(s, 4, 2), 3, &rec, &err), &rec, 0,
+                "[\"apple\"] [\"apples\"] [\"fig\"]");
 
-    assert_int_equal(ember_max(r, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[9]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_min(r, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[0]");
-    ember_records_free(&rec);
+    expect_recs(ember_max(r, &rec, &err), &rec, 0, "[9]");
+    expect_recs(ember_min(r, &rec, &err), &rec, 0, "[0]");
     assert_int_equal(ember_max(range(0, 0, 1, 2), &rec, &err),
                      EMBER_ENOTFOUND);
     assert_contains(err.msg, "empty collection");
@@ -1085,19 +1001,13 @@ static void test_reduce(void **state)
     (void)state;
     ember_error err = {0};
     ember_records rec = {0};
-    assert_int_equal(ember_reduce(range(1, 11, 1, 3), fn0("std.sum"), &rec,
-                                  &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[55]");
-    ember_records_free(&rec);
+    expect_recs(ember_reduce(range(1, 11, 1, 3), fn0("std.sum"), &rec, &err),
+                &rec, 0, "[55]");
 
     /* empty partitions contribute nothing */
     static const int64_t v[] = {1, 2};
-    assert_int_equal(ember_reduce(par_ints(v, 2, 4), fn0("std.sum"), &rec,
-                                  &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[3]");
-    ember_records_free(&rec);
+    expect_recs(ember_reduce(par_ints(v, 2, 4), fn0("std.sum"), &rec, &err),
+                &rec, 0, "[3]");
 
     /* S3: reduce of nothing */
     assert_int_equal(ember_reduce(range(0, 0, 1, 3), fn0("std.sum"), &rec,
@@ -1111,11 +1021,9 @@ static void test_reduce(void **state)
 
     /* one partition: the order is the records' order */
     static const char *const s[] = {"a", "b", "c"};
-    assert_int_equal(ember_reduce(par_strs(s, 3, 1),
-                                  fn0("testfn.concat_reduce"), &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[\"a|b|c\"]");
-    ember_records_free(&rec);
+    expect_recs(ember_reduce(par_strs(s, 3, 1), fn0("testfn.concat_reduce"),
+                             &rec, &err),
+                &rec, 0, "[\"a|b|c\"]");
 
     /* a reduce function's own error reaches the caller */
     assert_int_not_equal(ember_reduce(par_strs(s, 3, 2), fn0("std.sum"),
@@ -1142,37 +1050,27 @@ static void test_fold_aggregate(void **state)
     size_t zl = int_rec(zero, sizeof zero, 10);
     static const int64_t v[] = {1, 2, 3, 4};
 
-    assert_int_equal(ember_fold(par_ints(v, 4, 2), zero, zl, fn0("std.sum"),
-                                &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[40]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_fold(par_ints(v, 4, 4), zero, zl, fn0("std.sum"),
-                                &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[60]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_fold(par_ints(v, 0, 3), zero, zl, fn0("std.sum"),
-                                &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[40]");
-    ember_records_free(&rec);
+    expect_recs(
+        ember_fold(par_ints(v, 4, 2), zero, zl, fn0("std.sum"), &rec, &err),
+        &rec, 0, "[40]");
+    expect_recs(
+        ember_fold(par_ints(v, 4, 4), zero, zl, fn0("std.sum"), &rec, &err),
+        &rec, 0, "[60]");
+    expect_recs(
+        ember_fold(par_ints(v, 0, 3), zero, zl, fn0("std.sum"), &rec, &err),
+        &rec, 0, "[40]");
     /* no partitions: the zero once, on the driver */
-    assert_int_equal(ember_fold(ember_empty(g_s, &err), zero, zl,
-                                fn0("std.sum"), &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[10]");
-    ember_records_free(&rec);
+    expect_recs(ember_fold(ember_empty(g_s, &err), zero, zl, fn0("std.sum"),
+                           &rec, &err),
+                &rec, 0, "[10]");
 
     /* a non-commutative op on one partition shows where the zeros go */
     ember_buf z = ember_buf_heap();
     assert_int_equal(ember_rec_put_string(&z, "z", 1), EMBER_OK);
     static const char *const s[] = {"a", "b"};
-    assert_int_equal(ember_fold(par_strs(s, 2, 1), z.data, z.len,
-                                fn0("testfn.concat_reduce"), &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[\"z|z|a|b\"]");
-    ember_records_free(&rec);
+    expect_recs(ember_fold(par_strs(s, 2, 1), z.data, z.len,
+                           fn0("testfn.concat_reduce"), &rec, &err),
+                &rec, 0, "[\"z|z|a|b\"]");
     ember_buf_release(&z);
 
     /* ... and on two partitions, merged in completion order (S1) */
@@ -1190,18 +1088,13 @@ static void test_fold_aggregate(void **state)
 
     /* aggregate(1)(+, *) over [1,2,3,4] in 2 = 1 * (1+1+2) * (1+3+4) */
     size_t ol = int_rec(one, sizeof one, 1);
-    assert_int_equal(ember_aggregate(par_ints(v, 4, 2), one, ol,
-                                     fn0("std.sum"), fn0("testfn.product"),
-                                     &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[32]");
-    ember_records_free(&rec);
-    assert_int_equal(ember_aggregate(ember_empty(g_s, &err), one, ol,
-                                     fn0("std.sum"), fn0("testfn.product"),
-                                     &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[1]");
-    ember_records_free(&rec);
+    expect_recs(ember_aggregate(par_ints(v, 4, 2), one, ol, fn0("std.sum"),
+                                fn0("testfn.product"), &rec, &err),
+                &rec, 0, "[32]");
+    expect_recs(ember_aggregate(ember_empty(g_s, &err), one, ol,
+                                fn0("std.sum"), fn0("testfn.product"), &rec,
+                                &err),
+                &rec, 0, "[1]");
 }
 
 static void test_tree(void **state)
@@ -1230,20 +1123,16 @@ static void test_tree(void **state)
      * (a zero per element: 10), then fold over 2 partitions (2 + 1):
      * 5050 + 23. */
     size_t zl = int_rec(zero, sizeof zero, 1);
-    assert_int_equal(ember_tree_aggregate(r, zero, zl, fn0("std.sum"),
-                                          fn0("std.sum"), 2, &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[5073]");
-    ember_records_free(&rec);
+    expect_recs(ember_tree_aggregate(r, zero, zl, fn0("std.sum"),
+                                     fn0("std.sum"), 2, &rec, &err),
+                &rec, 0, "[5073]");
 
     /* no partitions: the zero */
     zl = int_rec(zero, sizeof zero, 7);
-    assert_int_equal(ember_tree_aggregate(ember_empty(g_s, &err), zero, zl,
-                                          fn0("std.sum"), fn0("std.sum"), 2,
-                                          &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 0), "[7]");
-    ember_records_free(&rec);
+    expect_recs(ember_tree_aggregate(ember_empty(g_s, &err), zero, zl,
+                                     fn0("std.sum"), fn0("std.sum"), 2, &rec,
+                                     &err),
+                &rec, 0, "[7]");
     assert_int_equal(ember_tree_reduce(range(0, 0, 1, 2), fn0("std.sum"), 2,
                                        &rec, &err),
                      EMBER_ENOTFOUND);
@@ -1290,15 +1179,12 @@ static void test_count_by_value(void **state)
     ember_error err = {0};
     ember_records rec = {0};
     static const char *const s[] = {"a", "b", "a", "c", "a", "b"};
-    assert_int_equal(ember_count_by_value(par_strs(s, 6, 3), &rec, &err),
-                     EMBER_OK);
-    assert_string_equal(render(&rec, 1), "[\"a\",3] [\"b\",2] [\"c\",1]");
-    ember_records_free(&rec);
+    expect_recs(ember_count_by_value(par_strs(s, 6, 3), &rec, &err), &rec, 1,
+                "[\"a\",3] [\"b\",2] [\"c\",1]");
     /* a record of two elements counts as one tuple value */
     ember_rdd *z = ember_zip(range(0, 2, 1, 1), range(0, 2, 1, 1), &err);
-    assert_int_equal(ember_count_by_value(z, &rec, &err), EMBER_OK);
-    assert_string_equal(render(&rec, 1), "[[0,0],1] [[1,1],1]");
-    ember_records_free(&rec);
+    expect_recs(ember_count_by_value(z, &rec, &err), &rec, 1,
+                "[[0,0],1] [[1,1],1]");
     assert_int_equal(ember_count_by_value(ember_empty(g_s, &err), &rec, &err),
                      EMBER_OK);
     assert_int_equal(rec.count, 0);
@@ -1384,11 +1270,6 @@ static void test_stats(void **state)
 }
 
 /* Lists dir's entries, sorted, joined by spaces, into out. */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void list_dir(const char *dir, char *out, size_t cap)
 {
     DIR *d = opendir(dir);
@@ -1400,7 +1281,7 @@ static void list_dir(const char *dir, char *out, size_t cap)
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             names[n++] = strdup(e->d_name);
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    sort_strs(names, n);
     out[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "",
@@ -1420,17 +1301,6 @@ static const char *file_text(const char *dir, const char *name)
     fclose(f);
     g_text[n] = '\0';
     return g_text;
-}
-
-static void rm_dir(const char *dir)
-{
-    char names[4096], path[1024];
-    list_dir(dir, names, sizeof names);
-    for (char *tok = strtok(names, " "); tok; tok = strtok(NULL, " ")) {
-        snprintf(path, sizeof path, "%s/%s", dir, tok);
-        unlink(path);
-    }
-    rmdir(dir);
 }
 
 static void test_save_as_text_file(void **state)
@@ -1456,7 +1326,7 @@ static void test_save_as_text_file(void **state)
     /* the directory must not exist */
     assert_int_equal(ember_save_as_text_file(r, dir, &err), EMBER_EEXIST);
     assert_contains(err.msg, "already exists");
-    rm_dir(dir);
+    rmtree(dir);
 
     /* pairs are written as tuples, an empty partition as an empty file */
     ember_buf arg = ember_buf_heap();
@@ -1469,7 +1339,7 @@ static void test_save_as_text_file(void **state)
     assert_string_equal(names, "_SUCCESS part-00000 part-00001");
     assert_string_equal(file_text(dir, "part-00000"), "");
     assert_string_equal(file_text(dir, "part-00001"), "(a,1)\n");
-    rm_dir(dir);
+    rmtree(dir);
     rmdir(base);
 }
 
@@ -1779,22 +1649,14 @@ static void test_progress(void **state)
 static void test_task_timeout(void **state)
 {
     (void)state;
-    static const char *const conf[] = {"ember.task.timeout=200ms",
-                                       "ember.result.batchBytes=4k", NULL};
-    ember_session *s = open_session("local[2]", conf);
+    ember_session *s = open_session("local[2]", g_timeout_conf);
     ember_error err = {0};
-    uint8_t arg[4];
-    ember_buf ab = ember_buf_fixed(arg, sizeof arg);
-    ember_rec_put_int(&ab, 50);
-    /* ~40 batches of 50 ms each: far over the timeout */
-    ember_rdd *r = ember_range(s, 0, 40000, 1, 1, &err);
-    ember_rdd *slow =
-        ember_map(r, (ember_fn){"testfn.sleep_ms", arg, ab.len}, &err);
-    uint64_t n = 0;
-    assert_int_not_equal(ember_count(slow, &n, &err), EMBER_OK);
-    assert_contains(err.msg, "ember.task.timeout");
-    assert_contains(err.msg, "partition 0");
+    ember_rdd *r = NULL;
+    const char *msg = count_past_timeout(s, &r);
+    assert_contains(msg, "ember.task.timeout");
+    assert_contains(msg, "partition 0");
     /* quick work in the same session is unaffected */
+    uint64_t n = 0;
     assert_int_equal(ember_count(r, &n, &err), EMBER_OK);
     assert_int_equal(n, 40000);
     ember_session_close(s);

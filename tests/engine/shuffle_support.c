@@ -1,6 +1,7 @@
 /*
- * shuffle_support.c — sessions, the state store and small helpers shared
- * by shuffle_ops_test and shuffle_fault_test (see shuffle_support.h).
+ * shuffle_support.c — sessions in a temp directory and their state store,
+ * shared by shuffle_ops_test and shuffle_fault_test (see
+ * shuffle_support.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,78 +10,18 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "ember/record.h"
 #include "shuffle_support.h"
-
-static const char *const g_plugins[] = {TESTFN_PLUGIN, NULL};
 
 /* Sessions opened and not yet closed, which live in static storage: a
  * test that fails half way leaves its session here for the teardown to
  * close. */
 static sess *g_live[4];
-
-void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rmtree(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-void find_entry(const char *dir, const char *prefix, char *out, size_t cap)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    out[0] = '\0';
-    while (d && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            snprintf(out, cap, "%s", e->d_name);
-    if (d)
-        closedir(d);
-}
-
-void wait_gone(const char *dir, const char *prefix, char *out, size_t cap)
-{
-    for (int i = 0; i < 500; i++) {
-        find_entry(dir, prefix, out, cap);
-        if (!out[0])
-            return;
-        sleep_ms(10);
-    }
-}
 
 void sess_track(sess *x, int on)
 {
@@ -121,25 +62,12 @@ void sess_open(sess *x, const char *app, const char *master,
     for (size_t i = 0; extra && extra[i] && n < 15; i++)
         conf[n++] = extra[i];
     conf[n] = NULL;
-    ember_session_opts o = {.master = master,
-                            .app_name = app,
-                            .conf = conf,
-                            .plugins = g_plugins};
-    ember_error err = {0};
-    ember_status st = ember_session_open(&x->s, &o, &err);
-    if (st != EMBER_OK)
-        fail_msg("ember_session_open(%s): %s (%s)", master, err.msg,
-                 ember_status_name(st));
+    x->s = session_open(master, app, conf, TESTFN_PLUGIN);
     sess_track(x, 1);
-    DIR *d = opendir(x->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, "ember-driver-", 13) == 0)
-            snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir,
-                     e->d_name);
-    if (d)
-        closedir(d);
-    assert_true(x->db[0] != '\0');
+    char driver[256];
+    find_entry(x->dir, "ember-driver-", driver, sizeof driver);
+    assert_true(driver[0] != '\0');
+    snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir, driver);
 }
 
 void sess_close(sess *x)
@@ -211,27 +139,4 @@ void store_settle(const sess *x)
         sleep_ms(10);
     }
     fail_msg("the state store never showed %" PRId64 " finished jobs", want);
-}
-
-ember_records collect_recs(ember_rdd *r)
-{
-    ember_records rec = {0};
-    ember_error err = {0};
-    assert_non_null(r);
-    ember_status st = ember_collect(r, &rec, &err);
-    if (st != EMBER_OK)
-        fail_msg("collect: %s (%s)", err.msg, ember_status_name(st));
-    return rec;
-}
-
-ember_fn fn0(const char *name)
-{
-    return (ember_fn){name, NULL, 0};
-}
-
-ember_fn fn_int(const char *name, uint8_t *tmp, size_t cap, int64_t v)
-{
-    ember_buf b = ember_buf_fixed(tmp, cap);
-    assert_int_equal(ember_rec_put_int(&b, v), EMBER_OK);
-    return (ember_fn){name, tmp, b.len};
 }

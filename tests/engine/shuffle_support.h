@@ -2,7 +2,8 @@
  * shuffle_support.h — what shuffle_ops_test and shuffle_fault_test share:
  * sessions with testfn (TESTFN_PLUGIN) in a temp ember.local.dir, closed
  * by the teardown when a test fails half way, reads of the session's
- * state store, and a few record and function helpers.
+ * state store (the helpers of tests/support/driver_support.h come with
+ * it).
  *
  * Compiled into each of those tests (tests/engine/CMakeLists.txt); the
  * helpers fail the running cmocka test on error. Threads: the test's
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "driver_support.h"
 #include "ember/ember.h"
 
 /* A session and the temp directory it uses as ember.local.dir, where its
@@ -23,20 +25,6 @@ typedef struct sess {
     char dir[256];
     char db[1024];
 } sess;
-
-/* Sleeps ms milliseconds (through signals). */
-void sleep_ms(long ms);
-
-/* Removes a directory tree (best effort). */
-void rmtree(const char *path);
-
-/* The name of an entry of dir starting with prefix into out ("" when
- * there is none). */
-void find_entry(const char *dir, const char *prefix, char *out, size_t cap);
-
-/* Waits (up to 5 s) until dir has no entry starting with prefix; the
- * entry left, or "" (in out). */
-void wait_gone(const char *dir, const char *prefix, char *out, size_t cap);
 
 /*
  * Opens a session on master with testfn, app name app, ember.local.dir a
@@ -75,14 +63,5 @@ void db_text(const sess *x, char *out, size_t cap, const char *sql);
 /* Waits until the store holds the end of every job the session ran (the
  * kernel writes it once per loop turn, so it may lag an action). */
 void store_settle(const sess *x);
-
-/* collect(r), which must succeed; the caller frees the records. */
-ember_records collect_recs(ember_rdd *r);
-
-/* The function name without an argument. */
-ember_fn fn0(const char *name);
-
-/* A function with an int argument (tmp holds the encoding). */
-ember_fn fn_int(const char *name, uint8_t *tmp, size_t cap, int64_t v);
 
 #endif /* EMBER_TESTS_SHUFFLE_SUPPORT_H */

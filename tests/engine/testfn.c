@@ -60,35 +60,71 @@ static ember_status testfn_init(const ember_host_api *host, ember_error *err)
     return EMBER_OK;
 }
 
-/* The single int of an argument record; EMBER_EINVAL otherwise. */
-static ember_status arg_int(const uint8_t *arg, size_t arg_len,
-                            const char *fn, int64_t *out, ember_error *err)
+/* ---- helpers ----------------------------------------------------------- */
+
+/* The vtable of a deterministic MAP function (open and close nullable). */
+#define MAP_VTABLE(open_, close_, map_)                                     \
+    {                                                                       \
+        .shape = EMBER_FN_MAP, .determinism = EMBER_DETERMINISTIC,          \
+        .open = (open_), .close = (close_), .map_batch = (map_)             \
+    }
+
+/* The vtable of a deterministic REDUCE function without state. */
+#define REDUCE_VTABLE(reduce_)                                              \
+    {                                                                       \
+        .shape = EMBER_FN_REDUCE, .determinism = EMBER_DETERMINISTIC,       \
+        .reduce = (reduce_)                                                 \
+    }
+
+/* EMBER_ENOMEM with the message "<who>: out of memory". */
+static ember_status no_memory(ember_error *err, const char *who)
+{
+    return ember_errorf(err, EMBER_ENOMEM, "%s: out of memory", who);
+}
+
+/* Whether rec[0..len) (nullable) is exactly one element of type `type`;
+ * that element in *v. */
+static int one_of_type(const uint8_t *rec, size_t len, uint32_t type,
+                       ember_value *v)
+{
+    size_t count = 0;
+    return rec != NULL && ember_rec_validate(rec, len, &count) == EMBER_OK &&
+           count == 1 && ember_rec_get(rec, len, 0, v) == EMBER_OK &&
+           v->type == type;
+}
+
+/* Whether the first element of rec[0..len) is an int; it in *out. */
+static int first_int(const uint8_t *rec, size_t len, int64_t *out)
 {
     ember_value v;
-    size_t count = 0;
-    if (arg == NULL || ember_rec_validate(arg, arg_len, &count) != EMBER_OK ||
-        count != 1 || ember_rec_get(arg, arg_len, 0, &v) != EMBER_OK ||
+    if (ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
         v.type != EMBER_TYPE_INT)
-        return ember_errorf(err, EMBER_EINVAL,
-                            "testfn.%s: the argument must be one int", fn);
+        return 0;
     *out = v.u.i64;
-    return EMBER_OK;
+    return 1;
 }
 
 /* Per-task state of the functions that need some: an int, the argument
- * when parse is set, else 0. */
+ * (which must be one int: EMBER_EINVAL otherwise) when parse is set, else
+ * 0. fn names the function in messages. */
 static ember_status open_int(const uint8_t *arg, size_t arg_len,
                              const char *fn, int parse, void **state,
                              ember_error *err)
 {
+    ember_value v;
     int64_t *st = g_host->alloc(sizeof *st);
     if (st == NULL)
         return ember_errorf(err, EMBER_ENOMEM, "testfn.%s: out of memory",
                             fn);
     *st = 0;
-    if (parse && arg_int(arg, arg_len, fn, st, err) != EMBER_OK) {
-        g_host->free(st);
-        return EMBER_EINVAL;
+    if (parse) {
+        if (!one_of_type(arg, arg_len, EMBER_TYPE_INT, &v)) {
+            g_host->free(st);
+            return ember_errorf(err, EMBER_EINVAL,
+                                "testfn.%s: the argument must be one int",
+                                fn);
+        }
+        *st = v.u.i64;
     }
     *state = st;
     return EMBER_OK;
@@ -104,42 +140,72 @@ static ember_status pass_through(const ember_batch *in, ember_buf *out,
                                  uint64_t *out_count, ember_error *err)
 {
     if (ember_buf_append(out, in->data, in->len) != EMBER_OK)
-        return ember_errorf(err, EMBER_ENOMEM, "testfn: out of memory");
+        return no_memory(err, "testfn");
     *out_count += in->count;
     return EMBER_OK;
 }
 
-/* Appends the record (v), one int, to out and counts it; EMBER_ENOMEM. */
-static ember_status emit_int(ember_buf *out, uint64_t *out_count, int64_t v)
-{
-    uint8_t tmp[16];
-    ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
-    if (ember_rec_put_int(&one, v) != EMBER_OK ||
-        ember_batch_append(out, one.data, one.len) != EMBER_OK)
-        return EMBER_ENOMEM;
-    (*out_count)++;
-    return EMBER_OK;
-}
+/* What a function does with one record (or value) rec[0..len), given its
+ * context ctx; a failure stops the loop that calls it. */
+typedef ember_status (*rec_fn)(void *ctx, const uint8_t *rec, size_t len,
+                               ember_error *err);
 
-/* Adds one value (a record) to a reduce's running result ctx. */
-typedef ember_status (*fold_fn)(void *ctx, const uint8_t *rec, size_t len,
-                                ember_error *err);
+/* one(ctx, ...) on each record of batch, up to the first error. */
+static ember_status each_record(const ember_batch *batch, rec_fn one,
+                                void *ctx, ember_error *err)
+{
+    ember_batch_cursor c = ember_batch_cursor_of(batch);
+    const uint8_t *rec;
+    size_t len;
+    ember_status s = EMBER_OK;
+    while (s == EMBER_OK && ember_batch_next(&c, &rec, &len) == EMBER_OK)
+        s = one(ctx, rec, len, err);
+    return s;
+}
 
 /* A reduce's loop: one(ctx, ...) on acc (when not NULL), then on each
  * record of values, up to the first error. */
 static ember_status fold_values(const uint8_t *acc, size_t acc_len,
-                                const ember_batch *values, fold_fn one,
+                                const ember_batch *values, rec_fn one,
                                 void *ctx, ember_error *err)
 {
-    ember_batch_cursor c = ember_batch_cursor_of(values);
-    const uint8_t *rec;
-    size_t len;
     ember_status s = EMBER_OK;
     if (acc != NULL)
         s = one(ctx, acc, acc_len, err);
-    while (s == EMBER_OK && ember_batch_next(&c, &rec, &len) == EMBER_OK)
-        s = one(ctx, rec, len, err);
+    if (s == EMBER_OK)
+        s = each_record(values, one, ctx, err);
     return s;
+}
+
+/* The ctx of a map's per-record step: where its output goes, and the
+ * task's int (see open_int; NULL for a function without state). */
+typedef struct map_ctx {
+    ember_buf *out;
+    uint64_t *out_count;
+    int64_t *st;
+} map_ctx;
+
+/* A map_batch made of a per-record step: step(ctx, record) for each
+ * record of in, ctx a map_ctx over out, out_count and state. */
+static ember_status map_each(void *state, const ember_batch *in, rec_fn step,
+                             ember_buf *out, uint64_t *out_count,
+                             ember_error *err)
+{
+    map_ctx m = {out, out_count, state};
+    return each_record(in, step, &m, err);
+}
+
+/* Appends the record (v), one int, to m's output and counts it;
+ * EMBER_ENOMEM. */
+static ember_status emit_int(const map_ctx *m, int64_t v)
+{
+    uint8_t tmp[16];
+    ember_buf one = ember_buf_fixed(tmp, sizeof tmp);
+    if (ember_rec_put_int(&one, v) != EMBER_OK ||
+        ember_batch_append(m->out, one.data, one.len) != EMBER_OK)
+        return EMBER_ENOMEM;
+    (*m->out_count)++;
+    return EMBER_OK;
 }
 
 /* ---- testfn.fail_on ---------------------------------------------------- */
@@ -152,31 +218,28 @@ static ember_status fail_on_open(const ember_host_api *host,
     return open_int(arg, arg_len, "fail_on", 1, state, err);
 }
 
+/* Fails on a record whose first element is the int K (*st). */
+static ember_status fail_on_check(void *ctx, const uint8_t *rec, size_t len,
+                                  ember_error *err)
+{
+    const map_ctx *m = ctx;
+    int64_t v;
+    if (first_int(rec, len, &v) && v == *m->st)
+        return ember_errorf(err, EMBER_EINVAL, "bad record %lld",
+                            (long long)v);
+    return EMBER_OK;
+}
+
 static ember_status fail_on_map(void *state, const ember_batch *in,
                                 ember_buf *out, uint64_t *out_count,
                                 ember_error *err)
 {
-    int64_t k = *(const int64_t *)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_value v;
-        if (ember_rec_get(rec, len, 0, &v) == EMBER_OK &&
-            v.type == EMBER_TYPE_INT && v.u.i64 == k)
-            return ember_errorf(err, EMBER_EINVAL, "bad record %lld",
-                                (long long)k);
-    }
-    return pass_through(in, out, out_count, err);
+    ember_status s = map_each(state, in, fail_on_check, out, out_count, err);
+    return s == EMBER_OK ? pass_through(in, out, out_count, err) : s;
 }
 
-static const ember_function_vtable fail_on_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = fail_on_open,
-    .close = close_int,
-    .map_batch = fail_on_map,
-};
+static const ember_function_vtable fail_on_vt =
+    MAP_VTABLE(fail_on_open, close_int, fail_on_map);
 
 /* ---- testfn.fail_first_attempt ----------------------------------------- */
 
@@ -194,11 +257,8 @@ static ember_status flaky_map(void *state, const ember_batch *in,
     return pass_through(in, out, out_count, err);
 }
 
-static const ember_function_vtable flaky_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = flaky_map,
-};
+static const ember_function_vtable flaky_vt = MAP_VTABLE(NULL, NULL,
+                                                         flaky_map);
 
 /* ---- testfn.tag_partition ---------------------------------------------- */
 
@@ -218,40 +278,36 @@ static ember_status put_as_value(ember_buf *out, const uint8_t *rec,
     return EMBER_OK;
 }
 
+/* Writes (the task's partition, rec as a value). */
+static ember_status tag_one(void *ctx, const uint8_t *rec, size_t len,
+                            ember_error *err)
+{
+    const map_ctx *m = ctx;
+    int64_t part = EMBER_HOST_HAS(g_host, task_partition)
+                       ? g_host->task_partition()
+                       : -2;
+    size_t mark;
+    ember_status s = ember_batch_frame_begin(m->out, &mark);
+    if (s == EMBER_OK)
+        s = ember_rec_put_int(m->out, part);
+    if (s == EMBER_OK)
+        s = put_as_value(m->out, rec, len);
+    if (s == EMBER_OK)
+        s = ember_batch_frame_end(m->out, mark);
+    if (s != EMBER_OK)
+        return ember_errorf(err, s, "testfn.tag_partition: cannot write");
+    (*m->out_count)++;
+    return EMBER_OK;
+}
+
 static ember_status tag_map(void *state, const ember_batch *in,
                             ember_buf *out, uint64_t *out_count,
                             ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    int64_t part = EMBER_HOST_HAS(g_host, task_partition)
-                       ? g_host->task_partition()
-                       : -2;
-    ember_buf one = ember_buf_heap();
-    ember_status s = EMBER_OK;
-    while (s == EMBER_OK && ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        one.len = 0;
-        s = ember_rec_put_int(&one, part);
-        if (s == EMBER_OK)
-            s = put_as_value(&one, rec, len);
-        if (s == EMBER_OK)
-            s = ember_batch_append(out, one.data, one.len);
-        if (s == EMBER_OK)
-            (*out_count)++;
-    }
-    ember_buf_release(&one);
-    if (s != EMBER_OK)
-        return ember_errorf(err, s, "testfn.tag_partition: cannot write");
-    return EMBER_OK;
+    return map_each(state, in, tag_one, out, out_count, err);
 }
 
-static const ember_function_vtable tag_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = tag_map,
-};
+static const ember_function_vtable tag_vt = MAP_VTABLE(NULL, NULL, tag_map);
 
 /* ---- testfn.count_batch ------------------------------------------------ */
 
@@ -262,25 +318,26 @@ static ember_status count_open(const ember_host_api *host, const uint8_t *arg,
     return open_int(arg, arg_len, "count_batch", 0, state, err);
 }
 
+/* Writes (the records this task has seen so far, *st), and counts rec. */
+static ember_status count_one(void *ctx, const uint8_t *rec, size_t len,
+                              ember_error *err)
+{
+    const map_ctx *m = ctx;
+    (void)rec, (void)len;
+    if (emit_int(m, (*m->st)++) != EMBER_OK)
+        return no_memory(err, "testfn.count_batch");
+    return EMBER_OK;
+}
+
 static ember_status count_map(void *state, const ember_batch *in,
                               ember_buf *out, uint64_t *out_count,
                               ember_error *err)
 {
-    int64_t *seen = state;
-    for (uint64_t i = 0; i < in->count; i++)
-        if (emit_int(out, out_count, (*seen)++) != EMBER_OK)
-            return ember_errorf(err, EMBER_ENOMEM,
-                                "testfn.count_batch: out of memory");
-    return EMBER_OK;
+    return map_each(state, in, count_one, out, out_count, err);
 }
 
-static const ember_function_vtable count_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = count_open,
-    .close = close_int,
-    .map_batch = count_map,
-};
+static const ember_function_vtable count_vt =
+    MAP_VTABLE(count_open, close_int, count_map);
 
 /* ---- testfn.sleep_ms --------------------------------------------------- */
 
@@ -302,13 +359,8 @@ static ember_status sleep_map(void *state, const ember_batch *in,
     return pass_through(in, out, out_count, err);
 }
 
-static const ember_function_vtable sleep_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = sleep_open,
-    .close = close_int,
-    .map_batch = sleep_map,
-};
+static const ember_function_vtable sleep_vt =
+    MAP_VTABLE(sleep_open, close_int, sleep_map);
 
 /* ---- testfn.crash ------------------------------------------------------ */
 
@@ -322,100 +374,89 @@ static ember_status crash_map(void *state, const ember_batch *in,
     return EMBER_EINTERNAL;
 }
 
-static const ember_function_vtable crash_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = crash_map,
-};
+static const ember_function_vtable crash_vt = MAP_VTABLE(NULL, NULL,
+                                                         crash_map);
 
 /* ---- testfn.two_per ---------------------------------------------------- */
+
+static ember_status two_per_one(void *ctx, const uint8_t *rec, size_t len,
+                                ember_error *err)
+{
+    const map_ctx *m = ctx;
+    if (ember_batch_append(m->out, rec, len) != EMBER_OK ||
+        ember_batch_append(m->out, rec, len) != EMBER_OK)
+        return no_memory(err, "testfn.two_per");
+    *m->out_count += 2;
+    return EMBER_OK;
+}
 
 static ember_status two_per_map(void *state, const ember_batch *in,
                                 ember_buf *out, uint64_t *out_count,
                                 ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        if (ember_batch_append(out, rec, len) != EMBER_OK ||
-            ember_batch_append(out, rec, len) != EMBER_OK)
-            return ember_errorf(err, EMBER_ENOMEM,
-                                "testfn.two_per: out of memory");
-        *out_count += 2;
-    }
-    return EMBER_OK;
+    return map_each(state, in, two_per_one, out, out_count, err);
 }
 
-static const ember_function_vtable two_per_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = two_per_map,
-};
+static const ember_function_vtable two_per_vt = MAP_VTABLE(NULL, NULL,
+                                                           two_per_map);
 
 /* ---- testfn.not_bool --------------------------------------------------- */
+
+static ember_status not_bool_one(void *ctx, const uint8_t *rec, size_t len,
+                                 ember_error *err)
+{
+    (void)rec, (void)len;
+    if (emit_int(ctx, 1) != EMBER_OK)
+        return no_memory(err, "testfn.not_bool");
+    return EMBER_OK;
+}
 
 static ember_status not_bool_map(void *state, const ember_batch *in,
                                  ember_buf *out, uint64_t *out_count,
                                  ember_error *err)
 {
-    static const uint8_t one[] = {0x15, 0x01}; /* the int 1 */
-    (void)state;
-    for (uint64_t i = 0; i < in->count; i++) {
-        if (ember_batch_append(out, one, sizeof one) != EMBER_OK)
-            return ember_errorf(err, EMBER_ENOMEM,
-                                "testfn.not_bool: out of memory");
-        (*out_count)++;
-    }
-    return EMBER_OK;
+    return map_each(state, in, not_bool_one, out, out_count, err);
 }
 
-static const ember_function_vtable not_bool_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = not_bool_map,
-};
+static const ember_function_vtable not_bool_vt = MAP_VTABLE(NULL, NULL,
+                                                            not_bool_map);
 
 /* ---- testfn.sum_pairs_zip ---------------------------------------------- */
+
+/* Writes one (element count) per tuple of rec. */
+static ember_status zip_count_one(void *ctx, const uint8_t *rec, size_t len,
+                                  ember_error *err)
+{
+    ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
+    ember_value t;
+    ember_status s;
+    while ((s = ember_rec_next(&rc, &t)) == EMBER_OK) {
+        ember_rec_cursor ic = ember_rec_tuple_cursor(&t);
+        int64_t n = 0;
+        if (t.type != EMBER_TYPE_TUPLE)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "testfn.sum_pairs_zip: expected tuples, "
+                                "got %s", ember_type_name(t.type));
+        while (ember_rec_next(&ic, NULL) == EMBER_OK)
+            n++;
+        if (emit_int(ctx, n) != EMBER_OK)
+            return no_memory(err, "testfn.sum_pairs_zip");
+    }
+    if (s != EMBER_END)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "testfn.sum_pairs_zip: malformed record");
+    return EMBER_OK;
+}
 
 static ember_status zip_count_map(void *state, const ember_batch *in,
                                   ember_buf *out, uint64_t *out_count,
                                   ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
-        ember_value t;
-        ember_status s;
-        while ((s = ember_rec_next(&rc, &t)) == EMBER_OK) {
-            ember_rec_cursor ic = ember_rec_tuple_cursor(&t);
-            int64_t n = 0;
-            if (t.type != EMBER_TYPE_TUPLE)
-                return ember_errorf(err, EMBER_EINVAL,
-                                    "testfn.sum_pairs_zip: expected tuples, "
-                                    "got %s", ember_type_name(t.type));
-            while (ember_rec_next(&ic, NULL) == EMBER_OK)
-                n++;
-            if (emit_int(out, out_count, n) != EMBER_OK)
-                return ember_errorf(err, EMBER_ENOMEM,
-                                    "testfn.sum_pairs_zip: out of memory");
-        }
-        if (s != EMBER_END)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "testfn.sum_pairs_zip: malformed record");
-    }
-    return EMBER_OK;
+    return map_each(state, in, zip_count_one, out, out_count, err);
 }
 
-static const ember_function_vtable zip_count_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = zip_count_map,
-};
+static const ember_function_vtable zip_count_vt =
+    MAP_VTABLE(NULL, NULL, zip_count_map);
 
 /* ---- testfn.concat_reduce ---------------------------------------------- */
 
@@ -426,15 +467,11 @@ static ember_status concat_one(void *ctx, const uint8_t *rec, size_t len,
 {
     ember_buf *acc = ctx;
     ember_value v;
-    size_t count = 0;
-    if (ember_rec_validate(rec, len, &count) != EMBER_OK || count != 1 ||
-        ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
-        v.type != EMBER_TYPE_STRING)
+    if (!one_of_type(rec, len, EMBER_TYPE_STRING, &v))
         return ember_errorf(err, EMBER_EINVAL,
                             "testfn.concat_reduce: expected one string");
-    if (acc->len > 0 && ember_buf_put_u8(acc, '|') != EMBER_OK)
-        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
-    if (ember_buf_reserve(acc, v.u.str.len) != EMBER_OK)
+    if ((acc->len > 0 && ember_buf_put_u8(acc, '|') != EMBER_OK) ||
+        ember_buf_reserve(acc, v.u.str.len) != EMBER_OK)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     acc->len += ember_rec_string_copy(&v, acc->data + acc->len, v.u.str.len);
     return EMBER_OK;
@@ -455,11 +492,7 @@ static ember_status concat_reduce(void *state, const uint8_t *acc,
     return s;
 }
 
-static const ember_function_vtable concat_vt = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = concat_reduce,
-};
+static const ember_function_vtable concat_vt = REDUCE_VTABLE(concat_reduce);
 
 /* ---- testfn.product ---------------------------------------------------- */
 
@@ -469,10 +502,7 @@ static ember_status product_one(void *ctx, const uint8_t *rec, size_t len,
 {
     int64_t *p = ctx;
     ember_value v;
-    size_t count = 0;
-    if (ember_rec_validate(rec, len, &count) != EMBER_OK || count != 1 ||
-        ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
-        v.type != EMBER_TYPE_INT)
+    if (!one_of_type(rec, len, EMBER_TYPE_INT, &v))
         return ember_errorf(err, EMBER_EINVAL,
                             "testfn.product: expected one int");
     *p *= v.u.i64;
@@ -491,11 +521,7 @@ static ember_status product_reduce(void *state, const uint8_t *acc,
     return s;
 }
 
-static const ember_function_vtable product_vt = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = product_reduce,
-};
+static const ember_function_vtable product_vt = REDUCE_VTABLE(product_reduce);
 
 /* ---- testfn.key_mod ---------------------------------------------------- */
 
@@ -514,35 +540,30 @@ static ember_status key_mod_open(const ember_host_api *host,
     return s;
 }
 
+/* Writes (k mod M) for the int key k of rec, M being *st. */
+static ember_status key_mod_one(void *ctx, const uint8_t *rec, size_t len,
+                                ember_error *err)
+{
+    const map_ctx *m = ctx;
+    int64_t k;
+    if (!first_int(rec, len, &k))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "testfn.key_mod: expected an int key");
+    int64_t r = k % *m->st;
+    if (emit_int(m, r < 0 ? r + *m->st : r) != EMBER_OK)
+        return no_memory(err, "testfn.key_mod");
+    return EMBER_OK;
+}
+
 static ember_status key_mod_map(void *state, const ember_batch *in,
                                 ember_buf *out, uint64_t *out_count,
                                 ember_error *err)
 {
-    int64_t m = *(const int64_t *)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_value v;
-        if (ember_rec_get(rec, len, 0, &v) != EMBER_OK ||
-            v.type != EMBER_TYPE_INT)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "testfn.key_mod: expected an int key");
-        int64_t r = v.u.i64 % m;
-        if (emit_int(out, out_count, r < 0 ? r + m : r) != EMBER_OK)
-            return ember_errorf(err, EMBER_ENOMEM,
-                                "testfn.key_mod: out of memory");
-    }
-    return EMBER_OK;
+    return map_each(state, in, key_mod_one, out, out_count, err);
 }
 
-static const ember_function_vtable key_mod_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .open = key_mod_open,
-    .close = close_int,
-    .map_batch = key_mod_map,
-};
+static const ember_function_vtable key_mod_vt =
+    MAP_VTABLE(key_mod_open, close_int, key_mod_map);
 
 /* ---- testfn.sum_count_create / testfn.sum_count ------------------------ */
 
@@ -591,38 +612,36 @@ static ember_status put_sum_count(ember_buf *out, int64_t sum, int64_t count)
     return EMBER_OK;
 }
 
+/* Writes (v, 1) for the int v of rec. */
+static ember_status sum_count_create_one(void *ctx, const uint8_t *rec,
+                                         size_t len, ember_error *err)
+{
+    const map_ctx *m = ctx;
+    int64_t sum, count;
+    size_t mark;
+    ember_status s = sum_count_of(rec, len, &sum, &count, err);
+    if (s != EMBER_OK)
+        return s;
+    if (count != 1)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "testfn.sum_count_create: expected an int");
+    if (ember_batch_frame_begin(m->out, &mark) != EMBER_OK ||
+        put_sum_count(m->out, sum, 1) != EMBER_OK ||
+        ember_batch_frame_end(m->out, mark) != EMBER_OK)
+        return no_memory(err, "testfn.sum_count_create");
+    (*m->out_count)++;
+    return EMBER_OK;
+}
+
 static ember_status sum_count_create_map(void *state, const ember_batch *in,
                                          ember_buf *out, uint64_t *out_count,
                                          ember_error *err)
 {
-    (void)state;
-    ember_batch_cursor c = ember_batch_cursor_of(in);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        int64_t sum, count;
-        size_t mark;
-        ember_status s = sum_count_of(rec, len, &sum, &count, err);
-        if (s != EMBER_OK)
-            return s;
-        if (count != 1)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "testfn.sum_count_create: expected an int");
-        if (ember_batch_frame_begin(out, &mark) != EMBER_OK ||
-            put_sum_count(out, sum, 1) != EMBER_OK ||
-            ember_batch_frame_end(out, mark) != EMBER_OK)
-            return ember_errorf(err, EMBER_ENOMEM,
-                                "testfn.sum_count_create: out of memory");
-        (*out_count)++;
-    }
-    return EMBER_OK;
+    return map_each(state, in, sum_count_create_one, out, out_count, err);
 }
 
-static const ember_function_vtable sum_count_create_vt = {
-    .shape = EMBER_FN_MAP,
-    .determinism = EMBER_DETERMINISTIC,
-    .map_batch = sum_count_create_map,
-};
+static const ember_function_vtable sum_count_create_vt =
+    MAP_VTABLE(NULL, NULL, sum_count_create_map);
 
 static ember_status sum_count_reduce(void *state, const uint8_t *acc,
                                      size_t acc_len,
@@ -636,16 +655,12 @@ static ember_status sum_count_reduce(void *state, const uint8_t *acc,
     if (s != EMBER_OK)
         return s;
     if (put_sum_count(out, total[0], total[1]) != EMBER_OK)
-        return ember_errorf(err, EMBER_ENOMEM,
-                            "testfn.sum_count: out of memory");
+        return no_memory(err, "testfn.sum_count");
     return EMBER_OK;
 }
 
-static const ember_function_vtable sum_count_vt = {
-    .shape = EMBER_FN_REDUCE,
-    .determinism = EMBER_DETERMINISTIC,
-    .reduce = sum_count_reduce,
-};
+static const ember_function_vtable sum_count_vt =
+    REDUCE_VTABLE(sum_count_reduce);
 
 /* ---- the plugin -------------------------------------------------------- */
 

@@ -28,22 +28,6 @@
 /* Decodes accepted so far (the replay driver reports it). */
 static size_t accepted;
 
-static void check_view(em_bytes v, const uint8_t *lo, const uint8_t *hi)
-{
-    CHECK(v.data != NULL || v.len == 0);
-    if (v.len)
-        CHECK(v.data >= lo && v.data <= hi && v.len <= (size_t)(hi - v.data));
-}
-
-static int all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = (const uint8_t *)p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     em_cmsg m;
@@ -57,14 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(s == EMBER_EINVAL || s == EMBER_EVERSION);
         CHECK(err.code == s && err.msg[0] != '\0');
         CHECK(memchr(err.msg, 0, sizeof err.msg) != NULL);
-        CHECK(all_zero(&m, sizeof m));
+        CHECK(em_fuzz_all_zero(&m, sizeof m));
         return 0;
     }
     accepted++;
     CHECK(m.type >= EM_CMSG_HELLO && m.type <= EM_CMSG_TYPE_MAX);
     CHECK(strcmp(em_cmsg_type_name(m.type), "UNKNOWN") != 0);
-    check_view(m.header, data, data + size);
-    check_view(m.body, data, data + size);
+    CHECK(em_fuzz_inside(m.header.data, m.header.len, data, data + size));
+    CHECK(em_fuzz_inside(m.body.data, m.body.len, data, data + size));
     CHECK(m.header.len <= EM_CMSG_HEADER_MAX);
     CHECK(m.body.len <= EM_CMSG_BODY_MAX);
     CHECK(m.header.len == 0 || memchr(m.header.data, 0, m.header.len) == NULL);
@@ -137,18 +121,8 @@ static void mutate(uint8_t *buf, size_t *n, size_t cap)
     static const uint8_t bytes[] = {0x00, 0x01, 0x02, 0x05, 0x06, 0x0F,
                                     0x10, 0x11, 0x12, 0x7F, 0x80, 0x81,
                                     0xFE, 0xFF, '{', '"'};
-    size_t at = *n ? em_fuzz_below(*n) : 0;
-    unsigned op = (unsigned)em_fuzz_below(8);
-    if (op == 5) {
-        if (*n > 5)
-            buf[5] = (uint8_t)em_fuzz_below(20);
-    } else if (op == 6) {
-        const em_fuzz_seed *s = &seeds[em_fuzz_below(NSEEDS)];
-        size_t len = em_fuzz_below(s->len + 1);
-        (void)em_fuzz_insert(buf, n, cap, *n, s->data, len);
-    } else {
-        em_fuzz_edit(buf, n, cap, at, op, bytes, sizeof bytes);
-    }
+    em_fuzz_mutate_envelope(buf, n, cap, seeds, NSEEDS, 0, 20, bytes,
+                            sizeof bytes);
 }
 
 int main(int argc, char **argv)

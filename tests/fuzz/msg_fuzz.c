@@ -38,10 +38,7 @@ static const uint8_t *in_lo, *in_hi;
 
 static void check_view(em_bytes v)
 {
-    CHECK(v.data != NULL || v.len == 0);
-    if (v.len)
-        CHECK(v.data >= in_lo && v.data <= in_hi &&
-              v.len <= (size_t)(in_hi - v.data));
+    CHECK(em_fuzz_inside(v.data, v.len, in_lo, in_hi));
 }
 
 static void check_string(em_bytes v)
@@ -49,16 +46,6 @@ static void check_string(em_bytes v)
     check_view(v);
     CHECK(v.len <= EM_MSG_STR_MAX);
     CHECK(v.len == 0 || memchr(v.data, 0, v.len) == NULL);
-}
-
-/* Nonzero when every byte of p[0..n) is zero. */
-static int all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = (const uint8_t *)p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return 0;
-    return 1;
 }
 
 /* Checks a decoder's verdict s against the header's: returns nonzero when
@@ -80,7 +67,7 @@ static int verdict(ember_status s, const ember_error *err, ember_status head,
     else
         CHECK(s == EMBER_EINVAL);
     if (out)
-        CHECK(all_zero(out, out_len));
+        CHECK(em_fuzz_all_zero(out, out_len));
     return 0;
 }
 
@@ -475,18 +462,8 @@ static void mutate(uint8_t *buf, size_t *n, size_t cap)
 {
     static const uint8_t bytes[] = {0x00, 0x01, 0x02, 0x05, 0x06, 0x0F,
                                     0x10, 0x7F, 0x80, 0x81, 0xFE, 0xFF};
-    size_t at = *n ? em_fuzz_below(*n) : 0;
-    unsigned op = (unsigned)em_fuzz_below(8);
-    if (op == 5) {
-        if (*n > 5)
-            buf[5] = (uint8_t)(1 + em_fuzz_below(10));
-    } else if (op == 6) {
-        const em_fuzz_seed *s = &seeds[em_fuzz_below(NSEEDS)];
-        size_t len = em_fuzz_below(s->len + 1);
-        (void)em_fuzz_insert(buf, n, cap, *n, s->data, len);
-    } else {
-        em_fuzz_edit(buf, n, cap, at, op, bytes, sizeof bytes);
-    }
+    em_fuzz_mutate_envelope(buf, n, cap, seeds, NSEEDS, 1, 10, bytes,
+                            sizeof bytes);
 }
 
 int main(int argc, char **argv)

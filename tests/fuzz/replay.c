@@ -79,6 +79,25 @@ void em_fuzz_edit(uint8_t *buf, size_t *len, size_t cap, size_t at,
     }
 }
 
+void em_fuzz_mutate_envelope(uint8_t *buf, size_t *len, size_t cap,
+                             const em_fuzz_seed *seeds, size_t nseeds,
+                             unsigned type_lo, unsigned type_span,
+                             const uint8_t *dict, size_t ndict)
+{
+    size_t at = *len ? em_fuzz_below(*len) : 0;
+    unsigned op = (unsigned)em_fuzz_below(8);
+    if (op == 5) {
+        if (*len > 5)
+            buf[5] = (uint8_t)(type_lo + em_fuzz_below(type_span));
+    } else if (op == 6) {
+        const em_fuzz_seed *s = &seeds[em_fuzz_below(nseeds)];
+        size_t k = em_fuzz_below(s->len + 1);
+        (void)em_fuzz_insert(buf, len, cap, *len, s->data, k);
+    } else {
+        em_fuzz_edit(buf, len, cap, at, op, dict, ndict);
+    }
+}
+
 /* Reads the file at path into *data (malloc'd, the caller frees) and *len.
  * Returns 0, or 1 with a message on stderr. */
 static int read_file(const char *path, uint8_t **data, size_t *len)

@@ -36,6 +36,27 @@
         }                                                                    \
     } while (0)
 
+/* Nonzero when every byte of p[0..n) is zero (a refused decode's output).
+ * Inline, for the libFuzzer builds too. */
+static inline int em_fuzz_all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return 0;
+    return 1;
+}
+
+/* Nonzero when the view p[0..len) a decoder handed out lies inside the
+ * input [lo, hi) (p may be NULL only when len is 0). Inline, as above. */
+static inline int em_fuzz_inside(const uint8_t *p, size_t len,
+                                 const uint8_t *lo, const uint8_t *hi)
+{
+    if (p == NULL || len == 0)
+        return len == 0;
+    return p >= lo && p <= hi && len <= (size_t)(hi - p);
+}
+
 /*
  * The fuzz target: checks one input, aborting on any inconsistency; returns
  * 0. data may be NULL when size is 0. Defined by each target file (libFuzzer
@@ -130,5 +151,17 @@ void em_fuzz_duplicate(uint8_t *buf, size_t *len, size_t cap, size_t at,
  */
 void em_fuzz_edit(uint8_t *buf, size_t *len, size_t cap, size_t at,
                   unsigned op, const uint8_t *dict, size_t ndict);
+
+/*
+ * The mutation of the message envelopes (kernel/msg), whose type is byte
+ * 5: with op drawn below 8, op 5 sets the type byte (when there is one)
+ * to type_lo plus a number below type_span, op 6 appends the start of a
+ * random one of seeds[0..nseeds), any other op is em_fuzz_edit's with
+ * dict. Draws with em_fuzz_below.
+ */
+void em_fuzz_mutate_envelope(uint8_t *buf, size_t *len, size_t cap,
+                             const em_fuzz_seed *seeds, size_t nseeds,
+                             unsigned type_lo, unsigned type_span,
+                             const uint8_t *dict, size_t ndict);
 
 #endif /* EMBER_TESTS_FUZZ_REPLAY_H */

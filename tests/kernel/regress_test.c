@@ -36,6 +36,104 @@ static void expect_all_slots_free(harness *h)
     assert_int_equal(st.free_slots, st.total_slots);
 }
 
+/* A kernel whose first executor (exec-0, on host-a) has `slots` slots. */
+static harness *new_harness(uint32_t slots)
+{
+    harness *h = h_new(NULL);
+    h_exec_add(h, "host-a", slots);
+    return h;
+}
+
+/* Job j has ended with status, having returned `results` results. */
+static void expect_job(harness *h, int j, ember_status status,
+                       uint64_t results)
+{
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, status);
+    assert_int_equal(h->jobs[j].results, results);
+}
+
+/* Cancels job j as a user would; it must end ECANCELED at once. */
+static void cancel_job(harness *h, int j)
+{
+    assert_int_equal(em_kernel_cancel_job(h->k, h->jobs[j].id, "user"),
+                     EMBER_OK);
+    h_run(h);
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, EMBER_ECANCELED);
+}
+
+/* Finishes the running map tasks at the head of the running list. */
+static void finish_maps(harness *h)
+{
+    while (h->nrunning && h->running[0].is_map)
+        h_finish(h, 0);
+}
+
+/* Past the resubmit delay and every task run to success, for at most
+ * `rounds` rounds or until job j ends. */
+static void run_rounds(harness *h, int j, int rounds)
+{
+    for (int round = 0; round < rounds && !h->jobs[j].ended; round++) {
+        h_advance(h, RESUBMIT_DELAY_US);
+        h_finish_all(h);
+    }
+}
+
+/* Job j has ended with status and a message that contains text. */
+static void expect_job_error(harness *h, int j, ember_status status,
+                             const char *text)
+{
+    assert_true(h->jobs[j].ended);
+    assert_int_equal(h->jobs[j].status, status);
+    assert_non_null(strstr(h->jobs[j].message, text));
+}
+
+/* After the resubmit delay, all four tasks of map stage ms run again (as
+ * its attempt 1); finishes them. */
+static void map_stage_reruns_whole(harness *h, uint64_t ms)
+{
+    h_advance(h, RESUBMIT_DELAY_US);
+    for (uint32_t m = 0; m < 4; m++)
+        assert_true(h_find_attempt(h, ms, m, 1) >= 0);
+    h_finish_tasks_of(h, ms);
+}
+
+/* Each of map stage ms's `maps` tasks has been launched `times` times. */
+static void expect_map_launches(harness *h, uint64_t ms, uint32_t maps,
+                                uint32_t times)
+{
+    for (uint32_t m = 0; m < maps; m++)
+        assert_int_equal(h_launches_of(h, ms, m), times);
+}
+
+/* A FETCH_FAILED update of task_id: map output map_index of shuffle 1
+ * lost with exec-0 ("connection refused"). */
+static em_msg_update fetch_failed(uint64_t task_id, uint32_t map_index)
+{
+    static const char why[] = "connection refused";
+    return (em_msg_update){
+        .task_id = task_id, .state = EM_TASK_FETCH_FAILED,
+        .error = {(const uint8_t *)why, sizeof why - 1}, .shuffle_id = 1,
+        .map_index = map_index,
+        .lost_executor = {(const uint8_t *)"exec-0", 6}};
+}
+
+/*
+ * Submits plan (its dataset 1) and finishes its map stage: the result
+ * stage runs. Returns the job; *ms and *rs are the map and result stage
+ * ids.
+ */
+static int map_stage_done(harness *h, const char *plan, uint64_t *ms,
+                          uint64_t *rs)
+{
+    int j = h_submit(h, plan, 1, NULL, NULL);
+    *ms = h->running[0].t.stage_id;
+    h_finish_stage(h);
+    *rs = h->running[0].t.stage_id;
+    return j;
+}
+
 /*
  * PLAN_TWO_STAGE on one executor: the result stage's attempt 0 fails a
  * fetch on partition 0 while its partition 1 runs on; after the resubmit
@@ -45,10 +143,8 @@ static void expect_all_slots_free(harness *h)
  */
 static uint64_t two_attempts_running(harness *h, int *job, uint64_t *map)
 {
-    *job = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
-    *map = h->running[0].t.stage_id;
-    h_finish_stage(h);
-    uint64_t rs = h->running[0].t.stage_id;
+    uint64_t rs;
+    *job = map_stage_done(h, PLAN_TWO_STAGE, map, &rs);
     assert_int_not_equal(rs, *map);
     assert_int_equal(h->nrunning, 2);
     h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
@@ -74,8 +170,7 @@ static void stale_attempt_after_fetch_failure_does_not_touch_freed_stage(
     void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
+    harness *h = new_harness(8);
     int j;
     uint64_t map;
     uint64_t rs = two_attempts_running(h, &j, &map);
@@ -83,9 +178,7 @@ static void stale_attempt_after_fetch_failure_does_not_touch_freed_stage(
     h_task old = h_take(h, h_must_find(h, rs, 1, 0));
     h_finish(h, h_must_find(h, rs, 0, 1));
     h_finish(h, h_must_find(h, rs, 1, 1));
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_OK);
-    assert_int_equal(h->jobs[j].results, 2);
+    expect_job(h, j, EMBER_OK, 2);
     assert_string_equal(h->jobs[j].result[1], "p1");
     /* The job's end tried to stop every attempt, the old one's too. */
     assert_true(was_killed(h, old.t.task_id));
@@ -116,8 +209,7 @@ static void stale_attempt_after_fetch_failure_does_not_touch_freed_stage(
 static void cancel_kills_every_attempt_of_a_stage(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
+    harness *h = new_harness(8);
     int j;
     uint64_t map;
     uint64_t rs = two_attempts_running(h, &j, &map);
@@ -125,11 +217,7 @@ static void cancel_kills_every_attempt_of_a_stage(void **state)
                        h->running[h_must_find(h, rs, 0, 1)].t.task_id,
                        h->running[h_must_find(h, rs, 1, 1)].t.task_id};
     size_t launched = h->nlaunched;
-    assert_int_equal(em_kernel_cancel_job(h->k, h->jobs[j].id, "user"),
-                     EMBER_OK);
-    h_run(h);
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_ECANCELED);
+    cancel_job(h, j);
     for (int i = 0; i < 3; i++)
         assert_true(was_killed(h, ids[i]));
     assert_int_equal(h->nkilled, 3);
@@ -146,20 +234,14 @@ static void cancel_while_waiting_for_resubmit_kills_failed_attempt(
     void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
-    int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
-    h_finish_stage(h);
-    uint64_t rs = h->running[0].t.stage_id;
+    harness *h = new_harness(8);
+    uint64_t ms, rs;
+    int j = map_stage_done(h, PLAN_TWO_STAGE, &ms, &rs);
     h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     assert_int_equal(h->nrunning, 1);
     uint64_t survivor = h->running[h_must_find(h, rs, 1, 0)].t.task_id;
     size_t launched = h->nlaunched;
-    assert_int_equal(em_kernel_cancel_job(h->k, h->jobs[j].id, "user"),
-                     EMBER_OK);
-    h_run(h);
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_ECANCELED);
+    cancel_job(h, j);
     assert_int_equal(h->nkilled, 1);
     assert_true(was_killed(h, survivor));
     assert_int_equal(h->nrunning, 0);
@@ -191,8 +273,7 @@ static void cancel_while_waiting_for_resubmit_kills_failed_attempt(
 static void rollback_with_two_jobs_is_memory_safe(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 16);
+    harness *h = new_harness(16);
     int j1 = h_submit(h, PLAN_COGROUP_INDETERMINATE, 2, NULL, NULL);
     int j2 = h_submit(h, PLAN_COGROUP_INDETERMINATE, 2, NULL, NULL);
     assert_int_equal(h->nrunning, 4); /* both map stages, shared */
@@ -205,8 +286,7 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
             m2 = h->running[i].t.stage_id;
     }
     assert_true(m1 && m2 && m1 != m2);
-    while (h->nrunning && h->running[0].is_map)
-        h_finish(h, 0);
+    finish_maps(h);
     assert_int_equal(h->nrunning, 4); /* R1 p0, p1 and R2 p0, p1 */
     uint64_t r1 = 0, r2 = 0;
     for (size_t i = 0; i < h->nrunning; i++) {
@@ -228,9 +308,7 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
      * read it reruns whole; job 2 already returned a result. */
     uint64_t r1p1 = h->running[h_must_find(h, r1, 1, 0)].t.task_id;
     h_fetch_fail(h, h_must_find(h, r1, 0, 0), 1, 0, "exec-0");
-    assert_true(h->jobs[j2].ended);
-    assert_int_equal(h->jobs[j2].status, EMBER_EPLUGIN);
-    assert_non_null(strstr(h->jobs[j2].message, "indeterminate"));
+    expect_job_error(h, j2, EMBER_EPLUGIN, "indeterminate");
     assert_int_equal(h->jobs[j2].results, 1);
     assert_false(h->jobs[j1].ended);
     assert_true(was_killed(h, r1p1)); /* it read the old output */
@@ -238,8 +316,7 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
     /* Job 1 recovers: both map stages rerun whole, then R1. */
     h_advance(h, RESUBMIT_DELAY_US);
     for (int round = 0; round < 4 && h->nrunning > 0; round++) {
-        while (h->nrunning && h->running[0].is_map)
-            h_finish(h, 0);
+        finish_maps(h);
         h_advance(h, RESUBMIT_DELAY_US);
     }
     for (uint32_t p = 0; p < 2; p++) {
@@ -249,9 +326,7 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
     assert_int_equal(h->nrunning, 2);
     assert_int_equal(h->running[0].t.stage_id, r1);
     h_finish_all(h);
-    assert_true(h->jobs[j1].ended);
-    assert_int_equal(h->jobs[j1].status, EMBER_OK);
-    assert_int_equal(h->jobs[j1].results, 2);
+    expect_job(h, j1, EMBER_OK, 2);
     h_free(h);
 }
 
@@ -265,38 +340,27 @@ static void rollback_with_two_jobs_is_memory_safe(void **state)
 static void indeterminate_rerun_never_mixes_old_and_new_output(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
-    int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
-    uint64_t ms = h->running[0].t.stage_id;
-    h_finish_stage(h);
-    uint64_t rs = h->running[0].t.stage_id;
+    harness *h = new_harness(8);
+    uint64_t ms, rs;
+    int j = map_stage_done(h, PLAN_TWO_STAGE_DET("indeterminate"), &ms, &rs);
     assert_int_equal(h->nrunning, 2);
     h_task p0 = h_take(h, h_must_find(h, rs, 0, 0));
     h_task p1 = h_take(h, h_must_find(h, rs, 1, 0));
-    const char *why = "connection refused";
     const char stale[] = "from-old-output";
     em_msg_update u[2] = {
-        {.task_id = p0.t.task_id, .state = EM_TASK_FETCH_FAILED,
-         .error = {(const uint8_t *)why, strlen(why)}, .shuffle_id = 1,
-         .map_index = 2, .lost_executor = {(const uint8_t *)"exec-0", 6}},
+        fetch_failed(p0.t.task_id, 2),
         {.task_id = p1.t.task_id, .state = EM_TASK_FINISHED,
          .result = {(const uint8_t *)stale, sizeof stale - 1}}};
     h_send_updates(h, p0.exec, u, 2);
     assert_false(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].results, 0);
-    h_advance(h, RESUBMIT_DELAY_US);
-    for (uint32_t m = 0; m < 4; m++)
-        assert_true(h_find_attempt(h, ms, m, 1) >= 0); /* reruns whole */
-    h_finish_tasks_of(h, ms);
+    map_stage_reruns_whole(h, ms);
     /* Both partitions run again, on the new output. */
     assert_int_equal(h->nrunning, 2);
     assert_true(h_find_attempt(h, rs, 0, 1) >= 0);
     assert_true(h_find_attempt(h, rs, 1, 1) >= 0);
     h_finish_all(h);
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_OK);
-    assert_int_equal(h->jobs[j].results, 2);
+    expect_job(h, j, EMBER_OK, 2);
     assert_string_equal(h->jobs[j].result[0], "p0");
     assert_string_equal(h->jobs[j].result[1], "p1");
     h_free(h);
@@ -307,12 +371,9 @@ static void indeterminate_rerun_never_mixes_old_and_new_output(void **state)
 static void indeterminate_rerun_kills_readers_of_old_output(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
-    int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
-    uint64_t ms = h->running[0].t.stage_id;
-    h_finish_stage(h);
-    uint64_t rs = h->running[0].t.stage_id;
+    harness *h = new_harness(8);
+    uint64_t ms, rs;
+    int j = map_stage_done(h, PLAN_TWO_STAGE_DET("indeterminate"), &ms, &rs);
     uint64_t p1 = h->running[h_must_find(h, rs, 1, 0)].t.task_id;
     h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 2, "exec-0");
     assert_true(was_killed(h, p1));
@@ -323,8 +384,7 @@ static void indeterminate_rerun_kills_readers_of_old_output(void **state)
     assert_int_equal(h->jobs[j].status, EMBER_OK);
     assert_int_equal(h->jobs[j].results, 2);
     assert_int_equal(h_launches_of(h, rs, 1), 2);
-    for (uint32_t m = 0; m < 4; m++)
-        assert_int_equal(h_launches_of(h, ms, m), 2);
+    expect_map_launches(h, ms, 4, 2);
     h_free(h);
 }
 
@@ -341,25 +401,18 @@ static void indeterminate_output_lost_with_another_shuffle_fails_job(
     void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
+    harness *h = new_harness(8);
     int j = h_submit(h, PLAN_COGROUP_INDETERMINATE, 2, NULL, NULL);
     assert_int_equal(h->nrunning, 4);
-    while (h->nrunning && h->running[0].is_map)
-        h_finish(h, 0);
+    finish_maps(h);
     assert_int_equal(h->nrunning, 2);
     uint64_t rs = h->running[0].t.stage_id;
     h_finish(h, h_must_find(h, rs, 0, 0));
     assert_int_equal(h->jobs[j].results, 1);
     h_fetch_fail(h, h_must_find(h, rs, 1, 0), 2, 0, "exec-0");
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 0);
-    for (int round = 0; round < 6 && !h->jobs[j].ended; round++) {
-        h_advance(h, RESUBMIT_DELAY_US);
-        h_finish_all(h);
-    }
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_EPLUGIN);
-    assert_non_null(strstr(h->jobs[j].message, "indeterminate"));
+    run_rounds(h, j, 6);
+    expect_job_error(h, j, EMBER_EPLUGIN, "indeterminate");
     h_free(h);
 }
 
@@ -374,12 +427,9 @@ static void indeterminate_output_lost_with_another_shuffle_fails_job(
 static void commit_allowed_once_per_partition_across_attempts(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
-    int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
-    uint64_t ms = h->running[0].t.stage_id;
-    h_finish_stage(h);
-    uint64_t rs = h->running[0].t.stage_id;
+    harness *h = new_harness(8);
+    uint64_t ms, rs;
+    int j = map_stage_done(h, PLAN_TWO_STAGE, &ms, &rs);
     h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 0)]);
     assert_int_equal(h->commit_replies, 1);
     assert_int_equal(h->commit_allowed, 1);
@@ -406,8 +456,7 @@ static void commit_allowed_once_per_partition_across_attempts(void **state)
 static void failed_attempt_cannot_commit(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
+    harness *h = new_harness(8);
     int j;
     uint64_t map;
     uint64_t rs = two_attempts_running(h, &j, &map);
@@ -430,8 +479,7 @@ static void failed_attempt_cannot_commit(void **state)
 static void cancelled_job_cannot_commit(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 2);
+    harness *h = new_harness(2);
     int j = h_submit(h, PLAN_NARROW("2"), 1, NULL, NULL);
     assert_int_equal(h->nrunning, 2);
     h_task t = h->running[0];
@@ -458,8 +506,7 @@ static void cancelled_job_cannot_commit(void **state)
 static void fetch_failure_for_foreign_shuffle_is_a_task_failure(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
+    harness *h = new_harness(8);
     int a = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     h_finish_all(h);
     assert_int_equal(h->jobs[a].status, EMBER_OK);
@@ -519,8 +566,7 @@ static void one_fetch_failure_reruns_all_outputs_of_the_executor(
     void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 4);
+    harness *h = new_harness(4);
     int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
     h_finish_stage(h); /* all four maps ran on exec-0 */
@@ -529,17 +575,11 @@ static void one_fetch_failure_reruns_all_outputs_of_the_executor(
     assert_int_equal(h->nrunning, 2);
     h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 0);
-    h_advance(h, RESUBMIT_DELAY_US);
-    for (uint32_t m = 0; m < 4; m++)
-        assert_true(h_find_attempt(h, ms, m, 1) >= 0);
-    h_finish_tasks_of(h, ms);
+    map_stage_reruns_whole(h, ms);
     assert_int_equal(em_kernel_shuffle_available(h->k, 1), 4);
     h_finish_all(h);
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_OK);
-    assert_int_equal(h->jobs[j].results, 2);
-    for (uint32_t m = 0; m < 4; m++)
-        assert_int_equal(h_launches_of(h, ms, m), 2);
+    expect_job(h, j, EMBER_OK, 2);
+    expect_map_launches(h, ms, 4, 2);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM tasks WHERE "
                                   "status='FETCH_FAILED'"), 1);
     assert_int_equal(h_sql_int(h, "SELECT COUNT(*) FROM stage_attempts"), 4);
@@ -560,8 +600,7 @@ static void discard(void *ctx, const uint8_t *msg, size_t len)
 static void slot_counters_do_not_wrap(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 2); /* the executor the test watches */
+    harness *h = new_harness(2); /* the executor the test watches */
     const uint64_t target = UINT64_C(1) << 32;
     uint64_t total = 2;
     for (int i = 0; total < target; i++) {
@@ -622,8 +661,7 @@ static void deep_shuffle_chain_submits_quickly(void **state)
                               i % 2 ? "hash" : "range");
     assert_true(o + 3 < cap);
     snprintf(plan + o, cap - o, "]}");
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 4);
+    harness *h = new_harness(4);
     int j = h_submit(h, plan, N, NULL, NULL);
     free(plan);
     assert_int_equal(h->nrunning, 1);
@@ -638,11 +676,7 @@ static void deep_shuffle_chain_submits_quickly(void **state)
         prev = h->running[0].t.stage_id;
     }
     assert_false(h->jobs[j].ended);
-    assert_int_equal(em_kernel_cancel_job(h->k, h->jobs[j].id, "user"),
-                     EMBER_OK);
-    h_run(h);
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_ECANCELED);
+    cancel_job(h, j);
     h_free(h);
 }
 
@@ -654,8 +688,7 @@ static void deep_shuffle_chain_submits_quickly(void **state)
 static void executor_loss_rollback_still_finishes_the_job(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 4);
+    harness *h = new_harness(4);
     h_exec_add(h, "host-b", 4);
     int j = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
@@ -667,16 +700,10 @@ static void executor_loss_rollback_still_finishes_the_job(void **state)
     assert_int_equal(h->nrunning, 2);
     assert_false(h->running[0].is_map);
     h_exec_kill(h, 1);
-    for (int round = 0; round < 20 && !h->jobs[j].ended; round++) {
-        h_advance(h, RESUBMIT_DELAY_US);
-        h_finish_all(h);
-    }
-    assert_true(h->jobs[j].ended);
-    assert_int_equal(h->jobs[j].status, EMBER_OK);
-    assert_int_equal(h->jobs[j].results, 2);
+    run_rounds(h, j, 20);
+    expect_job(h, j, EMBER_OK, 2);
     /* The whole map stage reran: indeterminate output is never mixed. */
-    for (uint32_t m = 0; m < 4; m++)
-        assert_int_equal(h_launches_of(h, ms, m), 2);
+    expect_map_launches(h, ms, 4, 2);
     h_free(h);
 }
 
@@ -685,8 +712,7 @@ static void executor_loss_rollback_still_finishes_the_job(void **state)
 static void rollback_failing_own_job_resubmits_the_others(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 16);
+    harness *h = new_harness(16);
     int j1 = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     int j2 = h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
     uint64_t ms = h->running[0].t.stage_id;
@@ -702,13 +728,8 @@ static void rollback_failing_own_job_resubmits_the_others(void **state)
     assert_true(h->jobs[j1].ended);
     assert_int_equal(h->jobs[j1].status, EMBER_EPLUGIN);
     assert_false(h->jobs[j2].ended);
-    for (int round = 0; round < 20 && !h->jobs[j2].ended; round++) {
-        h_advance(h, RESUBMIT_DELAY_US);
-        h_finish_all(h);
-    }
-    assert_true(h->jobs[j2].ended);
-    assert_int_equal(h->jobs[j2].status, EMBER_OK);
-    assert_int_equal(h->jobs[j2].results, 2);
+    run_rounds(h, j2, 20);
+    expect_job(h, j2, EMBER_OK, 2);
     h_free(h);
 }
 
@@ -717,21 +738,16 @@ static void rollback_failing_own_job_resubmits_the_others(void **state)
 static void fetch_failure_after_app_close_is_ignored(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
-    int j = h_submit(h, PLAN_TWO_STAGE, 1, NULL, NULL);
-    h_finish_tasks_of(h, h->running[0].t.stage_id);
+    harness *h = new_harness(8);
+    uint64_t ms, rs;
+    int j = map_stage_done(h, PLAN_TWO_STAGE, &ms, &rs);
     assert_int_equal(h->nrunning, 2);
     h_task t = h_take(h, 0);
     assert_int_equal(em_kernel_app_close(h->k, h->app), EMBER_OK);
     h_run(h);
     assert_true(h->jobs[j].ended);
     assert_int_equal(h->jobs[j].status, EMBER_ECANCELED);
-    const char *msg = "connection refused";
-    em_msg_update u = {
-        .task_id = t.t.task_id, .state = EM_TASK_FETCH_FAILED,
-        .error = {(const uint8_t *)msg, strlen(msg)}, .shuffle_id = 1,
-        .map_index = 0, .lost_executor = {(const uint8_t *)"exec-0", 6}};
+    em_msg_update u = fetch_failed(t.t.task_id, 0);
     size_t launched = h->nlaunched;
     h_send_updates(h, t.exec, &u, 1);
     h_advance(h, RESUBMIT_DELAY_US);
@@ -744,12 +760,9 @@ static void fetch_failure_after_app_close_is_ignored(void **state)
 static void killed_committer_releases_the_commit(void **state)
 {
     (void)state;
-    harness *h = h_new(NULL);
-    h_exec_add(h, "host-a", 8);
-    h_submit(h, PLAN_TWO_STAGE_DET("indeterminate"), 1, NULL, NULL);
-    uint64_t ms = h->running[0].t.stage_id;
-    h_finish_tasks_of(h, ms);
-    uint64_t rs = h->running[0].t.stage_id;
+    harness *h = new_harness(8);
+    uint64_t ms, rs;
+    map_stage_done(h, PLAN_TWO_STAGE_DET("indeterminate"), &ms, &rs);
     h_commit_ask(h, &h->running[h_must_find(h, rs, 1, 0)]);
     assert_int_equal(h->commit_allowed, 1);
     h_fetch_fail(h, h_must_find(h, rs, 0, 0), 1, 0, "exec-0");

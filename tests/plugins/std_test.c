@@ -90,6 +90,13 @@ static void put_strn(const char *s, size_t n)
     assert_int_equal(ember_rec_put_string(&g_rec, s, n), EMBER_OK);
 }
 
+/* Appends one string element per string of v (NULL-terminated). */
+static void put_strs(const char *const *v)
+{
+    for (; *v; v++)
+        put_str(*v);
+}
+
 static void put_int(int64_t v)
 {
     assert_int_equal(ember_rec_put_int(&g_rec, v), EMBER_OK);
@@ -98,6 +105,31 @@ static void put_int(int64_t v)
 static void put_double(double v)
 {
     assert_int_equal(ember_rec_put_double(&g_rec, v), EMBER_OK);
+}
+
+static void put_bool(int v)
+{
+    assert_int_equal(ember_rec_put_bool(&g_rec, v), EMBER_OK);
+}
+
+static void put_null(void)
+{
+    assert_int_equal(ember_rec_put_null(&g_rec), EMBER_OK);
+}
+
+static void put_bytes(const void *p, size_t n)
+{
+    assert_int_equal(ember_rec_put_bytes(&g_rec, p, n), EMBER_OK);
+}
+
+static void tup_begin(void)
+{
+    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+}
+
+static void tup_end(void)
+{
+    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
 }
 
 /* Appends the record built so far to the input batch. */
@@ -131,6 +163,20 @@ static void exp_str(const char *s)
     rec_to_exp();
 }
 
+/* One-string records, one per string of v (NULL-terminated): in_strs to
+ * the input batch, exp_strs to the expected output. */
+static void in_strs(const char *const *v)
+{
+    for (; *v; v++)
+        in_str(*v);
+}
+
+static void exp_strs(const char *const *v)
+{
+    for (; *v; v++)
+        exp_str(*v);
+}
+
 /* The input batch as an ember_batch. */
 static ember_batch in_batch(void)
 {
@@ -162,6 +208,13 @@ static void map_expect(const ember_function_vtable *vt, void *st)
         assert_memory_equal(g_out.data, g_exp.data, g_exp.len);
 }
 
+/* Fails the test unless err's message contains needle. */
+static void expect_msg(const ember_error *err, const char *needle)
+{
+    if (strstr(err->msg, needle) == NULL)
+        fail_msg("message '%s' lacks '%s'", err->msg, needle);
+}
+
 /* Runs a MAP function that must fail with EINVAL and a message that
  * contains `needle`. */
 static void map_refuses(const ember_function_vtable *vt, void *st,
@@ -172,8 +225,7 @@ static void map_refuses(const ember_function_vtable *vt, void *st,
     ember_status s = run_map(vt, st, &count, &err);
     assert_int_equal(s, EMBER_EINVAL);
     assert_int_equal(err.code, EMBER_EINVAL);
-    if (strstr(err.msg, needle) == NULL)
-        fail_msg("message '%s' lacks '%s'", err.msg, needle);
+    expect_msg(&err, needle);
 }
 
 /* Appends a deliberately broken frame (length past the end). */
@@ -182,6 +234,75 @@ static void in_bad_frame(void)
     uint8_t bad[] = {0x05, 0x28, 'a'};
     assert_int_equal(ember_buf_append(&g_in, bad, sizeof bad), EMBER_OK);
     g_in_count++;
+}
+
+static void reduce_refuses(const char *name, const ember_buf *acc,
+                           const char *needle);
+
+/* Appends a broken frame to the input: std.<name> (a map with state st,
+ * or a reduce without accumulator) must refuse the batch as malformed,
+ * naming itself. */
+static void bad_frame_refused(const char *name, void *st)
+{
+    const ember_function_vtable *vt = fn(name);
+    char want[64];
+    snprintf(want, sizeof want, "std.%s: malformed batch", name);
+    in_bad_frame();
+    if (vt->shape == EMBER_FN_MAP)
+        map_refuses(vt, st, want);
+    else
+        reduce_refuses(name, NULL, want);
+}
+
+/* The expected one-bool record. */
+static void exp_bool(int v)
+{
+    rec_begin();
+    put_bool(v);
+    rec_to_exp();
+}
+
+/* Empties the input and expected batches and the output. */
+static void clear_io(void)
+{
+    g_in.len = 0;
+    g_in_count = 0;
+    g_exp.len = 0;
+    g_exp_count = 0;
+    g_out.len = 0;
+}
+
+/*
+ * Opens std.<name> with the record in g_rec as argument (or no argument
+ * when with_arg is 0); returns the status, *st the state.
+ */
+static ember_status open_fn(const char *name, int with_arg, void **st,
+                            ember_error *err)
+{
+    ember_error_clear(err);
+    *st = NULL;
+    return fn(name)->open(em_fake_host(), with_arg ? g_rec.data : NULL,
+                          with_arg ? g_rec.len : 0, st, err);
+}
+
+/* open_fn that must succeed. */
+static void *open_ok(const char *name, int with_arg)
+{
+    ember_error err;
+    void *st = NULL;
+    if (open_fn(name, with_arg, &st, &err) != EMBER_OK)
+        fail_msg("std.%s open: %s", name, err.msg);
+    return st;
+}
+
+/* open_fn that must fail with EINVAL mentioning needle. */
+static void open_refuses(const char *name, int with_arg, const char *needle)
+{
+    ember_error err;
+    void *st = (void *)&err;
+    assert_int_equal(open_fn(name, with_arg, &st, &err), EMBER_EINVAL);
+    assert_null(st);
+    expect_msg(&err, needle);
 }
 
 /* ---- the descriptor ---- */
@@ -242,9 +363,9 @@ static void test_identity(void **state)
     rec_to_in();
     rec_to_exp();
     rec_begin();
-    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+    tup_begin();
     put_double(2.5);
-    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
+    tup_end();
     put_strn("a\0b", 3);
     rec_to_in();
     rec_to_exp();
@@ -266,8 +387,7 @@ static void test_identity_empty_and_bad(void **state)
     const ember_function_vtable *vt = fn("identity");
     map_expect(vt, NULL); /* empty batch: nothing out */
     in_str("ok");
-    in_bad_frame();
-    map_refuses(vt, NULL, "std.identity: malformed batch");
+    bad_frame_refused("identity", NULL);
 }
 
 /* ---- std.split_words ---- */
@@ -278,12 +398,8 @@ static void test_split_words_basic(void **state)
     const ember_function_vtable *vt = fn("split_words");
     in_str("hello world");
     in_str("the quick  brown\tfox");
-    exp_str("hello");
-    exp_str("world");
-    exp_str("the");
-    exp_str("quick");
-    exp_str("brown");
-    exp_str("fox");
+    exp_strs((const char *const[]){"hello", "world", "the", "quick", "brown",
+                                   "fox", NULL});
     map_expect(vt, NULL);
 }
 
@@ -291,24 +407,15 @@ static void test_split_words_blanks(void **state)
 {
     (void)state;
     const ember_function_vtable *vt = fn("split_words");
-    in_str("   leading and trailing   ");
-    in_str("");
-    in_str(" \t\r\n ");
-    in_str("tabs\t\tand\r\nCRLF\r\nlines\n");
-    in_str("x");
+    in_strs((const char *const[]){"   leading and trailing   ", "", " \t\r\n ",
+                                  "tabs\t\tand\r\nCRLF\r\nlines\n", "x",
+                                  NULL});
     in_str("caf\xc3\xa9 na\xc3\xafve"); /* UTF-8 is just bytes */
     in_str("comma,is;not-a-blank");
-    exp_str("leading");
-    exp_str("and");
-    exp_str("trailing");
-    exp_str("tabs");
-    exp_str("and");
-    exp_str("CRLF");
-    exp_str("lines");
-    exp_str("x");
-    exp_str("caf\xc3\xa9");
-    exp_str("na\xc3\xafve");
-    exp_str("comma,is;not-a-blank");
+    exp_strs((const char *const[]){"leading", "and", "trailing", "tabs", "and",
+                                   "CRLF", "lines", "x", "caf\xc3\xa9",
+                                   "na\xc3\xafve", "comma,is;not-a-blank",
+                                   NULL});
     map_expect(vt, NULL);
 }
 
@@ -385,7 +492,7 @@ static void test_split_words_bad_input(void **state)
 
     g_in.len = 0;
     rec_begin();
-    assert_int_equal(ember_rec_put_bytes(&g_rec, "b", 1), EMBER_OK);
+    put_bytes("b", 1);
     rec_to_in();
     map_refuses(vt, NULL, "std.split_words: expected a string, got bytes");
 
@@ -401,8 +508,7 @@ static void test_split_words_bad_input(void **state)
 
     g_in.len = 0;
     in_str("fine");
-    in_bad_frame();
-    map_refuses(vt, NULL, "std.split_words: malformed batch");
+    bad_frame_refused("split_words", NULL);
 }
 
 /* A full fixed output buffer is reported, not overrun. */
@@ -429,24 +535,14 @@ static void test_split_words_out_full(void **state)
 
 /* ---- std.pair_with ---- */
 
-/* Opens std.pair_with with the record built in g_rec as argument. */
-static ember_status open_pair_with(void **st, ember_error *err)
-{
-    ember_error_clear(err);
-    *st = NULL;
-    return fn("pair_with")->open(em_fake_host(), g_rec.data, g_rec.len, st,
-                                 err);
-}
-
 static void test_pair_with(void **state)
 {
     (void)state;
     const ember_function_vtable *vt = fn("pair_with");
-    ember_error err;
     void *st = NULL;
     rec_begin();
     put_int(1);
-    assert_int_equal(open_pair_with(&st, &err), EMBER_OK);
+    st = open_ok("pair_with", 1);
     assert_non_null(st);
 
     in_str("hello");
@@ -455,9 +551,9 @@ static void test_pair_with(void **state)
     put_int(7);
     rec_to_in();
     rec_begin();
-    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+    tup_begin();
     put_str("k");
-    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
+    tup_end();
     rec_to_in();
 
     rec_begin();
@@ -469,9 +565,9 @@ static void test_pair_with(void **state)
     put_int(1);
     rec_to_exp();
     rec_begin();
-    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+    tup_begin();
     put_str("k");
-    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
+    tup_end();
     put_int(1);
     rec_to_exp();
     map_expect(vt, st);
@@ -483,14 +579,13 @@ static void test_pair_with_tuple_and_long(void **state)
 {
     (void)state;
     const ember_function_vtable *vt = fn("pair_with");
-    ember_error err;
     void *st = NULL;
     rec_begin();
-    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+    tup_begin();
     put_int(-3);
     put_str("v");
-    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
-    assert_int_equal(open_pair_with(&st, &err), EMBER_OK);
+    tup_end();
+    st = open_ok("pair_with", 1);
 
     char big[1000];
     memset(big, 'q', sizeof big);
@@ -500,10 +595,10 @@ static void test_pair_with_tuple_and_long(void **state)
 
     rec_begin();
     put_strn(big, sizeof big);
-    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
+    tup_begin();
     put_int(-3);
     put_str("v");
-    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
+    tup_end();
     rec_to_exp();
     map_expect(vt, st);
     vt->close(st);
@@ -530,7 +625,7 @@ static void test_pair_with_bad_arg(void **state)
     rec_begin(); /* two values */
     put_int(1);
     put_int(2);
-    assert_int_equal(open_pair_with(&st, &err), EMBER_EINVAL);
+    assert_int_equal(open_fn("pair_with", 1, &st, &err), EMBER_EINVAL);
     assert_non_null(strstr(err.msg, "std.pair_with: bad argument"));
     assert_non_null(strstr(err.msg, "got 2"));
     assert_null(st);
@@ -550,7 +645,7 @@ static void test_pair_with_bad_arg(void **state)
     rec_begin();
     put_int(1);
     em_fake_host_fail_allocs(1);
-    assert_int_equal(open_pair_with(&st, &err), EMBER_ENOMEM);
+    assert_int_equal(open_fn("pair_with", 1, &st, &err), EMBER_ENOMEM);
     assert_null(st);
     em_fake_host_fail_allocs(0);
 }
@@ -559,11 +654,10 @@ static void test_pair_with_bad_input(void **state)
 {
     (void)state;
     const ember_function_vtable *vt = fn("pair_with");
-    ember_error err;
     void *st = NULL;
     rec_begin();
     put_str("v");
-    assert_int_equal(open_pair_with(&st, &err), EMBER_OK);
+    st = open_ok("pair_with", 1);
 
     rec_begin(); /* an empty record has no first element */
     rec_to_in();
@@ -576,8 +670,7 @@ static void test_pair_with_bad_input(void **state)
     map_refuses(vt, st, "std.pair_with: malformed record 1");
 
     g_in.len = 0;
-    in_bad_frame();
-    map_refuses(vt, st, "std.pair_with: malformed batch");
+    bad_frame_refused("pair_with", st);
 
     /* Called without open. */
     g_in.len = 0;
@@ -649,8 +742,7 @@ static void reduce_refuses(const char *name, const ember_buf *acc,
     ember_error err;
     assert_int_equal(run_reduce(name, acc, &err), EMBER_EINVAL);
     assert_int_equal(err.code, EMBER_EINVAL);
-    if (strstr(err.msg, needle) == NULL)
-        fail_msg("message '%s' lacks '%s'", err.msg, needle);
+    expect_msg(&err, needle);
 }
 
 /* Makes g_rec the accumulator record holding one int. */
@@ -752,11 +844,10 @@ static void test_sum_bad_input(void **state)
     g_in.len = 0;
     in_int(1);
     rec_begin();
-    assert_int_equal(ember_rec_put_null(&g_rec), EMBER_OK);
+    put_null();
     reduce_refuses("sum", &g_rec, "got null");
     g_in.len = 0;
-    in_bad_frame();
-    reduce_refuses("sum", NULL, "std.sum: malformed batch");
+    bad_frame_refused("sum", NULL);
     g_in.len = 0;
     uint8_t junk[] = {0x20, 1, 2}; /* a truncated double */
     assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
@@ -799,8 +890,7 @@ static void test_count_bad_input(void **state)
     reduce_refuses("count", &g_rec, "std.count");
     reduce_refuses("count", acc_int(INT64_MAX), "std.count: int64 overflow");
     g_in.len = 0;
-    in_bad_frame();
-    reduce_refuses("count", NULL, "std.count: malformed batch");
+    bad_frame_refused("count", NULL);
 }
 
 /* A full fixed output buffer is reported by the reducers. */
@@ -819,97 +909,13 @@ static void test_reduce_out_full(void **state)
     assert_non_null(strstr(err.msg, "std.sum"));
 }
 
-/* ---- helpers for the functions added later ---- */
-
-static void put_bool(int v)
-{
-    assert_int_equal(ember_rec_put_bool(&g_rec, v), EMBER_OK);
-}
-
-static void put_null(void)
-{
-    assert_int_equal(ember_rec_put_null(&g_rec), EMBER_OK);
-}
-
-static void put_bytes(const void *p, size_t n)
-{
-    assert_int_equal(ember_rec_put_bytes(&g_rec, p, n), EMBER_OK);
-}
-
-static void tup_begin(void)
-{
-    assert_int_equal(ember_rec_tuple_begin(&g_rec), EMBER_OK);
-}
-
-static void tup_end(void)
-{
-    assert_int_equal(ember_rec_tuple_end(&g_rec), EMBER_OK);
-}
-
-/* The expected one-bool record. */
-static void exp_bool(int v)
-{
-    rec_begin();
-    put_bool(v);
-    rec_to_exp();
-}
-
-/* Empties the input and expected batches and the output. */
-static void clear_io(void)
-{
-    g_in.len = 0;
-    g_in_count = 0;
-    g_exp.len = 0;
-    g_exp_count = 0;
-    g_out.len = 0;
-}
-
-/*
- * Opens std.<name> with the record in g_rec as argument (or no argument
- * when with_arg is 0); returns the status, *st the state.
- */
-static ember_status open_fn(const char *name, int with_arg, void **st,
-                            ember_error *err)
-{
-    ember_error_clear(err);
-    *st = NULL;
-    return fn(name)->open(em_fake_host(), with_arg ? g_rec.data : NULL,
-                          with_arg ? g_rec.len : 0, st, err);
-}
-
-/* open_fn that must succeed. */
-static void *open_ok(const char *name, int with_arg)
-{
-    ember_error err;
-    void *st = NULL;
-    if (open_fn(name, with_arg, &st, &err) != EMBER_OK)
-        fail_msg("std.%s open: %s", name, err.msg);
-    return st;
-}
-
-/* open_fn that must fail with EINVAL mentioning needle. */
-static void open_refuses(const char *name, int with_arg, const char *needle)
-{
-    ember_error err;
-    void *st = (void *)&err;
-    assert_int_equal(open_fn(name, with_arg, &st, &err), EMBER_EINVAL);
-    assert_null(st);
-    if (strstr(err.msg, needle) == NULL)
-        fail_msg("message '%s' lacks '%s'", err.msg, needle);
-}
-
 /* ---- std.split_words: every ASCII white space separates ---- */
 
 static void test_split_words_all_spaces(void **state)
 {
     (void)state;
     in_str("a\vb\fc d\te\nf\rg\x1ch");
-    exp_str("a");
-    exp_str("b");
-    exp_str("c");
-    exp_str("d");
-    exp_str("e");
-    exp_str("f");
+    exp_strs((const char *const[]){"a", "b", "c", "d", "e", "f", NULL});
     exp_str("g\x1ch"); /* other control bytes are not white space */
     map_expect(fn("split_words"), NULL);
 }
@@ -919,27 +925,10 @@ static void test_split_words_all_spaces(void **state)
 static void test_lines(void **state)
 {
     (void)state;
-    in_str("a\nb");
-    in_str("c\r\nd\r\n");
-    in_str("");
-    in_str("\n");
-    in_str("e\n\nf\n\n");
-    in_str("g\r");
-    in_str("\r\n\r\n");
-    in_str("cr\rinside\n");
-    exp_str("a");
-    exp_str("b");
-    exp_str("c");
-    exp_str("d");
-    exp_str("");
-    exp_str("e");
-    exp_str("");
-    exp_str("f");
-    exp_str("");
-    exp_str("g");
-    exp_str("");
-    exp_str("");
-    exp_str("cr\rinside");
+    in_strs((const char *const[]){"a\nb", "c\r\nd\r\n", "", "\n", "e\n\nf\n\n",
+                                  "g\r", "\r\n\r\n", "cr\rinside\n", NULL});
+    exp_strs((const char *const[]){"a", "b", "c", "d", "", "e", "", "f", "",
+                                   "g", "", "", "cr\rinside", NULL});
     map_expect(fn("lines"), NULL);
 }
 
@@ -998,8 +987,7 @@ static void test_lines_bad_input(void **state)
     assert_int_equal(ember_batch_append(&g_in, junk, sizeof junk), EMBER_OK);
     map_refuses(vt, NULL, "std.lines: malformed record 2");
     clear_io();
-    in_bad_frame();
-    map_refuses(vt, NULL, "std.lines: malformed batch");
+    bad_frame_refused("lines", NULL);
 }
 
 /* ---- std.split_fields ---- */
@@ -1009,15 +997,10 @@ static void test_split_fields_default_tab(void **state)
     (void)state;
     const ember_function_vtable *vt = fn("split_fields");
     void *st = open_ok("split_fields", 0);
-    in_str("a\tb\t\tc");
-    in_str("");
-    in_str("no tabs, here");
-    in_str("\t");
+    in_strs((const char *const[]){"a\tb\t\tc", "", "no tabs, here", "\t",
+                                  NULL});
     rec_begin();
-    put_str("a");
-    put_str("b");
-    put_str("");
-    put_str("c");
+    put_strs((const char *const[]){"a", "b", "", "c", NULL});
     rec_to_exp();
     rec_begin();
     put_str("");
@@ -1046,10 +1029,7 @@ static void test_split_fields_delimiters(void **state)
     in_str("a::b:::c::");
     in_str(":a:");
     rec_begin();
-    put_str("a");
-    put_str("b");
-    put_str(":c");
-    put_str("");
+    put_strs((const char *const[]){"a", "b", ":c", "", NULL});
     rec_to_exp();
     rec_begin();
     put_str(":a:");
@@ -1066,9 +1046,7 @@ static void test_split_fields_delimiters(void **state)
     put_strn("ab\0\0c", 5);
     rec_to_in();
     rec_begin();
-    put_str("ab");
-    put_str("");
-    put_str("c");
+    put_strs((const char *const[]){"ab", "", "c", NULL});
     rec_to_exp();
     map_expect(vt, st);
     vt->close(st);
@@ -1141,27 +1119,16 @@ static void parse_numbers_case(void)
     static const char *const same[] = {
         "abc", "", " 1", "1 ", "0x10", "inf", "-inf", "nan", "NaN",
         "infinity", "1e400", "-1e400", "-", "+", ".", "1e", "1e+", "e5",
-        "1.2.3", "1,5", "--1", "1_000", "\xd9\xa1",
+        "1.2.3", "1,5", "--1", "1_000", "\xd9\xa1", NULL,
     };
     rec_begin();
-    put_str("42");
-    put_str("-7");
-    put_str("+5");
-    put_str("007");
-    put_str("-0");
-    put_str("9223372036854775807");
-    put_str("-9223372036854775808");
-    put_str("9223372036854775808");
-    put_str("-9223372036854775809");
-    put_str("3.5");
-    put_str("1e3");
-    put_str(".5");
-    put_str("5.");
-    put_str("-1.5E-3");
-    put_str("1e-400");
-    put_str("-0.0");
-    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-        put_str(same[i]);
+    put_strs((const char *const[]){"42", "-7", "+5", "007", "-0",
+                                   "9223372036854775807",
+                                   "-9223372036854775808",
+                                   "9223372036854775808",
+                                   "-9223372036854775809", "3.5", "1e3", ".5",
+                                   "5.", "-1.5E-3", "1e-400", "-0.0", NULL});
+    put_strs(same);
     put_strn("1\0", 2);
     put_int(5);
     put_double(2.5);
@@ -1188,8 +1155,7 @@ static void parse_numbers_case(void)
     put_double(-1.5e-3);
     put_double(0.0);
     put_double(-0.0);
-    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-        put_str(same[i]);
+    put_strs(same);
     put_strn("1\0", 2);
     put_int(5);
     put_double(2.5);
@@ -1446,10 +1412,7 @@ static void test_compare(void **state)
     put_str("ge");
     put_str("m");
     st = open_ok("compare", 1);
-    in_str("apple");
-    in_str("m");
-    in_str("mango");
-    in_str("Zebra");
+    in_strs((const char *const[]){"apple", "m", "mango", "Zebra", NULL});
     exp_bool(0);
     exp_bool(1);
     exp_bool(1);
@@ -1516,11 +1479,8 @@ static void test_contains(void **state)
     (void)state;
     const ember_function_vtable *vt = fn("contains");
     void *st = open_contains("o w", 3);
-    in_str("hello world");
-    in_str("hello  world");
-    in_str("");
-    in_str("o w");
-    in_str("o wo w");
+    in_strs((const char *const[]){"hello world", "hello  world", "", "o w",
+                                  "o wo w", NULL});
     exp_bool(1);
     exp_bool(0);
     exp_bool(0);
@@ -1714,8 +1674,7 @@ static void test_min_max_bad(void **state)
     reduce_refuses("min", &g_rec,
                    "std.min: malformed record (the accumulator)");
     clear_io();
-    in_bad_frame();
-    reduce_refuses("min", NULL, "std.min: malformed batch");
+    bad_frame_refused("min", NULL);
 }
 
 /* ---- std.concat ---- */
@@ -1723,9 +1682,7 @@ static void test_min_max_bad(void **state)
 static void test_concat(void **state)
 {
     (void)state;
-    in_str("ab");
-    in_str("");
-    in_str("c");
+    in_strs((const char *const[]){"ab", "", "c", NULL});
     g_exp.len = 0;
     assert_int_equal(ember_rec_put_string(&g_exp, "abc", 3), EMBER_OK);
     reduce_expect("concat", NULL);

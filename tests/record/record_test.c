@@ -903,6 +903,41 @@ static void assert_json(const ember_buf *b, const char *want)
     ember_buf_release(&out);
 }
 
+/* Asserts that the JSON rendering of the only element of the record in b
+ * (ember_rec_json_value) is want. */
+static void assert_value_json(const ember_buf *b, const char *want)
+{
+    ember_buf out = ember_buf_heap();
+    ember_value v = only_value(b->data, b->len);
+    assert_int_equal(ember_rec_json_value(&out, &v), EMBER_OK);
+    assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
+    assert_string_equal((const char *)out.data, want);
+    ember_buf_release(&out);
+}
+
+/* in[0..n) as a string element (or a bytes element), and its JSON. */
+typedef struct json_case {
+    const char *in;
+    size_t n;
+    const char *json;
+} json_case;
+
+/* Asserts the JSON of each case, made a bytes element when bytes is set,
+ * else a string element. */
+static void assert_json_cases(const json_case *cases, size_t n, int bytes)
+{
+    for (size_t i = 0; i < n; i++) {
+        ember_buf b = ember_buf_heap();
+        assert_int_equal(bytes ? ember_rec_put_bytes(&b, cases[i].in,
+                                                     cases[i].n)
+                               : ember_rec_put_string(&b, cases[i].in,
+                                                      cases[i].n),
+                         EMBER_OK);
+        assert_value_json(&b, cases[i].json);
+        ember_buf_release(&b);
+    }
+}
+
 static void test_json_scalars(void **state)
 {
     ember_buf b = ember_buf_heap();
@@ -946,26 +981,17 @@ static void test_json_doubles(void **state)
     size_t i;
     (void)state;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ember_buf b = ember_buf_heap(), out = ember_buf_heap();
-        ember_value v = {0};
+        ember_buf b = ember_buf_heap();
         assert_int_equal(ember_rec_put_double(&b, f64_of(cases[i].bits)),
                          EMBER_OK);
-        v = only_value(b.data, b.len);
-        assert_int_equal(ember_rec_json_value(&out, &v), EMBER_OK);
-        assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
-        assert_string_equal((const char *)out.data, cases[i].json);
+        assert_value_json(&b, cases[i].json);
         ember_buf_release(&b);
-        ember_buf_release(&out);
     }
 }
 
 static void test_json_strings(void **state)
 {
-    static const struct {
-        const char *in;
-        size_t n;
-        const char *json;
-    } cases[] = {
+    static const json_case cases[] = {
         {"", 0, "\"\""},
         {"plain text", 10, "\"plain text\""},
         {"q\"b\\s/", 6, "\"q\\\"b\\\\s/\""},
@@ -991,31 +1017,13 @@ static void test_json_strings(void **state)
         {"\xff\xfex", 3, "\"\\ufffd\\ufffdx\""},
         {"a\x80\xc3\xa9", 4, "\"a\\ufffd\xc3\xa9\""},
     };
-    size_t i;
     (void)state;
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ember_buf b = ember_buf_heap();
-        assert_int_equal(ember_rec_put_string(&b, cases[i].in, cases[i].n),
-                         EMBER_OK);
-        {
-            ember_buf out = ember_buf_heap();
-            ember_value v = only_value(b.data, b.len);
-            assert_int_equal(ember_rec_json_value(&out, &v), EMBER_OK);
-            assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
-            assert_string_equal((const char *)out.data, cases[i].json);
-            ember_buf_release(&out);
-        }
-        ember_buf_release(&b);
-    }
+    assert_json_cases(cases, sizeof cases / sizeof cases[0], 0);
 }
 
 static void test_json_bytes(void **state)
 {
-    static const struct {
-        const char *in;
-        size_t n;
-        const char *json;
-    } cases[] = {
+    static const json_case cases[] = {
         {"", 0, "{\"base64\":\"\"}"},
         {"f", 1, "{\"base64\":\"Zg==\"}"},
         {"fo", 2, "{\"base64\":\"Zm8=\"}"},
@@ -1028,22 +1036,8 @@ static void test_json_bytes(void **state)
         {"\xfb\xff\xbf", 3, "{\"base64\":\"+/+/\"}"},
         {"\0\0\0\0", 4, "{\"base64\":\"AAAAAA==\"}"},
     };
-    size_t i;
     (void)state;
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ember_buf b = ember_buf_heap();
-        assert_int_equal(ember_rec_put_bytes(&b, cases[i].in, cases[i].n),
-                         EMBER_OK);
-        {
-            ember_buf out = ember_buf_heap();
-            ember_value v = only_value(b.data, b.len);
-            assert_int_equal(ember_rec_json_value(&out, &v), EMBER_OK);
-            assert_int_equal(ember_buf_put_u8(&out, 0), EMBER_OK);
-            assert_string_equal((const char *)out.data, cases[i].json);
-            ember_buf_release(&out);
-        }
-        ember_buf_release(&b);
-    }
+    assert_json_cases(cases, sizeof cases / sizeof cases[0], 1);
 }
 
 static void test_json_tuples(void **state)

@@ -160,16 +160,26 @@ static void hello(em_link *l, inbox *b, size_t *i)
     inbox_expect(b, (*i)++, EM_CMSG_WELCOME, &m);
 }
 
-/* Waits (bounded) until the service holds no client message. */
-static void wait_queue_empty(void)
+/* Waits (bounded: ~30 s) until the service holds from lo to hi bytes of
+ * client messages; the test fails when it never does. */
+static void wait_queued(uint64_t lo, uint64_t hi)
 {
+    uint64_t q = 0;
     for (int tries = 0; tries < 3000; tries++) {
-        if (emberd_queued_bytes(g_d) == 0)
+        q = emberd_queued_bytes(g_d);
+        if (q >= lo && q <= hi)
             return;
         sleep_ms(10);
     }
-    fail_msg("emberd still holds %llu bytes of client messages",
-             (unsigned long long)emberd_queued_bytes(g_d));
+    fail_msg("emberd holds %llu bytes of client messages, not %llu to %llu",
+             (unsigned long long)q, (unsigned long long)lo,
+             (unsigned long long)hi);
+}
+
+/* Waits (bounded) until the service holds no client message. */
+static void wait_queue_empty(void)
+{
+    wait_queued(0, 0);
 }
 
 /* A PLUGIN_PUT whose announced digest is wrong: handled (and answered
@@ -280,10 +290,7 @@ static void one_large_message_fits(void **state)
     gate_wait_held();
     send_msg(la, EM_CMSG_LIST, 3, "{\"running\":true}", NULL, 0);
     /* both are in: the large one held, the LIST waiting behind it */
-    int tries = 0;
-    while (emberd_queued_bytes(g_d) <= len && tries++ < 3000)
-        sleep_ms(10);
-    assert_true(emberd_queued_bytes(g_d) > len);
+    wait_queued(len + 1, UINT64_MAX);
     gate_release();
     inbox_expect(&a, ia++, EM_CMSG_ERROR, &m);
     assert_int_equal(m.req_id, 2);
@@ -339,16 +346,10 @@ static void a_client_that_goes_frees_its_requests(void **state)
     for (uint64_t req = 2; req < 5; req++)
         put_wrong_digest(la, req, body, BODY);
     gate_wait_held();
-    int tries = 0;
-    while (emberd_queued_bytes(g_d) < 3 * BODY && tries++ < 3000)
-        sleep_ms(10);
-    assert_true(emberd_queued_bytes(g_d) >= 3 * BODY);
+    wait_queued(3 * BODY, UINT64_MAX);
     em_link_close(la);
     /* the two waiting are freed while the first is still held */
-    tries = 0;
-    while (emberd_queued_bytes(g_d) > BODY + 1024 && tries++ < 3000)
-        sleep_ms(10);
-    assert_true(emberd_queued_bytes(g_d) <= BODY + 1024);
+    wait_queued(0, BODY + 1024);
     gate_release();
     wait_queue_empty();
     /* only the one in hand was answered (refused: its digest is wrong) */

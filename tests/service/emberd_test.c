@@ -175,21 +175,10 @@ static int teardown_svc(void **state)
 
 /* ------------------------------------------------------------ sessions */
 
+/* A session on master, shipping plugin (nullable). */
 static ember_session *open_on(const char *master, const char *plugin)
 {
-    ember_error err = {0};
-    ember_session *s = NULL;
-    const char *plugins[] = {plugin, NULL};
-    ember_session_opts o = {.master = master,
-                            .plugins = plugin ? plugins : NULL};
-    if (ember_session_open(&s, &o, &err) != EMBER_OK)
-        fail_msg("open %s: %s", master, err.msg);
-    return s;
-}
-
-static ember_fn fn0(const char *name)
-{
-    return (ember_fn){name, NULL, 0};
+    return session_open(master, NULL, NULL, plugin);
 }
 
 /* Records as JSON values joined by spaces (malloc'd). */
@@ -319,27 +308,6 @@ static int run_actions(ember_session *s, int64_t base, char *why,
 static char text_path[256];
 static char *reference; /* "word\tcount\n" lines, sorted */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *sorted_lines(char **lines, size_t n)
-{
-    qsort(lines, n, sizeof *lines, cmp_str);
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(lines[i]) + 1;
-    char *out = malloc(len), *p = out;
-    assert_non_null(out);
-    *p = '\0';
-    for (size_t i = 0; i < n; i++) {
-        p += sprintf(p, "%s\n", lines[i]);
-        free(lines[i]);
-    }
-    return out;
-}
-
 /* A ~4 MB text from a fixed xorshift generator over a skewed vocabulary
  * with mixed white space, and its word count made here (words: runs of
  * bytes that are not ASCII white space, as std.split_words). */
@@ -376,43 +344,8 @@ static void make_text(void)
             snprintf(buf, sizeof buf, "k%u\t%zu", k, counts[k]);
             lines[n++] = strdup(buf);
         }
-    reference = sorted_lines(lines, n);
+    reference = join_sorted_lines(lines, n);
     free(lines);
-}
-
-/* Word count through the C API, rendered like the reference. */
-static char *wordcount(ember_session *s)
-{
-    ember_error err = {0};
-    ember_rdd *lines = ember_text_file(s, text_path, 6, &err);
-    if (!lines)
-        fail_msg("text_file: %s", err.msg);
-    ember_rdd *words = ember_flat_map(lines, fn0("std.split_words"), &err);
-    assert_non_null(words);
-    ember_records counts = {0};
-    if (ember_count_by_value(words, &counts, &err) != EMBER_OK)
-        fail_msg("count_by_value: %s", err.msg);
-    char **out = calloc(counts.count + 1, sizeof *out);
-    ember_batch b = {counts.data, counts.len, counts.count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    const uint8_t *rec;
-    size_t len, n = 0;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
-        ember_value w = {0}, k = {0};
-        assert_int_equal(ember_rec_next(&rc, &w), EMBER_OK);
-        assert_int_equal(ember_rec_next(&rc, &k), EMBER_OK);
-        assert_int_equal(w.type, EMBER_TYPE_STRING);
-        char word[64] = {0}, buf[96];
-        assert_true(w.u.str.len < sizeof word);
-        ember_rec_string_copy(&w, word, w.u.str.len);
-        snprintf(buf, sizeof buf, "%s\t%lld", word, (long long)k.u.i64);
-        out[n++] = strdup(buf);
-    }
-    ember_records_free(&counts);
-    char *joined = sorted_lines(out, n);
-    free(out);
-    return joined;
 }
 
 static int setup_text(void **state)
@@ -447,7 +380,7 @@ static void wordcount_through_emberd(void **state)
 {
     (void)state;
     ember_session *s = open_on(g_svc.master, NULL);
-    char *got = wordcount(s);
+    char *got = count_words(s, text_path, 6);
     assert_string_equal(got, reference);
     free(got);
     ember_session_close(s);
@@ -461,7 +394,7 @@ static void wordcount_through_emberd_local_cluster(void **state)
     /* the testfn plugin ships to executor processes started before it
      * arrived: they find it in the service's plugin directory */
     ember_session *s = open_on(lc.master, TESTFN_PLUGIN);
-    char *got = wordcount(s);
+    char *got = count_words(s, text_path, 6);
     assert_string_equal(got, reference);
     free(got);
     ember_error err = {0};
@@ -477,25 +410,31 @@ static void wordcount_through_emberd_local_cluster(void **state)
     rmtree(lc.state);
 }
 
+/* A client on its own thread: a session on the shared emberd (app name
+ * nullable), then `rounds` rounds of run_actions with bases base,
+ * base + step, ...; failed and why say whether and how it went wrong. */
 typedef struct worker {
-    int64_t base;
+    const char *app;
+    int64_t base, step;
+    int rounds;
     int failed;
     char why[1024];
 } worker;
 
-static void *client_thread(void *arg)
+static void *worker_thread(void *arg)
 {
     worker *w = arg;
     ember_error err = {0};
     ember_session *s = NULL;
-    ember_session_opts o = {.master = g_svc.master, .app_name = "parallel"};
+    ember_session_opts o = {.master = g_svc.master, .app_name = w->app};
     if (ember_session_open(&s, &o, &err) != EMBER_OK) {
         w->failed = 1;
         snprintf(w->why, sizeof w->why, "open: %s", err.msg);
         return NULL;
     }
-    for (int i = 0; i < 3 && !w->failed; i++)
-        w->failed = run_actions(s, w->base + i, w->why, sizeof w->why);
+    for (int i = 0; i < w->rounds && !w->failed; i++)
+        w->failed = run_actions(s, w->base + w->step * i, w->why,
+                                sizeof w->why);
     ember_session_close(s);
     return NULL;
 }
@@ -506,8 +445,9 @@ static void three_clients_at_once(void **state)
     pthread_t t[3];
     worker w[3];
     for (int i = 0; i < 3; i++) {
-        w[i] = (worker){.base = 1000000 * (i + 1)};
-        assert_int_equal(pthread_create(&t[i], NULL, client_thread, &w[i]),
+        w[i] = (worker){.app = "parallel", .base = 1000000 * (i + 1),
+                        .step = 1, .rounds = 3};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_thread, &w[i]),
                          0);
     }
     for (int i = 0; i < 3; i++) {
@@ -606,36 +546,15 @@ static void expect_error(inbox *b, size_t i, uint64_t req, const char *text)
     assert_contains(header_text(&m, h, sizeof h), text);
 }
 
-typedef struct good_client {
-    int failed;
-    char why[1024];
-} good_client;
-
-static void *good_thread(void *arg)
-{
-    good_client *g = arg;
-    ember_error err = {0};
-    ember_session *s = NULL;
-    ember_session_opts o = {.master = g_svc.master};
-    if (ember_session_open(&s, &o, &err) != EMBER_OK) {
-        g->failed = 1;
-        snprintf(g->why, sizeof g->why, "open: %s", err.msg);
-        return NULL;
-    }
-    for (int i = 0; i < 5 && !g->failed; i++)
-        g->failed = run_actions(s, 100 * i, g->why, sizeof g->why);
-    ember_session_close(s);
-    return NULL;
-}
-
 static void hostile_messages_get_errors(void **state)
 {
     (void)state;
     inbox b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
     em_link *l = inbox_dial(&b, g_svc.url);
-    good_client g = {0};
+    /* a well-behaved client at the same time */
+    worker g = {.base = 0, .step = 100, .rounds = 5};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, good_thread, &g), 0);
+    assert_int_equal(pthread_create(&t, NULL, worker_thread, &g), 0);
 
     size_t i = 0;
     /* not an envelope at all */

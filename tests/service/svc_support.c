@@ -1,6 +1,6 @@
 /*
- * svc_support.c — checks, file helpers and the raw-client inbox shared by
- * the service tests (see svc_support.h).
+ * svc_support.c — the raw-client inbox shared by the service tests (see
+ * svc_support.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,52 +9,13 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "svc_support.h"
-
-void assert_contains(const char *hay, const char *needle)
-{
-    if (!hay || !strstr(hay, needle))
-        fail_msg("'%s' does not contain '%s'", hay ? hay : "(null)", needle);
-}
-
-void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            rmtree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 void inbox_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
 {

@@ -1,7 +1,7 @@
 /*
- * svc_support.h — what emberd_test and emberd_limits_test share: small
- * checks and file helpers, and the inbox of a raw em_link client that
- * collects emberd's replies.
+ * svc_support.h — what emberd_test and emberd_limits_test share: the
+ * inbox of a raw em_link client that collects emberd's replies (checks,
+ * files and sessions come from tests/support/driver_support.h).
  *
  * Compiled into each of those tests (tests/service/CMakeLists.txt); the
  * helpers fail the running cmocka test on error. Threads: an inbox is
@@ -15,17 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "driver_support.h"
 #include "msg/client_msg.h"
 #include "msg/link.h"
-
-/* Fails the test unless hay (nullable) contains needle. */
-void assert_contains(const char *hay, const char *needle);
-
-/* Sleeps ms milliseconds. */
-void sleep_ms(long ms);
-
-/* Removes a directory tree (best effort). */
-void rmtree(const char *path);
 
 /*
  * Replies a raw link collects (the first 64), and whether the link was

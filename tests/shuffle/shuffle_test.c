@@ -36,6 +36,7 @@
 #include "ember/shuffle.h"
 #include "fake_host.h"
 #include "sort_internal.h"
+#include "test_util.h"
 
 const ember_plugin_info *ember_plugin_entry_sort(void);
 const ember_plugin_info *ember_plugin_entry_hash(void);
@@ -64,29 +65,6 @@ static void *xmalloc(size_t n)
     void *p = malloc(n ? n : 1);
     assert_non_null(p);
     return p;
-}
-
-static void rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d)) != NULL) {
-            char child[1024];
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            snprintf(child, sizeof child, "%s/%s", path, de->d_name);
-            rmtree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 /* Entries of dir (recursively) whose name contains needle. */
@@ -425,17 +403,6 @@ static void write_map(uint64_t sid, uint32_t map, uint32_t attempt,
     commit(w, nparts, lengths, counts);
 }
 
-typedef struct view {
-    const uint8_t *p;
-    size_t len;
-} view;
-
-static int view_cmp(const void *x, const void *y)
-{
-    const view *a = x, *b = y;
-    return ember_rec_compare(a->p, a->len, b->p, b->len);
-}
-
 static ember_status read_block(uint64_t sid, uint32_t map, uint32_t part,
                                ember_buf *out, uint64_t *count,
                                ember_error *err)
@@ -446,13 +413,13 @@ static ember_status read_block(uint64_t sid, uint32_t map, uint32_t part,
     return E.vt->read_block(E.state, sid, map, part, out, count, err);
 }
 
-/* Splits a batch into views (asserting its framing). */
-static view *views_of(const ember_buf *b, size_t *n)
+/* Splits a batch into its records (asserting its framing). */
+static rec_span *spans_of(const ember_buf *b, size_t *n)
 {
     ember_batch batch = {b->data, b->len, 0};
     ember_batch_cursor c = ember_batch_cursor_of(&batch);
     size_t cap = 64, k = 0;
-    view *v = xmalloc(cap * sizeof *v);
+    rec_span *v = xmalloc(cap * sizeof *v);
     const uint8_t *rec;
     size_t len;
     ember_status s;
@@ -477,8 +444,8 @@ static void check_records(const ember_buf *got, uint64_t count,
                           const recset *rs, uint32_t part, int ordered)
 {
     size_t n = 0, m = 0;
-    view *a = views_of(got, &n);
-    view *want = xmalloc((rs->n + 1) * sizeof *want);
+    rec_span *a = spans_of(got, &n);
+    rec_span *want = xmalloc((rs->n + 1) * sizeof *want);
     for (size_t i = 0; i < rs->n; i++)
         if (rs->r[i].part == part) {
             want[m].p = rs_bytes(rs, i);
@@ -487,9 +454,9 @@ static void check_records(const ember_buf *got, uint64_t count,
         }
     assert_int_equal(count, n);
     assert_int_equal(n, m);
-    qsort(want, m, sizeof *want, view_cmp);
+    sort_rec_spans(want, m);
     if (!ordered)
-        qsort(a, n, sizeof *a, view_cmp);
+        sort_rec_spans(a, n);
     for (size_t i = 0; i < n; i++) {
         if (a[i].len != want[i].len ||
             (a[i].len && memcmp(a[i].p, want[i].p, a[i].len) != 0))
