@@ -57,12 +57,32 @@ static void remove_tree(const char *dir)
         nftw(dir, unlink_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static ember_status open_codec(em_shuffle_svc *s, const em_registry *reg,
-                               const em_conf *conf, ember_error *err)
+/*
+ * Whether blocks are compressed: ember.shuffle.compress true or false, or
+ * auto (the default): only when they may cross a network (blocks served
+ * over tcp). Blocks of in-process executors (local[N]) and of executor
+ * processes on one host (local-cluster, over ipc) are read back through
+ * the page cache on this host, where compressing costs CPU and saves
+ * nothing but page cache.
+ */
+static int want_compress(const em_conf *conf, const char *serve_url)
 {
-    int compress = 1;
+    char v[16] = "auto";
+    size_t len = 0;
     if (conf)
-        em_conf_get_bool(conf, "ember.shuffle.compress", 1, &compress, NULL);
+        em_conf_get(conf, "ember.shuffle.compress", v, sizeof v, &len);
+    if (strcmp(v, "true") == 0)
+        return 1;
+    if (strcmp(v, "false") == 0)
+        return 0;
+    return serve_url != NULL && strncmp(serve_url, "tcp://", 6) == 0;
+}
+
+static ember_status open_codec(em_shuffle_svc *s, const em_registry *reg,
+                               const em_conf *conf, const char *serve_url,
+                               ember_error *err)
+{
+    int compress = want_compress(conf, serve_url);
     snprintf(s->codec_name, sizeof s->codec_name, "lz4");
     size_t len = 0;
     if (conf)
@@ -119,7 +139,7 @@ ember_status em_shuffle_svc_open(em_shuffle_svc **out,
         goto fail;
     }
     s->vt = c->vtable;
-    if ((st = open_codec(s, registry, conf, err)) != EMBER_OK)
+    if ((st = open_codec(s, registry, conf, serve_url, err)) != EMBER_OK)
         goto fail;
     /* the first of ember.local.dir's comma-separated directories */
     char base[PATH_MAX] = "/tmp";

@@ -10,7 +10,9 @@
  * output.
  *
  * The pipeline: source(terasort.records: (key10, rest90) pairs) ->
- * sort_by_key (range partitioning by sampling, SEMANTICS S6) ->
+ * repartition_and_sort_within_partitions (a range partitioner whose
+ * bounds the driver picks from keys it samples in the input itself, as
+ * Hadoop's TeraSort does: no sampling job over the whole input) ->
  * save(terasort.out: each partition's attempt file, renamed into place by
  * the attempt the kernel's commit arbiter chose). The source and the sink
  * are the example's plugin, terasort_fns.c.
@@ -34,6 +36,12 @@
 #endif
 
 #define RECORD 100
+#define KEY 10
+/* The sample: SAMPLE_PLACES runs of SAMPLE_RUN consecutive records, evenly
+ * spaced through the input (Hadoop's TeraSort reads 100,000 keys from 10
+ * splits). */
+#define SAMPLE_PLACES 10
+#define SAMPLE_RUN 10000
 
 static int usage(void)
 {
@@ -74,6 +82,74 @@ static int touch(const char *path)
         return -1;
     }
     return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, KEY);
+}
+
+/*
+ * Range bounds for `parts` partitions from keys sampled in the input
+ * (see SAMPLE_PLACES): the keys at the quantiles of the sorted sample,
+ * duplicates dropped, appended to bounds as encoded byte-string keys in
+ * ascending order. *nbounds is their number (parts - 1 at most). -1 with
+ * a message on a read error.
+ */
+static int sample_bounds(const char *input, int64_t records, uint32_t parts,
+                         ember_buf *bounds, uint32_t *nbounds)
+{
+    *nbounds = 0;
+    if (parts <= 1 || records == 0)
+        return 0;
+    int64_t run = records < SAMPLE_PLACES * SAMPLE_RUN
+                      ? (records + SAMPLE_PLACES - 1) / SAMPLE_PLACES
+                      : SAMPLE_RUN;
+    uint8_t *keys = malloc((size_t)(SAMPLE_PLACES * run) * KEY);
+    uint8_t *buf = malloc((size_t)run * RECORD);
+    FILE *f = fopen(input, "rb");
+    size_t n = 0;
+    int rc = -1;
+    if (!keys || !buf || !f) {
+        fprintf(stderr, "terasort: cannot sample %s: %s\n", input,
+                f ? "out of memory" : strerror(errno));
+        goto out;
+    }
+    for (int i = 0; i < SAMPLE_PLACES; i++) {
+        int64_t first = records * i / SAMPLE_PLACES;
+        int64_t take = records - first < run ? records - first : run;
+        if (fseeko(f, (off_t)(first * RECORD), SEEK_SET) != 0 ||
+            fread(buf, RECORD, (size_t)take, f) != (size_t)take) {
+            fprintf(stderr, "terasort: cannot read %s to sample it\n",
+                    input);
+            goto out;
+        }
+        for (int64_t r = 0; r < take; r++)
+            memcpy(keys + (n++) * KEY, buf + r * RECORD, KEY);
+    }
+    qsort(keys, n, KEY, key_cmp);
+    const uint8_t *prev = NULL;
+    for (uint32_t b = 1; b < parts; b++) {
+        const uint8_t *k = keys + (size_t)((uint64_t)n * b / parts) * KEY;
+        if (prev && memcmp(k, prev, KEY) <= 0)
+            continue; /* a repeated key bounds one partition only */
+        uint8_t enc[2 * KEY + 2];
+        ember_buf e = ember_buf_fixed(enc, sizeof enc);
+        if (ember_rec_put_bytes(&e, k, KEY) != EMBER_OK ||
+            ember_batch_append(bounds, e.data, e.len) != EMBER_OK) {
+            fprintf(stderr, "terasort: out of memory\n");
+            goto out;
+        }
+        (*nbounds)++;
+        prev = k;
+    }
+    rc = 0;
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    free(keys);
+    return rc;
 }
 
 /* Checks that every partition's file is there (the sink commits one per
@@ -162,7 +238,20 @@ int main(int argc, char **argv)
     uint32_t par = ember_default_parallelism(s);
     ember_rdd *recs = ember_source(s, "terasort.records", rarg.data,
                                    rarg.len, par, &err);
-    ember_rdd *sorted = recs ? ember_sort_by_key(recs, 1, 0, &err) : NULL;
+    ember_buf bounds = ember_buf_heap();
+    uint32_t nbounds = 0;
+    if (recs && sample_bounds(input, size / RECORD, ember_rdd_partitions(recs),
+                              &bounds, &nbounds) != 0) {
+        ember_buf_release(&bounds);
+        goto out;
+    }
+    ember_partitioner range = {EMBER_PART_RANGE, nbounds + 1, {0},
+                               bounds.data, bounds.len, 0};
+    ember_rdd *sorted =
+        recs ? ember_repartition_and_sort_within_partitions(recs, &range, 1,
+                                                            &err)
+             : NULL;
+    ember_buf_release(&bounds);
     if (!sorted ||
         ember_save(sorted, "terasort.out", warg.data, warg.len, &err) !=
             EMBER_OK) {

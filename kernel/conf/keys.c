@@ -112,8 +112,10 @@ static const em_conf_key known_keys[] = {
              "the pool a job's stages run in"),
     K_INT("ember.service.maxClients", "256", 1, 1000000,
           "clients emberd serves at once"),
-    K_BOOL("ember.shuffle.compress", "true",
-           "compress shuffle blocks with ember.io.compression.codec"),
+    K_ENUM("ember.shuffle.compress", "auto", "auto|true|false",
+           "compress shuffle blocks with ember.io.compression.codec: true, "
+           "false, or auto (only when blocks may cross a network: executors "
+           "served over tcp)"),
     K_SIZE("ember.shuffle.file.buffer", "32k", 512, 1 << 30,
            "write buffer per shuffle file"),
     K_STRING("ember.shuffle.manager", "sort",

@@ -26,7 +26,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -89,14 +88,9 @@ static void check_sums(const ember_records *got, int64_t n, int64_t m)
     assert_int_equal(got->count, (uint64_t)m);
     char *seen = calloc((size_t)m, 1);
     assert_non_null(seen);
-    ember_batch b = {got->data, got->len, got->count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    const uint8_t *rec;
-    size_t len;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_value k = {0}, v = {0};
-        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
-        assert_int_equal(ember_rec_get(rec, len, 1, &v), EMBER_OK);
+    ember_batch_cursor c = records_cursor(got);
+    ember_value k, v;
+    while (next_pair(&c, &k, &v)) {
         assert_true(k.u.i64 >= 0 && k.u.i64 < m);
         assert_false(seen[k.u.i64]);
         seen[k.u.i64] = 1;
@@ -133,15 +127,10 @@ static void check_groups(const ember_records *got)
     assert_int_equal(got->count, SPILL_M);
     char *seen = calloc(SPILL_N, 1);
     assert_non_null(seen);
-    ember_batch b = {got->data, got->len, got->count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    const uint8_t *rec;
-    size_t len;
+    ember_batch_cursor c = records_cursor(got);
+    ember_value k, t, v = {0};
     uint64_t total = 0;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_value k = {0}, t = {0}, v = {0};
-        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
-        assert_int_equal(ember_rec_get(rec, len, 1, &t), EMBER_OK);
+    while (next_pair(&c, &k, &t)) {
         assert_int_equal(t.type, EMBER_TYPE_TUPLE);
         ember_rec_cursor tc = ember_rec_tuple_cursor(&t);
         while (ember_rec_next(&tc, &v) == EMBER_OK) {
@@ -164,15 +153,10 @@ static void check_sorted(const ember_records *got, int desc)
     assert_int_equal(got->count, SPILL_N);
     char *seen = calloc(SPILL_N, 1);
     assert_non_null(seen);
-    ember_batch b = {got->data, got->len, got->count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    const uint8_t *rec;
-    size_t len;
+    ember_batch_cursor c = records_cursor(got);
+    ember_value k, v;
     int64_t prev = desc ? INT64_MAX : -1;
-    while (ember_batch_next(&c, &rec, &len) == EMBER_OK) {
-        ember_value k = {0}, v = {0};
-        assert_int_equal(ember_rec_get(rec, len, 0, &k), EMBER_OK);
-        assert_int_equal(ember_rec_get(rec, len, 1, &v), EMBER_OK);
+    while (next_pair(&c, &k, &v)) {
         assert_true(desc ? k.u.i64 <= prev : k.u.i64 >= prev);
         prev = k.u.i64;
         assert_true(v.u.i64 >= 0 && v.u.i64 < SPILL_N);
@@ -187,7 +171,8 @@ static void spill_run(const char *master, const char *codec)
 {
     char c2[64];
     snprintf(c2, sizeof c2, "ember.io.compression.codec=%s", codec);
-    const char *conf[] = {"ember.shuffle.memory=64k", c2, NULL};
+    const char *conf[] = {"ember.shuffle.memory=64k", c2,
+                          "ember.shuffle.compress=true", NULL};
     static sess x; /* static: see sess_open */
     sess_open(&x, APP, master, conf);
     ember_error err = {0};
@@ -347,57 +332,6 @@ static void test_corrupt_block_hash(void **state)
 
 /* ---- an executor killed mid-job ---------------------------------------- */
 
-/* The pid of this process's child running ember-executor with --id id,
- * or -1. */
-static pid_t executor_pid(const char *id)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    pid_t found = -1;
-    while (d && (e = readdir(d)) != NULL && found < 0) {
-        char path[300], buf[4096];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        int pid = 0, ppid = 0;
-        char comm[256], st;
-        int ok = fscanf(f, "%d %255s %c %d", &pid, comm, &st, &ppid) == 4;
-        fclose(f);
-        if (!ok || ppid != getpid())
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        for (size_t i = 0; i + 1 < n; i++)
-            if (buf[i] == '\0' && strcmp(buf + i + 1, "--id") == 0 &&
-                i + 2 + strlen("--id") < n &&
-                strcmp(buf + i + 2 + strlen("--id"), id) == 0)
-                found = pid;
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
-typedef struct job {
-    ember_rdd *rdd;
-    ember_records out;
-    ember_status st;
-    ember_error err;
-} job;
-
-static void *run_collect(void *arg)
-{
-    job *j = arg;
-    j->st = ember_collect(j->rdd, &j->out, &j->err);
-    return NULL;
-}
-
 #define KILL_N 40000
 #define KILL_M 60
 #define KILL_MAPS 6
@@ -417,11 +351,8 @@ static void test_kill_executor_with_map_output(void **state)
     ember_rdd *slow = ember_map_values(red, fn_int("testfn.sleep_ms", arg,
                                                    sizeof arg, 1000),
                                        &err);
-    assert_non_null(slow);
-    static job j; /* static: the thread may outlive a failed test */
-    j = (job){slow, {0}, EMBER_OK, {0}};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, run_collect, &j), 0);
+    static bg_action j; /* static: the thread may outlive a failed test */
+    bg_start(&j, slow, 1);
 
     /* wait for the reduce stage to be running, all map output written */
     char victim[64] = "";
@@ -460,7 +391,7 @@ static void test_kill_executor_with_map_output(void **state)
     assert_true(nlost >= 1);
     assert_int_equal(kill(pid, SIGKILL), 0);
 
-    pthread_join(t, NULL);
+    bg_join(&j);
     if (j.st != EMBER_OK)
         fail_msg("collect after SIGKILL of %s: %s", victim, j.err.msg);
     check_sums(&j.out, KILL_N, KILL_M);

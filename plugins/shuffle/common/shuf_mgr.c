@@ -3,11 +3,13 @@
  * directory sweep at open, removing shuffles, memory and path helpers,
  * and the open / remove_shuffle entries of both vtables.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +42,45 @@ void shuf_free(const shuf_mgr *m, void *p)
 {
     if (p)
         m->host->free(p);
+}
+
+void *shuf_map_alloc(shuf_mgr *m, size_t bytes)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nkept; i++) {
+        if (m->kept[i].bytes == bytes) {
+            void *p = m->kept[i].p;
+            m->kept[i] = m->kept[--m->nkept];
+            m->kept_bytes -= bytes;
+            pthread_mutex_unlock(&m->lock);
+            return p;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint */
+    return p;
+}
+
+void shuf_map_free(shuf_mgr *m, void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&m->lock);
+    int keep = m->nkept < SHUF_KEPT_MAX &&
+               m->kept_bytes + bytes <= m->memory_bytes;
+    if (keep) {
+        m->kept[m->nkept].p = p;
+        m->kept[m->nkept].bytes = bytes;
+        m->nkept++;
+        m->kept_bytes += bytes;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (!keep)
+        munmap(p, bytes);
 }
 
 /* The grow function of shuf_buf: owner is the host table. */
@@ -250,6 +291,8 @@ void shuf_mgr_close(shuf_mgr *m)
 {
     if (!m)
         return;
+    for (size_t i = 0; i < m->nkept; i++)
+        munmap(m->kept[i].p, m->kept[i].bytes);
     pthread_mutex_destroy(&m->lock);
     shuf_free(m, m->dir);
     m->host->free(m);

@@ -54,6 +54,9 @@
  * defaults for zeros; dir and codec_name are private copies. `lock` guards
  * publishing and deleting map outputs and `trash_seq`.
  */
+/* Mapped blocks a manager keeps for reuse, at most. */
+#define SHUF_KEPT_MAX 64
+
 typedef struct shuf_mgr {
     const ember_host_api *host;
     const char *label; /* "sort shuffle" / "hash shuffle" (static) */
@@ -71,6 +74,13 @@ typedef struct shuf_mgr {
     uint32_t ctr_spills;      /* "shuffle.sort.spills" */
     uint32_t ctr_spill_bytes; /* "shuffle.sort.spill_bytes" */
     uint32_t ctr_corrupt;     /* "shuffle.corrupt_blocks" */
+    /* mapped blocks kept for reuse (shuf_map_alloc), guarded by lock */
+    struct shuf_kept {
+        void *p;
+        size_t bytes;
+    } kept[SHUF_KEPT_MAX];
+    size_t nkept;
+    uint64_t kept_bytes;
 } shuf_mgr;
 
 /*
@@ -122,6 +132,19 @@ void *shuf_alloc(const shuf_mgr *m, size_t n);
 void *shuf_calloc(const shuf_mgr *m, size_t a, size_t b);
 /* host->free(p); NULL is a no-op. */
 void shuf_free(const shuf_mgr *m, void *p);
+
+/*
+ * A private anonymous mapping of `bytes` (at least 2 MiB: a map task's
+ * record arena) marked for huge pages, or NULL. One that a finished
+ * writer gave back (shuf_map_free) is reused first: its pages are
+ * already faulted in, where a fresh mapping costs a page fault and the
+ * kernel's zeroing per page. Contents are undefined. Any thread.
+ */
+void *shuf_map_alloc(shuf_mgr *m, size_t bytes);
+/* Gives back a shuf_map_alloc mapping: kept for reuse while the kept ones
+ * total at most the manager's memory (ember.shuffle.memory), else
+ * unmapped. shuf_mgr_close unmaps the kept ones. Any thread. */
+void shuf_map_free(shuf_mgr *m, void *p, size_t bytes);
 
 /* A printf-formatted string from host->alloc, or NULL (out of memory). */
 #if defined(__GNUC__)

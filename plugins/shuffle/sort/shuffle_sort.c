@@ -26,12 +26,10 @@
  * sizes). A block that fails its checks makes read_block delete that map
  * output, so the rerun of the map task can commit afresh.
  */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,12 +94,7 @@ static arena_blk *blk_alloc(sort_writer *w, size_t cap)
     size_t bytes = sizeof(arena_blk) + cap;
     if (bytes < BLK_MAPPED)
         return shuf_alloc(w->head.m, bytes);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    madvise(p, bytes, MADV_HUGEPAGE); /* a hint */
-    return p;
+    return shuf_map_alloc(w->head.m, bytes);
 }
 
 static void blk_free(sort_writer *w, arena_blk *b)
@@ -110,7 +103,7 @@ static void blk_free(sort_writer *w, arena_blk *b)
     if (bytes < BLK_MAPPED)
         shuf_free(w->head.m, b);
     else
-        munmap(b, bytes);
+        shuf_map_free(w->head.m, b, bytes);
 }
 
 /* Room for len bytes in the arena; NULL when out of memory. */
