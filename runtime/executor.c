@@ -27,6 +27,7 @@
 #include "msg/msg.h"
 #include "runtime/action.h"
 #include "runtime/bytemap.h"
+#include "util/bigbuf.h"
 #include "runtime/pipeline.h"
 #include "runtime/shuffle_svc.h"
 #include "runtime/shuffle_write.h"
@@ -370,13 +371,14 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&e->mu);
     for (;;) {
         while (!e->queue_head && !e->stopping) {
-            if (em_bytemap_spare_bytes() == 0) {
+            if (em_bytemap_spare_bytes() == 0 &&
+                em_bigbuf_kept_bytes() == 0) {
                 pthread_cond_wait(&e->work_cv, &e->mu);
                 continue;
             }
             /* The next task of a stage usually comes at once and reuses
-             * the table the last one left (bytemap.c); idle for longer,
-             * the thread gives its memory back. */
+             * the table and buffers the last one left (bytemap.c,
+             * bigbuf.c); idle for longer, the thread gives them back. */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += IDLE_DROP_S;
@@ -385,6 +387,7 @@ static void *worker_main(void *arg)
                 !e->queue_head) {
                 pthread_mutex_unlock(&e->mu);
                 em_bytemap_drop_spare();
+                em_bigbuf_drop_kept();
                 pthread_mutex_lock(&e->mu);
             }
         }
@@ -414,6 +417,7 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&e->mu);
     em_bytemap_drop_spare();
+    em_bigbuf_drop_kept();
     return NULL;
 }
 

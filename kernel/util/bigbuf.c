@@ -17,11 +17,78 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
+/* Mappings this thread's released big buffers left, for its next ones:
+ * a reduce task gathers about as much as the one before it on the same
+ * worker, and a mapping whose pages are in is reused without the page
+ * faults and kernel zeroing of a fresh one. At most KEEP_MAX of them and
+ * KEEP_BYTES together; em_bigbuf_drop_kept unmaps them. */
+#define KEEP_MAX 4
+#define KEEP_BYTES ((size_t)256 << 20)
+
+static _Thread_local struct {
+    void *p;
+    size_t cap;
+} kept[KEEP_MAX];
+static _Thread_local size_t nkept, kept_total;
+
+/* Keeps mapping p of cap bytes, or unmaps it (or a smaller kept one). */
+static void keep_or_unmap(void *p, size_t cap)
+{
+    if (nkept == KEEP_MAX || kept_total + cap > KEEP_BYTES) {
+        size_t small = 0;
+        for (size_t i = 1; i < nkept; i++)
+            if (kept[i].cap < kept[small].cap)
+                small = i;
+        if (nkept == 0 || kept[small].cap >= cap ||
+            kept_total - kept[small].cap + cap > KEEP_BYTES) {
+            munmap(p, cap);
+            return;
+        }
+        munmap(kept[small].p, kept[small].cap);
+        kept_total -= kept[small].cap;
+        kept[small] = kept[--nkept];
+    }
+    kept[nkept].p = p;
+    kept[nkept].cap = cap;
+    nkept++;
+    kept_total += cap;
+}
+
+/* The smallest kept mapping of at least want bytes, taken; or NULL. */
+static void *take_kept(size_t want, size_t *cap)
+{
+    size_t best = KEEP_MAX;
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].cap >= want &&
+            (best == KEEP_MAX || kept[i].cap < kept[best].cap))
+            best = i;
+    if (best == KEEP_MAX)
+        return NULL;
+    void *p = kept[best].p;
+    *cap = kept[best].cap;
+    kept_total -= *cap;
+    kept[best] = kept[--nkept];
+    return p;
+}
+
+size_t em_bigbuf_kept_bytes(void)
+{
+    return kept_total;
+}
+
+void em_bigbuf_drop_kept(void)
+{
+    for (size_t i = 0; i < nkept; i++)
+        munmap(kept[i].p, kept[i].cap);
+    nkept = 0;
+    kept_total = 0;
+}
+
 ember_status em_bigbuf_grow(ember_buf *b, size_t min_cap)
 {
     if (min_cap == 0) {
         if (b->owner == MAPPED)
-            munmap(b->data, b->cap);
+            keep_or_unmap(b->data, b->cap);
         else
             free(b->data);
         b->data = NULL;
@@ -44,7 +111,20 @@ ember_status em_bigbuf_grow(ember_buf *b, size_t min_cap)
         return EMBER_OK;
     }
     want = round_up(want, HUGE_PAGE);
-    void *p;
+    size_t got = 0;
+    void *p = take_kept(want, &got);
+    if (p) {
+        if (b->len)
+            memcpy(p, b->data, b->len);
+        if (b->owner == MAPPED)
+            keep_or_unmap(b->data, b->cap);
+        else
+            free(b->data);
+        b->data = p;
+        b->cap = got;
+        b->owner = MAPPED;
+        return EMBER_OK;
+    }
     if (b->owner == MAPPED) {
         p = mremap(b->data, b->cap, want, MREMAP_MAYMOVE);
     } else {

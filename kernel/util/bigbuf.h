@@ -15,7 +15,14 @@
 /* An empty big buffer. */
 ember_buf em_bigbuf(void);
 
-/* Its grow function (ember_buf_grow_fn): min_cap 0 frees. */
+/* Its grow function (ember_buf_grow_fn): min_cap 0 frees. A released
+ * mapping is kept by the thread for its next big buffers (a few, 256 MiB
+ * at most), which then start without page faults. */
 ember_status em_bigbuf_grow(ember_buf *b, size_t min_cap);
+
+/* Bytes of mappings this thread keeps (0 when none). */
+size_t em_bigbuf_kept_bytes(void);
+/* Unmaps the mappings this thread keeps: call when it goes idle. */
+void em_bigbuf_drop_kept(void);
 
 #endif /* EM_UTIL_BIGBUF_H */
