@@ -15,7 +15,21 @@
 typedef struct bound {
     const uint8_t *p;
     size_t len;
+    uint64_t pre; /* prefix_of(p, len) */
 } bound;
+
+/* The first 8 bytes of an encoding (zero-padded) as a big-endian number:
+ * when two prefixes differ they order the encodings as
+ * ember_rec_compare does, so most comparisons need no memcmp. */
+static inline uint64_t prefix_of(const uint8_t *p, size_t len)
+{
+    uint8_t b[8] = {0};
+    memcpy(b, p, len < 8 ? len : 8);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
 
 struct em_partfn {
     const em_node *node;
@@ -70,7 +84,7 @@ static ember_status parse_bounds(const uint8_t *b, size_t len, bound **out,
             return ember_errorf(err, EMBER_EINVAL, "range bounds: bound %"
                                 PRIu32 " is not one encoded key", i);
         }
-        v[i] = (bound){r, rl};
+        v[i] = (bound){r, rl, prefix_of(r, rl)};
         if (i > 0 && ember_rec_compare(v[i - 1].p, v[i - 1].len, r, rl) >= 0) {
             free(v);
             return ember_errorf(err, EMBER_EINVAL, "range bounds: bound %"
@@ -171,9 +185,12 @@ void em_partfn_close(em_partfn *p)
 static uint32_t range_of(const em_partfn *p, const uint8_t *k, size_t kl)
 {
     uint32_t lo = 0, hi = p->nbounds;
+    uint64_t kp = prefix_of(k, kl);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (ember_rec_compare(p->bounds[mid].p, p->bounds[mid].len, k, kl) < 0)
+        const bound *b = &p->bounds[mid];
+        if (b->pre < kp ||
+            (b->pre == kp && ember_rec_compare(b->p, b->len, k, kl) < 0))
             lo = mid + 1;
         else
             hi = mid;

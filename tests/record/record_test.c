@@ -1085,6 +1085,41 @@ static void test_type_names(void **state)
     assert_string_equal(ember_type_name(0), "unknown");
 }
 
+/* Byte strings of every length up to 80 with 0x00 at each position (and
+ * a second one further on) encode to tag, escaped bytes, terminator and
+ * decode back: short ones are scanned a word at a time, long ones not. */
+static void test_bytes_zero_positions(void **state)
+{
+    (void)state;
+    uint8_t src[80], back[80], enc[2 * 80 + 2];
+    for (size_t len = 0; len <= sizeof src; len++) {
+        for (size_t z = 0; z <= len; z++) { /* z == len: no 0x00 */
+            memset(src, 'x', sizeof src);
+            size_t zeros = 0;
+            if (z < len) {
+                src[z] = 0x00;
+                zeros++;
+                if (z + 9 < len) {
+                    src[z + 9] = 0x00;
+                    zeros++;
+                }
+            }
+            ember_buf b = ember_buf_fixed(enc, sizeof enc);
+            assert_int_equal(ember_rec_put_bytes(&b, src, len), EMBER_OK);
+            assert_int_equal(b.len, len + zeros + 2);
+            assert_int_equal(enc[0], EMBER_REC_TAG_BYTES);
+            assert_int_equal(enc[b.len - 1], 0x00);
+            ember_rec_cursor c = ember_rec_cursor_init(enc, b.len);
+            ember_value v;
+            assert_int_equal(ember_rec_next(&c, &v), EMBER_OK);
+            assert_int_equal(v.u.str.len, len);
+            assert_int_equal(ember_rec_string_copy(&v, back, sizeof back),
+                             len);
+            assert_memory_equal(back, src, len);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1111,6 +1146,7 @@ int main(void)
         cmocka_unit_test(test_json_bytes),
         cmocka_unit_test(test_json_tuples),
         cmocka_unit_test(test_type_names),
+        cmocka_unit_test(test_bytes_zero_positions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
