@@ -1111,6 +1111,7 @@ static void test_bytes_zero_positions(void **state)
             assert_int_equal(enc[b.len - 1], 0x00);
             ember_rec_cursor c = ember_rec_cursor_init(enc, b.len);
             ember_value v;
+            memset(&v, 0, sizeof v);
             assert_int_equal(ember_rec_next(&c, &v), EMBER_OK);
             assert_int_equal(v.u.str.len, len);
             assert_int_equal(ember_rec_string_copy(&v, back, sizeof back),
