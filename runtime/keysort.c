@@ -31,41 +31,125 @@ static int full_cmp(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-void em_keysort(em_keyref *refs, em_keyref *tmp, size_t n)
+/* The MSD pass splits by 16 bits; LSD passes go 8 bits at a time (their
+ * counters are cleared per pass, cheap for small buckets too). */
+#define MSD_BITS 16
+#define MSD_DIGITS ((size_t)1 << MSD_BITS)
+#define LSD_DIGITS 256
+/* From this many refs on, an MSD pass splits them into buckets first. */
+#define MSD_MIN ((size_t)1 << 15)
+/* Buckets this small are put in order by insertion. */
+#define SMALL 24
+
+/* Stable LSD radix on the prefix, a byte a pass, skipping bytes that are
+ * the same for every ref; the result is in refs. */
+static void lsd(em_keyref *refs, em_keyref *tmp, size_t n)
 {
-    if (n < 2)
-        return;
-    /* LSD radix on the prefix, 16 bits a pass; passes whose digit is the
-     * same for every ref are skipped */
-    static const int shifts[4] = {0, 16, 32, 48};
+    size_t count[LSD_DIGITS];
     em_keyref *src = refs, *dst = tmp;
-    size_t *count = malloc(65536 * sizeof *count);
-    if (!count) {
-        qsort(refs, n, sizeof *refs, full_cmp);
-        return;
-    }
-    for (int pass = 0; pass < 4; pass++) {
-        int sh = shifts[pass];
-        memset(count, 0, 65536 * sizeof *count);
+    for (int sh = 0; sh < 64; sh += 8) {
+        memset(count, 0, sizeof count);
         for (size_t i = 0; i < n; i++)
-            count[(src[i].prefix >> sh) & 0xffff]++;
-        if (count[(src[0].prefix >> sh) & 0xffff] == n)
+            count[(src[i].prefix >> sh) & 0xff]++;
+        if (count[(src[0].prefix >> sh) & 0xff] == n)
             continue;
         size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
+        for (size_t d = 0; d < LSD_DIGITS; d++) {
             size_t c = count[d];
             count[d] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].prefix >> sh) & 0xffff]++] = src[i];
+            dst[count[(src[i].prefix >> sh) & 0xff]++] = src[i];
         em_keyref *t = src;
         src = dst;
         dst = t;
     }
-    free(count);
     if (src != refs)
         memcpy(refs, src, n * sizeof *refs);
+}
+
+/* Stable insertion sort by prefix. */
+static void by_insertion(em_keyref *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        em_keyref x = a[i];
+        size_t j = i;
+        while (j > 0 && a[j - 1].prefix > x.prefix) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+    }
+}
+
+static int msd(em_keyref *refs, em_keyref *tmp, size_t n);
+
+/* Sorts a bucket of refs by prefix (stable); tmp as large. */
+static int bucket_sort(em_keyref *refs, em_keyref *tmp, size_t n)
+{
+    if (n >= MSD_MIN)
+        return msd(refs, tmp, n);
+    if (n > SMALL)
+        lsd(refs, tmp, n);
+    else if (n > 1)
+        by_insertion(refs, n);
+    return 0;
+}
+
+/*
+ * Many refs: one stable MSD pass on the highest MSD_BITS bits in which
+ * the prefixes differ scatters them into tmp, each bucket is sorted on
+ * its own, and the whole is copied back: for keys spread over their first
+ * bytes, one pass over all the refs and then buckets that fit in cache,
+ * instead of a pass over them all per byte. -1 when out of memory.
+ */
+static int msd(em_keyref *refs, em_keyref *tmp, size_t n)
+{
+    uint64_t any = 0, all = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        any |= refs[i].prefix;
+        all &= refs[i].prefix;
+    }
+    uint64_t vary = any ^ all;
+    if (!vary)
+        return 0; /* one prefix: the comparison pass orders them */
+    int top = 63 - __builtin_clzll(vary);
+    int sh = top >= MSD_BITS - 1 ? top - (MSD_BITS - 1) : 0;
+    size_t *ends = calloc(MSD_DIGITS, sizeof *ends);
+    if (!ends)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        ends[(refs[i].prefix >> sh) & (MSD_DIGITS - 1)]++;
+    size_t sum = 0;
+    for (size_t d = 0; d < MSD_DIGITS; d++) {
+        size_t c = ends[d];
+        ends[d] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[ends[(refs[i].prefix >> sh) & (MSD_DIGITS - 1)]++] = refs[i];
+    /* ends[d] is now where bucket d ends */
+    int rc = 0;
+    size_t start = 0;
+    for (size_t d = 0; rc == 0 && d < MSD_DIGITS; d++) {
+        rc = bucket_sort(tmp + start, refs + start, ends[d] - start);
+        start = ends[d];
+    }
+    free(ends);
+    memcpy(refs, tmp, n * sizeof *refs);
+    return rc;
+}
+
+void em_keysort(em_keyref *refs, em_keyref *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    if (bucket_sort(refs, tmp, n) != 0) {
+        /* no memory for the MSD counters: by comparison */
+        qsort(refs, n, sizeof *refs, full_cmp);
+        return;
+    }
     /* equal prefixes: order by the whole key, then the original order */
     size_t i = 0;
     while (i < n) {

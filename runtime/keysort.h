@@ -4,9 +4,11 @@
  * A ref points at one record held in memory and at its key (a pair's
  * first element, or the whole record). em_keysort orders refs by key bytes
  * (memcmp, shorter prefix first — the typed order of encoded keys), and
- * keeps refs with equal keys in their original order (by `seq`): an LSD
- * radix sort on an 8-byte key prefix, then the runs of equal prefixes by
- * comparison. No per-record allocation.
+ * keeps refs with equal keys in their original order (by `seq`): a radix
+ * sort on an 8-byte key prefix (many refs: one MSD pass on the highest
+ * 16 bits where prefixes differ, then each bucket by LSD bytes or
+ * insertion), then the runs of equal prefixes by comparison. No
+ * per-record allocation.
  *
  * Threads: any; no shared state.
  */
