@@ -38,8 +38,10 @@ static int full_cmp(const void *x, const void *y)
 #define LSD_DIGITS 256
 /* From this many refs on, an MSD pass splits them into buckets first. */
 #define MSD_MIN ((size_t)1 << 15)
-/* Buckets this small are put in order by insertion. */
+/* Buckets this small are put in order by insertion; up to MEDIUM, by
+ * byte-wise MSD (one pass per level, no pass on bytes that are equal). */
 #define SMALL 24
+#define MEDIUM 1024
 
 /* Stable LSD radix on the prefix, a byte a pass, skipping bytes that are
  * the same for every ref; the result is in refs. */
@@ -85,13 +87,59 @@ static void by_insertion(em_keyref *a, size_t n)
 
 static int msd(em_keyref *refs, em_keyref *tmp, size_t n);
 
+/* The bits in which the prefixes of refs[0..n) differ. */
+static uint64_t varying(const em_keyref *refs, size_t n)
+{
+    uint64_t any = 0, all = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        any |= refs[i].prefix;
+        all &= refs[i].prefix;
+    }
+    return any ^ all;
+}
+
+/* A bucket of a few hundred refs at most: stable MSD on the highest 8
+ * bits where they differ, then each part the same way; result in refs. */
+static void msd8(em_keyref *refs, em_keyref *tmp, size_t n)
+{
+    uint64_t vary = varying(refs, n);
+    if (!vary)
+        return;
+    int top = 63 - __builtin_clzll(vary);
+    int sh = top >= 7 ? top - 7 : 0;
+    size_t ends[LSD_DIGITS];
+    memset(ends, 0, sizeof ends);
+    for (size_t i = 0; i < n; i++)
+        ends[(refs[i].prefix >> sh) & 0xff]++;
+    size_t sum = 0;
+    for (size_t d = 0; d < LSD_DIGITS; d++) {
+        size_t c = ends[d];
+        ends[d] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[ends[(refs[i].prefix >> sh) & 0xff]++] = refs[i];
+    memcpy(refs, tmp, n * sizeof *refs);
+    size_t start = 0;
+    for (size_t d = 0; d < LSD_DIGITS; d++) {
+        size_t len = ends[d] - start;
+        if (len > SMALL)
+            msd8(refs + start, tmp + start, len);
+        else if (len > 1)
+            by_insertion(refs + start, len);
+        start = ends[d];
+    }
+}
+
 /* Sorts a bucket of refs by prefix (stable); tmp as large. */
 static int bucket_sort(em_keyref *refs, em_keyref *tmp, size_t n)
 {
     if (n >= MSD_MIN)
         return msd(refs, tmp, n);
-    if (n > SMALL)
+    if (n > MEDIUM)
         lsd(refs, tmp, n);
+    else if (n > SMALL)
+        msd8(refs, tmp, n);
     else if (n > 1)
         by_insertion(refs, n);
     return 0;
@@ -106,12 +154,7 @@ static int bucket_sort(em_keyref *refs, em_keyref *tmp, size_t n)
  */
 static int msd(em_keyref *refs, em_keyref *tmp, size_t n)
 {
-    uint64_t any = 0, all = ~(uint64_t)0;
-    for (size_t i = 0; i < n; i++) {
-        any |= refs[i].prefix;
-        all &= refs[i].prefix;
-    }
-    uint64_t vary = any ^ all;
+    uint64_t vary = varying(refs, n);
     if (!vary)
         return 0; /* one prefix: the comparison pass orders them */
     int top = 63 - __builtin_clzll(vary);

@@ -1,6 +1,7 @@
 /* Unit tests of em_keysort: against a comparison sort (key bytes, then the
  * original order) for small and large inputs whose keys are spread,
- * share long prefixes, repeat, or are shorter than the 8-byte prefix. */
+ * share long prefixes, repeat, are shorter than the 8-byte prefix, or use
+ * few byte values (buckets of every size). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,7 @@ static int want_cmp(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-enum shape { SPREAD, SHARED_PREFIX, FEW_KEYS, SHORT_KEYS };
+enum shape { SPREAD, SHARED_PREFIX, FEW_KEYS, SHORT_KEYS, NARROW };
 
 /* n keys of the given shape in keys (12 bytes each); refs over them. */
 static void make(em_keyref *refs, uint8_t *keys, size_t n, enum shape sh)
@@ -47,6 +48,9 @@ static void make(em_keyref *refs, uint8_t *keys, size_t n, enum shape sh)
             memset(k, (int)(next_rand() % 37), 12);
         else if (sh == SHORT_KEYS) /* 0 to 9 bytes, some 0x00 */
             len = next_rand() % 10;
+        else if (sh == NARROW) /* bytes 'a' to 'd': buckets of every size */
+            for (int j = 0; j < 12; j++)
+                k[j] = (uint8_t)('a' + next_rand() % 4);
         refs[i] = (em_keyref){0, k, k, len, len, 0, (uint32_t)i};
         em_keyref_prefix(&refs[i]);
     }
@@ -82,7 +86,7 @@ static void test_against_comparison_sort(void **state)
     static const size_t sizes[] = {0, 1, 2, 5, 25, 100, 1000, 32767, 32768,
                                    100000, 300000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        for (int sh = SPREAD; sh <= SHORT_KEYS; sh++)
+        for (int sh = SPREAD; sh <= NARROW; sh++)
             check(sizes[i], (enum shape)sh);
 }
 
