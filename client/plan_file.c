@@ -19,13 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "dag/base64.h"
 #include "ember/function.h"
 #include "ember/record.h"
 #include "json_record.h"
+#include "plan_args.h"
 
 #define MAX_DATASETS 1000000
 #define MAX_PARENTS 64
@@ -55,6 +53,8 @@ typedef enum op_kind {
     OP_UNION,
     OP_COALESCE,
     OP_SAMPLE,
+    OP_SAMPLE_BY_KEY,
+    OP_SOURCE,
     OP_ZIP,
     OP_ZIP_PARTITIONS,
     OP_PIPE,
@@ -112,6 +112,7 @@ static const op_info ops[] = {
     {"range", OP_RANGE, 0, 0, "", 0, "start end step"},
     {"text_file", OP_TEXT_FILE, 0, 0, "", 0, "path min_partitions"},
     {"empty", OP_EMPTY, 0, 0, "", 0, ""},
+    {"source", OP_SOURCE, 0, 0, "", 0, "component arg value min_partitions"},
     {"map", OP_MAP, 1, 1, "m", 0, ""},
     {"flat_map", OP_FLAT_MAP, 1, 1, "m", 0, ""},
     {"filter", OP_FILTER, 1, 1, "m", 0, ""},
@@ -130,6 +131,8 @@ static const op_info ops[] = {
     {"union", OP_UNION, 1, MAX_PARENTS, "", 0, ""},
     {"coalesce", OP_COALESCE, 1, 1, "", IN, "shuffle"},
     {"sample", OP_SAMPLE, 1, 1, "", 0, "with_replacement fraction seed"},
+    {"sample_by_key", OP_SAMPLE_BY_KEY, 1, 1, "", SH,
+     "with_replacement fractions seed"},
     {"zip", OP_ZIP, 2, 2, "", 0, ""},
     {"zip_partitions", OP_ZIP_PARTITIONS, 2, 4, "m", 0, ""},
     {"pipe", OP_PIPE, 1, 1, "", 0, "command"},
@@ -161,9 +164,6 @@ static const op_info ops[] = {
 #undef SH
 #undef CO
 #undef IN
-
-/* Operations of the plan format that a plan file cannot name. */
-static const char *const later_ops[] = {"sample_by_key", "source"};
 
 static const char *const dataset_keys[] = {
     "id", "op", "parents", "partitions", "partitioner", "fns", "args",
@@ -508,10 +508,6 @@ static ember_status get_fn(plan_ctx *c, const json_t *v, const char *field,
         if ((st = known_keys(c, v, field, "name arg value",
                              "a function reference")) != EMBER_OK)
             return st;
-        if (json_object_get(v, "arg") && json_object_get(v, "value"))
-            return fail(c, EMBER_EINVAL,
-                        "%s: give \"arg\" (base64) or \"value\" (a record), "
-                        "not both", field);
     } else if (!json_is_string(v)) {
         return fail(c, EMBER_EINVAL,
                     "%s must be \"plugin.symbol\" or {\"name\": ..., "
@@ -535,36 +531,10 @@ static ember_status get_fn(plan_ctx *c, const json_t *v, const char *field,
                     shape == EMBER_FN_MAP ? "map" : "reduce");
     if (!json_is_object(v))
         return EMBER_OK;
-    const json_t *arg = json_object_get(v, "arg");
-    const json_t *value = json_object_get(v, "value");
-    if (arg) {
-        if (!json_is_string(arg))
-            return fail(c, EMBER_EINVAL, "%s.arg must be a base64 string, "
-                        "got %s", field, json_kind(arg));
-        size_t at = 0;
-        st = em_base64_decode(&out->arg, &out->arg_len,
-                              json_string_value(arg), json_string_length(arg),
-                              (size_t)64 << 20, &at);
-        if (st == EMBER_EINVAL)
-            return fail(c, st, "%s.arg is not canonical base64 (at "
-                        "character %zu)", field, at);
-        if (st == EMBER_ENOSPC)
-            return fail(c, EMBER_EINVAL, "%s.arg is over 64 MiB", field);
-        if (st != EMBER_OK)
-            return fail(c, st, "out of memory");
-    } else if (value) {
-        char where[96];
-        snprintf(where, sizeof where, "%s.value", field);
-        ember_buf b = ember_buf_heap();
-        ember_error e = {0};
-        st = em_json_to_record(value, where, &b, &e);
-        if (st != EMBER_OK) {
-            ember_buf_release(&b);
-            return fail(c, st, "%s", e.msg);
-        }
-        out->arg = b.data;
-        out->arg_len = b.len;
-    }
+    ember_error e = {0};
+    if ((st = em_plan_blob(v, field, &out->arg, &out->arg_len, &e)) !=
+        EMBER_OK)
+        return fail(c, st, "%s", e.msg);
     return EMBER_OK;
 }
 
@@ -667,9 +637,6 @@ static ember_status read_dataset(plan_ctx *c, size_t i)
             return fail(c, EMBER_EINVAL, "op: count_by_key is an action in "
                         "plan files ({\"action\": \"count_by_key\", "
                         "\"dataset\": ID})");
-        if (in_list(later_ops, COUNT(later_ops), op))
-            return fail(c, EMBER_EUNSUPPORTED, "operation '%s' is not "
-                        "available yet", op);
         return fail(c, EMBER_EINVAL, "op: unknown operation '%.64s'", op);
     }
     const char *key;
@@ -683,8 +650,11 @@ static ember_status read_dataset(plan_ctx *c, size_t i)
         !(d->op->flags & OPF_PARTITIONER)) {
         if (d->op->flags & OPF_SHUFFLE)
             return fail(c, EMBER_EINVAL, "partitioner: %s places records "
-                        "itself and takes no partitioner (\"partitions\" "
-                        "sets how many)", op);
+                        "itself and takes no partitioner%s", op,
+                        d->op->flags & OPF_COUNT_IN
+                            ? " (\"partitions\" sets how many)"
+                            : " (it keeps its parent's, else hashes into "
+                              "the parent's partition count)");
         return fail(c, EMBER_EINVAL, "partitioner: only shuffle operations "
                     "take a partitioner");
     }
@@ -929,6 +899,34 @@ static ember_status build_source(plan_ctx *c, pf_dataset *d,
         free(full);
         return EMBER_OK;
     }
+    case OP_SOURCE: {
+        const char *comp;
+        uint8_t *arg = NULL;
+        size_t len = 0;
+        ember_error pe = {0};
+        if ((st = get_string(c, json_object_get(args, "component"),
+                             "args.component", &comp)) != EMBER_OK ||
+            (st = get_int(c, json_object_get(args, "min_partitions"),
+                          "args.min_partitions", 1, MAX_PARTITIONS, 0, 0,
+                          &parts)) != EMBER_OK ||
+            (pv && (st = get_int(c, pv, "partitions", 0, MAX_PARTITIONS, 1,
+                                 0, &a)) != EMBER_OK))
+            return st;
+        /* A remote session plans on the service, which has the source. */
+        if (!c->s->remote &&
+            !em_registry_find(c->s->registry, EMBER_KIND_SOURCE, comp))
+            return fail(c, EMBER_EINVAL, "args.component: no source "
+                        "component '%.128s' is loaded (is its plugin "
+                        "loaded? 'ember plugin list' shows what is)", comp);
+        if ((st = em_plan_blob(args, "args", &arg, &len, &pe)) != EMBER_OK)
+            return fail(c, st, "%s", pe.msg);
+        /* the argument goes to the component as is: a path in it is not
+         * resolved against the file's directory */
+        if (!c->checking)
+            d->rdd = ember_source(c->s, comp, arg, len, (uint32_t)parts, e);
+        free(arg);
+        return EMBER_OK;
+    }
     default: /* OP_EMPTY */
         if ((st = get_int(c, pv, "partitions", 0, 0, 0, 0, &parts)) !=
             EMBER_OK)
@@ -1087,7 +1085,9 @@ typedef struct pf_args {
     json_int_t seed;
     double fraction;
     const char *command;
-    ember_buf zero;
+    ember_buf zero;    /* the zero record; sample_by_key's fractions (a
+                          batch of count records) */
+    uint64_t count;
 } pf_args;
 
 static ember_status read_args(plan_ctx *c, const pf_dataset *d,
@@ -1096,7 +1096,8 @@ static ember_status read_args(plan_ctx *c, const pf_dataset *d,
     const json_t *pv = json_object_get(d->obj, "partitions");
     ember_status st;
     ember_error e = {0};
-    switch (d->op->kind) {
+    op_kind kind = d->op->kind;
+    switch (kind) {
     case OP_MAP_PARTITIONS:
     case OP_MAP_PARTITIONS_WITH_INDEX:
         return get_bool(c, json_object_get(args, "preserves_partitioning"),
@@ -1133,21 +1134,23 @@ static ember_status read_args(plan_ctx *c, const pf_dataset *d,
                         "one value (got an empty record)");
         return EMBER_OK;
     }
-    case OP_SAMPLE: {
+    case OP_SAMPLE:
+    case OP_SAMPLE_BY_KEY: {
         const json_t *fv = json_object_get(args, "fraction");
-        /* Spark draws a random seed when none is given. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        json_int_t dflt = (json_int_t)(((uint64_t)ts.tv_sec * 1000000007u) ^
-                                       (uint64_t)ts.tv_nsec ^
-                                       ((uint64_t)getpid() << 32));
         if ((st = get_bool(c, json_object_get(args, "with_replacement"),
                            "args.with_replacement", 0, &a->flag)) !=
                 EMBER_OK ||
             (st = get_int(c, json_object_get(args, "seed"), "args.seed",
-                          INT64_MIN, INT64_MAX, 0, dflt, &a->seed)) !=
-                EMBER_OK)
+                          INT64_MIN, INT64_MAX, 0, em_plan_random_seed(),
+                          &a->seed)) != EMBER_OK)
             return st;
+        if (kind == OP_SAMPLE_BY_KEY) {
+            if ((st = em_plan_fractions(json_object_get(args, "fractions"),
+                                        "args.fractions", a->flag, &a->zero,
+                                        &a->count, &e)) != EMBER_OK)
+                return fail(c, st, "%s", e.msg);
+            return EMBER_OK;
+        }
         if (!fv)
             return fail(c, EMBER_EINVAL, "args.fraction is required");
         if (!json_is_number(fv))
@@ -1208,6 +1211,11 @@ static ember_status build_derived(plan_ctx *c, pf_dataset *d,
     case OP_SAMPLE:
         d->rdd = ember_sample(r, a.flag, a.fraction, (uint64_t)a.seed, e);
         break;
+    case OP_SAMPLE_BY_KEY: {
+        ember_batch fr = {a.zero.data, a.zero.len, a.count};
+        d->rdd = ember_sample_by_key(r, a.flag, &fr, (uint64_t)a.seed, e);
+        break;
+    }
     case OP_ZIP: d->rdd = ember_zip(ps[0], ps[1], e); break;
     case OP_ZIP_PARTITIONS:
         d->rdd = ember_zip_partitions(ps, d->nparents, f, e);
@@ -1402,7 +1410,8 @@ static ember_status build_one(plan_ctx *c, pf_dataset *d)
             st = fail(c, EMBER_EINVAL, "partitions is %" JSON_INTEGER_FORMAT
                       " but a %s of these parents has %" PRIu32, want,
                       d->op->name, ember_rdd_partitions(d->rdd));
-    } else if (pv && d->op->kind == OP_TEXT_FILE) {
+    } else if (pv && (d->op->kind == OP_TEXT_FILE ||
+                      d->op->kind == OP_SOURCE)) {
         json_int_t want = json_integer_value(pv);
         if ((uint32_t)want != ember_rdd_partitions(d->rdd))
             st = fail(c, EMBER_EINVAL, "partitions is %" JSON_INTEGER_FORMAT

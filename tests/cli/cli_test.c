@@ -1642,6 +1642,209 @@ static void test_run_key_op_errors(void **state)
                      "action 1 (take of dataset 5): n is required");
 }
 
+/* sample_by_key over dataset 4 of KEY_DATA: fractions 1 and 0 keep every
+ * value of their key or none, whatever the seed; keys as an object (string
+ * keys) or as [KEY, FRACTION] pairs (any key, here ints and tuples). */
+static void test_run_sample_by_key(void **state)
+{
+    (void)state;
+    expect_key_run(",\n {\"id\": 5, \"op\": \"sample_by_key\", \"parents\":"
+                   " [{\"id\": 4, \"dep\": \"shuffle\"}], \"partitions\": 3,"
+                   " \"args\": {\"with_replacement\": false, \"seed\": 7,"
+                   " \"fractions\": {\"a\": 1.0, \"b\": 0.0, \"c\": 1}}},\n"
+                   " {\"id\": 6, \"op\": \"sample_by_key\", \"parents\": [0],"
+                   " \"args\": {\"fractions\": [[1, 0.0], [2, 1.0]]}},\n"
+                   " {\"id\": 7, \"op\": \"map\", \"parents\": [0],"
+                   " \"fns\": [\"std.swap\"]},\n"
+                   " {\"id\": 8, \"op\": \"key_by\", \"parents\": [7],"
+                   " \"fns\": [\"std.identity\"]},\n"
+                   " {\"id\": 9, \"op\": \"sample_by_key\", \"parents\": [8],"
+                   " \"args\": {\"fractions\": [[[\"a\", 1], 1],"
+                   " [[\"b\", 2], 0], [[\"c\", 2], 1]]}}",
+                   "{\"action\": \"collect\", \"dataset\": 5},"
+                   " {\"action\": \"collect\", \"dataset\": 6},"
+                   " {\"action\": \"collect\", \"dataset\": 9}",
+                   "{\"key\":\"a\",\"value\":1}\n{\"key\":\"a\",\"value\":3}\n"
+                   "{\"key\":\"c\",\"value\":4}\n"
+                   "{\"key\":2,\"value\":\"b\"}\n{\"key\":2,\"value\":\"c\"}\n"
+                   "{\"key\":[\"a\",1],\"value\":[\"a\",1]}\n"
+                   "{\"key\":[\"c\",2],\"value\":[\"c\",2]}\n",
+                   0);
+    /* With replacement 0 still keeps nothing, and a fraction may exceed
+     * 1 (how many copies it makes is random: only a count is printed). */
+    run_result r;
+    const char *path = run_plan(
+        &r, "keys.json",
+        key_plan(",\n {\"id\": 5, \"op\": \"sample_by_key\", \"parents\":"
+                 " [4], \"args\": {\"with_replacement\": true,"
+                 " \"fractions\": [[\"a\", 0], [\"b\", 0], [\"c\", 0]]}},\n"
+                 " {\"id\": 6, \"op\": \"sample_by_key\", \"parents\": [4],"
+                 " \"args\": {\"with_replacement\": true,"
+                 " \"fractions\": {\"a\": 2.5, \"b\": 0, \"c\": 0}}}",
+                 "{\"action\": \"count\", \"dataset\": 5},"
+                 " {\"action\": \"count\", \"dataset\": 6}"),
+        NULL);
+    expect_code(&r, 0);
+    assert_true(starts_with(r.out.data, "0\n"));
+    char *end = NULL;
+    strtoul(r.out.data + 2, &end, 10);
+    assert_true(end > r.out.data + 2);
+    assert_string_equal(end, "\n");
+    run_free(&r);
+    unlink(path);
+}
+
+static void test_run_sample_by_key_errors(void **state)
+{
+    (void)state;
+    /* Each names the dataset and the field, down to the item. */
+    static const struct {
+        const char *args, *prefix;
+    } cases[] = {
+        {"{\"seed\": 1}",
+         "args.fractions is required"},
+        {"{\"fractions\": {\"a\": 1.5, \"b\": 0, \"c\": 0}}",
+         "args.fractions[\"a\"]: the fraction 1.5 must be in [0, 1] "
+         "(with_replacement is false)"},
+        {"{\"fractions\": [[\"a\", 1], [\"b\", -0.25]],"
+         " \"with_replacement\": true}",
+         "args.fractions[1][1]: the fraction -0.25 must be >= 0"},
+        {"{\"fractions\": [[\"a\", 1], [\"b\", 0], [\"a\", 0.5]]}",
+         "args.fractions[2]: the key \"a\" is given twice (first at "
+         "args.fractions[0])"},
+        {"{\"fractions\": [[[1, 2], 1], [[1, 2.0], 1], [[1, 2], 0]]}",
+         "args.fractions[2]: the key [1,2] is given twice (first at "
+         "args.fractions[0])"},
+        {"{\"fractions\": [[\"a\", 1], [\"b\"]]}",
+         "args.fractions[1] must be a [KEY, FRACTION] pair, got an array "
+         "of 1"},
+        {"{\"fractions\": {\"a\": \"half\"}}",
+         "args.fractions[\"a\"]: a fraction must be a number, got a string"},
+        {"{\"fractions\": [[{\"x\": 1}, 1]]}",
+         "args.fractions[0][0]: an object is not a record value"},
+        {"{\"fractions\": 0.5}",
+         "args.fractions must be an array of [KEY, FRACTION] pairs or an "
+         "object of fractions by string key, got a number"},
+        {"{\"fractions\": {\"a\": 1}, \"seed\": \"x\"}",
+         "args.seed must be an integer, got a string"},
+        {"{\"fractions\": {\"a\": 1}, \"fraction\": 1}",
+         "args: unknown field 'fraction' (sample_by_key takes: "
+         "with_replacement fractions seed)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char more[512], want[512];
+        snprintf(more, sizeof more, ",\n {\"id\": 5, \"op\": "
+                 "\"sample_by_key\", \"parents\": [4], \"args\": %s}",
+                 cases[i].args);
+        snprintf(want, sizeof want, "dataset 5 (sample_by_key): %s",
+                 cases[i].prefix);
+        expect_key_error(more, "{\"action\": \"collect\", \"dataset\": 5}",
+                         want);
+    }
+    expect_key_error(",\n {\"id\": 5, \"op\": \"sample_by_key\", \"parents\":"
+                     " [4], \"partitioner\": {\"kind\": \"hash\"},"
+                     " \"args\": {\"fractions\": {\"a\": 1}}}",
+                     "{\"action\": \"collect\", \"dataset\": 5}",
+                     "dataset 5 (sample_by_key): partitioner: sample_by_key "
+                     "places records itself and takes no partitioner");
+    expect_key_error(",\n {\"id\": 5, \"op\": \"sample_by_key\", \"parents\":"
+                     " [{\"id\": 4, \"dep\": \"narrow\"}],"
+                     " \"args\": {\"fractions\": {\"a\": 1}}}",
+                     "{\"action\": \"collect\", \"dataset\": 5}",
+                     "dataset 5 (sample_by_key): parents[0].dep: "
+                     "sample_by_key shuffles its parent");
+    /* A key of the data without a fraction fails the job, as in the API. */
+    run_result r;
+    const char *path = run_plan(
+        &r, "bad-run.json",
+        key_plan(",\n {\"id\": 5, \"op\": \"sample_by_key\", \"parents\":"
+                 " [4], \"args\": {\"fractions\": {\"a\": 1}}}",
+                 "{\"action\": \"collect\", \"dataset\": 5}"),
+        NULL);
+    expect_code(&r, 1);
+    assert_string_equal(r.out.data, "");
+    assert_non_null(strstr(r.err.data, "action 0 (collect of dataset 5): "));
+    assert_non_null(strstr(r.err.data, "a key has no fraction"));
+    run_free(&r);
+    unlink(path);
+}
+
+/* A source component read through `source`: the text plugin's lines give
+ * what text_file gives. */
+static void test_run_source(void **state)
+{
+    (void)state;
+    const char *input = scratch_file("lines.txt", "one\ntwo\nthree\n");
+    char in_path[128]; /* the scratch directory's name is short */
+    assert_true(strlen(input) < sizeof in_path);
+    snprintf(in_path, sizeof in_path, "%s", input);
+    char plan[2048];
+    snprintf(plan, sizeof plan,
+             "{\"ember_plan\": 1, \"datasets\": [\n"
+             " {\"id\": 0, \"op\": \"text_file\","
+             " \"args\": {\"path\": \"lines.txt\", \"min_partitions\": 2}},\n"
+             " {\"id\": 1, \"op\": \"source\", \"args\": {\"component\":"
+             " \"text.lines\", \"value\": \"%s\", \"min_partitions\": 2}},\n"
+             " {\"id\": 2, \"op\": \"source\", \"args\": {\"component\":"
+             " \"text.lines\", \"value\": [\"%s\"]}, \"name\": \"in\"}],\n"
+             " \"actions\": [{\"action\": \"collect\", \"dataset\": 0},\n"
+             "  {\"action\": \"collect\", \"dataset\": 1},\n"
+             "  {\"action\": \"count\", \"dataset\": 2}]}\n",
+             in_path, in_path);
+    static const char lines[] = "\"one\"\n\"two\"\n\"three\"\n";
+    char want[256];
+    snprintf(want, sizeof want, "%s%s3\n", lines, lines);
+    expect_run(plan, want);
+
+    /* Errors name the field. */
+    static const struct {
+        const char *args, *prefix;
+    } cases[] = {
+        {"{\"value\": \"x\"}", "args.component is required"},
+        {"{\"component\": \"nosuch.lines\", \"value\": \"x\"}",
+         "args.component: no source component 'nosuch.lines' is loaded"},
+        {"{\"component\": \"text.lines\", \"arg\": \"AA=\"}",
+         "args.arg is not canonical base64"},
+        {"{\"component\": \"text.lines\", \"arg\": \"AA==\","
+         " \"value\": \"x\"}",
+         "args: give \"arg\" (base64) or \"value\" (a record), not both"},
+        {"{\"component\": \"text.lines\", \"value\": \"x\","
+         " \"min_partitions\": 0}",
+         "args.min_partitions is 0 but must be in 1.."},
+        {"{\"component\": \"text.lines\", \"path\": \"x\"}",
+         "args: unknown field 'path' (source takes: component arg value "
+         "min_partitions)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(plan, sizeof plan,
+                 "{\"ember_plan\": 1, \"datasets\": [\n"
+                 " {\"id\": 3, \"op\": \"source\", \"args\": %s}],\n"
+                 " \"actions\": [{\"action\": \"count\", \"dataset\": 3}]}\n",
+                 cases[i].args);
+        snprintf(want, sizeof want, "dataset 3 (source): %s",
+                 cases[i].prefix);
+        expect_run_error(plan, "", want);
+    }
+    /* What only making the dataset finds: a missing input, a count of
+     * partitions the input does not split into. */
+    snprintf(plan, sizeof plan,
+             "{\"ember_plan\": 1, \"datasets\": [\n"
+             " {\"id\": 3, \"op\": \"source\", \"partitions\": 5, \"args\":"
+             " {\"component\": \"text.lines\", \"value\": \"%s\"}}],\n"
+             " \"actions\": [{\"action\": \"count\", \"dataset\": 3}]}\n",
+             in_path);
+    expect_run_error(plan, "", "dataset 3 (source): partitions is 5 but the "
+                               "input splits into ");
+    snprintf(plan, sizeof plan,
+             "{\"ember_plan\": 1, \"datasets\": [\n"
+             " {\"id\": 3, \"op\": \"source\", \"args\":"
+             " {\"component\": \"text.lines\", \"value\": \"%s.missing\"}}],\n"
+             " \"actions\": [{\"action\": \"count\", \"dataset\": 3}]}\n",
+             in_path);
+    expect_run_error(plan, "", "dataset 3 (source): ");
+    unlink(in_path);
+}
+
 static const char range_plan[] =
     "{\"ember_plan\": 1, \"datasets\": [\n"
     " {\"id\": 0, \"op\": \"range\", \"args\": {\"start\": 0, \"end\": 5}}],\n"
@@ -1785,6 +1988,9 @@ int main(void)
         cmocka_unit_test(test_run_repartition_and_sorts),
         cmocka_unit_test(test_run_pair_actions),
         cmocka_unit_test(test_run_key_op_errors),
+        cmocka_unit_test(test_run_sample_by_key),
+        cmocka_unit_test(test_run_sample_by_key_errors),
+        cmocka_unit_test(test_run_source),
         cmocka_unit_test(test_run_verbose),
         cmocka_unit_test(test_run_plan_plugins),
         cmocka_unit_test(test_run_wordcount_example),

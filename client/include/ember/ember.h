@@ -428,9 +428,7 @@ typedef void (*ember_plan_emit_fn)(void *ctx, const char *json_line);
  * (text_file, save_as_text_file) resolve against its directory; NULL means
  * "plan" in the current directory. The whole file is checked before any
  * action runs.
- * Errors: EMBER_EINVAL for a bad file; EMBER_EUNSUPPORTED for an
- * operation plan files do not offer (sample_by_key, source); a dataset the
- * API refuses (a
+ * Errors: EMBER_EINVAL for a bad file; a dataset the API refuses (a
  * missing input, zips of unequal partition counts) with that call's
  * status; a failing action with its status and "job.json: action 2
  * (collect of dataset 5): <the task's message>" (actions count from 0).
