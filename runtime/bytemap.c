@@ -19,9 +19,11 @@
 static _Thread_local em_bytemap_slot *spare;
 static _Thread_local size_t spare_bytes;
 
-/* Zeroed slots, written before use: calloc's fresh pages map the shared
- * zero page, so a lookup's read and then an insert's write would fault
- * twice, the second flushing every thread's TLB. */
+/* Zeroed slots, faulted in writable before use: calloc's fresh pages map
+ * the shared zero page, so a lookup's read and then an insert's write
+ * would fault twice, the second flushing every thread's TLB. A fresh
+ * mapping is zeroed by the kernel as it populates it (huge pages when it
+ * can), so it is not written over again. */
 static em_bytemap_slot *slots_alloc(size_t n)
 {
     size_t bytes = n * sizeof(em_bytemap_slot);
@@ -36,6 +38,10 @@ static em_bytemap_slot *slots_alloc(size_t n)
         if (mem == MAP_FAILED)
             return NULL;
         madvise(mem, bytes, MADV_HUGEPAGE); /* a hint */
+#ifdef MADV_POPULATE_WRITE
+        if (madvise(mem, bytes, MADV_POPULATE_WRITE) == 0)
+            return mem;
+#endif
     } else if (posix_memalign(&mem, 64, bytes) != 0) {
         return NULL;
     }
