@@ -247,9 +247,12 @@ ember_status em_shuffle_map_task(em_task_env *env, uint32_t node,
                                              != EM_COMBINE_DISTINCT);
     if (s == EMBER_OK)
         s = em_pipe_open(&pipe, env, fu.on ? fu.source : node, map_id, err);
+    /* No order is asked of the blocks, even for sorts: the reduce side
+     * sorts all it gathers (runtime/ops_shuffle.c), as Spark's does, so a
+     * map-side sort by key would be work done twice. */
     ember_shuffle_writer_opts wo = {
         .size = sizeof wo,
-        .flags = reader->op->key_ordered ? EMBER_SHUFFLE_SORTED : 0,
+        .flags = 0,
         .shuffle_id = io->out_shuffle,
         .map_id = map_id,
         .attempt = attempt,

@@ -171,8 +171,10 @@ static void spill_run(const char *master, const char *codec)
 {
     char c2[64];
     snprintf(c2, sizeof c2, "ember.io.compression.codec=%s", codec);
+    /* no bypass: the map side takes the sort path, which spills */
     const char *conf[] = {"ember.shuffle.memory=64k", c2,
-                          "ember.shuffle.compress=true", NULL};
+                          "ember.shuffle.compress=true",
+                          "ember.shuffle.sort.bypassMergeThreshold=0", NULL};
     static sess x; /* static: see sess_open */
     sess_open(&x, APP, master, conf);
     ember_error err = {0};

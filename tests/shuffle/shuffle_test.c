@@ -729,18 +729,30 @@ static void test_bypass_and_partition_only(void **state)
     char sdir[512];
     snprintf(sdir, sizeof sdir, "%s/shuffle_3", E.dir);
 
+    /* The bypass path holds the chunks while they fit the memory and
+     * writes the data file once ... */
     env_open("sort", "lz4", 4 * MIB, 4 * KIB, 10);
     rs_generate(&rs, 3000, 10, 4, 5);
     void *w = open_writer(3, 0, 0, 10, 0);
     write_all(w, &rs, 10);
-    /* The bypass path writes one file per partition while mapping. */
-    assert_true(count_names(sdir, ".part") >= 9);
-    commit(w, 10, lengths, counts);
     assert_int_equal(count_names(sdir, ".part"), 0);
+    commit(w, 10, lengths, counts);
     assert_int_equal(lengths[4], 0);
     check_lengths(3, 0, 10, lengths);
     for (uint32_t p = 0; p < 10; p++)
         expect_block(3, 0, p, &rs, 0);
+    /* ... and past it writes one file per partition while mapping, then
+     * concatenates them. */
+    env_open("sort", "lz4", 16 * KIB, 4 * KIB, 10);
+    w = open_writer(3, 1, 0, 10, 0);
+    write_all(w, &rs, 10);
+    assert_true(count_names(sdir, ".part") >= 9);
+    commit(w, 10, lengths, counts);
+    assert_int_equal(count_names(sdir, ".part"), 0);
+    assert_int_equal(lengths[4], 0);
+    check_lengths(3, 1, 10, lengths);
+    for (uint32_t p = 0; p < 10; p++)
+        expect_block(3, 1, p, &rs, 0);
     rs_free(&rs);
 
     rs_generate(&rs, 3000, 40, NO_PART, 6);

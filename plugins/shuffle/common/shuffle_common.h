@@ -463,17 +463,31 @@ ember_status shuf_data_size(const shuf_mgr *m, int fd, const char *path,
  * instead of being kept open (bounded descriptors).
  */
 /* One partition of a shuf_parts set. */
+/* A finished chunk held in memory (shuf_parts' hold mode). */
+typedef struct shuf_held {
+    struct shuf_held *next;
+    size_t len; /* bytes of data: the chunk's header and stored bytes */
+    uint8_t data[];
+} shuf_held;
+
+/* A mapped block the held chunks are carved from. */
+typedef struct shuf_hold_blk {
+    struct shuf_hold_blk *next;
+    size_t used, cap; /* bytes of the block, this header included */
+} shuf_hold_blk;
+
 typedef struct shuf_part {
     shuf_cbuf c;
     int fd;         /* -1 when not open */
     int created;    /* the file exists */
-    uint64_t bytes; /* stored bytes written */
+    uint64_t bytes; /* stored bytes written (or held) */
     uint64_t count; /* records added */
+    shuf_held *held, *held_tail; /* chunks held, in order */
 } shuf_part;
 
 /* The set: its files' names, chunk size and partitions. */
 typedef struct shuf_parts {
-    const shuf_mgr *m;
+    shuf_mgr *m;
     shuf_enc *enc;
     char *prefix;
     const char *suffix;
@@ -484,16 +498,33 @@ typedef struct shuf_parts {
     uint32_t chunk;
     int keep_open;
     shuf_part *p;
+    uint64_t hold;         /* hold mode: bytes of chunks kept in memory
+                              before all go to the files (0: files only) */
+    uint64_t held;         /* bytes held now */
+    int spilled;           /* the held chunks went to the files */
+    shuf_hold_blk *blocks; /* what held chunks live in */
 } shuf_parts;
 
 /*
  * Prepares n partitions writing to "<prefix><r><suffix>" (prefix is taken
  * and freed by shuf_parts_free; suffix and what are static). enc is the
- * writer's encoder, borrowed.
+ * writer's encoder, borrowed. With hold > 0 (hold mode), finished chunks
+ * stay in memory until they pass hold bytes together; only then are they
+ * written to the partitions' files (and every later chunk too), so that
+ * a map output that fits is written once, by shuf_parts_write_held.
  */
-ember_status shuf_parts_init(shuf_parts *ps, const shuf_mgr *m, shuf_enc *enc,
+ember_status shuf_parts_init(shuf_parts *ps, shuf_mgr *m, shuf_enc *enc,
                              uint32_t n, char *prefix, const char *suffix,
-                             const char *what, ember_error *err);
+                             const char *what, uint64_t hold,
+                             ember_error *err);
+
+/* Whether every chunk is still held in memory (after shuf_parts_finish:
+ * then no partition file exists and shuf_parts_write_held writes them). */
+int shuf_parts_all_held(const shuf_parts *ps);
+
+/* Appends partition r's held chunks, in order, to f. */
+ember_status shuf_parts_write_held(shuf_parts *ps, uint32_t r, shuf_file *f,
+                                   ember_error *err);
 
 /* Adds one record to partition r (< n). */
 ember_status shuf_parts_add(shuf_parts *ps, uint32_t r, const uint8_t *rec,

@@ -95,7 +95,7 @@ static ember_status hash_writer_open(void *state,
         goto done;
     s = shuf_parts_init(&w->parts, m, &h->enc, h->o.num_partitions,
                         shuf_strf(m, "%s/part_", w->tmpdir), "", "writing",
-                        err);
+                        0, err);
     if (s != EMBER_OK) {
         (void)shuf_rmtree(w->tmpdir);
         goto done;

@@ -9,9 +9,11 @@
  * one index file (docs/shuffle-format.md). Three paths:
  *   - EMBER_SHUFFLE_SORTED: sorted by (partition, record bytes); runs are
  *     merged k-way per partition;
- *   - not sorted, num_partitions <= bypass_threshold: no buffering at all,
- *     each record goes to its partition's file (Spark's bypass merge
- *     path); commit concatenates the files;
+ *   - not sorted, num_partitions <= bypass_threshold: no sort, each
+ *     record goes to its partition's chunks (Spark's bypass merge path);
+ *     finished chunks are held in memory up to memory_bytes and commit
+ *     writes them once, partition after partition; past that they all go
+ *     to one file per partition, which commit concatenates;
  *   - not sorted, more partitions: sorted by partition only; runs are
  *     merged by copying their stored chunks as they are.
  *
@@ -559,16 +561,22 @@ done:
     return s;
 }
 
-/* Writes the data file of the bypass path: the partition files, one
- * after the other. */
+/* Writes the data file of the bypass path: the partitions one after the
+ * other, from memory when they all fit ember.shuffle.memory (written
+ * once), else from their files. */
 static ember_status write_bypass(sort_writer *w, shuf_file *f,
                                  uint64_t *offsets, uint64_t *lengths,
                                  uint64_t *counts, ember_error *err)
 {
     shuf_mgr *m = w->head.m;
     ember_status s = shuf_parts_finish(&w->parts, lengths, counts, err);
+    int held = shuf_parts_all_held(&w->parts);
     for (uint32_t p = 0; s == EMBER_OK && p < w->head.o.num_partitions; p++) {
         offsets[p] = f->pos;
+        if (held) {
+            s = shuf_parts_write_held(&w->parts, p, f, err);
+            continue;
+        }
         if (lengths[p] == 0)
             continue;
         char *path = shuf_parts_path(&w->parts, p);
@@ -694,7 +702,7 @@ static ember_status sort_writer_open(void *state,
         s = shuf_parts_init(&w->parts, m, &h->enc, h->o.num_partitions,
                             shuf_strf(m, "%s.a%u.part", h->base,
                                       h->o.attempt),
-                            ".tmp", "writing", err);
+                            ".tmp", "writing", m->memory_bytes, err);
         if (s != EMBER_OK)
             goto done;
     } else {
