@@ -28,7 +28,7 @@ static ember_status bad(ember_error *err, const where_path *p,
                         p->text[0] ? ": " : "", what);
 }
 
-static const char *json_kind(const json_t *j)
+const char *em_json_kind(const json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_OBJECT: return "an object";
@@ -115,7 +115,7 @@ static ember_status put_value(const json_t *j, const where_path *p,
         s = ember_rec_tuple_end(out);
         break;
     default:
-        return bad(err, p, json_kind(j));
+        return bad(err, p, em_json_kind(j));
     }
     return s == EMBER_OK ? s : ember_errorf(err, s, "out of memory");
 }

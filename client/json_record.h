@@ -24,6 +24,10 @@
 #include "ember/abi.h"
 #include "ember/buf.h"
 
+/* What kind of JSON value j is, for messages: "an object", "an array",
+ * "a string", "an integer", "a number", "a boolean" or "null". */
+const char *em_json_kind(const json_t *j);
+
 /*
  * Appends the record that j describes (rules above) to out, unframed.
  * where (may be NULL) names j in messages, e.g. "args.data[3]"; an error

@@ -16,20 +16,6 @@
 #include "ember/record.h"
 #include "json_record.h"
 
-static const char *json_kind(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
 ember_status em_plan_blob(const json_t *obj, const char *field,
                           uint8_t **out, size_t *len, ember_error *err)
 {
@@ -43,7 +29,7 @@ ember_status em_plan_blob(const json_t *obj, const char *field,
     if (arg) {
         if (!json_is_string(arg))
             return ember_errorf(err, EMBER_EINVAL, "%s.arg must be a base64 "
-                                "string, got %s", field, json_kind(arg));
+                                "string, got %s", field, em_json_kind(arg));
         size_t at = 0;
         ember_status st = em_base64_decode(out, len, json_string_value(arg),
                                            json_string_length(arg),
@@ -113,7 +99,7 @@ static ember_status check_fraction(const json_t *f, const char *where,
     if (!f || !json_is_number(f))
         return ember_errorf(err, EMBER_EINVAL, "%s: a fraction must be a "
                             "number, got %s", where,
-                            f ? json_kind(f) : "nothing");
+                            f ? em_json_kind(f) : "nothing");
     double x = json_number_value(f);
     if (!isfinite(x))
         return ember_errorf(err, EMBER_EINVAL, "%s: the fraction is not a "
@@ -165,7 +151,7 @@ ember_status em_plan_fractions(const json_t *v, const char *field,
     if (!json_is_array(v) && !json_is_object(v))
         return ember_errorf(err, EMBER_EINVAL, "%s must be an array of [KEY, "
                             "FRACTION] pairs or an object of fractions by "
-                            "string key, got %s", field, json_kind(v));
+                            "string key, got %s", field, em_json_kind(v));
     size_t n = json_is_array(v) ? json_array_size(v) : json_object_size(v);
     size_t mark = out->len;
     uint64_t added = 0;
@@ -209,7 +195,7 @@ ember_status em_plan_fractions(const json_t *v, const char *field,
                                         json_array_size(pair))
                          : ember_errorf(err, EMBER_EINVAL, "%s must be a "
                                         "[KEY, FRACTION] pair, got %s",
-                                        where, json_kind(pair));
+                                        where, em_json_kind(pair));
                 goto done;
             }
             k = json_array_get(pair, 0);

@@ -320,20 +320,6 @@ static ember_status fail(plan_ctx *c, ember_status code, const char *fmt, ...)
                         c->where[0] ? ": " : "", msg);
 }
 
-static const char *json_kind(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
 /* ---- paths ------------------------------------------------------------- */
 
 static void set_dir(plan_ctx *c, const char *origin)
@@ -438,7 +424,7 @@ static ember_status get_int(plan_ctx *c, const json_t *v, const char *field,
     }
     if (!json_is_integer(v))
         return fail(c, EMBER_EINVAL, "%s must be an integer, got %s", field,
-                    json_kind(v));
+                    em_json_kind(v));
     json_int_t x = json_integer_value(v);
     if (x < min || x > max)
         return fail(c, EMBER_EINVAL,
@@ -458,7 +444,7 @@ static ember_status get_bool(plan_ctx *c, const json_t *v, const char *field,
     }
     if (!json_is_boolean(v))
         return fail(c, EMBER_EINVAL, "%s must be true or false, got %s",
-                    field, json_kind(v));
+                    field, em_json_kind(v));
     *out = json_is_true(v);
     return EMBER_OK;
 }
@@ -471,7 +457,7 @@ static ember_status get_string(plan_ctx *c, const json_t *v,
         return fail(c, EMBER_EINVAL, "%s is required", field);
     if (!json_is_string(v))
         return fail(c, EMBER_EINVAL, "%s must be a string, got %s", field,
-                    json_kind(v));
+                    em_json_kind(v));
     if (json_string_length(v) == 0)
         return fail(c, EMBER_EINVAL, "%s is empty", field);
     *out = json_string_value(v);
@@ -511,7 +497,7 @@ static ember_status get_fn(plan_ctx *c, const json_t *v, const char *field,
     } else if (!json_is_string(v)) {
         return fail(c, EMBER_EINVAL,
                     "%s must be \"plugin.symbol\" or {\"name\": ..., "
-                    "\"value\": ...}, got %s", field, json_kind(v));
+                    "\"value\": ...}, got %s", field, em_json_kind(v));
     }
     if (!json_is_string(name) || json_string_length(name) == 0)
         return fail(c, EMBER_EINVAL, "%s: a function name is required "
@@ -549,7 +535,7 @@ static ember_status load_root(plan_ctx *c, const char *json, size_t len)
                     je.line, je.column, je.text);
     if (!json_is_object(c->root))
         return fail(c, EMBER_EINVAL, "a plan file is a JSON object, got %s",
-                    json_kind(c->root));
+                    em_json_kind(c->root));
     ember_status st = known_keys(c, c->root, "", "ember_plan datasets "
                                  "actions plugins", "a plan file");
     if (st != EMBER_OK)
@@ -564,13 +550,13 @@ static ember_status load_root(plan_ctx *c, const char *json, size_t len)
                         " is not supported by this ember (supports 1)",
                         json_integer_value(ver));
         return fail(c, EMBER_EINVAL, "ember_plan must be the integer 1, "
-                    "got %s", json_kind(ver));
+                    "got %s", em_json_kind(ver));
     }
     const json_t *pl = json_object_get(c->root, "plugins");
     if (pl) {
         if (!json_is_array(pl))
             return fail(c, EMBER_EINVAL, "plugins must be an array of "
-                        "paths, got %s", json_kind(pl));
+                        "paths, got %s", em_json_kind(pl));
         for (size_t i = 0; i < json_array_size(pl); i++) {
             char field[32];
             const char *p;
@@ -617,7 +603,7 @@ static ember_status read_dataset(plan_ctx *c, size_t i)
     snprintf(c->where, sizeof c->where, "datasets[%zu]", i);
     if (!json_is_object(o))
         return fail(c, EMBER_EINVAL, "a dataset is an object, got %s",
-                    json_kind(o));
+                    em_json_kind(o));
     ember_status st = get_int(c, json_object_get(o, "id"), "id", 0, MAX_ID,
                               1, 0, &d->id);
     if (st != EMBER_OK)
@@ -661,7 +647,7 @@ static ember_status read_dataset(plan_ctx *c, size_t i)
     const json_t *ps = json_object_get(o, "parents");
     if (ps && !json_is_array(ps))
         return fail(c, EMBER_EINVAL, "parents must be an array, got %s",
-                    json_kind(ps));
+                    em_json_kind(ps));
     size_t np = json_array_size(ps);
     if (np < d->op->min_parents || np > d->op->max_parents) {
         if (d->op->min_parents == d->op->max_parents)
@@ -724,7 +710,7 @@ static ember_status read_datasets(plan_ctx *c)
         return fail(c, EMBER_EINVAL, "datasets is required");
     if (!json_is_array(arr))
         return fail(c, EMBER_EINVAL, "datasets must be an array, got %s",
-                    json_kind(arr));
+                    em_json_kind(arr));
     c->nds = json_array_size(arr);
     if (c->nds > MAX_DATASETS)
         return fail(c, EMBER_EINVAL, "%zu datasets; at most %d", c->nds,
@@ -776,7 +762,7 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
     if ((v = json_object_get(o, "name"))) {
         if (!json_is_string(v))
             return fail(c, EMBER_EINVAL, "name must be a string, got %s",
-                        json_kind(v));
+                        em_json_kind(v));
         if (d->rdd)
             ember_rdd_set_name(d->rdd, json_string_value(v));
     }
@@ -822,7 +808,7 @@ static ember_status data_batch(plan_ctx *c, const json_t *data, ember_buf *b,
                     "records)");
     if (!json_is_array(data))
         return fail(c, EMBER_EINVAL, "args.data must be an array of "
-                    "records, got %s", json_kind(data));
+                    "records, got %s", em_json_kind(data));
     ember_buf rec = ember_buf_heap();
     ember_status st = EMBER_OK;
     for (size_t i = 0; i < json_array_size(data) && st == EMBER_OK; i++) {
@@ -961,7 +947,7 @@ static ember_status get_bounds(plan_ctx *c, const json_t *bv, pf_part *p,
                     "array of keys, ascending)");
     if (!json_is_array(bv))
         return fail(c, EMBER_EINVAL, "partitioner.bounds must be an array "
-                    "of keys, got %s", json_kind(bv));
+                    "of keys, got %s", em_json_kind(bv));
     if (json_array_size(bv) >= MAX_PARTITIONS)
         return fail(c, EMBER_EINVAL, "partitioner.bounds: %zu bounds; at "
                     "most %u", json_array_size(bv), MAX_PARTITIONS - 1);
@@ -1017,7 +1003,7 @@ static ember_status get_partitioner(plan_ctx *c, const pf_dataset *d,
     if (!json_is_object(pj))
         return fail(c, EMBER_EINVAL, "partitioner must be an object "
                     "({\"kind\": \"hash\", \"partitions\": N}, ...), got %s",
-                    json_kind(pj));
+                    em_json_kind(pj));
     const char *kind;
     if ((st = get_string(c, json_object_get(pj, "kind"), "partitioner.kind",
                          &kind)) != EMBER_OK)
@@ -1155,7 +1141,7 @@ static ember_status read_args(plan_ctx *c, const pf_dataset *d,
             return fail(c, EMBER_EINVAL, "args.fraction is required");
         if (!json_is_number(fv))
             return fail(c, EMBER_EINVAL, "args.fraction must be a number, "
-                        "got %s", json_kind(fv));
+                        "got %s", em_json_kind(fv));
         a->fraction = json_number_value(fv);
         return EMBER_OK;
     }
@@ -1357,7 +1343,7 @@ static ember_status build_one(plan_ctx *c, pf_dataset *d)
         st = fail(c, EMBER_EINVAL, "fns is required (%s)", fns_wanted(d->op));
     } else if (nf > 0 && !json_is_array(fns)) {
         st = fail(c, EMBER_EINVAL, "fns must be an array of %s, got %s",
-                  fns_wanted(d->op), json_kind(fns));
+                  fns_wanted(d->op), em_json_kind(fns));
     } else if (nf > 0 && json_array_size(fns) != nf) {
         st = fail(c, EMBER_EINVAL, "fns must be an array of %s, got %zu",
                   fns_wanted(d->op), json_array_size(fns));
@@ -1371,7 +1357,7 @@ static ember_status build_one(plan_ctx *c, pf_dataset *d)
     }
     if (st == EMBER_OK && args && !json_is_object(args))
         st = fail(c, EMBER_EINVAL, "args must be an object, got %s",
-                  json_kind(args));
+                  em_json_kind(args));
     if (st == EMBER_OK && args)
         st = known_keys(c, args, "args", d->op->args, d->op->name);
     if (st == EMBER_OK && (d->op->flags & OPF_PARTITIONER))
@@ -1525,7 +1511,7 @@ static ember_status read_action(plan_ctx *c, size_t i, const json_t *o,
     snprintf(c->where, sizeof c->where, "action %zu", i);
     if (!json_is_object(o))
         return fail(c, EMBER_EINVAL, "an action is an object, got %s",
-                    json_kind(o));
+                    em_json_kind(o));
     const char *kind;
     ember_status st = get_string(c, json_object_get(o, "action"), "action",
                                  &kind);
@@ -1622,7 +1608,7 @@ static ember_status read_actions(plan_ctx *c)
         return fail(c, EMBER_EINVAL, "actions must be an array of at least "
                     "one action, got %s", json_is_array(arr)
                                                 ? "an empty array"
-                                                : json_kind(arr));
+                                                : em_json_kind(arr));
     c->acts = calloc(json_array_size(arr), sizeof *c->acts);
     if (!c->acts)
         return fail(c, EMBER_ENOMEM, "out of memory");

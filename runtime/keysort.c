@@ -43,6 +43,17 @@ static int full_cmp(const void *x, const void *y)
 #define SMALL 24
 #define MEDIUM 1024
 
+/* Turns counts per digit into the offsets where each digit's refs start. */
+static void to_offsets(size_t *count, size_t digits)
+{
+    size_t sum = 0;
+    for (size_t d = 0; d < digits; d++) {
+        size_t c = count[d];
+        count[d] = sum;
+        sum += c;
+    }
+}
+
 /* Stable LSD radix on the prefix, a byte a pass, skipping bytes that are
  * the same for every ref; the result is in refs. */
 static void lsd(em_keyref *refs, em_keyref *tmp, size_t n)
@@ -55,12 +66,7 @@ static void lsd(em_keyref *refs, em_keyref *tmp, size_t n)
             count[(src[i].prefix >> sh) & 0xff]++;
         if (count[(src[0].prefix >> sh) & 0xff] == n)
             continue;
-        size_t sum = 0;
-        for (size_t d = 0; d < LSD_DIGITS; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
+        to_offsets(count, LSD_DIGITS);
         for (size_t i = 0; i < n; i++)
             dst[count[(src[i].prefix >> sh) & 0xff]++] = src[i];
         em_keyref *t = src;
@@ -111,12 +117,7 @@ static void msd8(em_keyref *refs, em_keyref *tmp, size_t n)
     memset(ends, 0, sizeof ends);
     for (size_t i = 0; i < n; i++)
         ends[(refs[i].prefix >> sh) & 0xff]++;
-    size_t sum = 0;
-    for (size_t d = 0; d < LSD_DIGITS; d++) {
-        size_t c = ends[d];
-        ends[d] = sum;
-        sum += c;
-    }
+    to_offsets(ends, LSD_DIGITS);
     for (size_t i = 0; i < n; i++)
         tmp[ends[(refs[i].prefix >> sh) & 0xff]++] = refs[i];
     memcpy(refs, tmp, n * sizeof *refs);
@@ -164,12 +165,7 @@ static int msd(em_keyref *refs, em_keyref *tmp, size_t n)
         return -1;
     for (size_t i = 0; i < n; i++)
         ends[(refs[i].prefix >> sh) & (MSD_DIGITS - 1)]++;
-    size_t sum = 0;
-    for (size_t d = 0; d < MSD_DIGITS; d++) {
-        size_t c = ends[d];
-        ends[d] = sum;
-        sum += c;
-    }
+    to_offsets(ends, MSD_DIGITS);
     for (size_t i = 0; i < n; i++)
         tmp[ends[(refs[i].prefix >> sh) & (MSD_DIGITS - 1)]++] = refs[i];
     /* ends[d] is now where bucket d ends */
