@@ -56,6 +56,8 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = 1;
+    char *w = NULL; /* a word, unescaped; grown as needed */
+    size_t wcap = 0;
     ember_records counts = {0};
     ember_rdd *lines = ember_text_file(s, input, 0, &err);
     ember_rdd *words =
@@ -92,16 +94,20 @@ int main(int argc, char **argv)
             fprintf(stderr, "wordcount: unexpected result record\n");
             goto out;
         }
-        char *w = malloc(word.u.str.len + 1);
-        if (!w)
-            goto out;
+        if (word.u.str.len + 1 > wcap) {
+            char *g = realloc(w, word.u.str.len + 64);
+            if (!g)
+                goto out;
+            w = g;
+            wcap = word.u.str.len + 64;
+        }
         ember_rec_string_copy(&word, w, word.u.str.len);
         fwrite(w, 1, word.u.str.len, stdout);
         printf("\t%lld\n", (long long)n.u.i64);
-        free(w);
     }
     rc = 0;
 out:
+    free(w);
     ember_records_free(&counts);
     ember_session_close(s);
     return rc;
