@@ -101,9 +101,22 @@ int main(int argc, char **argv)
             w = g;
             wcap = word.u.str.len + 64;
         }
-        ember_rec_string_copy(&word, w, word.u.str.len);
-        fwrite(w, 1, word.u.str.len, stdout);
-        printf("\t%lld\n", (long long)n.u.i64);
+        size_t wl = ember_rec_string_copy(&word, w, word.u.str.len);
+        /* "word\tcount\n", the count formatted here: printf per line
+         * would cost as much as the rest of the output */
+        char num[24];
+        size_t k = sizeof num;
+        uint64_t v = n.u.i64 < 0 ? 0 - (uint64_t)n.u.i64 : (uint64_t)n.u.i64;
+        num[--k] = '\n';
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        if (n.u.i64 < 0)
+            num[--k] = '-';
+        num[--k] = '\t';
+        fwrite(w, 1, wl, stdout);
+        fwrite(num + k, 1, sizeof num - k, stdout);
     }
     rc = 0;
 out:
