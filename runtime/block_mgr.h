@@ -1,0 +1,262 @@
+/*
+ * runtime/block_mgr.h — the executor's block manager: where the cached
+ * partitions of persisted datasets live (SEMANTICS S19–S21).
+ *
+ * One manager per executor. It owns no storage itself: three tiers
+ * (storage components, ember/storage.h) keep the bytes — memory, disk and
+ * off-heap — and the manager decides which tier a block goes to, accounts
+ * the memory it takes against a budget, evicts least-recently-used blocks
+ * when memory runs short, and encodes serialized levels through a codec.
+ *
+ * A block is one whole partition ("all or nothing", S20), named
+ * "rdd_<dataset>_<partition>", and lives in exactly one tier at a time:
+ *   - memory levels go to the memory tier while the memory budget allows,
+ *     evicting least-recently-used blocks of OTHER datasets to make room
+ *     (never of the dataset being stored, S19; and nothing at all unless
+ *     enough can be freed). An evicted block whose level uses disk moves to
+ *     the disk tier; any other is dropped (recomputed when next needed).
+ *     What still does not fit goes to disk for *_AND_DISK levels and is not
+ *     cached for MEMORY_ONLY levels;
+ *   - OFF_HEAP goes to the off-heap tier under its own budget, with the
+ *     same eviction rule, falling back to disk (Spark's OFF_HEAP uses disk);
+ *   - DISK_ONLY goes to the disk tier.
+ * A tier that answers EMBER_ENOSPC (or fails otherwise) when storing means
+ * "not cached there": caching never fails a task.
+ *
+ * Deserialized levels keep the batch bytes as they are, accounted at their
+ * length. Serialized levels (*_SER, DISK_ONLY, OFF_HEAP) are encoded once
+ * when a codec is given: a 16-byte header ("EMBS", version, raw length)
+ * and chunks of at most 1 MiB of input, each a 4-byte raw length, a 4-byte
+ * compressed length and the codec's output; they are accounted at that
+ * stored size. Without a codec they are kept as they are.
+ *
+ * Everything is per batch and per block; nothing looks at records.
+ *
+ * Threads: every em_block_mgr_* call may come from any executor thread at
+ * once; one mutex guards the manager, and tier calls are made under it
+ * (tiers need not be thread-safe). Encoding and decoding run outside it,
+ * so the codec must allow concurrent calls (ember codecs do). An
+ * em_block_unroll belongs to the one task thread that began it.
+ */
+#ifndef EM_RUNTIME_BLOCK_MGR_H
+#define EM_RUNTIME_BLOCK_MGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember/abi.h"
+#include "ember/batch.h"
+#include "ember/buf.h"
+#include "ember/codec.h"
+#include "ember/storage.h"
+
+/*
+ * A storage level, as Spark's StorageLevel. use_memory: kept in the memory
+ * tier, against the memory budget; use_off_heap: kept in the off-heap tier
+ * instead (Spark's OFF_HEAP is memory in off-heap mode); use_disk: kept on
+ * the disk tier when memory cannot hold it; serialized: kept encoded
+ * (Spark's deserialized == false). replication (1..3) is only recorded:
+ * the executor sends replicas.
+ */
+typedef struct em_storage_level {
+    bool use_memory;
+    bool use_disk;
+    bool use_off_heap;
+    bool serialized;
+    uint8_t replication;
+} em_storage_level;
+
+/*
+ * Parses a Spark level name (NONE, DISK_ONLY, DISK_ONLY_2, DISK_ONLY_3,
+ * MEMORY_ONLY, MEMORY_ONLY_2, MEMORY_ONLY_SER, MEMORY_ONLY_SER_2,
+ * MEMORY_AND_DISK, MEMORY_AND_DISK_2, MEMORY_AND_DISK_SER,
+ * MEMORY_AND_DISK_SER_2, OFF_HEAP; any letter case) into *out. An unknown
+ * name is EMBER_EINVAL with a message quoting it and listing the names.
+ * Any thread.
+ */
+ember_status em_storage_level_parse(const char *name, em_storage_level *out,
+                                    ember_error *err);
+
+/* The Spark name of level, or "custom" when it is none of them (a static
+ * string). Any thread. */
+const char *em_storage_level_name(em_storage_level level);
+
+/* One tier: a storage component's table and its opened state (both
+ * borrowed for the manager's life). vt NULL = the executor has no such
+ * tier. */
+typedef struct em_block_tier {
+    const ember_storage_vtable *vt;
+    void *state;
+} em_block_tier;
+
+/* The codec of serialized levels (borrowed). vt NULL = keep serialized
+ * blocks as they are. */
+typedef struct em_block_codec {
+    const ember_codec_vtable *vt;
+    void *state;
+} em_block_codec;
+
+typedef struct em_block_mgr_opts {
+    /* Storage memory for the memory tier, in bytes: the caller computes
+     * ember.executor.memory x the storage fraction. 0 = nothing fits. */
+    uint64_t memory_budget;
+    /* Memory for the off-heap tier (Spark's spark.memory.offHeap.size);
+     * 0 = nothing fits (OFF_HEAP blocks go to disk). */
+    uint64_t off_heap_budget;
+    em_block_tier memory, disk, off_heap;
+    em_block_codec codec;
+    /* Most bytes one unroll holds for a level with disk; 0 = no cap. */
+    uint64_t unroll_cap;
+} em_block_mgr_opts;
+
+typedef struct em_block_mgr em_block_mgr;
+
+/*
+ * Makes a manager over opts (copied; the tiers and codec it names are
+ * borrowed and must outlive it). EMBER_EINVAL when a given tier or codec
+ * lacks a required slot, EMBER_ENOMEM. Any thread.
+ */
+ember_status em_block_mgr_open(em_block_mgr **out,
+                               const em_block_mgr_opts *opts,
+                               ember_error *err);
+
+/*
+ * Removes the blocks held in the memory tier (that memory is the
+ * executor's) and frees the manager. Disk and off-heap blocks are left in
+ * their tiers; call em_block_mgr_remove_all first to drop them too. The
+ * tiers and codec are not closed (the caller opened them). No other call
+ * may be running. NULL-safe.
+ */
+void em_block_mgr_close(em_block_mgr *m);
+
+/* Where a block is. */
+typedef enum em_block_where {
+    EM_BLOCK_NOWHERE = 0, /* not cached */
+    EM_BLOCK_MEMORY,
+    EM_BLOCK_DISK,
+    EM_BLOCK_OFF_HEAP
+} em_block_where;
+
+/* A block moved by eviction: now EM_BLOCK_DISK or EM_BLOCK_NOWHERE. */
+typedef struct em_block_moved {
+    uint64_t dataset;
+    uint32_t partition;
+    em_block_where now;
+} em_block_moved;
+
+/*
+ * What a put did, for the kernel's block tracking. `evicted` is allocated
+ * by the manager (NULL when n_evicted is 0) and freed by
+ * em_block_put_result_release.
+ */
+typedef struct em_block_put_result {
+    em_block_where where;   /* where the block went */
+    bool already;           /* it was stored before: nothing changed */
+    bool gave_up;           /* an unroll that stopped holding: not stored */
+    uint64_t stored_bytes;  /* its size in that tier (0 when not cached) */
+    size_t n_evicted;
+    em_block_moved *evicted; /* least recently used first */
+} em_block_put_result;
+
+/* Frees res->evicted and zeroes res. NULL-safe. */
+void em_block_put_result_release(em_block_put_result *res);
+
+/*
+ * Caches partition `partition` of dataset `dataset` at `level`, copying
+ * b's bytes (borrowed for the call), as described at the top. *res (may be
+ * NULL; overwritten, so release an earlier result in it first) says where
+ * it went and what was evicted; a block already stored is
+ * left as it is (res->already). Returns EMBER_OK whenever the level can be
+ * served — also when the block could not be cached (res->where ==
+ * EM_BLOCK_NOWHERE): the caller recomputes it later. EMBER_EUNSUPPORTED
+ * when the level needs a tier this executor lacks; EMBER_EINVAL for a bad
+ * argument or a block too large to encode; EMBER_ENOMEM. On any non-OK
+ * return nothing is stored and *res holds no evictions. Any thread.
+ */
+ember_status em_block_mgr_put(em_block_mgr *m, uint64_t dataset,
+                              uint32_t partition, em_storage_level level,
+                              const ember_batch *b, em_block_put_result *res,
+                              ember_error *err);
+
+/*
+ * Appends the cached partition's batch bytes (decoded) to out and sets
+ * *count to its record count, marking it most recently used.
+ * EMBER_ENOTFOUND when it is not cached — also when its tier lost it or
+ * it reads as corrupt (EMBER_EINVAL from the tier or the decoder): such a
+ * block is removed, with a warning in the log, and the caller recomputes.
+ * Other tier failures (EMBER_EIO ...) are returned as they are, the block
+ * kept. On failure out is as it was. Any thread.
+ */
+ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
+                              uint32_t partition, ember_buf *out,
+                              uint64_t *count, ember_error *err);
+
+/* Where the block is now (EM_BLOCK_NOWHERE if not cached); does not touch
+ * its recency. Any thread. */
+em_block_where em_block_mgr_where(em_block_mgr *m, uint64_t dataset,
+                                  uint32_t partition);
+
+/* Unpersist: removes every partition of dataset from every tier; returns
+ * how many blocks were removed. Tier failures are logged. Any thread. */
+size_t em_block_mgr_remove_dataset(em_block_mgr *m, uint64_t dataset);
+
+/* Removes every block from every tier; returns how many. Any thread. */
+size_t em_block_mgr_remove_all(em_block_mgr *m);
+
+typedef struct em_block_stats {
+    uint64_t memory_used, memory_budget;     /* bytes, memory tier */
+    uint64_t off_heap_used, off_heap_budget; /* bytes, off-heap tier */
+    uint64_t disk_used;                      /* bytes, disk tier */
+    uint64_t blocks_memory, blocks_disk, blocks_off_heap;
+    uint64_t evictions; /* blocks evicted from memory or off-heap, ever */
+} em_block_stats;
+
+/* A snapshot of the manager's accounting into *out. Any thread. */
+void em_block_mgr_stats(em_block_mgr *m, em_block_stats *out);
+
+/*
+ * Unrolling (S20): a task computing a partition of a persisted dataset
+ * hands each batch it passes on to em_block_unroll_append, then calls
+ * em_block_unroll_finish, which stores the whole partition at once. As
+ * soon as the partition could never be stored — more than the memory (or
+ * off-heap) budget for levels without disk, more than opts.unroll_cap for
+ * levels with disk — the unroll stops holding, frees what it held and
+ * stores nothing. Serialized levels hold the encoded form, so the limit
+ * applies to what would be stored. The task's output is never affected:
+ * append cannot fail, and a failed allocation only gives up.
+ */
+typedef struct em_block_unroll em_block_unroll;
+
+/*
+ * Starts unrolling (dataset, partition) at level for m (borrowed; it must
+ * outlive the unroll). EMBER_EUNSUPPORTED when the level needs a missing
+ * tier, EMBER_ENOMEM. A level that stores nothing (NONE) gives up at once.
+ * The calling task's thread.
+ */
+ember_status em_block_unroll_begin(em_block_unroll **out, em_block_mgr *m,
+                                   uint64_t dataset, uint32_t partition,
+                                   em_storage_level level, ember_error *err);
+
+/* Adds b's bytes and records (borrowed for the call) unless it gave up. */
+void em_block_unroll_append(em_block_unroll *u, const ember_batch *b);
+
+/* True once the unroll has given up (it holds nothing then). */
+bool em_block_unroll_gave_up(const em_block_unroll *u);
+
+/* Bytes the unroll holds now (encoded for serialized levels). */
+uint64_t em_block_unroll_bytes(const em_block_unroll *u);
+
+/*
+ * Stores what was unrolled as one block (as em_block_mgr_put, same
+ * statuses and *res), or nothing when it gave up (EMBER_OK,
+ * res->gave_up, res->where EM_BLOCK_NOWHERE), and frees u in every case.
+ */
+ember_status em_block_unroll_finish(em_block_unroll *u,
+                                    em_block_put_result *res,
+                                    ember_error *err);
+
+/* Frees u without storing anything (the task failed). NULL-safe. */
+void em_block_unroll_abort(em_block_unroll *u);
+
+#endif /* EM_RUNTIME_BLOCK_MGR_H */
