@@ -144,19 +144,70 @@ static inline ember_status tier_header_decode(const uint8_t *h, uint64_t size,
 }
 
 /*
- * Checks the payload p[0..hdr->len) against the header's checksum.
- * EMBER_EINVAL naming `where` on a mismatch.
+ * Checks that a stored object of `size` bytes can hold the header.
+ * EMBER_EINVAL with "<label>: <where> is truncated: ..." when it cannot.
  */
-static inline ember_status tier_payload_check(const tier_header *hdr,
-                                              const void *p,
-                                              const char *label,
-                                              const char *where,
-                                              ember_error *err)
+static inline ember_status tier_size_check(long long size, const char *label,
+                                           const char *where,
+                                           ember_error *err)
 {
-    if (tier_sum(p, (size_t)hdr->len) != hdr->sum)
+    if (size < (long long)TIER_BLOCK_HDR)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "%s: %s is truncated: %lld bytes, shorter than "
+                            "the %u-byte block header",
+                            label, where, size, TIER_BLOCK_HDR);
+    return EMBER_OK;
+}
+
+/*
+ * Makes room in out for the payload hdr describes and sets *dst to where
+ * it goes (NULL for an empty payload, which may meet an empty buffer with
+ * no memory at all). The caller copies the payload to *dst, then calls
+ * tier_payload_commit; out->len is unchanged until then. EMBER_ENOMEM when
+ * the payload does not fit in a size_t, else as tier_out_reserve.
+ */
+static inline ember_status tier_payload_reserve(ember_buf *out,
+                                                const tier_header *hdr,
+                                                uint8_t **dst,
+                                                const char *label,
+                                                const char *id,
+                                                ember_error *err)
+{
+    ember_status s;
+    *dst = NULL;
+    if ((uint64_t)(size_t)hdr->len != hdr->len)
+        return ember_errorf(err, EMBER_ENOMEM,
+                            "%s: get %s: %llu bytes do not fit in memory",
+                            label, id, (unsigned long long)hdr->len);
+    if ((s = tier_out_reserve(out, (size_t)hdr->len, label, id, err)) !=
+        EMBER_OK)
+        return s;
+    if (hdr->len)
+        *dst = out->data + out->len;
+    return EMBER_OK;
+}
+
+/*
+ * Checks the payload copied to dst (from tier_payload_reserve) against the
+ * header's checksum, then appends it to out and sets *count (count may be
+ * NULL) to the header's record count. EMBER_EINVAL naming `where` on a
+ * mismatch, with out unchanged: what was checked is what the caller gets.
+ */
+static inline ember_status tier_payload_commit(ember_buf *out,
+                                               const tier_header *hdr,
+                                               const uint8_t *dst,
+                                               uint64_t *count,
+                                               const char *label,
+                                               const char *where,
+                                               ember_error *err)
+{
+    if (tier_sum(dst, (size_t)hdr->len) != hdr->sum)
         return ember_errorf(err, EMBER_EINVAL,
                             "%s: %s is corrupt: payload checksum mismatch",
                             label, where);
+    out->len += (size_t)hdr->len;
+    if (count)
+        *count = hdr->count;
     return EMBER_OK;
 }
 

@@ -122,12 +122,8 @@ static ember_status disk_open(const ember_host_api *host, const char *dir,
 {
     ember_status s;
     disk_store *st = NULL;
-    if (host == NULL || state == NULL)
-        return ember_errorf(err, EMBER_EINVAL, LABEL ": open: NULL argument");
-    *state = NULL;
-    if (dir == NULL || dir[0] == '\0')
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": open: no directory given");
+    if ((s = tier_open_check(LABEL, host, dir, 1, state, err)) != EMBER_OK)
+        return s;
     st = host->alloc(sizeof *st);
     if (!st)
         return ember_errorf(err, EMBER_ENOMEM, LABEL ": open: out of memory");
@@ -219,15 +215,10 @@ static ember_status disk_put(void *state, const char *id,
     char tmp[DISK_NAME_MAX];
     char where[DISK_WHERE_MAX];
     uint8_t h[TIER_BLOCK_HDR];
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_put_check(LABEL, st, id, data, err);
     int fd = -1;
     int e;
     if (s != EMBER_OK)
-        return s;
-    if (!st)
-        return ember_errorf(err, EMBER_EINVAL, LABEL ": put %s: no store",
-                            id);
-    if ((s = tier_batch_check(LABEL, id, data, err)) != EMBER_OK)
         return s;
     snprintf(name, sizeof name, "%s" DISK_SUFFIX, id);
     snprintf(tmp, sizeof tmp, "%s" DISK_TMP_MARK "%ld.%llu", id,
@@ -265,23 +256,8 @@ fail:
         close(fd);
     (void)unlinkat(st->dirfd, tmp, 0);
     disk_where(st, tmp, where);
-    s = tier_errno(err, e, LABEL, "writing block", where, NULL);
-    if (s == EMBER_ENOSPC) {
-        char text[128];
-        if (strerror_r(e, text, sizeof text) != 0)
-            snprintf(text, sizeof text, "error %d", e);
-        s = ember_errorf(err, EMBER_ENOSPC,
-                         LABEL ": put %s: no room on disk for %zu bytes in "
-                         "%s (%s); the block was not stored",
-                         id, data->len + TIER_BLOCK_HDR, st->dir, text);
-    } else if (s == EMBER_ENOTFOUND) {
-        /* The directory itself went away: an I/O problem, not a missing
-         * block. */
-        s = EMBER_EIO;
-        if (err)
-            err->code = s;
-    }
-    return s;
+    return tier_put_errno(err, e, LABEL, "writing block", where, id,
+                          "on disk", data->len + TIER_BLOCK_HDR, st->dir);
 }
 
 /* get: checks size, header, state and checksum, then appends. */
@@ -294,24 +270,18 @@ static ember_status disk_get(void *state, const char *id, ember_buf *out,
     uint8_t h[TIER_BLOCK_HDR];
     tier_header hdr = {0, 0, 0};
     struct stat sb;
+    uint8_t *dst;
     size_t got;
     int e;
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_get_check(LABEL, st, id, out, err);
     if (s != EMBER_OK)
         return s;
-    if (!st || !out)
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": get %s: NULL argument", id);
     snprintf(name, sizeof name, "%s" DISK_SUFFIX, id);
     disk_where(st, name, where);
     int fd = openat(st->dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return ember_errorf(err, EMBER_ENOTFOUND,
-                                LABEL ": no block %s (no file %s)", id,
-                                where);
-        return tier_errno(err, errno, LABEL, "opening", where, NULL);
-    }
+    if (fd < 0)
+        return tier_lookup_errno(err, errno, LABEL, id, "file", where,
+                                 "opening", where);
     if (fstat(fd, &sb) != 0) {
         s = tier_errno(err, errno, LABEL, "reading", where, NULL);
         goto done;
@@ -321,24 +291,16 @@ static ember_status disk_get(void *state, const char *id, ember_buf *out,
                          LABEL ": %s is not a regular file", where);
         goto done;
     }
-    if ((uint64_t)sb.st_size < TIER_BLOCK_HDR) {
-        s = ember_errorf(err, EMBER_EINVAL,
-                         LABEL ": %s is truncated: %lld bytes, shorter "
-                         "than the %u-byte block header",
-                         where, (long long)sb.st_size, TIER_BLOCK_HDR);
+    if ((s = tier_size_check((long long)sb.st_size, LABEL, where, err)) !=
+        EMBER_OK)
         goto done;
-    }
     if ((e = disk_pread_all(fd, h, sizeof h, 0, &got)) != 0) {
         s = tier_errno(err, e, LABEL, "reading", where, NULL);
         goto done;
     }
-    if (got < sizeof h) {
-        s = ember_errorf(err, EMBER_EINVAL,
-                         LABEL ": %s is truncated: %zu bytes, shorter than "
-                         "the %u-byte block header",
-                         where, got, TIER_BLOCK_HDR);
+    /* The file shrank after fstat. */
+    if ((s = tier_size_check((long long)got, LABEL, where, err)) != EMBER_OK)
         goto done;
-    }
     s = tier_header_decode(h, (uint64_t)sb.st_size, &hdr, LABEL, where, err);
     if (s != EMBER_OK)
         goto done;
@@ -349,22 +311,10 @@ static ember_status disk_get(void *state, const char *id, ember_buf *out,
                          where);
         goto done;
     }
-    if ((uint64_t)(size_t)hdr.len != hdr.len) {
-        s = ember_errorf(err, EMBER_ENOMEM,
-                         LABEL ": get %s: %llu bytes do not fit in memory",
-                         id, (unsigned long long)hdr.len);
+    s = tier_payload_reserve(out, &hdr, &dst, LABEL, id, err);
+    if (s != EMBER_OK)
         goto done;
-    }
     size_t len = (size_t)hdr.len;
-    if ((s = ember_buf_reserve(out, len)) != EMBER_OK) {
-        s = ember_errorf(err, s,
-                         LABEL ": get %s: no room for %zu bytes in the "
-                         "output buffer",
-                         id, len);
-        goto done;
-    }
-    /* An empty block may meet an empty buffer with no memory at all. */
-    uint8_t *dst = len ? out->data + out->len : NULL;
     got = 0;
     if (len && (e = disk_pread_all(fd, dst, len, (off_t)TIER_BLOCK_HDR,
                                    &got)) != 0) {
@@ -379,12 +329,7 @@ static ember_status disk_get(void *state, const char *id, ember_buf *out,
                          where, got, len);
         goto done;
     }
-    s = tier_payload_check(&hdr, dst, LABEL, where, err);
-    if (s != EMBER_OK)
-        goto done;
-    out->len += len;
-    if (count)
-        *count = hdr.count;
+    s = tier_payload_commit(out, &hdr, dst, count, LABEL, where, err);
 done:
     close(fd);
     return s;
@@ -397,20 +342,16 @@ static ember_status disk_remove(void *state, const char *id,
     disk_store *st = state;
     char name[DISK_NAME_MAX];
     char where[DISK_WHERE_MAX];
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_remove_check(LABEL, st, id, err);
     if (s != EMBER_OK)
         return s;
-    if (!st)
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": remove %s: no store", id);
     snprintf(name, sizeof name, "%s" DISK_SUFFIX, id);
     if (unlinkat(st->dirfd, name, 0) == 0)
         return EMBER_OK;
+    int e = errno; /* disk_where may not keep errno */
     disk_where(st, name, where);
-    if (errno == ENOENT)
-        return ember_errorf(err, EMBER_ENOTFOUND,
-                            LABEL ": no block %s (no file %s)", id, where);
-    return tier_errno(err, errno, LABEL, "removing", where, NULL);
+    return tier_lookup_errno(err, e, LABEL, id, "file", where, "removing",
+                             where);
 }
 
 static const ember_storage_vtable disk_vtable = {

@@ -101,12 +101,10 @@ static void mem_maybe_grow(mem_store *st)
 static ember_status mem_open(const ember_host_api *host, const char *dir,
                              void **state, ember_error *err)
 {
-    (void)dir;
     ember_status s;
     mem_store *st = NULL;
-    if (host == NULL || state == NULL)
-        return ember_errorf(err, EMBER_EINVAL, LABEL ": open: NULL argument");
-    *state = NULL;
+    if ((s = tier_open_check(LABEL, host, dir, 0, state, err)) != EMBER_OK)
+        return s;
     st = host->alloc(sizeof *st);
     if (st) {
         st->host = host;
@@ -161,13 +159,8 @@ static ember_status mem_put(void *state, const char *id,
 {
     mem_store *st = state;
     mem_block *old = NULL;
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_put_check(LABEL, st, id, data, err);
     if (s != EMBER_OK)
-        return s;
-    if (!st)
-        return ember_errorf(err, EMBER_EINVAL, LABEL ": put %s: no store",
-                            id);
-    if ((s = tier_batch_check(LABEL, id, data, err)) != EMBER_OK)
         return s;
     size_t idlen = strlen(id);
     size_t head = sizeof(mem_block) + idlen + 1;
@@ -213,12 +206,9 @@ static ember_status mem_get(void *state, const char *id, ember_buf *out,
                             uint64_t *count, ember_error *err)
 {
     mem_store *st = state;
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_get_check(LABEL, st, id, out, err);
     if (s != EMBER_OK)
         return s;
-    if (!st || !out)
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": get %s: NULL argument", id);
     uint64_t hash = mem_hash(id);
     pthread_mutex_lock(&st->lock);
     mem_block *b = *mem_find(st, id, hash);
@@ -226,17 +216,16 @@ static ember_status mem_get(void *state, const char *id, ember_buf *out,
         b->refs++;
     pthread_mutex_unlock(&st->lock);
     if (!b)
-        return ember_errorf(err, EMBER_ENOTFOUND,
-                            LABEL ": no block %s", id);
+        return tier_no_block(err, LABEL, id, NULL, NULL);
 
-    s = ember_buf_append(out, b->data, b->len);
-    if (s != EMBER_OK)
-        s = ember_errorf(err, s,
-                         LABEL ": get %s: no room for %zu bytes in the "
-                         "output buffer",
-                         id, b->len);
-    else if (count)
-        *count = b->count;
+    s = tier_out_reserve(out, b->len, LABEL, id, err);
+    if (s == EMBER_OK) {
+        if (b->len)
+            memcpy(out->data + out->len, b->data, b->len);
+        out->len += b->len;
+        if (count)
+            *count = b->count;
+    }
 
     pthread_mutex_lock(&st->lock);
     int last = mem_unref(b);
@@ -250,12 +239,9 @@ static ember_status mem_get(void *state, const char *id, ember_buf *out,
 static ember_status mem_remove(void *state, const char *id, ember_error *err)
 {
     mem_store *st = state;
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_remove_check(LABEL, st, id, err);
     if (s != EMBER_OK)
         return s;
-    if (!st)
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": remove %s: no store", id);
     pthread_mutex_lock(&st->lock);
     mem_block **link = mem_find(st, id, mem_hash(id));
     mem_block *b = *link;
@@ -267,7 +253,7 @@ static ember_status mem_remove(void *state, const char *id, ember_error *err)
     }
     pthread_mutex_unlock(&st->lock);
     if (!b)
-        return ember_errorf(err, EMBER_ENOTFOUND, LABEL ": no block %s", id);
+        return tier_no_block(err, LABEL, id, NULL, NULL);
     if (last)
         st->host->free(b);
     return EMBER_OK;

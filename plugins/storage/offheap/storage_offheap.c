@@ -80,12 +80,9 @@ static void oh_name(const oh_store *st, const char *id, char *name)
 static ember_status oh_open(const ember_host_api *host, const char *dir,
                             void **state, ember_error *err)
 {
-    if (host == NULL || state == NULL)
-        return ember_errorf(err, EMBER_EINVAL, LABEL ": open: NULL argument");
-    *state = NULL;
-    if (dir == NULL || dir[0] == '\0')
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": open: no directory given");
+    ember_status s = tier_open_check(LABEL, host, dir, 1, state, err);
+    if (s != EMBER_OK)
+        return s;
     oh_store *st = host->alloc(sizeof *st);
     if (!st)
         return ember_errorf(err, EMBER_ENOMEM, LABEL ": open: out of memory");
@@ -131,13 +128,8 @@ static ember_status oh_put(void *state, const char *id,
     int fd = -1;
     int e;
     const char *what;
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_put_check(LABEL, st, id, data, err);
     if (s != EMBER_OK)
-        return s;
-    if (!st)
-        return ember_errorf(err, EMBER_EINVAL, LABEL ": put %s: no store",
-                            id);
-    if ((s = tier_batch_check(LABEL, id, data, err)) != EMBER_OK)
         return s;
     if (data->len > SIZE_MAX - TIER_BLOCK_HDR ||
         (uint64_t)(off_t)(data->len + TIER_BLOCK_HDR) !=
@@ -150,17 +142,9 @@ static ember_status oh_put(void *state, const char *id,
     tier_header_encode(h, data->count, data->data, data->len, 0);
 
     fd = oh_create(name);
-    if (fd < 0) {
-        e = errno;
-        s = tier_errno(err, e, LABEL, "creating shared-memory object", name,
-                       NULL);
-        if (s == EMBER_ENOTFOUND) { /* no /dev/shm: not a missing block */
-            s = EMBER_EIO;
-            if (err)
-                err->code = s;
-        }
-        return s;
-    }
+    if (fd < 0) /* ENOENT: no /dev/shm, not a missing block */
+        return tier_errno_io(err, errno, LABEL,
+                             "creating shared-memory object", name);
     what = "sizing";
     if ((e = posix_fallocate(fd, 0, (off_t)size)) != 0)
         goto fail;
@@ -188,21 +172,8 @@ fail:
     close(fd);
     (void)shm_unlink(name);
     snprintf(where, sizeof where, "shared-memory object %s", name);
-    s = tier_errno(err, e, LABEL, what, where, NULL);
-    if (s == EMBER_ENOSPC) {
-        char text[128];
-        if (strerror_r(e, text, sizeof text) != 0)
-            snprintf(text, sizeof text, "error %d", e);
-        s = ember_errorf(err, EMBER_ENOSPC,
-                         LABEL ": put %s: no room in shared memory for %zu "
-                         "bytes (%s); the block was not stored",
-                         id, size, text);
-    } else if (s == EMBER_ENOTFOUND) {
-        s = EMBER_EIO;
-        if (err)
-            err->code = s;
-    }
-    return s;
+    return tier_put_errno(err, e, LABEL, what, where, id,
+                          "in shared memory", size, NULL);
 }
 
 /* get: maps the object read-only, checks state, header and checksum of
@@ -216,33 +187,25 @@ static ember_status oh_get(void *state, const char *id, ember_buf *out,
     tier_header hdr = {0, 0, 0};
     struct stat sb;
     uint8_t *p = MAP_FAILED;
+    uint8_t *dst;
     size_t size = 0;
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_get_check(LABEL, st, id, out, err);
     if (s != EMBER_OK)
         return s;
-    if (!st || !out)
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": get %s: NULL argument", id);
     oh_name(st, id, name);
     snprintf(where, sizeof where, "shared-memory object %s", name);
     int fd = shm_open(name, O_RDONLY, 0);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return ember_errorf(err, EMBER_ENOTFOUND,
-                                LABEL ": no block %s (no %s)", id, where);
-        return tier_errno(err, errno, LABEL, "opening", where, NULL);
-    }
+    if (fd < 0)
+        return tier_lookup_errno(err, errno, LABEL, id,
+                                 "shared-memory object", name, "opening",
+                                 where);
     if (fstat(fd, &sb) != 0) {
         s = tier_errno(err, errno, LABEL, "reading", where, NULL);
         goto done;
     }
-    if ((uint64_t)sb.st_size < TIER_BLOCK_HDR) {
-        s = ember_errorf(err, EMBER_EINVAL,
-                         LABEL ": %s is truncated: %lld bytes, shorter "
-                         "than the %u-byte block header",
-                         where, (long long)sb.st_size, TIER_BLOCK_HDR);
+    if ((s = tier_size_check((long long)sb.st_size, LABEL, where, err)) !=
+        EMBER_OK)
         goto done;
-    }
     if ((uint64_t)(size_t)sb.st_size != (uint64_t)sb.st_size) {
         s = ember_errorf(err, EMBER_ENOMEM,
                          LABEL ": %s: %lld bytes do not fit in memory",
@@ -266,23 +229,12 @@ static ember_status oh_get(void *state, const char *id, ember_buf *out,
     s = tier_header_decode(p, (uint64_t)size, &hdr, LABEL, where, err);
     if (s != EMBER_OK)
         goto done;
-    size_t len = (size_t)hdr.len;
-    if ((s = ember_buf_reserve(out, len)) != EMBER_OK) {
-        s = ember_errorf(err, s,
-                         LABEL ": get %s: no room for %zu bytes in the "
-                         "output buffer",
-                         id, len);
-        goto done;
-    }
-    if (len)
-        memcpy(out->data + out->len, p + TIER_BLOCK_HDR, len);
-    s = tier_payload_check(&hdr, len ? out->data + out->len : NULL, LABEL,
-                           where, err);
+    s = tier_payload_reserve(out, &hdr, &dst, LABEL, id, err);
     if (s != EMBER_OK)
         goto done;
-    out->len += len;
-    if (count)
-        *count = hdr.count;
+    if (dst)
+        memcpy(dst, p + TIER_BLOCK_HDR, (size_t)hdr.len);
+    s = tier_payload_commit(out, &hdr, dst, count, LABEL, where, err);
 done:
     if (p != MAP_FAILED)
         munmap(p, size);
@@ -295,22 +247,14 @@ static ember_status oh_remove(void *state, const char *id, ember_error *err)
 {
     oh_store *st = state;
     char name[OH_NAME_MAX];
-    ember_status s = tier_id_check(LABEL, id, err);
+    ember_status s = tier_remove_check(LABEL, st, id, err);
     if (s != EMBER_OK)
         return s;
-    if (!st)
-        return ember_errorf(err, EMBER_EINVAL,
-                            LABEL ": remove %s: no store", id);
     oh_name(st, id, name);
     if (shm_unlink(name) == 0)
         return EMBER_OK;
-    if (errno == ENOENT)
-        return ember_errorf(err, EMBER_ENOTFOUND,
-                            LABEL ": no block %s (no shared-memory object "
-                            "%s)",
-                            id, name);
-    return tier_errno(err, errno, LABEL, "removing shared-memory object",
-                      name, NULL);
+    return tier_lookup_errno(err, errno, LABEL, id, "shared-memory object",
+                             name, "removing shared-memory object", name);
 }
 
 static const ember_storage_vtable oh_vtable = {
