@@ -26,6 +26,7 @@
 #include "msg/link.h"
 #include "msg/msg.h"
 #include "runtime/action.h"
+#include "runtime/block_svc.h"
 #include "runtime/bytemap.h"
 #include "util/bigbuf.h"
 #include "runtime/pipeline.h"
@@ -41,6 +42,7 @@ typedef struct stage_desc {
     em_lineage *lineage;
     json_t **node_args; /* each node's args, parsed once for all tasks */
     json_t *action; /* result stages: the job's action, or NULL */
+    uint64_t app;   /* the application it belongs to */
     em_stage_io io; /* the shuffles it writes and reads */
     _Atomic int refs;
     struct stage_desc *next;
@@ -85,6 +87,7 @@ struct em_executor {
     int64_t heartbeat_ms, task_timeout_ms, pipe_timeout_ms;
     char *plugin_dir;    /* opts.plugin_dir, copied */
     em_shuffle_svc *shuffle; /* NULL when no shuffle manager is loaded */
+    em_block_svc *blocks;    /* NULL: persisted datasets are not cached */
     char shuffle_error[512]; /* why not */
     char **tried;        /* its files already loaded or refused (link
                             thread only) */
@@ -304,6 +307,8 @@ static void run_task(em_executor *e, task *t)
         .shuffle = e->shuffle,
         .io = &sd->io,
         .executor_id = e->id,
+        .blocks = em_block_svc_mgr(e->blocks),
+        .app_id = sd->app,
     };
     em_pipe *pipe = NULL;
     ember_status s;
@@ -552,6 +557,8 @@ static void on_stage(em_executor *e, const uint8_t *d, size_t n)
     sd->node = (uint32_t)at;
     sd->lineage = l;
     sd->action = json_incref(json_object_get(doc, "action"));
+    json_t *app = json_object_get(doc, "app");
+    sd->app = json_is_integer(app) ? (uint64_t)json_integer_value(app) : 0;
     atomic_store(&sd->refs, 1);
     json_decref(doc);
     pthread_mutex_lock(&e->mu);
@@ -801,6 +808,13 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
         em_log(EMBER_LOG_WARN, "executor", "executor '%s': no shuffles: %s",
                e->id, serr.msg);
     }
+    ember_error berr = {0};
+    if (em_block_svc_open(&e->blocks, o->registry, o->conf, e->id, &berr) !=
+        EMBER_OK) {
+        e->blocks = NULL;
+        em_log(EMBER_LOG_WARN, "executor", "executor '%s': persisted datasets "
+               "are not cached: %s", e->id, berr.msg);
+    }
     em_link_handler h = {e, on_recv, on_closed};
     ember_status s = em_link_dial(&e->link, o->endpoint, &h,
                                   o->connect_timeout_ms
@@ -860,6 +874,7 @@ void em_executor_stop(em_executor *e)
         pthread_join(e->reporter, NULL);
     em_link_close(e->link);
     em_shuffle_svc_close(e->shuffle);
+    em_block_svc_close(e->blocks);
     while (e->queue_head) {
         task *t = e->queue_head;
         e->queue_head = t->next;

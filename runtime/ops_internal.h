@@ -57,6 +57,19 @@ ember_status em_op_fail(const em_opnode *o, ember_error *err,
 ember_status em_op_build(em_opnode **out, em_task_env *env, uint32_t index,
                          uint32_t partition, uint32_t depth,
                          ember_error *err);
+/* em_op_build without the block manager: the node computed (the build of
+ * a persisted node's partition that is not cached). */
+ember_status em_op_build_uncached(em_opnode **out, em_task_env *env,
+                                  uint32_t index, uint32_t partition,
+                                  uint32_t depth, ember_error *err);
+/* A persisted node (its lineage storage level set) when the task has a
+ * block manager: served from the cached block, or built uncached and its
+ * output unrolled into a block (ops_cache.c). */
+ember_status em_op_build_cached(em_opnode **out, em_task_env *env,
+                                uint32_t index, uint32_t partition,
+                                uint32_t depth, ember_error *err);
+/* The block manager's dataset key of (application, dataset). */
+uint64_t em_op_cache_key(uint64_t app, uint64_t dataset);
 void em_op_free(em_opnode *o);
 
 /* Resolves and opens the node's function number i as a MAP function. */

@@ -409,6 +409,16 @@ ember_status em_op_init_source(em_opnode *o, ember_error *err)
 ember_status em_op_build(em_opnode **out, em_task_env *env, uint32_t index,
                          uint32_t partition, uint32_t depth, ember_error *err)
 {
+    const em_node *n = &env->lineage->nodes[index];
+    if (env->blocks && n->storage && strcmp(n->storage, "NONE") != 0)
+        return em_op_build_cached(out, env, index, partition, depth, err);
+    return em_op_build_uncached(out, env, index, partition, depth, err);
+}
+
+ember_status em_op_build_uncached(em_opnode **out, em_task_env *env,
+                                  uint32_t index, uint32_t partition,
+                                  uint32_t depth, ember_error *err)
+{
     *out = NULL;
     const em_node *n = &env->lineage->nodes[index];
     if (depth > MAX_DEPTH)

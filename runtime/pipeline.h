@@ -52,6 +52,10 @@ typedef struct em_task_env {
     struct em_shuffle_svc *shuffle;
     const struct em_stage_io *io;
     const char *executor_id;
+    /* Persisted datasets: the executor's block manager (NULL: nothing is
+     * cached) and the application the stage belongs to. */
+    struct em_block_mgr *blocks;
+    uint64_t app_id;
     /* Set by a reader that could not get a map output: the task then
      * reports FETCH_FAILED for (ff_shuffle, ff_map) held by ff_executor,
      * and the kernel rebuilds it. */

@@ -183,10 +183,13 @@ typedef struct fusion {
     size_t value_len;
 } fusion;
 
-/* Whether lineage node `node` is a narrow one-function `op` with `fn`. */
+/* Whether lineage node `node` is a narrow one-function `op` with `fn`
+ * (and not persisted: a fused step is never computed on its own, so its
+ * partitions could not be cached). */
 static int is_step(const em_node *n, const char *op, const char *fn)
 {
     return strcmp(n->op->name, op) == 0 && n->nfns == 1 && n->ndeps == 1 &&
+           (!n->storage || strcmp(n->storage, "NONE") == 0) &&
            n->deps[0].kind == EM_DEP_NARROW &&
            strcmp(n->fns[0].name, fn) == 0;
 }

@@ -83,6 +83,11 @@ static const em_conf_key known_keys[] = {
     K_STRING("ember.master", "local[*]",
              "the master URL: local[N], local-cluster[N,C,M], "
              "ember://host:port"),
+    K_SIZE("ember.memory.offHeap.size", "0", 0, INT64_MAX,
+           "shared memory for OFF_HEAP blocks per executor (0: OFF_HEAP "
+           "blocks go to disk)"),
+    K_DOUBLE("ember.memory.storageFraction", "0.5", 0.0, 1.0,
+             "share of ember.executor.memory that cached blocks may use"),
     K_DURATION("ember.network.timeout", "120s", 0,
                "a peer that sends nothing (not even an answer to a ping) "
                "for this long is taken for dead: an ember:// driver whose "

@@ -60,10 +60,10 @@ char *em_dag_stage_plan(em_dag *d, const stage *s, uint32_t attempt,
     ember_buf b = ember_buf_heap();
     int ok = ember_buf_reserve(&b, s->plan->json_len + 512) == EMBER_OK;
     bprintf(&b, &ok, "{\"stage\":%" PRIu64 ",\"attempt\":%" PRIu32
-            ",\"kind\":\"%s\",\"dataset\":%" PRIu64
+            ",\"app\":%" PRIu64 ",\"kind\":\"%s\",\"dataset\":%" PRIu64
             ",\"partitions\":%" PRIu32, s->id, attempt,
-            s->is_map ? "shuffle_map" : "result", l->nodes[s->node].id,
-            s->nparts);
+            s->app ? s->app->id : 0, s->is_map ? "shuffle_map" : "result",
+            l->nodes[s->node].id, s->nparts);
     if (s->is_map && s->out)
         bprintf(&b, &ok, ",\"shuffle\":{\"id\":%" PRIu64
                 ",\"partitions\":%" PRIu32 ",\"reader\":%" PRIu64

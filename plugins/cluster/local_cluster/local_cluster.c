@@ -84,21 +84,23 @@ static int remove_entry(const char *path, const struct stat *sb, int flag,
     return 0;
 }
 
-/* Removes the shuffle directory a dead executor left behind: ember-
- * executor keeps its shuffle files in <first of ember.local.dir>/
- * ember-shuffle-<pid>-<id> and deletes it when it exits normally; one
- * killed by a signal cannot. */
-static void remove_shuffle_dir(lc_state *st, const child *k)
+/* Removes the directories a dead executor left behind: ember-executor
+ * keeps its shuffle files in <first of ember.local.dir>/ember-shuffle-
+ * <pid>-<id> and its cached disk blocks in .../ember-blocks-<pid>-<id>,
+ * and deletes them when it exits normally; one killed by a signal cannot. */
+static void remove_executor_dirs(lc_state *st, const child *k)
 {
+    static const char *const kinds[] = {"shuffle", "blocks"};
     char base[4096] = "/tmp", dir[4200];
     size_t len;
     st->host->config_get("ember.local.dir", base, sizeof base, &len);
     char *comma = strchr(base, ',');
     if (comma)
         *comma = '\0';
-    if ((size_t)snprintf(dir, sizeof dir, "%s/ember-shuffle-%ld-%s", base,
-                         (long)k->pid, k->id) < sizeof dir)
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if ((size_t)snprintf(dir, sizeof dir, "%s/ember-%s-%ld-%s", base,
+                             kinds[i], (long)k->pid, k->id) < sizeof dir)
+            nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void *wait_child(void *arg)
@@ -118,7 +120,7 @@ static void *wait_child(void *arg)
     pthread_mutex_unlock(&st->mu);
     while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR)
         ;
-    remove_shuffle_dir(st, k);
+    remove_executor_dirs(st, k);
     pthread_mutex_lock(&st->mu);
     int report = !st->stopping;
     pthread_cond_broadcast(&st->cv);

@@ -1,0 +1,134 @@
+/*
+ * runtime/ops_cache.c — persisted datasets inside a task (SEMANTICS S19–
+ * S21). A partition the executor's block manager holds is served from it
+ * in batches and nothing below it is computed; one it does not hold is
+ * computed as usual, unrolled while its batches stream through, and stored
+ * as one block once the whole partition went by. A consumer that stops
+ * early (take) or a task that fails stores nothing: all or nothing.
+ */
+#include "runtime/ops_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ember/kernel/log.h"
+#include "runtime/block_mgr.h"
+
+/* Per operator state. */
+typedef struct cached {
+    em_block_unroll *unroll; /* miss: what is being unrolled, or NULL */
+    ember_batch_cursor cur;  /* hit: the next record of the block */
+} cached;
+
+uint64_t em_op_cache_key(uint64_t app, uint64_t dataset)
+{
+    /* dataset ids are per application; the key keeps applications apart
+     * in one executor (and in the off-heap tier, across executors) */
+    return app << 32 | (dataset & 0xffffffffu);
+}
+
+/* A hit: the next batch of about batch_bytes from the block in o->buf. */
+static ember_status serve_next(em_opnode *o, ember_batch *b, ember_error *err)
+{
+    cached *c = o->extra;
+    ember_status s = em_op_check_cancel(o, err);
+    if (s != EMBER_OK)
+        return s;
+    if (c->cur.p >= c->cur.end)
+        return EMBER_END;
+    const uint8_t *start = c->cur.p, *r;
+    size_t rl;
+    uint64_t n = 0;
+    while ((size_t)(c->cur.p - start) < o->env->batch_bytes &&
+           ember_batch_next(&c->cur, &r, &rl) == EMBER_OK)
+        n++;
+    *b = (ember_batch){start, (size_t)(c->cur.p - start), n};
+    return EMBER_OK;
+}
+
+/* A miss: the computed batches, each also handed to the unroll. */
+static ember_status unroll_next(em_opnode *o, ember_batch *b, ember_error *err)
+{
+    cached *c = o->extra;
+    ember_status s = o->in[0]->next(o->in[0], b, err);
+    if (s == EMBER_OK && c->unroll) {
+        em_block_unroll_append(c->unroll, b);
+    } else if (s == EMBER_END && c->unroll) {
+        em_block_put_result res;
+        ember_error e = {0};
+        em_block_unroll *u = c->unroll;
+        c->unroll = NULL;
+        if (em_block_unroll_finish(u, &res, &e) != EMBER_OK)
+            em_log(EMBER_LOG_WARN, "blocks", "dataset %" PRIu64 " partition "
+                   "%" PRIu32 " not cached: %s", o->node->id, o->partition,
+                   e.msg);
+        else
+            em_block_put_result_release(&res);
+    }
+    return s;
+}
+
+static void cached_close(em_opnode *o)
+{
+    cached *c = o->extra;
+    if (c)
+        em_block_unroll_abort(c->unroll);
+    free(c);
+    o->extra = NULL;
+}
+
+ember_status em_op_build_cached(em_opnode **out, em_task_env *env,
+                                uint32_t index, uint32_t partition,
+                                uint32_t depth, ember_error *err)
+{
+    *out = NULL;
+    const em_node *n = &env->lineage->nodes[index];
+    em_storage_level level;
+    ember_status s = em_storage_level_parse(n->storage, &level, err);
+    if (s != EMBER_OK)
+        return s;
+    em_opnode *o = calloc(1, sizeof *o);
+    cached *c = calloc(1, sizeof *c);
+    if (!o || !c) {
+        free(o);
+        free(c);
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
+    o->env = env;
+    o->node = n;
+    o->index = index;
+    o->partition = partition;
+    o->depth = depth;
+    o->buf = ember_buf_heap();
+    o->buf2 = ember_buf_heap();
+    o->extra = c;
+    o->close = cached_close;
+    uint64_t key = em_op_cache_key(env->app_id, n->id);
+    uint64_t count = 0;
+    ember_error ge = {0};
+    if (em_block_mgr_get(env->blocks, key, partition, &o->buf, &count,
+                         &ge) == EMBER_OK) {
+        ember_batch all = {o->buf.data, o->buf.len, count};
+        c->cur = ember_batch_cursor_of(&all);
+        o->next = serve_next;
+        *out = o;
+        return EMBER_OK;
+    }
+    s = em_op_build_uncached(&o->in[0], env, index, partition, depth, err);
+    if (s != EMBER_OK) {
+        em_op_free(o);
+        return s;
+    }
+    o->nin = 1;
+    o->next = unroll_next;
+    ember_error ue = {0};
+    if (em_block_unroll_begin(&c->unroll, env->blocks, key, partition, level,
+                              &ue) != EMBER_OK) {
+        c->unroll = NULL; /* computed, not cached (a missing tier) */
+        em_log(EMBER_LOG_WARN, "blocks", "dataset %" PRIu64 " (%s) is not "
+               "cached: %s", n->id, n->storage, ue.msg);
+    }
+    *out = o;
+    return EMBER_OK;
+}
