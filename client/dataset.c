@@ -177,7 +177,11 @@ char *em_client_plan(const ember_rdd *r, size_t *len)
     }
     json_t *doc = json_pack("{s:i,s:O}", "ember_plan", 1, "datasets", ds);
     if (doc) {
+        /* ember_persist and ember_rdd_set_name may change a node from
+         * another thread while it is written out */
+        pthread_mutex_lock(&r->s->mu);
         out = json_dumps(doc, JSON_COMPACT);
+        pthread_mutex_unlock(&r->s->mu);
         json_decref(doc);
         if (out && len)
             *len = strlen(out);
@@ -602,8 +606,11 @@ ember_rdd *ember_zip_with_index(ember_rdd *r, ember_error *err)
 
 void ember_rdd_set_name(ember_rdd *r, const char *name)
 {
-    if (r && name)
+    if (r && name) {
+        pthread_mutex_lock(&r->s->mu);
         json_object_set_new(r->node, "name", json_string(name));
+        pthread_mutex_unlock(&r->s->mu);
+    }
 }
 
 uint32_t ember_rdd_partitions(const ember_rdd *r)

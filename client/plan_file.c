@@ -773,8 +773,12 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
             return fail(c, EMBER_EINVAL, "storage: unknown storage level "
                         "'%.64s' (NONE, MEMORY_ONLY, MEMORY_AND_DISK, "
                         "DISK_ONLY, OFF_HEAP, ...)", str);
-        if (d->rdd)
-            json_object_set_new(d->rdd->node, "storage", json_string(str));
+        ember_error pe = {0};
+        /* through the API: a dataset two plan entries share (partition_by
+         * returns its input when already partitioned so) keeps its rule
+         * that a level cannot change */
+        if (d->rdd && ember_persist(d->rdd, str, &pe) != EMBER_OK)
+            return fail(c, EMBER_EINVAL, "storage: %s", pe.msg);
     }
     if ((v = json_object_get(o, "checkpoint"))) {
         int b = 0;

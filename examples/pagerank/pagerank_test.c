@@ -3,12 +3,14 @@
  *
  * 1. A tiny graph ranked by hand (a duplicate edge, a vertex nobody links
  *    to, one with no out-links, a comment and a blank line), after one and
- *    two iterations, in local[2] and local-cluster[2,1,512]: the exact set
- *    of vertices and each rank within 1e-9.
+ *    two iterations, in local[2] and local-cluster[2,1,512], with links
+ *    cached and with --no-cache: the exact set of vertices and each rank
+ *    within 1e-9.
  * 2. A 1000-vertex graph made like datagen's (grouped by source, skewed
  *    out-degrees, uniform destinations, duplicate edges, vertices without
- *    out-links), 10 iterations, against the straightforward C
- *    implementation below: same vertices, ranks within 1e-9.
+ *    out-links), 10 iterations, cached and with --no-cache, against the
+ *    straightforward C implementation below: same vertices, ranks within
+ *    1e-9.
  * 3. A malformed line fails the job with the line in the message.
  * Prints what failed and exits 1, or exits 0.
  */
@@ -135,19 +137,20 @@ static void tiny_graph(const char *pr, const char *dir)
                             {"b", 0.85 * 0.44375 + 0.0375},
                             {"c", 0.85 * (0.44375 + 0.4625) + 0.0375}};
     const char *masters[] = {"local[2]", "local-cluster[2,1,512]"};
-    for (int m = 0; m < 2; m++)
-        for (int it = 1; it <= 2; it++) {
-            snprintf(cmd, sizeof cmd, "'%s' --master '%s' --iterations %d "
-                     "'%s'", pr, masters[m], it, path);
-            int st = run(cmd, errf, out, sizeof out);
-            char what[128];
-            snprintf(what, sizeof what, "tiny graph, %s, %d iteration(s)",
-                     masters[m], it);
-            CHECK(st == 0, "%s: exit %d: %s", what, st, first_line(errf));
-            if (st == 0)
-                compare_small(what, out, it == 1 ? one : two,
-                              it == 1 ? 4 : 3);
-        }
+    const char *caching[] = {"", " --no-cache"};
+    /* each master, links cached or not, one and two iterations */
+    for (int k = 0; k < 8; k++) {
+        int m = k / 4, c = k / 2 % 2, it = k % 2 + 1;
+        snprintf(cmd, sizeof cmd, "'%s' --master '%s' --iterations %d%s "
+                 "'%s'", pr, masters[m], it, caching[c], path);
+        int st = run(cmd, errf, out, sizeof out);
+        char what[128];
+        snprintf(what, sizeof what, "tiny graph, %s%s, %d iteration(s)",
+                 masters[m], caching[c], it);
+        CHECK(st == 0, "%s: exit %d: %s", what, st, first_line(errf));
+        if (st == 0)
+            compare_small(what, out, it == 1 ? one : two, it == 1 ? 4 : 3);
+    }
 }
 
 /* ---- the 1000-vertex graph and the reference implementation ----------- */
@@ -267,29 +270,37 @@ static void big_graph(const char *pr, const char *dir)
     char *out = malloc(cap);
     if (!out)
         return;
-    snprintf(cmd, sizeof cmd, "'%s' --master 'local[2]' '%s'", pr, path);
-    int st = run(cmd, errf, out, cap);
-    CHECK(st == 0, "1000-vertex graph: exit %d: %s", st, first_line(errf));
-    int seen[VERTICES] = {0}, lines = 0, want = 0;
-    for (char *line = strtok(out, "\n"); st == 0 && line;
-         line = strtok(NULL, "\n")) {
-        char *end;
-        long v = strtol(line, &end, 10);
-        CHECK(*end == '\t' && v >= 0 && v < VERTICES && !seen[v],
-              "1000-vertex graph: bad or repeated line '%s'", line);
-        if (*end != '\t' || v < 0 || v >= VERTICES || seen[v])
-            continue;
-        seen[v] = 1;
-        lines++;
-        double r = strtod(end + 1, NULL);
-        CHECK(has[v] && fabs(r - rank[v]) <= 1e-9,
-              "1000-vertex graph: vertex %ld: rank %.15g, reference %s%.15g",
-              v, r, has[v] ? "" : "(none) ", rank[v]);
-    }
+    int want = 0;
     for (int v = 0; v < VERTICES; v++)
         want += has[v];
-    CHECK(st != 0 || lines == want, "1000-vertex graph: %d vertices, the "
-          "reference has %d", lines, want);
+    const char *caching[] = {"", " --no-cache"};
+    for (int c = 0; c < 2; c++) {
+        snprintf(cmd, sizeof cmd, "'%s' --master 'local[2]'%s '%s'", pr,
+                 caching[c], path);
+        int st = run(cmd, errf, out, cap);
+        CHECK(st == 0, "1000-vertex graph%s: exit %d: %s", caching[c], st,
+              first_line(errf));
+        int seen[VERTICES] = {0}, lines = 0;
+        for (char *line = strtok(out, "\n"); st == 0 && line;
+             line = strtok(NULL, "\n")) {
+            char *end;
+            long v = strtol(line, &end, 10);
+            CHECK(*end == '\t' && v >= 0 && v < VERTICES && !seen[v],
+                  "1000-vertex graph%s: bad or repeated line '%s'",
+                  caching[c], line);
+            if (*end != '\t' || v < 0 || v >= VERTICES || seen[v])
+                continue;
+            seen[v] = 1;
+            lines++;
+            double r = strtod(end + 1, NULL);
+            CHECK(has[v] && fabs(r - rank[v]) <= 1e-9,
+                  "1000-vertex graph%s: vertex %ld: rank %.15g, reference "
+                  "%s%.15g",
+                  caching[c], v, r, has[v] ? "" : "(none) ", rank[v]);
+        }
+        CHECK(st != 0 || lines == want, "1000-vertex graph%s: %d vertices, "
+              "the reference has %d", caching[c], lines, want);
+    }
     free(out);
 }
 

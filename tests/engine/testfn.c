@@ -36,6 +36,11 @@
  *                                     (sum, count) pairs into one (sum,
  *                                     count): mergeValue and
  *                                     mergeCombiners of an average
+ *   testfn.counted            MAP     identity, adding the number of
+ *                                     records it maps to the host counter
+ *                                     "testfn.counted" (what a test reads
+ *                                     to see whether a dataset was
+ *                                     computed or served from a cache)
  *
  * Threads: every function is safe to run in many tasks at once; state is
  * per task (open) or immutable.
@@ -662,6 +667,41 @@ static ember_status sum_count_reduce(void *state, const uint8_t *acc,
 static const ember_function_vtable sum_count_vt =
     REDUCE_VTABLE(sum_count_reduce);
 
+/* ---- testfn.counted ---------------------------------------------------- */
+
+/* The counter's id, registered per task (the same name gives the same
+ * id), in the task's int. */
+static ember_status counted_open(const ember_host_api *host,
+                                 const uint8_t *arg, size_t arg_len,
+                                 void **state, ember_error *err)
+{
+    (void)host;
+    uint32_t id = 0;
+    ember_status s = open_int(arg, arg_len, "counted", 0, state, err);
+    if (s != EMBER_OK)
+        return s;
+    if (g_host->counter_register("testfn.counted", &id) != EMBER_OK) {
+        close_int(*state);
+        *state = NULL;
+        return ember_errorf(err, EMBER_EINTERNAL,
+                            "testfn.counted: cannot register the counter");
+    }
+    *(int64_t *)*state = id;
+    return EMBER_OK;
+}
+
+static ember_status counted_map(void *state, const ember_batch *in,
+                                ember_buf *out, uint64_t *out_count,
+                                ember_error *err)
+{
+    g_host->counter_add((uint32_t)*(const int64_t *)state,
+                        (int64_t)in->count);
+    return pass_through(in, out, out_count, err);
+}
+
+static const ember_function_vtable counted_vt =
+    MAP_VTABLE(counted_open, close_int, counted_map);
+
 /* ---- the plugin -------------------------------------------------------- */
 
 static const ember_component testfn_components[] = {
@@ -696,6 +736,10 @@ static const ember_component testfn_components[] = {
     EMBER_FUNCTION_COMPONENT("sum_count",
                              "reduce: ints and (sum, count) -> (sum, count)",
                              &sum_count_vt),
+    EMBER_FUNCTION_COMPONENT("counted",
+                             "map: identity, counting records in a host "
+                             "counter",
+                             &counted_vt),
 };
 
 EMBER_PLUGIN(testfn, "0.1.0", "functions for the engine tests",

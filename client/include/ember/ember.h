@@ -17,8 +17,8 @@
  * Errors: every call returns an ember_status (or NULL for a dataset) and
  * fills err (nullable) with a message that says what and where.
  * Threads: a session may be used from several threads at once; datasets
- * are immutable once made. Dataset handles belong to their session and
- * are freed with it.
+ * are immutable once made, but for their name and storage level. Dataset
+ * handles belong to their session and are freed with it.
  */
 #ifndef EMBER_EMBER_H
 #define EMBER_EMBER_H
@@ -299,9 +299,43 @@ EM_API ember_rdd *ember_sample_by_key(ember_rdd *r, int with_replacement,
 EM_API void ember_rdd_set_name(ember_rdd *r, const char *name);
 EM_API uint32_t ember_rdd_partitions(const ember_rdd *r);
 EM_API uint64_t ember_rdd_id(const ember_rdd *r);
-/* Spark's toDebugString; *out is malloc'd (free it). */
+/* Spark's toDebugString: one line per dataset, "op [id] name [LEVEL]"
+ * (LEVEL empty unless persisted); *out is malloc'd (free it). */
 EM_API ember_status ember_rdd_describe(const ember_rdd *r, char **out,
                                        ember_error *err);
+
+/* ---- persistence (docs/engine.md "Persistence") ------------------------ */
+
+/*
+ * Marks r to be kept at a storage level, as Spark's RDD.persist: level is
+ * one of Spark's names, exactly — NONE, DISK_ONLY, DISK_ONLY_2,
+ * DISK_ONLY_3, MEMORY_ONLY, MEMORY_ONLY_2, MEMORY_ONLY_SER,
+ * MEMORY_ONLY_SER_2, MEMORY_AND_DISK, MEMORY_AND_DISK_2,
+ * MEMORY_AND_DISK_SER, MEMORY_AND_DISK_SER_2, OFF_HEAP. Lazy: nothing
+ * runs now; the first job that computes a partition of r afterwards keeps
+ * it in its executor's block manager, and later jobs read it from there
+ * instead of computing it again (a block that was evicted or lost is
+ * computed again). Caching never changes a result, and never fails a job.
+ * Blocks are freed when the executors holding them stop: for local and
+ * local-cluster masters, when the session closes. There is no unpersist
+ * yet.
+ * Errors: EMBER_EINVAL for a NULL r, an unknown level (the message lists
+ * the names), or a level other than the one r is already persisted at
+ * ("dataset 3 is already persisted at MEMORY_ONLY; a storage level cannot
+ * be changed once set"); the same level again is fine, and NONE on a
+ * dataset that is not persisted does nothing.
+ * Threads: any thread; a job already submitted keeps the level it was
+ * sent with.
+ */
+EM_API ember_status ember_persist(ember_rdd *r, const char *level,
+                                  ember_error *err);
+
+/* ember_persist(r, "MEMORY_ONLY", err), as Spark's RDD.cache. */
+EM_API ember_status ember_cache(ember_rdd *r, ember_error *err);
+
+/* r's storage level (a static string, one of the names above); "NONE"
+ * when r is not persisted or is NULL. Any thread. */
+EM_API const char *ember_rdd_storage_level(const ember_rdd *r);
 
 /* ---- actions ---------------------------------------------------------- */
 
