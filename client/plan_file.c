@@ -24,6 +24,7 @@
 #include "ember/record.h"
 #include "json_record.h"
 #include "plan_args.h"
+#include "dag/lineage.h"
 
 #define MAX_DATASETS 1000000
 #define MAX_PARENTS 64
@@ -168,13 +169,6 @@ static const op_info ops[] = {
 static const char *const dataset_keys[] = {
     "id", "op", "parents", "partitions", "partitioner", "fns", "args",
     "storage", "checkpoint", "determinism", "name",
-};
-
-static const char *const storage_levels[] = {
-    "NONE", "DISK_ONLY", "DISK_ONLY_2", "DISK_ONLY_3", "MEMORY_ONLY",
-    "MEMORY_ONLY_2", "MEMORY_ONLY_SER", "MEMORY_ONLY_SER_2",
-    "MEMORY_AND_DISK", "MEMORY_AND_DISK_2", "MEMORY_AND_DISK_SER",
-    "MEMORY_AND_DISK_SER_2", "OFF_HEAP",
 };
 
 /* ---- actions ----------------------------------------------------------- */
@@ -769,7 +763,7 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
     if ((v = json_object_get(o, "storage"))) {
         if ((st = get_string(c, v, "storage", &str)) != EMBER_OK)
             return st;
-        if (!in_list(storage_levels, COUNT(storage_levels), str))
+        if (!em_storage_level_known(str))
             return fail(c, EMBER_EINVAL, "storage: unknown storage level "
                         "'%.64s' (NONE, MEMORY_ONLY, MEMORY_AND_DISK, "
                         "DISK_ONLY, OFF_HEAP, ...)", str);

@@ -88,20 +88,13 @@ ember_status em_op_build_cached(em_opnode **out, em_task_env *env,
     ember_status s = em_storage_level_parse(n->storage, &level, err);
     if (s != EMBER_OK)
         return s;
-    em_opnode *o = calloc(1, sizeof *o);
+    em_opnode *o = em_op_new(env, index, partition, depth);
     cached *c = calloc(1, sizeof *c);
     if (!o || !c) {
-        free(o);
+        em_op_free(o);
         free(c);
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
-    o->env = env;
-    o->node = n;
-    o->index = index;
-    o->partition = partition;
-    o->depth = depth;
-    o->buf = ember_buf_heap();
-    o->buf2 = ember_buf_heap();
     o->extra = c;
     o->close = cached_close;
     uint64_t key = em_op_cache_key(env->app_id, n->id);

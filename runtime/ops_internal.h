@@ -68,6 +68,10 @@ ember_status em_op_build_uncached(em_opnode **out, em_task_env *env,
 ember_status em_op_build_cached(em_opnode **out, em_task_env *env,
                                 uint32_t index, uint32_t partition,
                                 uint32_t depth, ember_error *err);
+/* A zeroed operator for (node index, partition, depth) with empty
+ * buffers, or NULL when out of memory; freed with em_op_free. */
+em_opnode *em_op_new(em_task_env *env, uint32_t index, uint32_t partition,
+                     uint32_t depth);
 /* The block manager's dataset key of (application, dataset). */
 uint64_t em_op_cache_key(uint64_t app, uint64_t dataset);
 void em_op_free(em_opnode *o);

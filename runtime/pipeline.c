@@ -406,6 +406,22 @@ ember_status em_op_init_source(em_opnode *o, ember_error *err)
 
 /* ---- building --------------------------------------------------------- */
 
+em_opnode *em_op_new(em_task_env *env, uint32_t index, uint32_t partition,
+                     uint32_t depth)
+{
+    em_opnode *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->env = env;
+    o->node = &env->lineage->nodes[index];
+    o->index = index;
+    o->partition = partition;
+    o->depth = depth;
+    o->buf = ember_buf_heap();
+    o->buf2 = ember_buf_heap();
+    return o;
+}
+
 ember_status em_op_build(em_opnode **out, em_task_env *env, uint32_t index,
                          uint32_t partition, uint32_t depth, ember_error *err)
 {
@@ -425,16 +441,9 @@ ember_status em_op_build_uncached(em_opnode **out, em_task_env *env,
         return ember_errorf(err, EMBER_EUNSUPPORTED,
                             "dataset %" PRIu64 ": more than %d narrow "
                             "operations in one stage", n->id, MAX_DEPTH);
-    em_opnode *o = calloc(1, sizeof *o);
+    em_opnode *o = em_op_new(env, index, partition, depth);
     if (!o)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
-    o->env = env;
-    o->node = n;
-    o->index = index;
-    o->partition = partition;
-    o->depth = depth;
-    o->buf = ember_buf_heap();
-    o->buf2 = ember_buf_heap();
     ember_status s = EMBER_OK;
     if (env->node_args) {
         o->args = env->node_args[index];

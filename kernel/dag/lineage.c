@@ -388,3 +388,28 @@ done:
     free(d.stack);
     return s;
 }
+
+static const char *const storage_levels[] = {
+    "NONE",          "DISK_ONLY",         "DISK_ONLY_2",
+    "DISK_ONLY_3",   "MEMORY_ONLY",       "MEMORY_ONLY_2",
+    "MEMORY_ONLY_SER", "MEMORY_ONLY_SER_2", "MEMORY_AND_DISK",
+    "MEMORY_AND_DISK_2", "MEMORY_AND_DISK_SER", "MEMORY_AND_DISK_SER_2",
+    "OFF_HEAP",
+};
+
+const char *em_storage_level_known(const char *name)
+{
+    for (size_t i = 0;
+         name && i < sizeof storage_levels / sizeof storage_levels[0]; i++)
+        if (strcmp(name, storage_levels[i]) == 0)
+            return storage_levels[i];
+    return NULL;
+}
+
+const char *em_storage_level_list(void)
+{
+    return "NONE, DISK_ONLY, DISK_ONLY_2, DISK_ONLY_3, MEMORY_ONLY, "
+           "MEMORY_ONLY_2, MEMORY_ONLY_SER, MEMORY_ONLY_SER_2, "
+           "MEMORY_AND_DISK, MEMORY_AND_DISK_2, MEMORY_AND_DISK_SER, "
+           "MEMORY_AND_DISK_SER_2, OFF_HEAP";
+}

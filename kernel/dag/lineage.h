@@ -287,4 +287,11 @@ const char *em_determinism_name(em_determinism d);
 /* "none" / "hash" / "range" / "function"; "?". */
 const char *em_part_kind_name(em_part_kind k);
 
+/* Spark's storage level names (StorageLevel.fromString, exact case):
+ * the static copy of name when it is one, else NULL. "NONE" is one. */
+const char *em_storage_level_known(const char *name);
+
+/* Every level name, comma-separated (static), for messages. */
+const char *em_storage_level_list(void);
+
 #endif /* EMBER_KERNEL_DAG_LINEAGE_H */

@@ -302,22 +302,6 @@ static ember_status get_fn(dec *d, json_t *v, const char *what, em_fn_ref *f)
     return s;
 }
 
-static const char *const storage_levels[] = {
-    "NONE",
-    "DISK_ONLY",
-    "DISK_ONLY_2",
-    "DISK_ONLY_3",
-    "MEMORY_ONLY",
-    "MEMORY_ONLY_2",
-    "MEMORY_ONLY_SER",
-    "MEMORY_ONLY_SER_2",
-    "MEMORY_AND_DISK",
-    "MEMORY_AND_DISK_2",
-    "MEMORY_AND_DISK_SER",
-    "MEMORY_AND_DISK_SER_2",
-    "OFF_HEAP",
-};
-
 /* ------------------------------------------------------------------ */
 /* "args": checked iteratively, then dumped compact with sorted keys */
 
@@ -801,10 +785,7 @@ static ember_status parse_dataset(dec *d, uint32_t pos)
         s = get_str(d, v, "\"storage\"", &str);
         if (s != EMBER_OK)
             return s;
-        for (k = 0; k < sizeof storage_levels / sizeof storage_levels[0]; k++)
-            if (strcmp(str, storage_levels[k]) == 0)
-                break;
-        if (k == sizeof storage_levels / sizeof storage_levels[0])
+        if (!em_storage_level_known(str))
             return ember_errorf(d->err, EMBER_EINVAL,
                                 "%s: unknown storage level '%s' (NONE, "
                                 "MEMORY_ONLY, MEMORY_AND_DISK, DISK_ONLY, "
