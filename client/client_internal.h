@@ -146,6 +146,11 @@ ember_status em_client_splits(ember_session *s, const char *source,
 ember_status em_remote_open(ember_session *s, const char *const *plugins,
                             ember_error *err);
 
+/* Asks the service to drop the blocks of the session's dataset
+ * (UNPERSIST); waits for its OK. */
+ember_status em_remote_unpersist(ember_session *s, uint64_t dataset,
+                                 ember_error *err);
+
 /* Ships the plugin file at path, loaded in s->registry, to the service
  * (only if it lacks that file's contents). */
 ember_status em_remote_ship_plugin(ember_session *s, const char *path,

@@ -69,3 +69,26 @@ const char *ember_rdd_storage_level(const ember_rdd *r)
     pthread_mutex_unlock(&r->s->mu);
     return l;
 }
+
+ember_status ember_unpersist(ember_rdd *r, ember_error *err)
+{
+    if (!r)
+        return ember_errorf(err, EMBER_EINVAL, "unpersist: dataset is NULL");
+    ember_session *s = r->s;
+    pthread_mutex_lock(&s->mu);
+    int was = strcmp(level_locked(r), "NONE") != 0;
+    if (was)
+        json_object_del(r->node, "storage");
+    pthread_mutex_unlock(&s->mu);
+    if (!was)
+        return EMBER_OK;
+    if (s->remote)
+        return em_remote_unpersist(s, r->id, err);
+    ember_status st = s->server ? em_kernel_unpersist(
+                                      em_server_kernel(s->server), s->app_id,
+                                      r->id)
+                                : EMBER_OK;
+    if (st != EMBER_OK)
+        return ember_errorf(err, st, "unpersist: %s", ember_status_name(st));
+    return EMBER_OK;
+}

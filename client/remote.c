@@ -532,6 +532,14 @@ static ember_status read_file(const char *path, uint8_t **data, size_t *len,
     return EMBER_OK;
 }
 
+ember_status em_remote_unpersist(ember_session *s, uint64_t dataset,
+                                 ember_error *err)
+{
+    return call(s->remote, EM_CMSG_UNPERSIST,
+                json_pack("{s:I}", "dataset", (json_int_t)dataset), NULL, 0,
+                EM_CMSG_OK, NULL, err);
+}
+
 ember_status em_remote_ship_plugin(ember_session *s, const char *path,
                                    ember_error *err)
 {

@@ -680,6 +680,23 @@ static void on_remove_shuffles(em_executor *e, const uint8_t *d, size_t n)
             em_shuffle_svc_remove(e->shuffle, id);
 }
 
+/* REMOVE_BLOCKS: unpersisted datasets, or those of a closed application;
+ * the keys are the block manager's dataset keys (runtime/ops_cache.c). */
+static void on_remove_blocks(em_executor *e, const uint8_t *d, size_t n)
+{
+    em_msg_cursor c;
+    ember_error err = {0};
+    if (em_msg_remove_blocks_open(d, n, NULL, &c, &err) != EMBER_OK) {
+        em_log(EMBER_LOG_ERROR, "executor", "bad REMOVE_BLOCKS: %s", err.msg);
+        return;
+    }
+    em_block_mgr *m = em_block_svc_mgr(e->blocks);
+    uint64_t key;
+    while (em_msg_remove_blocks_next(&c, &key) == EMBER_OK)
+        if (m)
+            (void)em_block_mgr_remove_dataset(m, key);
+}
+
 static void end_executor(em_executor *e)
 {
     pthread_mutex_lock(&e->mu);
@@ -708,6 +725,7 @@ static void on_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
     case EM_MSG_KILL: on_kill(e, d, n); break;
     case EM_MSG_COMMIT_REPLY: on_commit_reply(e, d, n); break;
     case EM_MSG_REMOVE_SHUFFLES: on_remove_shuffles(e, d, n); break;
+    case EM_MSG_REMOVE_BLOCKS: on_remove_blocks(e, d, n); break;
     case EM_MSG_REGISTERED: {
         em_msg_registered r;
         if (em_msg_decode_registered(d, n, &r, NULL) == EMBER_OK &&

@@ -270,6 +270,7 @@ typedef struct request {
     void *ctx;
     uint8_t *msg;
     size_t len;
+    uint64_t dataset; /* unpersist */
 } request;
 
 static void request_free(request *r)
@@ -360,6 +361,26 @@ static void do_app_close(em_loop *loop, void *ctx)
 ember_status em_kernel_app_close(em_kernel *k, uint64_t app_id)
 {
     return post_request(k, do_app_close, app_id, NULL, NULL);
+}
+
+static void do_unpersist(em_loop *loop, void *ctx)
+{
+    (void)loop;
+    request *r = ctx;
+    em_dag_unpersist(r->k->dag, r->id, r->dataset);
+    request_free(r);
+}
+
+ember_status em_kernel_unpersist(em_kernel *k, uint64_t app_id,
+                                 uint64_t dataset)
+{
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return EMBER_ENOMEM;
+    r->k = k;
+    r->id = app_id;
+    r->dataset = dataset;
+    return post(k, do_unpersist, r);
 }
 
 /* Function names resolve against loaded functions, sources and sinks. */

@@ -90,6 +90,9 @@ struct app {
     uint64_t id;
     char *name;
     em_u64map fingerprints; /* dataset id -> (void *)(fingerprint | 1) */
+    em_u64map persisted;    /* dataset id -> (void *)1: a plan of the app
+                               gave it a storage level (executors may hold
+                               its blocks) */
     em_u64map shuffles;     /* key -> shuffle */
 };
 

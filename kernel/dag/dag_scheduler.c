@@ -235,6 +235,7 @@ static void app_free(app *a)
         shuffle_free(v);
     em_u64map_free(&a->shuffles);
     em_u64map_free(&a->fingerprints);
+    em_u64map_free(&a->persisted);
     free(a->name);
     free(a);
 }
@@ -290,6 +291,28 @@ ember_status em_dag_app_open(em_dag *d, uint64_t app_id, const char *name,
     return EMBER_OK;
 }
 
+/* Tells the executors to drop the blocks of the app's persisted datasets
+ * ids[0..n) (REMOVE_BLOCKS; keys as runtime/ops_cache.c makes them). */
+static void remove_blocks(em_dag *d, const app *a, const uint64_t *ids,
+                          uint32_t n, const char *reason)
+{
+    uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        keys[i] = a->id << 32 | (ids[i] & 0xffffffffu);
+    em_tsched_remove_blocks(d->ts, keys, n, reason);
+    free(keys);
+}
+
+void em_dag_unpersist(em_dag *d, uint64_t app_id, uint64_t dataset)
+{
+    app *a = em_u64map_get(&d->apps, app_id);
+    if (!a || !em_u64map_del(&a->persisted, dataset))
+        return;
+    remove_blocks(d, a, &dataset, 1, "unpersist");
+}
+
 void em_dag_app_close(em_dag *d, uint64_t app_id)
 {
     app *a = em_u64map_get(&d->apps, app_id);
@@ -335,6 +358,16 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
             s->app = NULL;
         }
     em_tsched_remove_shuffles(d->ts, ids, nids, "application closed");
+    free(ids);
+    /* and the blocks of its persisted datasets */
+    ids = malloc((a->persisted.count ? a->persisted.count : 1) * sizeof *ids);
+    nids = 0;
+    pos = 0;
+    uint64_t key;
+    while (ids && em_u64map_next(&a->persisted, &pos, &key, NULL))
+        ids[nids++] = key;
+    if (ids)
+        remove_blocks(d, a, ids, nids, "application closed");
     free(ids);
     em_u64map_del(&d->apps, app_id);
     em_store_report(
@@ -906,11 +939,14 @@ static ember_status check_fingerprints(app *a, const em_lineage *l,
         const em_node *n = &l->nodes[i];
         if (em_u64map_put(&a->fingerprints, n->id,
                           (void *)(uintptr_t)(n->fingerprint | 1)) !=
-            EMBER_OK)
+                EMBER_OK ||
+            (n->storage && strcmp(n->storage, "NONE") != 0 &&
+             em_u64map_put(&a->persisted, n->id, (void *)1) != EMBER_OK))
             return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
     return EMBER_OK;
 }
+
 
 ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
                            ember_error *err)

@@ -59,6 +59,9 @@ ember_status em_dag_app_open(em_dag *dag, uint64_t app_id, const char *name,
                              ember_error *err);
 /* Cancels the application's jobs and forgets its shuffles. */
 void em_dag_app_close(em_dag *dag, uint64_t app_id);
+/* Unpersist: the executors drop the cached blocks of the app's dataset
+ * (REMOVE_BLOCKS) if a plan of the app persisted it. Loop thread. */
+void em_dag_unpersist(em_dag *dag, uint64_t app_id, uint64_t dataset);
 
 typedef struct em_dag_job {
     uint64_t job_id;

@@ -32,6 +32,7 @@ const char *em_cmsg_type_name(em_cmsg_type t)
     case EM_CMSG_STATUS: return "STATUS";
     case EM_CMSG_INFO: return "INFO";
     case EM_CMSG_LIST: return "LIST";
+    case EM_CMSG_UNPERSIST: return "UNPERSIST";
     }
     return "UNKNOWN";
 }

@@ -53,10 +53,11 @@
  *   16 INFO           service {"job": object} (STATUS) or     -
  *                             {"jobs": [object]} (LIST)
  *   17 LIST           client  {"running": bool}               -
+ *   18 UNPERSIST      client  {"dataset": int}                -
  *
  * Replies: HELLO -> WELCOME; PLUGIN_HAVE -> PLUGIN_NEED; PLUGIN_PUT -> OK;
  * SPLITS -> SPLITS_REPLY; SUBMIT -> JOB, then RESULT* and exactly one END;
- * CANCEL -> OK; STATUS, LIST -> INFO. Any request may be answered by ERROR
+ * CANCEL, UNPERSIST -> OK; STATUS, LIST -> INFO. Any request may be answered by ERROR
  * instead ("status" is an ember_status). A message the service cannot
  * decode is answered by ERROR with req_id 0.
  *
@@ -105,11 +106,12 @@ typedef enum em_cmsg_type {
     EM_CMSG_CANCEL = 14,
     EM_CMSG_STATUS = 15,
     EM_CMSG_INFO = 16,
-    EM_CMSG_LIST = 17
+    EM_CMSG_LIST = 17,
+    EM_CMSG_UNPERSIST = 18
 } em_cmsg_type;
 
 /* The last type this version knows. */
-#define EM_CMSG_TYPE_MAX EM_CMSG_LIST
+#define EM_CMSG_TYPE_MAX EM_CMSG_UNPERSIST
 
 /* A decoded message: views into the received bytes. */
 typedef struct em_cmsg {

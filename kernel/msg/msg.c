@@ -36,6 +36,7 @@ const char *em_msg_type_name(em_msg_type t)
     case EM_MSG_COMMIT_ASK: return "COMMIT_ASK";
     case EM_MSG_COMMIT_REPLY: return "COMMIT_REPLY";
     case EM_MSG_REMOVE_SHUFFLES: return "REMOVE_SHUFFLES";
+    case EM_MSG_REMOVE_BLOCKS: return "REMOVE_BLOCKS";
     }
     return "UNKNOWN";
 }
@@ -275,7 +276,8 @@ static ember_status batch_begin(em_msg_batch *b, ember_buf *out,
     }
     mark = out->len;
     TRY(put_header(out, t));
-    if (t == EM_MSG_KILL || t == EM_MSG_REMOVE_SHUFFLES)
+    if (t == EM_MSG_KILL || t == EM_MSG_REMOVE_SHUFFLES ||
+        t == EM_MSG_REMOVE_BLOCKS)
         TRY(put_bytes(out, r));
     count_at = out->len;
     TRY(ember_buf_append(out, count_zero, sizeof count_zero));
@@ -392,6 +394,17 @@ ember_status em_msg_remove_shuffles_begin(em_msg_batch *b, ember_buf *out,
 ember_status em_msg_remove_shuffles_add(em_msg_batch *b, uint64_t shuffle_id)
 {
     return em_msg_kill_add(b, shuffle_id);
+}
+
+ember_status em_msg_remove_blocks_begin(em_msg_batch *b, ember_buf *out,
+                                        const char *reason)
+{
+    return batch_begin(b, out, EM_MSG_REMOVE_BLOCKS, reason);
+}
+
+ember_status em_msg_remove_blocks_add(em_msg_batch *b, uint64_t key)
+{
+    return em_msg_kill_add(b, key);
 }
 
 ember_status em_msg_kill_add(em_msg_batch *b, uint64_t task_id)
@@ -654,7 +667,7 @@ ember_status em_msg_type_of(const uint8_t *data, size_t len,
                             "message version %u not supported (this ember "
                             "speaks %d)",
                             (unsigned)data[4], EM_MSG_VERSION);
-    if (data[5] < EM_MSG_REGISTER || data[5] > EM_MSG_REMOVE_SHUFFLES)
+    if (data[5] < EM_MSG_REGISTER || data[5] > EM_MSG_REMOVE_BLOCKS)
         return ember_errorf(err, EMBER_EINVAL,
                             "unknown message type %u (offset 5)",
                             (unsigned)data[5]);
@@ -957,7 +970,7 @@ ember_status em_msg_status_next(em_msg_cursor *c, em_msg_update *u)
     return batch_next(c, status_entry, u);
 }
 
-/* KILL and REMOVE_SHUFFLES: a reason, then a batch of ids. */
+/* KILL, REMOVE_SHUFFLES and REMOVE_BLOCKS: a reason, then a batch of ids. */
 static ember_status ids_open(const uint8_t *d, size_t n, em_msg_type t,
                              em_bytes *reason, em_msg_cursor *c,
                              ember_error *err)
@@ -994,6 +1007,18 @@ ember_status em_msg_remove_shuffles_next(em_msg_cursor *c,
                                          uint64_t *shuffle_id)
 {
     return batch_next(c, kill_entry, shuffle_id);
+}
+
+ember_status em_msg_remove_blocks_open(const uint8_t *d, size_t n,
+                                       em_bytes *reason, em_msg_cursor *c,
+                                       ember_error *err)
+{
+    return ids_open(d, n, EM_MSG_REMOVE_BLOCKS, reason, c, err);
+}
+
+ember_status em_msg_remove_blocks_next(em_msg_cursor *c, uint64_t *key)
+{
+    return batch_next(c, kill_entry, key);
 }
 
 ember_status em_msg_kill_next(em_msg_cursor *c, uint64_t *task_id)

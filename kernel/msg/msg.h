@@ -63,6 +63,9 @@
  *   11 REMOVE_SHUFFLES  reason:str count, then count shuffle_id:varint
  *                       (no job can read these shuffles any more: delete
  *                       their files)
+ *   12 REMOVE_BLOCKS    reason:str count, then count key:varint
+ *                       (drop the cached blocks of these persisted
+ *                       datasets; key = application id << 32 | dataset id)
  *
  * Nothing may follow the body. A map status (the FINISHED result of a
  * shuffle-map task) is, on its own, count:varint(u32) then count sizes
@@ -114,8 +117,10 @@ typedef enum em_msg_type {
     EM_MSG_COMMIT_ASK = 9,   /* executor -> kernel: may this attempt commit
                                 its output? */
     EM_MSG_COMMIT_REPLY = 10, /* kernel -> executor */
-    EM_MSG_REMOVE_SHUFFLES = 11 /* kernel -> executors: batch of shuffle
-                                   ids whose files may go */
+    EM_MSG_REMOVE_SHUFFLES = 11, /* kernel -> executors: batch of shuffle
+                                    ids whose files may go */
+    EM_MSG_REMOVE_BLOCKS = 12 /* kernel -> executors: batch of persisted
+                                 dataset keys whose blocks may go */
 } em_msg_type;
 
 /*
@@ -286,6 +291,11 @@ ember_status em_msg_remove_shuffles_begin(em_msg_batch *b, ember_buf *out,
                                           const char *reason);
 /* Appends one shuffle id to a REMOVE_SHUFFLES; as em_msg_launch_add. */
 ember_status em_msg_remove_shuffles_add(em_msg_batch *b, uint64_t shuffle_id);
+/* Starts a REMOVE_BLOCKS message; as em_msg_kill_begin. */
+ember_status em_msg_remove_blocks_begin(em_msg_batch *b, ember_buf *out,
+                                        const char *reason);
+/* Appends one dataset key to a REMOVE_BLOCKS; as em_msg_launch_add. */
+ember_status em_msg_remove_blocks_add(em_msg_batch *b, uint64_t key);
 /*
  * Writes the entry count into the message; it is then complete (a batch of
  * zero entries is a valid message). EMBER_EINVAL if out was shortened
@@ -364,6 +374,12 @@ ember_status em_msg_remove_shuffles_open(const uint8_t *d, size_t n,
 /* As em_msg_launch_next, for REMOVE_SHUFFLES shuffle ids. */
 ember_status em_msg_remove_shuffles_next(em_msg_cursor *c,
                                          uint64_t *shuffle_id);
+/* As em_msg_kill_open, for REMOVE_BLOCKS. */
+ember_status em_msg_remove_blocks_open(const uint8_t *d, size_t n,
+                                       em_bytes *reason, em_msg_cursor *c,
+                                       ember_error *err);
+/* As em_msg_launch_next, for REMOVE_BLOCKS dataset keys. */
+ember_status em_msg_remove_blocks_next(em_msg_cursor *c, uint64_t *key);
 
 /*
  * Appends a map status to out: n, then sizes[0..n) (bytes per reduce

@@ -83,7 +83,9 @@ static void test_names(void **state)
     assert_string_equal(em_msg_type_name((em_msg_type)0), "UNKNOWN");
     assert_string_equal(em_msg_type_name(EM_MSG_REMOVE_SHUFFLES),
                         "REMOVE_SHUFFLES");
-    assert_string_equal(em_msg_type_name((em_msg_type)12), "UNKNOWN");
+    assert_string_equal(em_msg_type_name(EM_MSG_REMOVE_BLOCKS),
+                        "REMOVE_BLOCKS");
+    assert_string_equal(em_msg_type_name((em_msg_type)13), "UNKNOWN");
     assert_string_equal(em_task_state_name(EM_TASK_FETCH_FAILED),
                         "FETCH_FAILED");
     assert_string_equal(em_task_state_name(EM_TASK_KILLED), "KILLED");
@@ -534,6 +536,38 @@ static void test_remove_shuffles(void **state)
     ember_buf_release(&out);
 }
 
+static void test_remove_blocks(void **state)
+{
+    (void)state;
+    ember_buf out = ember_buf_heap();
+    ember_error err;
+    em_msg_batch b;
+    em_msg_cursor c;
+    em_bytes reason;
+    uint64_t key;
+    assert_int_equal(em_msg_remove_blocks_begin(&b, &out, "unpersist"),
+                     EMBER_OK);
+    assert_int_equal(em_msg_remove_blocks_add(&b, (uint64_t)3 << 32 | 9),
+                     EMBER_OK);
+    assert_int_equal(em_msg_batch_finish(&b), EMBER_OK);
+    em_msg_type t;
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_int_equal(t, EM_MSG_REMOVE_BLOCKS);
+    assert_string_equal(em_msg_type_name(t), "REMOVE_BLOCKS");
+    assert_int_equal(em_msg_remove_blocks_open(out.data, out.len, &reason, &c,
+                                               &err),
+                     EMBER_OK);
+    assert_view(reason, cstr("unpersist"));
+    assert_int_equal(em_msg_remove_blocks_next(&c, &key), EMBER_OK);
+    assert_true(key == ((uint64_t)3 << 32 | 9));
+    assert_int_equal(em_msg_remove_blocks_next(&c, &key), EMBER_END);
+    /* a REMOVE_SHUFFLES is not a REMOVE_BLOCKS */
+    assert_int_equal(em_msg_remove_shuffles_open(out.data, out.len, &reason,
+                                                 &c, &err),
+                     EMBER_EINVAL);
+    ember_buf_release(&out);
+}
+
 /* ------------------------------------------------------------ malformed */
 
 static void test_header_errors(void **state)
@@ -560,7 +594,7 @@ static void test_header_errors(void **state)
                      EMBER_EVERSION);
     b.data[4] = 1;
 
-    static const uint8_t bad_types[] = {0, 12, 255};
+    static const uint8_t bad_types[] = {0, 13, 255};
     for (size_t i = 0; i < sizeof bad_types; i++) {
         b.data[5] = bad_types[i];
         assert_int_equal(em_msg_type_of(b.data, b.len, &t, &err),
@@ -988,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_status_batches),
         cmocka_unit_test(test_kill_batches),
         cmocka_unit_test(test_remove_shuffles),
+        cmocka_unit_test(test_remove_blocks),
         cmocka_unit_test(test_header_errors),
         cmocka_unit_test(test_status_truncated_everywhere),
         cmocka_unit_test(test_bad_varints),

@@ -352,6 +352,27 @@ void em_tsched_remove_shuffles(em_tsched *ts, const uint64_t *ids,
     ember_buf_release(&b);
 }
 
+void em_tsched_remove_blocks(em_tsched *ts, const uint64_t *keys,
+                             uint32_t n, const char *reason)
+{
+    if (n == 0 || ts->nexecs == 0)
+        return;
+    ember_buf b = ember_buf_heap();
+    em_msg_batch mb;
+    ember_status s = em_msg_remove_blocks_begin(&mb, &b, reason);
+    for (uint32_t i = 0; s == EMBER_OK && i < n; i++)
+        s = em_msg_remove_blocks_add(&mb, keys[i]);
+    if (s == EMBER_OK)
+        s = em_msg_batch_finish(&mb);
+    for (uint32_t i = 0; s == EMBER_OK && i < ts->nexecs; i++)
+        ts->execs[i]->send(ts->execs[i]->send_ctx, b.data, b.len);
+    if (s != EMBER_OK)
+        em_log(EMBER_LOG_WARN, LOG_SRC, "cannot tell executors to drop the "
+               "blocks of %" PRIu32 " datasets: %s", n,
+               ember_status_name(s));
+    ember_buf_release(&b);
+}
+
 em_exec *em_tsched_executor_by_id(em_tsched *ts, const char *id)
 {
     return em_strmap_get(&ts->by_id, id);

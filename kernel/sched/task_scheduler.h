@@ -134,6 +134,13 @@ em_exec *em_tsched_executor_by_no(em_tsched *ts, uint32_t no);
  */
 void em_tsched_remove_shuffles(em_tsched *ts, const uint64_t *ids,
                                uint32_t n, const char *reason);
+/*
+ * Tells every live executor to drop the cached blocks of the persisted
+ * datasets keys[0..n) (REMOVE_BLOCKS; key = app id << 32 | dataset id).
+ * Loop thread.
+ */
+void em_tsched_remove_blocks(em_tsched *ts, const uint64_t *keys,
+                             uint32_t n, const char *reason);
 const char *em_exec_id(const em_exec *e);
 /* The block endpoint the executor registered ("" when none). */
 const char *em_exec_endpoint(const em_exec *e);

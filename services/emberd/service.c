@@ -1248,6 +1248,23 @@ static ember_status on_cancel(client *c, const em_cmsg *m, const json_t *h,
     return EMBER_OK;
 }
 
+/* UNPERSIST: the executors drop the blocks of a dataset of the client's
+ * own application. */
+static ember_status on_unpersist(client *c, const em_cmsg *m,
+                                 const json_t *h, ember_error *err)
+{
+    int64_t id = 0;
+    ember_status st = get_int(h, "UNPERSIST", "dataset", 0, INT64_MAX, &id,
+                              err);
+    if (st != EMBER_OK)
+        return st;
+    if ((st = em_kernel_unpersist(c->d->k, c->app_id, (uint64_t)id)) !=
+        EMBER_OK)
+        return ember_errorf(err, st, "UNPERSIST: %s", ember_status_name(st));
+    reply(c, EM_CMSG_OK, m->req_id, json_object(), NULL, 0);
+    return EMBER_OK;
+}
+
 static ember_status on_status(client *c, const em_cmsg *m, const json_t *h,
                               ember_error *err)
 {
@@ -1342,6 +1359,7 @@ static void handle_message(client *c, const uint8_t *data, size_t len)
     case EM_CMSG_CANCEL: st = on_cancel(c, &m, h, &err); break;
     case EM_CMSG_STATUS: st = on_status(c, &m, h, &err); break;
     case EM_CMSG_LIST: st = on_list(c, &m, h, &err); break;
+    case EM_CMSG_UNPERSIST: st = on_unpersist(c, &m, h, &err); break;
     default:
         st = ember_errorf(&err, EMBER_EINVAL,
                           "%s is not a request (emberd sends it)", what);

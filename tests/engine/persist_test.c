@@ -263,6 +263,43 @@ static void test_off_heap(void **state)
     collect_twice("OFF_HEAP");
 }
 
+/* unpersist: the level is NONE again and the next job computes; the
+ * dataset may then be persisted at another level and is read from there;
+ * unpersisting what is not persisted does nothing. */
+static void test_unpersist(void **state)
+{
+    (void)state;
+    ember_error err = {0};
+    ember_rdd *m = counted_range();
+    persist_ok(m, "MEMORY_ONLY");
+    char *want = ints_text(N);
+    char *a = collect_text(m, 0);
+    int64_t c1 = counted();
+    assert_int_equal(ember_unpersist(m, &err), EMBER_OK);
+    assert_string_equal(ember_rdd_storage_level(m), "NONE");
+    char *b = collect_text(m, 0);
+    int64_t c2 = counted();
+    assert_int_equal(c2 - c1, N); /* computed again */
+    persist_ok(m, "DISK_ONLY");   /* another level is fine now */
+    char *c = collect_text(m, 0);
+    int64_t c3 = counted();
+    assert_int_equal(c3 - c2, N);
+    char *d = collect_text(m, 0);
+    assert_from_cache(counted() - c3);
+    assert_string_equal(a, want);
+    assert_string_equal(b, want);
+    assert_string_equal(c, want);
+    assert_string_equal(d, want);
+    assert_int_equal(ember_unpersist(m, &err), EMBER_OK);
+    assert_int_equal(ember_unpersist(m, &err), EMBER_OK); /* nothing */
+    assert_int_equal(ember_unpersist(NULL, &err), EMBER_EINVAL);
+    free(want);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
 /* ember_cache is MEMORY_ONLY, read back by a job of another kind (count)
  * and by one over a child dataset. */
 static void test_cache_other_actions(void **state)
@@ -496,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_memory_and_disk),
         cmocka_unit_test(test_off_heap),
         cmocka_unit_test(test_cache_other_actions),
+        cmocka_unit_test(test_unpersist),
         cmocka_unit_test(test_lazy),
         cmocka_unit_test(test_cached_shuffle),
         cmocka_unit_test(test_level_cannot_change),

@@ -254,6 +254,27 @@ static void check_batches(const uint8_t *data, size_t size,
             check_same(&b, data, size);
         }
     }
+
+    b.len = 0;
+    {
+        em_bytes reason;
+        s = em_msg_remove_blocks_open(data, size, &reason, &c, &err);
+        if (verdict(s, &err, head, type, EM_MSG_REMOVE_BLOCKS, NULL, 0)) {
+            char why[EM_MSG_STR_MAX + 1];
+            uint64_t key;
+            uint32_t n = c.remaining, i = 0;
+            check_string(reason);
+            CHECK(em_bytes_to_cstr(reason, why, sizeof why) == EMBER_OK);
+            CHECK(em_msg_remove_blocks_begin(&bt, &b, why) == EMBER_OK);
+            while ((s = em_msg_remove_blocks_next(&c, &key)) == EMBER_OK) {
+                CHECK(em_msg_remove_blocks_add(&bt, key) == EMBER_OK);
+                i++;
+            }
+            CHECK(s == EMBER_END && i == n);
+            CHECK(em_msg_batch_finish(&bt) == EMBER_OK);
+            check_same(&b, data, size);
+        }
+    }
     ember_buf_release(&b);
 }
 
@@ -300,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in_hi = data + size;
     head = em_msg_type_of(data, size, &type, &err);
     if (head == EMBER_OK) {
-        CHECK(type >= EM_MSG_REGISTER && type <= EM_MSG_REMOVE_SHUFFLES);
+        CHECK(type >= EM_MSG_REGISTER && type <= EM_MSG_REMOVE_BLOCKS);
         CHECK(strcmp(em_msg_type_name(type), "UNKNOWN") != 0);
     } else {
         CHECK(head == EMBER_EINVAL || head == EMBER_EVERSION);

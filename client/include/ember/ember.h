@@ -316,9 +316,7 @@ EM_API ember_status ember_rdd_describe(const ember_rdd *r, char **out,
  * it in its executor's block manager, and later jobs read it from there
  * instead of computing it again (a block that was evicted or lost is
  * computed again). Caching never changes a result, and never fails a job.
- * Blocks are freed when the executors holding them stop: for local and
- * local-cluster masters, when the session closes. There is no unpersist
- * yet.
+ * Blocks are freed by ember_unpersist, and when the session closes.
  * Errors: EMBER_EINVAL for a NULL r, an unknown level (the message lists
  * the names), or a level other than the one r is already persisted at
  * ("dataset 3 is already persisted at MEMORY_ONLY; a storage level cannot
@@ -336,6 +334,15 @@ EM_API ember_status ember_cache(ember_rdd *r, ember_error *err);
 /* r's storage level (a static string, one of the names above); "NONE"
  * when r is not persisted or is NULL. Any thread. */
 EM_API const char *ember_rdd_storage_level(const ember_rdd *r);
+
+/*
+ * As Spark's RDD.unpersist: r is no longer persisted (its level is NONE
+ * again, so it may be persisted anew at any level) and the executors drop
+ * its cached blocks; later jobs compute it. Does not wait for the blocks
+ * to go. A dataset that is not persisted: nothing happens. EMBER_EINVAL
+ * for a NULL r; an error talking to emberd. Any thread.
+ */
+EM_API ember_status ember_unpersist(ember_rdd *r, ember_error *err);
 
 /* ---- actions ---------------------------------------------------------- */
 

@@ -97,6 +97,12 @@ EM_API ember_status em_kernel_app_open(em_kernel *k, const char *name,
 /* Cancels its jobs and releases its shuffles. */
 EM_API ember_status em_kernel_app_close(em_kernel *k, uint64_t app_id);
 
+/* Unpersist: the executors drop the cached blocks of the application's
+ * dataset (when a plan of the app persisted it). Asynchronous; any
+ * thread. EMBER_ENOMEM, or an error when the kernel has stopped. */
+EM_API ember_status em_kernel_unpersist(em_kernel *k, uint64_t app_id,
+                                        uint64_t dataset);
+
 /* ---- jobs ---- */
 
 typedef struct em_job_spec {
