@@ -457,6 +457,38 @@ static void three_clients_at_once(void **state)
     }
 }
 
+/* persist and unpersist through emberd: the same results from a cached
+ * dataset, unpersist (UNPERSIST to the service) answers OK and the level
+ * is NONE again, a new level then works. */
+static void persist_and_unpersist_on_the_service(void **state)
+{
+    (void)state;
+    ember_session *s = open_on(g_svc.master, TESTFN_PLUGIN);
+    ember_error err = {0};
+    static const int64_t v[] = {1, 2, 3};
+    ember_rdd *two = ember_flat_map(ints(s, v, 3, 2), fn0("testfn.two_per"),
+                                    &err);
+    assert_non_null(two);
+    assert_int_equal(ember_persist(two, "MEMORY_AND_DISK", &err), EMBER_OK);
+    for (int round = 0; round < 3; round++) {
+        ember_records out = {0};
+        if (ember_collect(two, &out, &err) != EMBER_OK)
+            fail_msg("collect %d: %s", round, err.msg);
+        char *text = render(&out);
+        assert_string_equal(text, "[1] [1] [2] [2] [3] [3]");
+        free(text);
+        ember_records_free(&out);
+        if (round == 1) {
+            if (ember_unpersist(two, &err) != EMBER_OK)
+                fail_msg("unpersist: %s", err.msg);
+            assert_string_equal(ember_rdd_storage_level(two), "NONE");
+            assert_int_equal(ember_persist(two, "DISK_ONLY", &err),
+                             EMBER_OK);
+        }
+    }
+    ember_session_close(s);
+}
+
 static void shipped_plugin_runs_on_the_service(void **state)
 {
     (void)state;
@@ -1123,6 +1155,7 @@ int main(void)
         cmocka_unit_test(wordcount_through_emberd_local_cluster),
         cmocka_unit_test(three_clients_at_once),
         cmocka_unit_test(shipped_plugin_runs_on_the_service),
+        cmocka_unit_test(persist_and_unpersist_on_the_service),
         cmocka_unit_test(hostile_messages_get_errors),
         cmocka_unit_test(cli_submit_status_list_kill),
         cmocka_unit_test(restart_finds_old_jobs),
