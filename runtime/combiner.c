@@ -15,12 +15,13 @@
 #include "runtime/pipeline.h"
 #include "runtime/recval.h"
 
-enum { ST_NEW = 0, ST_ACC = 1, ST_INT = 2 };
+enum { ST_NEW = 0, ST_ACC = 1, ST_INT = 2, ST_DBL = 3 };
 
 typedef struct entry {
     size_t acc_off;  /* ST_ACC: the accumulator record in c->acc */
     size_t acc_len;
     int64_t ival;    /* ST_INT */
+    double dval;     /* ST_DBL (std.sum folded in place, sum_in_place) */
     int64_t pending; /* newest record of this batch for the key, or -1 */
     uint32_t npend;
     uint8_t state;
@@ -64,6 +65,8 @@ struct em_combiner {
     size_t zero_len;
     int zero_set;
     int64_t zero_int;    /* the zero, when fast_sum and zero_set */
+    int sum_in_place;    /* the merge is std.sum: numbers folded into
+                            their entries as they come (sum_in_place) */
     int fast_sum;        /* ints summed inline in the map's values
                             (std.sum, COUNT); else values index entries */
     /* per batch scratch */
@@ -221,6 +224,9 @@ ember_status em_combiner_open(em_combiner **out, const em_node *n,
                        zv.type == EMBER_TYPE_INT && zc.p == zc.end);
         if (c->fast_sum && c->zero_set)
             c->zero_int = zv.u.i64;
+        /* not where a zero or createCombiner starts each key */
+        c->sum_in_place =
+            !(c->map_side && (c->zero_set || c->kind == EM_COMBINE_COMBINE));
     }
     if (s != EMBER_OK) {
         em_combiner_close(c);
@@ -377,7 +383,7 @@ static ember_status go_general(em_combiner *c, const uint64_t *fresh)
         if (!sl->tag)
             continue;
         entry *e = &c->entries[c->nentries];
-        *e = (entry){0, 0, 0, -1, 0, ST_NEW};
+        *e = (entry){.pending = -1, .state = ST_NEW};
         if (&sl->value != fresh) {
             int_record(&c->out, (int64_t)sl->value);
             if (set_acc(c, e, c->out.data, c->out.len) != EMBER_OK)
@@ -406,7 +412,7 @@ static entry *entry_for(em_combiner *c, const em_bmkey *key,
         }
         *slot = c->nentries;
         c->entries[c->nentries++] =
-            (entry){0, 0, 0, -1, 0, ST_NEW};
+            (entry){.pending = -1, .state = ST_NEW};
     }
     *index = (uint32_t)*slot;
     return &c->entries[*slot];
@@ -536,6 +542,11 @@ static ember_status fold_pending(em_combiner *c, ember_error *err)
             int_record(&c->cin, e->ival);
             acc = c->cin.data;
             acc_len = c->cin.len;
+        } else if (e->state == ST_DBL) {
+            c->cin.len = 0;
+            ember_rec_put_double(&c->cin, e->dval);
+            acc = c->cin.data;
+            acc_len = c->cin.len;
         } else if (e->state == ST_ACC) {
             acc = c->acc.data + e->acc_off;
             acc_len = e->acc_len;
@@ -556,7 +567,7 @@ static ember_status fold_pending(em_combiner *c, ember_error *err)
         if (ember_rec_validate(c->out.data, c->out.len, NULL) != EMBER_OK)
             return fail(c, err, EMBER_EINVAL, "%s returned a malformed "
                         "record", c->merge.name);
-        if (e->state == ST_INT)
+        if (e->state == ST_INT || e->state == ST_DBL)
             e->state = ST_NEW;
         if (set_acc(c, e, c->out.data, c->out.len) != EMBER_OK)
             return fail(c, err, EMBER_ENOMEM, "out of memory");
@@ -586,6 +597,51 @@ static ember_status ensure_vals(em_combiner *c, size_t n, ember_error *err)
         return fail(c, err, EMBER_ENOMEM, "out of memory");
     c->cap_vals = c->cap_touched = cap;
     return EMBER_OK;
+}
+
+/*
+ * std.sum of x into e, in place, when e has no value of this batch
+ * waiting (so record order holds) and holds no accumulator or a number:
+ * exactly what std.sum computes (int64 until a double comes, then double;
+ * a first double starts from the int 0, as std.sum's total does). 0: the
+ * value must go through std.sum (not a number, or an int overflow, which
+ * std.sum reports).
+ */
+static int sum_in_place(entry *e, const val *x)
+{
+    if (e->npend != 0 ||
+        (x->type != EMBER_TYPE_INT && x->type != EMBER_TYPE_DOUBLE))
+        return 0;
+    double xd = 0;
+    if (x->type == EMBER_TYPE_DOUBLE)
+        memcpy(&xd, &x->i64, sizeof xd);
+    switch (e->state) {
+    case ST_NEW:
+        if (x->type == EMBER_TYPE_INT) {
+            e->state = ST_INT;
+            e->ival = x->i64;
+        } else {
+            e->state = ST_DBL;
+            e->dval = 0.0 + xd;
+        }
+        return 1;
+    case ST_INT:
+        if (x->type == EMBER_TYPE_INT) {
+            int64_t r;
+            if (__builtin_add_overflow(e->ival, x->i64, &r))
+                return 0;
+            e->ival = r;
+        } else {
+            e->state = ST_DBL;
+            e->dval = (double)e->ival + xd;
+        }
+        return 1;
+    case ST_DBL:
+        e->dval += x->type == EMBER_TYPE_INT ? (double)x->i64 : xd;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* Pass 2 over vals[0..n): looks the keys up (their slots prefetched
@@ -622,6 +678,8 @@ static ember_status lookup_all(em_combiner *c, uint64_t n, ember_error *err)
             e->state = ST_ACC; /* present */
             continue;
         }
+        if (c->sum_in_place && sum_in_place(e, x))
+            continue;
         x->next = e->pending;
         e->pending = (int64_t)i;
         if (e->npend++ == 0)
@@ -635,6 +693,8 @@ static void set_value(val *x, const ember_value *v)
 {
     x->type = v->type;
     x->i64 = v->type == EMBER_TYPE_INT ? v->u.i64 : 0;
+    if (v->type == EMBER_TYPE_DOUBLE) /* its bits, for sum_in_place */
+        memcpy(&x->i64, &v->u.f64, sizeof x->i64);
     if (v->type == EMBER_TYPE_TUPLE) {
         x->p = v->u.tuple.raw;
         x->len = v->u.tuple.raw_len;
@@ -908,6 +968,8 @@ ember_status em_combiner_emit_some(em_combiner *c, ember_buf *out,
                 s = ember_rec_put_int(out, (int64_t)sl->value);
             else if (e->state == ST_INT)
                 s = ember_rec_put_int(out, e->ival);
+            else if (e->state == ST_DBL)
+                s = ember_rec_put_double(out, e->dval);
             else
                 s = em_rec_put_as_value(out, c->acc.data + e->acc_off,
                                         e->acc_len);

@@ -421,6 +421,21 @@ static void test_reduce_by_key(void **state)
                            "z", 0.25, "y", 4, "z", 1);
     check_bag(ember_reduce_by_key(mixed, fn0("std.sum"), NULL, &err), 0,
               "[\"x\",3.5] [\"y\",7] [\"z\",1.25]");
+    /* as std.sum computes it, also where the sum is kept in place: a sum
+     * starts from the int 0 (so -0.0 alone gives 0.0), a double after
+     * ints turns the sum to double, and an int64 overflow is std.sum's
+     * error */
+    ember_rdd *edges = par(1, "sd sL sd sL sL", "n", -0.0, "m", (int64_t)5,
+                           "m", 0.5, "m", (int64_t)1, "o",
+                           (int64_t)INT64_MAX);
+    check_bag(ember_reduce_by_key(edges, fn0("std.sum"), NULL, &err), 0,
+              "[\"n\",0.0] [\"m\",6.5] [\"o\",9223372036854775807]");
+    ember_rdd *over = par(1, "sL sd sL", "o", (int64_t)INT64_MAX, "d", 1.0,
+                          "o", (int64_t)1);
+    assert_contains(collect_error(ember_reduce_by_key(over, fn0("std.sum"),
+                                                      NULL, &err),
+                                  NULL),
+                    "overflow");
 
     /* an explicit partition count */
     ember_partitioner hp;
