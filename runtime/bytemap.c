@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include "runtime/bytemap.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +19,7 @@
  * and zero fresh huge pages. em_bytemap_drop_spare unmaps it. */
 static _Thread_local em_bytemap_slot *spare;
 static _Thread_local size_t spare_bytes;
+static _Thread_local bool keep_spare; /* this thread drops it when idle */
 
 /* Zeroed slots, faulted in writable before use: calloc's fresh pages map
  * the shared zero page, so a lookup's read and then an insert's write
@@ -59,13 +61,20 @@ static void slots_free(em_bytemap_slot *slots, size_t n)
         return;
     }
     /* keep the larger of the two: tables grow to their final size */
-    if (spare && spare_bytes >= bytes) {
+    if (!keep_spare || (spare && spare_bytes >= bytes)) {
         munmap(slots, bytes);
         return;
     }
     em_bytemap_drop_spare();
     spare = slots;
     spare_bytes = bytes;
+}
+
+void em_bytemap_keep_spare(bool on)
+{
+    keep_spare = on;
+    if (!on)
+        em_bytemap_drop_spare();
 }
 
 size_t em_bytemap_spare_bytes(void)

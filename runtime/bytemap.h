@@ -12,6 +12,7 @@
 #ifndef EM_RUNTIME_BYTEMAP_H
 #define EM_RUNTIME_BYTEMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -59,6 +60,10 @@ ember_status em_bytemap_reserve(em_bytemap *m, size_t keys);
 
 /* The hash of a key longer than EM_BYTEMAP_INLINE: its bytes 8 at a time
  * (the length mixed in first, so the tail's overlapping load is fine). */
+/* Whether this thread keeps the last mapped table it frees for its next
+ * table of the same size (off by default; a thread that turns it on drops
+ * the table when it goes idle, as executor workers do). Off drops it. */
+void em_bytemap_keep_spare(bool on);
 /* Bytes of the mapped table this thread keeps after freeing it, for
  * its next table of the same size (0 when none). */
 size_t em_bytemap_spare_bytes(void);

@@ -373,6 +373,10 @@ static void run_task(em_executor *e, task *t)
 static void *worker_main(void *arg)
 {
     em_executor *e = arg;
+    /* tasks of a stage follow each other here: hand memory on (dropped
+     * below when idle) */
+    em_bytemap_keep_spare(true);
+    em_bigbuf_keep(true);
     pthread_mutex_lock(&e->mu);
     for (;;) {
         while (!e->queue_head && !e->stopping) {

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* mremap */
 #include "util/bigbuf.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,10 +31,15 @@ static _Thread_local struct {
     size_t cap;
 } kept[KEEP_MAX];
 static _Thread_local size_t nkept, kept_total;
+static _Thread_local bool keeping; /* this thread drops them when idle */
 
 /* Keeps mapping p of cap bytes, or unmaps it (or a smaller kept one). */
 static void keep_or_unmap(void *p, size_t cap)
 {
+    if (!keeping) {
+        munmap(p, cap);
+        return;
+    }
     if (nkept == KEEP_MAX || kept_total + cap > KEEP_BYTES) {
         size_t small = 0;
         for (size_t i = 1; i < nkept; i++)
@@ -69,6 +75,13 @@ static void *take_kept(size_t want, size_t *cap)
     kept_total -= *cap;
     kept[best] = kept[--nkept];
     return p;
+}
+
+void em_bigbuf_keep(bool on)
+{
+    keeping = on;
+    if (!on)
+        em_bigbuf_drop_kept();
 }
 
 size_t em_bigbuf_kept_bytes(void)
