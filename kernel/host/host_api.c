@@ -201,6 +201,40 @@ static int64_t host_task_attempt(void)
     return rt && rt->task_attempt ? rt->task_attempt() : -1;
 }
 
+static ember_status host_broadcast_value(uint64_t id, const uint8_t **data,
+                                        size_t *len, ember_error *err)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    if (!rt || !rt->broadcast_value)
+        return ember_errorf(err, EMBER_EUNSUPPORTED,
+                            "broadcast values are read inside tasks only");
+    return rt->broadcast_value(id, data, len, err);
+}
+
+static ember_status host_accum_add_i64(uint64_t id, int64_t v)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    return rt && rt->accum_add_i64 ? rt->accum_add_i64(id, v)
+                                   : EMBER_EUNSUPPORTED;
+}
+
+static ember_status host_accum_add_double(uint64_t id, double v)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    return rt && rt->accum_add_double ? rt->accum_add_double(id, v)
+                                      : EMBER_EUNSUPPORTED;
+}
+
+static ember_status host_accum_add(uint64_t id, const uint8_t *rec,
+                                   size_t len, ember_error *err)
+{
+    const em_host_runtime *rt = atomic_load(&runtime);
+    if (!rt || !rt->accum_add)
+        return ember_errorf(err, EMBER_EUNSUPPORTED,
+                            "accumulators are updated inside tasks only");
+    return rt->accum_add(id, rec, len, err);
+}
+
 static const ember_host_api host_table = {
     .size = sizeof(ember_host_api),
     .abi_major = EMBER_ABI_MAJOR,
@@ -221,6 +255,10 @@ static const ember_host_api host_table = {
     .executor_stop = host_executor_stop,
     .task_partition = host_task_partition,
     .task_attempt = host_task_attempt,
+    .broadcast_value = host_broadcast_value,
+    .accum_add_i64 = host_accum_add_i64,
+    .accum_add_double = host_accum_add_double,
+    .accum_add = host_accum_add,
 };
 
 const ember_host_api *em_host_api(void)

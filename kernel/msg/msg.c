@@ -351,12 +351,14 @@ ember_status em_msg_status_add(em_msg_batch *b, const em_msg_update *u)
     fetch = u->state == EM_TASK_FETCH_FAILED;
     /* A field that does not apply to the state has no place on the wire;
      * refusing it beats dropping it silently. */
-    if ((u->result.len && u->state != EM_TASK_FINISHED) ||
+    if (((u->result.len || u->accums.len || u->blocks.len) &&
+         u->state != EM_TASK_FINISHED) ||
         (u->error.len && (u->state == EM_TASK_RUNNING ||
                           u->state == EM_TASK_FINISHED)) ||
         (!fetch && (u->shuffle_id || u->map_index || u->lost_executor.len)))
         return EMBER_EINVAL;
-    if (!blob_ok(u->result) || !str_ok(u->error) || !str_ok(u->lost_executor))
+    if (!blob_ok(u->result) || !blob_ok(u->accums) || !blob_ok(u->blocks) ||
+        !str_ok(u->error) || !str_ok(u->lost_executor))
         return EMBER_EINVAL;
     n += vput(tmp + n, u->task_id);
     tmp[n++] = u->state;
@@ -367,7 +369,11 @@ ember_status em_msg_status_add(em_msg_batch *b, const em_msg_update *u)
     mark = b->out->len;
     TRY(ember_buf_append(b->out, tmp, n));
     switch (u->state) {
-    case EM_TASK_FINISHED: TRY(put_bytes(b->out, u->result)); break;
+    case EM_TASK_FINISHED:
+        TRY(put_bytes(b->out, u->result));
+        TRY(put_bytes(b->out, u->accums));
+        TRY(put_bytes(b->out, u->blocks));
+        break;
     case EM_TASK_FAILED:
     case EM_TASK_KILLED: TRY(put_bytes(b->out, u->error)); break;
     case EM_TASK_FETCH_FAILED:
@@ -845,7 +851,11 @@ static ember_status rd_update(rd *r, em_msg_update *u)
     READ(rd_u64(r, "records_out", &u->records_out));
     READ(rd_u64(r, "bytes_out", &u->bytes_out));
     switch (u->state) {
-    case EM_TASK_FINISHED: READ(rd_view(r, "result", 0, &u->result)); break;
+    case EM_TASK_FINISHED:
+        READ(rd_view(r, "result", 0, &u->result));
+        READ(rd_view(r, "accums", 0, &u->accums));
+        READ(rd_view(r, "blocks", 0, &u->blocks));
+        break;
     case EM_TASK_FAILED:
     case EM_TASK_KILLED: READ(rd_view(r, "error", 1, &u->error)); break;
     case EM_TASK_FETCH_FAILED:

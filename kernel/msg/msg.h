@@ -172,6 +172,12 @@ typedef struct em_msg_update {
     em_bytes result; /* blob. FINISHED: the result task's result, or for a
                         map task its map status (em_map_status_encode);
                         otherwise empty */
+    em_bytes accums; /* blob. FINISHED only, else empty: the accumulator
+                        updates the attempt made (em_accum_updates, in
+                        runtime/accum_wire.h); the kernel merges them */
+    em_bytes blocks; /* blob. FINISHED only, else empty: the persisted
+                        blocks the attempt stored or dropped on its executor
+                        (runtime/block_report.h); the kernel records them */
     em_bytes error;  /* string. FAILED/KILLED/FETCH_FAILED: a message for
                         users; otherwise empty */
     uint64_t shuffle_id;    /* FETCH_FAILED only, else 0 */

@@ -381,7 +381,11 @@ static em_msg_update update_of(uint32_t i)
     u.records_out = i / 2;
     u.bytes_out = (uint64_t)i << 20;
     switch (u.state) {
-    case EM_TASK_FINISHED: u.result = view(result, i % 2 ? 5 : 0); break;
+    case EM_TASK_FINISHED:
+        u.result = view(result, i % 2 ? 5 : 0);
+        u.accums = view(result + 1, i % 3 ? 4 : 0);
+        u.blocks = view(result + 2, i % 4 ? 3 : 0);
+        break;
     case EM_TASK_FAILED: u.error = cstr("java.lang.NullPointerException"); break;
     case EM_TASK_KILLED: u.error = cstr(i % 2 ? "" : "killed by user"); break;
     case EM_TASK_FETCH_FAILED:
@@ -404,6 +408,8 @@ static void assert_update(const em_msg_update *got, const em_msg_update *want)
     assert_true(got->records_out == want->records_out);
     assert_true(got->bytes_out == want->bytes_out);
     assert_view(got->result, want->result);
+    assert_view(got->accums, want->accums);
+    assert_view(got->blocks, want->blocks);
     assert_view(got->error, want->error);
     assert_true(got->shuffle_id == want->shuffle_id);
     assert_int_equal(got->map_index, want->map_index);
@@ -446,6 +452,12 @@ static void test_status_batches(void **state)
     assert_int_equal(em_msg_status_add(&b, &u), EMBER_EINVAL);
     u = update_of(2); /* FAILED */
     u.result = cstr("r");
+    assert_int_equal(em_msg_status_add(&b, &u), EMBER_EINVAL);
+    u = update_of(2);
+    u.accums = cstr("a");
+    assert_int_equal(em_msg_status_add(&b, &u), EMBER_EINVAL);
+    u = update_of(4); /* KILLED */
+    u.blocks = cstr("b");
     assert_int_equal(em_msg_status_add(&b, &u), EMBER_EINVAL);
     u = update_of(1); /* FINISHED */
     u.map_index = 3;

@@ -58,6 +58,29 @@ static const char *const migrations[] = {
     "  shuffle_id INTEGER PRIMARY KEY, app_id INTEGER NOT NULL,"
     "  stage_id INTEGER NOT NULL, num_maps INTEGER NOT NULL,"
     "  num_reduces INTEGER NOT NULL, status TEXT NOT NULL);",
+
+    /* 3: shared variables and persisted blocks. blocks: where each cached
+     * partition lives (executors report them with their tasks); a row goes
+     * with its executor, its dataset's unpersist or its application.
+     * accumulators: each application's accumulators and their merged
+     * values (value rendered as text: a number, or the JSON of a user
+     * accumulator's record). broadcasts: each broadcast and its state
+     * (live, unpersisted, destroyed). */
+    "CREATE TABLE blocks("
+    "  app_id INTEGER NOT NULL, dataset INTEGER NOT NULL,"
+    "  partition INTEGER NOT NULL, executor_id TEXT NOT NULL,"
+    "  tier TEXT NOT NULL, bytes INTEGER NOT NULL,"
+    "  PRIMARY KEY(app_id, dataset, partition, executor_id));"
+    "CREATE INDEX blocks_executor ON blocks(executor_id);"
+    "CREATE TABLE accumulators("
+    "  app_id INTEGER NOT NULL, acc_id INTEGER NOT NULL, name TEXT,"
+    "  kind TEXT NOT NULL, value TEXT,"
+    "  PRIMARY KEY(app_id, acc_id));"
+    "CREATE TABLE broadcasts("
+    "  app_id INTEGER NOT NULL, bcast_id INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL, chunks INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  PRIMARY KEY(app_id, bcast_id));",
 };
 
 int em_state_migration_count(void)

@@ -120,8 +120,8 @@ static void test_open_creates_wal_at_latest(void **state)
     assert_string_equal(raw_text(path, "PRAGMA journal_mode"), "wal");
     assert_int_equal(q_int(s, "PRAGMA synchronous"), 1); /* NORMAL */
     assert_int_equal(em_store_schema_version(s), em_store_latest_schema_version());
-    assert_int_equal(em_store_latest_schema_version(), 2);
-    assert_int_equal(q_int(s, "PRAGMA user_version"), 2);
+    assert_int_equal(em_store_latest_schema_version(), 3);
+    assert_int_equal(q_int(s, "PRAGMA user_version"), 3);
     assert_string_equal(q_text(s, "SELECT value FROM meta WHERE key = 'format'"),
                         "ember-state");
     assert_false(em_store_pending(s));
@@ -139,7 +139,7 @@ static void test_open_creates_wal_at_latest(void **state)
 
     /* Reopening an up-to-date database changes nothing. */
     s = open_ok(path);
-    assert_int_equal(em_store_schema_version(s), 2);
+    assert_int_equal(em_store_schema_version(s), 3);
     assert_int_equal(q_int(s, "SELECT count(*) FROM meta"), 1);
     em_store_close(s);
 }
@@ -469,7 +469,7 @@ static void test_readonly_refuses_writes(void **state)
     db_path(path, sizeof path, "ro.db");
     em_store_close(open_ok(path));
     assert_int_equal(em_store_open_readonly(&r, path, &err), EMBER_OK);
-    assert_int_equal(em_store_schema_version(r), 2);
+    assert_int_equal(em_store_schema_version(r), 3);
     assert_int_equal(em_store_app_begin(r, 1, "a", 1, &err), EMBER_EUNSUPPORTED);
     assert_non_null(strstr(err.msg, "read-only"));
     assert_int_equal(em_store_app_end(r, 1, "X", 1, NULL), EMBER_EUNSUPPORTED);
@@ -534,10 +534,10 @@ static void test_newer_schema_refused(void **state)
     em_store *s = NULL;
     db_path(path, sizeof path, "newer.db");
     em_store_close(open_ok(path));
-    raw_exec(path, "PRAGMA user_version = 3");
+    raw_exec(path, "PRAGMA user_version = 4");
     snprintf(want, sizeof want,
-             "state database %s has schema version 3, newer than this ember "
-             "(2): upgrade ember",
+             "state database %s has schema version 4, newer than this ember "
+             "(3): upgrade ember",
              path);
     assert_int_equal(em_store_open(&s, path, &err), EMBER_EVERSION);
     assert_null(s);
@@ -632,7 +632,7 @@ static void test_garbage_refused_untouched(void **state)
     assert_int_equal(access(side, F_OK), -1);
 }
 
-static void test_migration_1_to_2(void **state)
+static void test_migration_1_to_latest(void **state)
 {
     (void)state;
     char path[512];
@@ -641,7 +641,7 @@ static void test_migration_1_to_2(void **state)
     em_store_ids ids;
     db_path(path, sizeof path, "v1.db");
     assert_int_equal(em_store_open_at_version(&s, path, 0, &err), EMBER_EINVAL);
-    assert_int_equal(em_store_open_at_version(&s, path, 3, &err), EMBER_EINVAL);
+    assert_int_equal(em_store_open_at_version(&s, path, 4, &err), EMBER_EINVAL);
     assert_int_equal(em_store_open_at_version(&s, path, 1, &err), EMBER_OK);
     assert_int_equal(em_store_schema_version(s), 1);
     assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE "
@@ -664,8 +664,8 @@ static void test_migration_1_to_2(void **state)
     assert_non_null(strstr(err.msg, "older than this ember"));
 
     s = open_ok(path);
-    assert_int_equal(em_store_schema_version(s), 2);
-    assert_int_equal(q_int(s, "PRAGMA user_version"), 2);
+    assert_int_equal(em_store_schema_version(s), 3);
+    assert_int_equal(q_int(s, "PRAGMA user_version"), 3);
     assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_master WHERE "
                               "type = 'table' AND name = 'shuffles'"),
                      1);
@@ -921,7 +921,7 @@ int main(void)
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_foreign_sqlite_refused),
         cmocka_unit_test(test_garbage_refused_untouched),
-        cmocka_unit_test(test_migration_1_to_2),
+        cmocka_unit_test(test_migration_1_to_latest),
         cmocka_unit_test(test_next_ids),
         cmocka_unit_test(test_mark_interrupted),
         cmocka_unit_test(test_many_tasks),

@@ -368,11 +368,11 @@ static void test_inspect_good(void **state)
     const json_t *abi = json_object_get(root, "abi");
     assert_true(json_is_object(abi));
     assert_int_equal(get_int(abi, "major"), 0);
-    assert_int_equal(get_int(abi, "minor"), 2);
+    assert_int_equal(get_int(abi, "minor"), 3);
     const json_t *host = json_object_get(root, "host_abi");
     assert_true(json_is_object(host));
     assert_int_equal(get_int(host, "major"), 0);
-    assert_int_equal(get_int(host, "minor"), 2);
+    assert_int_equal(get_int(host, "minor"), 3);
 
     assert_int_equal(json_array_size(get_array(root, "components")), 9);
 
@@ -484,8 +484,8 @@ static void test_inspect_refusals(void **state)
         {"no_entry", "not an ember plugin: no ember_plugin_entry"},
         {"null_entry", "ember_plugin_entry returned NULL"},
         {"bad_magic", "bad magic 0x12345678"},
-        {"abi_major", "built for ABI 2.0, this host provides 0.2"},
-        {"abi_minor", "built for ABI 0.6, this host provides 0.2: the plugin "
+        {"abi_major", "built for ABI 2.0, this host provides 0.3"},
+        {"abi_minor", "built for ABI 0.7, this host provides 0.3: the plugin "
                       "needs a newer host"},
         {"traits", "built for another platform"},
         {"small_struct", "descriptor declares 20 bytes"},
@@ -606,7 +606,7 @@ static void test_help_and_version(void **state)
     run(&r, "version");
     expect_code(&r, 0);
     assert_true(starts_with(r.out.data, "ember "));
-    assert_non_null(strstr(r.out.data, "ABI 0.2"));
+    assert_non_null(strstr(r.out.data, "ABI 0.3"));
     assert_int_equal(count_char(r.out.data, '\n'), 1);
     assert_string_equal(r.err.data, "");
     run_free(&r);
@@ -623,7 +623,7 @@ static void check_scratch_text(const run_result *r)
     const char *out = r->out.data;
     char link[PATH_MAX];
     scratch_link(link, sizeof link, "good");
-    assert_int_equal(count_lines(out, "fixture 1.2.3", link, "ABI 0.2"), 1);
+    assert_int_equal(count_lines(out, "fixture 1.2.3", link, "ABI 0.3"), 1);
     assert_int_equal(count_lines(out, "  ", "fixture.echo", "copies records"),
                      1);
     assert_int_equal(count_lines(out, "  ", "storage", "fixture.MEMORY_ONLY"),
@@ -821,7 +821,7 @@ static void test_list_plugin_files(void **state)
     const json_t *r1 = json_array_get(refused, 1);
     assert_string_equal(get_string(r0, "file"), fixture("abi_major"));
     assert_non_null(strstr(get_string(r0, "error"),
-                           "built for ABI 2.0, this host provides 0.2"));
+                           "built for ABI 2.0, this host provides 0.3"));
     assert_string_equal(get_string(r1, "file"), missing);
     assert_non_null(strstr(get_string(r1, "error"), missing));
     json_decref(root);

@@ -103,9 +103,9 @@ static const struct refusal {
     {"no_entry", EMBER_EPLUGIN, "not an ember plugin: no ember_plugin_entry"},
     {"null_entry", EMBER_EPLUGIN, "ember_plugin_entry returned NULL"},
     {"bad_magic", EMBER_EPLUGIN, "bad magic 0x12345678"},
-    {"abi_major", EMBER_EVERSION, "built for ABI 2.0, this host provides 0.2"},
+    {"abi_major", EMBER_EVERSION, "built for ABI 2.0, this host provides 0.3"},
     {"abi_minor", EMBER_EVERSION,
-     "built for ABI 0.6, this host provides 0.2: the plugin needs a newer "
+     "built for ABI 0.7, this host provides 0.3: the plugin needs a newer "
      "host"},
     {"traits", EMBER_EVERSION, "built for another platform"},
     {"small_struct", EMBER_EPLUGIN, "descriptor declares 20 bytes"},

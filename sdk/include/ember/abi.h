@@ -30,7 +30,7 @@ extern "C" {
  * than misread.
  */
 #define EMBER_ABI_MAJOR 0
-#define EMBER_ABI_MINOR 2
+#define EMBER_ABI_MINOR 3
 
 /* "EMBR" read as a little-endian word; the first field of ember_plugin_info. */
 #define EMBER_PLUGIN_MAGIC 0x52424D45u

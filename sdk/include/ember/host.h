@@ -107,6 +107,29 @@ typedef struct ember_host_api {
     void (*executor_stop)(void *handle);
     int64_t (*task_partition)(void);
     int64_t (*task_attempt)(void);
+
+    /* --- shared variables (ABI 0.3; docs/engine.md "Shared variables") ---
+     * Callable from a task's thread only; elsewhere EMBER_EUNSUPPORTED.
+     * broadcast_value(id, &data, &len, err): the bytes the driver gave
+     * broadcast `id` (ember_broadcast). The first use on an executor
+     * fetches them from the kernel in checksummed chunks; later uses on
+     * that executor read its copy. *data is borrowed until the task ends.
+     * EMBER_ENOTFOUND for an unknown id; EMBER_EINVAL after the driver
+     * destroyed it ("Attempted to use broadcast 3 after it was
+     * destroyed"); EMBER_EIO when it cannot be fetched intact.
+     * accum_add_i64(id, v) / accum_add_double(id, v): adds v to this task
+     * attempt's update of an "int64" / "double" accumulator.
+     * accum_add(id, rec, len, err): merges one encoded record into this
+     * attempt's update of a user-defined accumulator with the accumulator's
+     * merge function. An attempt's updates reach the driver only if it
+     * finishes, and for result tasks only once per partition (S17).
+     * EMBER_ENOTFOUND for an unknown id, EMBER_EINVAL for the wrong kind. */
+    ember_status (*broadcast_value)(uint64_t id, const uint8_t **data,
+                                    size_t *len, ember_error *err);
+    ember_status (*accum_add_i64)(uint64_t id, int64_t v);
+    ember_status (*accum_add_double)(uint64_t id, double v);
+    ember_status (*accum_add)(uint64_t id, const uint8_t *rec, size_t len,
+                              ember_error *err);
 } ember_host_api;
 
 /*

@@ -38,6 +38,14 @@ typedef struct em_host_runtime {
     void (*executor_stop)(void *handle);
     int64_t (*task_partition)(void);
     int64_t (*task_attempt)(void);
+    /* The shared-variable slots of ember_host_api (ABI 0.3), as there;
+     * NULL slots make the host answer EMBER_EUNSUPPORTED. */
+    ember_status (*broadcast_value)(uint64_t id, const uint8_t **data,
+                                    size_t *len, ember_error *err);
+    ember_status (*accum_add_i64)(uint64_t id, int64_t v);
+    ember_status (*accum_add_double)(uint64_t id, double v);
+    ember_status (*accum_add)(uint64_t id, const uint8_t *rec, size_t len,
+                              ember_error *err);
 } em_host_runtime;
 EM_API void em_host_set_runtime(const em_host_runtime *rt);
 
