@@ -67,6 +67,8 @@ struct em_combiner {
     int64_t zero_int;    /* the zero, when fast_sum and zero_set */
     int sum_in_place;    /* the merge is std.sum: numbers folded into
                             their entries as they come (sum_in_place) */
+    int dbl_slots;       /* fast_sum: the inline sums are doubles (a
+                            std.sum whose values so far were all doubles) */
     int fast_sum;        /* ints summed inline in the map's values
                             (std.sum, COUNT); else values index entries */
     /* per batch scratch */
@@ -84,13 +86,36 @@ struct em_combiner {
 static const uint8_t space_of[256] = {
     [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
-/* The keys the last combiner of this thread held for a dataset (by its
- * fingerprint: its definition and ancestry): the next task of that
- * dataset (most likely a similar partition) sizes its table
- * from it at once, sparing the growths (each a new zeroed table and a
- * rehash of every key). */
-static _Thread_local uint64_t hint_dataset = UINT64_MAX;
-static _Thread_local size_t hint_keys;
+/* The keys the last combiners of this thread held, by their shape (the
+ * operation, its function, its partition count and its side): the next
+ * combiner of that shape — the next task of the dataset, or the same
+ * operation one iteration later (PageRank's reduce_by_key) — sizes its
+ * table from it at once, sparing the growths (each a new zeroed table
+ * and a rehash of every key). Only a hint: a wrong one costs a table
+ * larger than needed. */
+#define SIZE_HINTS 4
+static _Thread_local struct {
+    uint64_t shape;
+    size_t keys;
+} size_hints[SIZE_HINTS];
+static _Thread_local unsigned size_hint_next;
+
+/* FNV-1a of s into h. */
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h * 0x100000001b3ull;
+}
+
+static uint64_t shape_of(const em_node *n, int map_side)
+{
+    uint64_t h = mix_str(0xcbf29ce484222325ull, n->op->name);
+    for (uint32_t i = 0; i < n->nfns; i++)
+        h = mix_str(h, n->fns[i].name);
+    return (h ^ ((uint64_t)n->partitions << 1 | (uint64_t)!!map_side)) |
+           1; /* never 0, the empty entry */
+}
 
 em_combine_kind em_combine_kind_of(const char *op)
 {
@@ -179,8 +204,12 @@ ember_status em_combiner_open(em_combiner **out, const em_node *n,
     c->node = n;
     c->partition = partition;
     em_bytemap_init(&c->map);
-    if (hint_dataset == n->fingerprint && hint_keys > 0)
-        (void)em_bytemap_reserve(&c->map, hint_keys); /* only a hint */
+    uint64_t shape = shape_of(n, map_side);
+    for (unsigned i = 0; i < SIZE_HINTS; i++)
+        if (size_hints[i].shape == shape && size_hints[i].keys > 0) {
+            (void)em_bytemap_reserve(&c->map, size_hints[i].keys);
+            break;
+        }
     c->acc = ember_buf_heap();
     c->vbuf = ember_buf_heap();
     c->out = ember_buf_heap();
@@ -282,8 +311,15 @@ void em_combiner_close(em_combiner *c)
     if (c->node == &c->own_node) {
         /* a stand-in node: no dataset to remember */
     } else if (c->peak_keys > 0) {
-        hint_dataset = c->node->fingerprint;
-        hint_keys = c->peak_keys;
+        uint64_t shape = shape_of(c->node, c->map_side);
+        unsigned at = size_hint_next;
+        for (unsigned i = 0; i < SIZE_HINTS; i++)
+            if (size_hints[i].shape == shape)
+                at = i;
+        if (at == size_hint_next)
+            size_hint_next = (size_hint_next + 1) % SIZE_HINTS;
+        size_hints[at].shape = shape;
+        size_hints[at].keys = c->peak_keys;
     }
     close_fn(&c->merge);
     close_fn(&c->create);
@@ -384,13 +420,17 @@ static ember_status go_general(em_combiner *c, const uint64_t *fresh)
             continue;
         entry *e = &c->entries[c->nentries];
         *e = (entry){.pending = -1, .state = ST_NEW};
-        if (&sl->value != fresh) {
+        if (&sl->value != fresh && c->dbl_slots) {
+            e->state = ST_DBL; /* sum_in_place: see inline_mode_for */
+            memcpy(&e->dval, &sl->value, sizeof e->dval);
+        } else if (&sl->value != fresh) {
             int_record(&c->out, (int64_t)sl->value);
             if (set_acc(c, e, c->out.data, c->out.len) != EMBER_OK)
                 return EMBER_ENOMEM;
         }
         sl->value = c->nentries++;
     }
+    c->dbl_slots = 0;
     return EMBER_OK;
 }
 
@@ -423,6 +463,18 @@ static entry *entry_for(em_combiner *c, const em_bmkey *key,
 static int fast_add(const em_combiner *c, uint64_t *slot, int added,
                     const val *v, int counting)
 {
+    if (c->dbl_slots) {
+        /* as std.sum: a first double starts from the int 0 */
+        if (counting || v->type != EMBER_TYPE_DOUBLE)
+            return 0;
+        double x, acc = 0.0;
+        memcpy(&x, &v->i64, sizeof x);
+        if (!added)
+            memcpy(&acc, slot, sizeof acc);
+        acc += x;
+        memcpy(slot, &acc, sizeof acc);
+        return 1;
+    }
     int64_t x = 1;
     if (!counting) {
         if (v->type != EMBER_TYPE_INT)
@@ -644,6 +696,27 @@ static int sum_in_place(entry *e, const val *x)
     }
 }
 
+/* Whether the inline sums may switch kind for value v: only while the
+ * table holds nothing but the slot just added (so no sum of the other
+ * kind exists), and for doubles only where entries could hold them too
+ * (sum_in_place, no zero). Switches and says 1, or says 0. */
+static int inline_mode_for(em_combiner *c, int added, const val *v,
+                           int counting)
+{
+    if (counting || !added || c->map.count != 1)
+        return 0;
+    if (v->type == EMBER_TYPE_DOUBLE && !c->dbl_slots && c->sum_in_place &&
+        !c->zero_set) {
+        c->dbl_slots = 1;
+        return 1;
+    }
+    if (v->type == EMBER_TYPE_INT && c->dbl_slots) {
+        c->dbl_slots = 0;
+        return 1;
+    }
+    return 0;
+}
+
 /* Pass 2 over vals[0..n): looks the keys up (their slots prefetched
  * ahead), adds inline sums, chains the rest per key and folds them. */
 static ember_status lookup_all(em_combiner *c, uint64_t n, ember_error *err)
@@ -662,6 +735,9 @@ static ember_status lookup_all(em_combiner *c, uint64_t n, ember_error *err)
             if (!slot)
                 return fail(c, err, EMBER_ENOMEM, "out of memory");
             if (fast_add(c, slot, added, x, counting))
+                continue;
+            if (inline_mode_for(c, added, x, counting) &&
+                fast_add(c, slot, added, x, counting))
                 continue;
             if (c->kind == EM_COMBINE_COUNT)
                 return fail(c, err, EMBER_EINVAL, "count of a key overflows "
@@ -905,8 +981,11 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
     ember_status s = ember_buf_reserve(&c->keys, 3 * in->len + 16);
     if (s != EMBER_OK)
         return fail(c, err, EMBER_ENOMEM, "out of memory");
-    if (c->fast_sum && vv.type == EMBER_TYPE_INT)
+    if (c->fast_sum && vv.type == EMBER_TYPE_INT &&
+        (!c->dbl_slots || c->map.count == 0)) {
+        c->dbl_slots = 0;
         return fused_inline(c, in, &vv, pair, split, err);
+    }
     s = ensure_vals(c, split ? in->count * 4 + 64 : in->count, err);
     if (s != EMBER_OK)
         return fail(c, err, EMBER_ENOMEM, "out of memory");
@@ -964,8 +1043,13 @@ ember_status em_combiner_emit_some(em_combiner *c, ember_buf *out,
         if (s == EMBER_OK)
             s = ember_buf_append(out, key, sl->len);
         if (s == EMBER_OK && c->kind != EM_COMBINE_DISTINCT) {
-            if (!e)
+            if (!e && c->dbl_slots) {
+                double d;
+                memcpy(&d, &sl->value, sizeof d);
+                s = ember_rec_put_double(out, d);
+            } else if (!e) {
                 s = ember_rec_put_int(out, (int64_t)sl->value);
+            }
             else if (e->state == ST_INT)
                 s = ember_rec_put_int(out, e->ival);
             else if (e->state == ST_DBL)

@@ -180,6 +180,20 @@ static int msd(em_keyref *refs, em_keyref *tmp, size_t n)
     return rc;
 }
 
+/* Whether refs[0..n), of one prefix, are one key that the prefix holds
+ * whole: then they are equal, and the stable radix passes left them in
+ * their original order (seq), which is the comparison pass's order. */
+static int whole_in_prefix(const em_keyref *refs, size_t n)
+{
+    uint32_t klen = refs[0].klen;
+    if (klen > 8)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (refs[i].klen != klen)
+            return 0;
+    return 1;
+}
+
 void em_keysort(em_keyref *refs, em_keyref *tmp, size_t n)
 {
     if (n < 2)
@@ -195,7 +209,7 @@ void em_keysort(em_keyref *refs, em_keyref *tmp, size_t n)
         size_t j = i + 1;
         while (j < n && refs[j].prefix == refs[i].prefix)
             j++;
-        if (j - i > 1)
+        if (j - i > 1 && !whole_in_prefix(refs + i, j - i))
             qsort(refs + i, j - i, sizeof *refs, full_cmp);
         i = j;
     }

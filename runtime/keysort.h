@@ -7,7 +7,8 @@
  * keeps refs with equal keys in their original order (by `seq`): a radix
  * sort on an 8-byte key prefix (many refs: one MSD pass on the highest
  * 16 bits where prefixes differ, then each bucket by LSD bytes or
- * insertion), then the runs of equal prefixes by comparison. No
+ * insertion), then the runs of equal prefixes by comparison (unless the
+ * prefix holds their one key whole: already in order then). No
  * per-record allocation.
  *
  * Threads: any; no shared state.

@@ -16,26 +16,12 @@
  * Vertices are strings. All functions are stateless and deterministic.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ember/sdk.h>
 
 #define DAMPING 0.85
-
-/* Appends the framed record of the two elements a and b. */
-static ember_status put_pair2(ember_buf *out, const ember_value *a,
-                              const ember_value *b)
-{
-    size_t mark;
-    ember_status s = ember_batch_frame_begin(out, &mark);
-    if (s == EMBER_OK)
-        s = ember_rec_put_value(out, a);
-    if (s == EMBER_OK)
-        s = ember_rec_put_value(out, b);
-    if (s == EMBER_OK)
-        s = ember_batch_frame_end(out, mark);
-    return s;
-}
 
 /* Appends the framed one-double record (x). */
 static ember_status put_double_record(ember_buf *out, double x)
@@ -167,16 +153,48 @@ static ember_status links_and_rank(const uint8_t *rec, size_t len,
     return EMBER_OK;
 }
 
+/* Where each record of the current vertex keeps its share (offsets in
+ * the output), so that the links are read once: the records are written
+ * with a placeholder, and the share, known once they are counted, is
+ * written into each. Grown as needed, kept for the task. */
+typedef struct contribs_state {
+    size_t *at;
+    size_t cap;
+} contribs_state;
+
+static ember_status contribs_open(const ember_host_api *host,
+                                  const uint8_t *arg, size_t arg_len,
+                                  void **state, ember_error *err)
+{
+    (void)host;
+    (void)arg;
+    (void)arg_len;
+    contribs_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return ember_errorf(err, EMBER_ENOMEM, "pagerank.contribs: out of "
+                            "memory");
+    *state = st;
+    return EMBER_OK;
+}
+
+static void contribs_close(void *state)
+{
+    contribs_state *st = state;
+    if (st)
+        free(st->at);
+    free(st);
+}
+
 static ember_status contribs_batch(void *state, const ember_batch *in,
                                    ember_buf *out, uint64_t *out_count,
                                    ember_error *err)
 {
-    (void)state;
+    contribs_state *st = state;
     ember_batch_cursor c = ember_batch_cursor_of(in);
     const uint8_t *rec;
     size_t len;
     ember_status s;
-    uint8_t tmp[9];
+    static const uint8_t placeholder[9] = {EMBER_REC_TAG_DOUBLE};
     while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
         ember_value links, dst;
         double rank;
@@ -184,25 +202,47 @@ static ember_status contribs_batch(void *state, const ember_batch *in,
             return ember_errorf(err, EMBER_EINVAL,
                                 "pagerank.contribs: expected (src, ((dst...), "
                                 "rank))");
-        size_t n = 0;
+        size_t n = 0, mark, undo = out->len;
+        uint64_t undo_count = *out_count;
         ember_rec_cursor lc = ember_rec_tuple_cursor(&links);
-        while ((s = ember_rec_next(&lc, NULL)) == EMBER_OK)
-            n++;
-        if (s != EMBER_END)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "pagerank.contribs: malformed links");
-        ember_buf cb = ember_buf_fixed(tmp, sizeof tmp);
-        ember_value share;
-        if (n == 0 || ember_rec_put_double(&cb, rank / (double)n) != EMBER_OK ||
-            ember_rec_get(cb.data, cb.len, 0, &share) != EMBER_OK)
-            continue;
-        lc = ember_rec_tuple_cursor(&links);
-        while (ember_rec_next(&lc, &dst) == EMBER_OK) {
-            if (put_pair2(out, &dst, &share) != EMBER_OK)
+        while ((s = ember_rec_next(&lc, &dst)) == EMBER_OK) {
+            if (n == st->cap) {
+                size_t cap = st->cap ? st->cap * 2 : 256;
+                size_t *g = realloc(st->at, cap * sizeof *g);
+                if (!g)
+                    return ember_errorf(err, EMBER_ENOMEM,
+                                        "pagerank.contribs: out of memory");
+                st->at = g;
+                st->cap = cap;
+            }
+            s = ember_batch_frame_begin(out, &mark);
+            if (s == EMBER_OK)
+                s = ember_buf_append(out, dst.enc, dst.enc_len);
+            st->at[n++] = out->len;
+            if (s == EMBER_OK)
+                s = ember_buf_append(out, placeholder, sizeof placeholder);
+            if (s == EMBER_OK)
+                s = ember_batch_frame_end(out, mark);
+            if (s != EMBER_OK)
                 return ember_errorf(err, EMBER_ENOMEM,
                                     "pagerank.contribs: out of memory");
             (*out_count)++;
         }
+        if (s != EMBER_END)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.contribs: malformed links");
+        if (n == 0) {
+            out->len = undo;
+            *out_count = undo_count;
+            continue;
+        }
+        uint8_t share[9];
+        ember_buf sb = ember_buf_fixed(share, sizeof share);
+        if (ember_rec_put_double(&sb, rank / (double)n) != EMBER_OK)
+            return ember_errorf(err, EMBER_EINVAL,
+                                "pagerank.contribs: cannot encode a share");
+        for (size_t i = 0; i < n; i++)
+            memcpy(out->data + st->at[i], share, sizeof share);
     }
     if (s != EMBER_END)
         return ember_errorf(err, EMBER_EINVAL,
@@ -283,6 +323,8 @@ static const ember_function_vtable one_vt = {
 static const ember_function_vtable contribs_vt = {
     .shape = EMBER_FN_MAP,
     .determinism = EMBER_DETERMINISTIC,
+    .open = contribs_open,
+    .close = contribs_close,
     .map_batch = contribs_batch,
 };
 static const ember_function_vtable damp_vt = {

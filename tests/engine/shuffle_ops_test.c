@@ -430,6 +430,16 @@ static void test_reduce_by_key(void **state)
                            (int64_t)INT64_MAX);
     check_bag(ember_reduce_by_key(edges, fn0("std.sum"), NULL, &err), 0,
               "[\"n\",0.0] [\"m\",6.5] [\"o\",9223372036854775807]");
+    /* doubles only are summed inline as doubles; an int after them
+     * (for that key, or a new one) goes on from the double sums, on both
+     * sides of the shuffle */
+    for (uint32_t parts = 1; parts <= 2; parts++) {
+        ember_rdd *dbl = par(parts, "sd sd sd sL sd sL", "p", 0.5, "q", -0.0,
+                             "p", 0.25, "p", (int64_t)2, "q", 1.0, "r",
+                             (int64_t)7);
+        check_bag(ember_reduce_by_key(dbl, fn0("std.sum"), NULL, &err), 0,
+                  "[\"p\",2.75] [\"q\",1.0] [\"r\",7]");
+    }
     ember_rdd *over = par(1, "sL sd sL", "o", (int64_t)INT64_MAX, "d", 1.0,
                           "o", (int64_t)1);
     assert_contains(collect_error(ember_reduce_by_key(over, fn0("std.sum"),
