@@ -12,14 +12,19 @@
  * of the TLB misses. */
 #define TABLE_MAPPED ((size_t)2 << 20)
 
-/* The last mapped table this thread freed, kept for its next table of
- * the same size: the tasks of a stage run one after another on a worker
- * thread and size their tables alike (combiner.c's hint), and clearing a
- * table we hold is several times cheaper than having the kernel fault in
- * and zero fresh huge pages. em_bytemap_drop_spare unmaps it. */
-static _Thread_local em_bytemap_slot *spare;
-static _Thread_local size_t spare_bytes;
-static _Thread_local bool keep_spare; /* this thread drops it when idle */
+/* The last mapped tables this thread freed (at most SPARES, the largest
+ * kept), each kept for its next table of the same size: the tasks of a
+ * stage run one after another on a worker thread and size their tables
+ * alike (combiner.c's hint) — an iterative job's map-side and reduce-side
+ * tables take turns — and clearing a table we hold is several times
+ * cheaper than having the kernel fault in and zero fresh huge pages.
+ * em_bytemap_drop_spare unmaps them. */
+#define SPARES 2
+static _Thread_local struct {
+    em_bytemap_slot *slots;
+    size_t bytes;
+} spares[SPARES];
+static _Thread_local bool keep_spare; /* this thread drops them when idle */
 
 /* Zeroed slots, faulted in writable before use: calloc's fresh pages map
  * the shared zero page, so a lookup's read and then an insert's write
@@ -30,10 +35,15 @@ static em_bytemap_slot *slots_alloc(size_t n)
 {
     size_t bytes = n * sizeof(em_bytemap_slot);
     void *mem = NULL;
-    if (bytes >= TABLE_MAPPED && spare && spare_bytes == bytes) {
-        mem = spare;
-        spare = NULL;
-        spare_bytes = 0;
+    for (size_t i = 0; bytes >= TABLE_MAPPED && i < SPARES; i++)
+        if (spares[i].slots && spares[i].bytes == bytes) {
+            mem = spares[i].slots;
+            spares[i].slots = NULL;
+            spares[i].bytes = 0;
+            break;
+        }
+    if (mem) {
+        /* cleared below */
     } else if (bytes >= TABLE_MAPPED) {
         mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -60,14 +70,19 @@ static void slots_free(em_bytemap_slot *slots, size_t n)
         free(slots);
         return;
     }
-    /* keep the larger of the two: tables grow to their final size */
-    if (!keep_spare || (spare && spare_bytes >= bytes)) {
+    /* keep the largest: tables grow to their final size */
+    size_t at = 0;
+    for (size_t i = 1; i < SPARES; i++)
+        if (spares[i].bytes < spares[at].bytes)
+            at = i;
+    if (!keep_spare || (spares[at].slots && spares[at].bytes >= bytes)) {
         munmap(slots, bytes);
         return;
     }
-    em_bytemap_drop_spare();
-    spare = slots;
-    spare_bytes = bytes;
+    if (spares[at].slots)
+        munmap(spares[at].slots, spares[at].bytes);
+    spares[at].slots = slots;
+    spares[at].bytes = bytes;
 }
 
 void em_bytemap_keep_spare(bool on)
@@ -79,15 +94,20 @@ void em_bytemap_keep_spare(bool on)
 
 size_t em_bytemap_spare_bytes(void)
 {
-    return spare_bytes;
+    size_t sum = 0;
+    for (size_t i = 0; i < SPARES; i++)
+        sum += spares[i].bytes;
+    return sum;
 }
 
 void em_bytemap_drop_spare(void)
 {
-    if (spare)
-        munmap(spare, spare_bytes);
-    spare = NULL;
-    spare_bytes = 0;
+    for (size_t i = 0; i < SPARES; i++) {
+        if (spares[i].slots)
+            munmap(spares[i].slots, spares[i].bytes);
+        spares[i].slots = NULL;
+        spares[i].bytes = 0;
+    }
 }
 
 static inline uint64_t load64(const uint8_t *p)

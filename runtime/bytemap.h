@@ -60,14 +60,15 @@ ember_status em_bytemap_reserve(em_bytemap *m, size_t keys);
 
 /* The hash of a key longer than EM_BYTEMAP_INLINE: its bytes 8 at a time
  * (the length mixed in first, so the tail's overlapping load is fine). */
-/* Whether this thread keeps the last mapped table it frees for its next
- * table of the same size (off by default; a thread that turns it on drops
- * the table when it goes idle, as executor workers do). Off drops it. */
+/* Whether this thread keeps the last mapped tables it frees (the two
+ * largest) for its next tables of the same sizes (off by default; a
+ * thread that turns it on drops them when it goes idle, as executor
+ * workers do). Off drops them. */
 void em_bytemap_keep_spare(bool on);
-/* Bytes of the mapped table this thread keeps after freeing it, for
- * its next table of the same size (0 when none). */
+/* Bytes of the mapped tables this thread keeps after freeing them, for
+ * its next tables of the same sizes (0 when none). */
 size_t em_bytemap_spare_bytes(void);
-/* Unmaps this thread's kept table: call when the thread goes idle. */
+/* Unmaps this thread's kept tables: call when the thread goes idle. */
 void em_bytemap_drop_spare(void);
 
 uint64_t em_bytemap_hash_long(const uint8_t *p, size_t n);

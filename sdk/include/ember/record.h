@@ -347,6 +347,27 @@ static inline ember_rec_cursor ember_rec_tuple_cursor(const ember_value *v)
     return ember_rec_cursor_init(v->u.tuple.raw, v->u.tuple.raw_len);
 }
 
+/* Internal: the first 0x00 in [p, end), or NULL. The first 32 bytes are
+ * looked at 8 at a time in registers (cheaper than a call to memchr for
+ * the short strings records mostly hold: keys, names, ids), the rest with
+ * memchr. */
+static inline const uint8_t *ember__rec_find_zero(const uint8_t *p,
+                                                  const uint8_t *end)
+{
+    unsigned words = 0;
+    while ((size_t)(end - p) >= 8 && words++ < 4) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        if ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) {
+            while (*p) /* one of these 8 bytes is 0x00 */
+                p++;
+            return p;
+        }
+        p += 8;
+    }
+    return (const uint8_t *)memchr(p, 0, (size_t)(end - p));
+}
+
 /*
  * Internal: decodes the non-tuple element at p (p < end) into *out and sets
  * *next past it. EMBER_EINVAL for a tuple bracket, an unknown tag, a
@@ -415,8 +436,7 @@ static inline ember_status ember__rec_scalar(const uint8_t *p,
         const uint8_t *start = q;
         size_t zeros = 0;
         for (;;) {
-            const uint8_t *z =
-                (const uint8_t *)memchr(q, 0, (size_t)(end - q));
+            const uint8_t *z = ember__rec_find_zero(q, end);
             if (z == NULL)
                 return EMBER_EINVAL; /* no terminator */
             if (end - z >= 2 && z[1] == 0xFF) {
