@@ -323,6 +323,29 @@ static ember_status put_pair(sh *st, const uint8_t *k, size_t kl,
     return s;
 }
 
+/* Appends the record (key, (v, w)) to the output, written in place. */
+static ember_status put_join(sh *st, const em_keyref *k, const uint8_t *v,
+                             size_t vl, const uint8_t *w, size_t wl)
+{
+    size_t mark;
+    ember_status s = ember_batch_frame_begin(&st->out, &mark);
+    if (s == EMBER_OK)
+        s = ember_buf_append(&st->out, k->key, k->klen);
+    if (s == EMBER_OK)
+        s = ember_rec_tuple_begin(&st->out);
+    if (s == EMBER_OK)
+        s = ember_buf_append(&st->out, v, vl);
+    if (s == EMBER_OK)
+        s = ember_buf_append(&st->out, w, wl);
+    if (s == EMBER_OK)
+        s = ember_rec_tuple_end(&st->out);
+    if (s == EMBER_OK)
+        s = ember_batch_frame_end(&st->out, mark);
+    if (s == EMBER_OK)
+        st->nout++;
+    return s;
+}
+
 /* The value encoding of a pair ref (the record past its key). */
 static inline const uint8_t *val_of(const em_keyref *r, size_t *len)
 {
@@ -395,17 +418,7 @@ static ember_status emit_group(sh *st, const group *g, uint32_t nin,
                 } else {
                     w = val_of(&g->r[r0 + b], &wl);
                 }
-                scratch->len = 0;
-                s = ember_rec_tuple_begin(scratch);
-                if (s == EMBER_OK)
-                    s = ember_buf_append(scratch, v, vl);
-                if (s == EMBER_OK)
-                    s = ember_buf_append(scratch, w, wl);
-                if (s == EMBER_OK)
-                    s = ember_rec_tuple_end(scratch);
-                if (s == EMBER_OK)
-                    s = put_pair(st, k0->key, k0->klen, scratch->data,
-                                 scratch->len);
+                s = put_join(st, k0, v, vl, w, wl);
             }
         }
         (void)l1;
