@@ -136,23 +136,6 @@ static ember_status one_batch(void *state, const ember_batch *in,
  * pagerank.contribs
  * ---------------------------------------------------------------------- */
 
-/* Reads (src, ((dst...), rank)) into *links and *rank. */
-static ember_status links_and_rank(const uint8_t *rec, size_t len,
-                                   ember_value *links, double *rank)
-{
-    ember_value pair, r;
-    if (ember_rec_get(rec, len, 1, &pair) != EMBER_OK ||
-        pair.type != EMBER_TYPE_TUPLE)
-        return EMBER_EINVAL;
-    ember_rec_cursor c = ember_rec_tuple_cursor(&pair);
-    if (ember_rec_next(&c, links) != EMBER_OK ||
-        links->type != EMBER_TYPE_TUPLE || ember_rec_next(&c, &r) != EMBER_OK ||
-        r.type != EMBER_TYPE_DOUBLE || ember_rec_next(&c, NULL) != EMBER_END)
-        return EMBER_EINVAL;
-    *rank = r.u.f64;
-    return EMBER_OK;
-}
-
 /* Where each record of the current vertex keeps its share (offsets in
  * the output), so that the links are read once: the records are written
  * with a placeholder, and the share, known once they are counted, is
@@ -185,6 +168,12 @@ static void contribs_close(void *state)
     free(st);
 }
 
+static ember_status shape_error(ember_error *err)
+{
+    return ember_errorf(err, EMBER_EINVAL, "pagerank.contribs: expected "
+                        "(src, ((dst...), rank))");
+}
+
 static ember_status contribs_batch(void *state, const ember_batch *in,
                                    ember_buf *out, uint64_t *out_count,
                                    ember_error *err)
@@ -196,16 +185,20 @@ static ember_status contribs_batch(void *state, const ember_batch *in,
     ember_status s;
     static const uint8_t placeholder[9] = {EMBER_REC_TAG_DOUBLE};
     while ((s = ember_batch_next(&c, &rec, &len)) == EMBER_OK) {
-        ember_value links, dst;
-        double rank;
-        if (links_and_rank(rec, len, &links, &rank) != EMBER_OK)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "pagerank.contribs: expected (src, ((dst...), "
-                                "rank))");
+        /* (src, ((dst...), rank)), read in one pass: the links are not
+         * stepped over first (that would read them twice) but entered,
+         * their brackets checked here (docs/record-format.md) */
+        ember_rec_cursor rc = ember_rec_cursor_init(rec, len);
+        ember_value src, dst, rank;
         size_t n = 0, mark, undo = out->len;
         uint64_t undo_count = *out_count;
-        ember_rec_cursor lc = ember_rec_tuple_cursor(&links);
-        while ((s = ember_rec_next(&lc, &dst)) == EMBER_OK) {
+        if (ember_rec_next(&rc, &src) != EMBER_OK || rc.end - rc.p < 2 ||
+            rc.p[0] != EMBER_REC_TAG_TUPLE || rc.p[1] != EMBER_REC_TAG_TUPLE)
+            return shape_error(err);
+        rc.p += 2;
+        while (rc.p < rc.end && *rc.p != EMBER_REC_TAG_END) {
+            if (ember_rec_next(&rc, &dst) != EMBER_OK)
+                return shape_error(err);
             if (n == st->cap) {
                 size_t cap = st->cap ? st->cap * 2 : 256;
                 size_t *g = realloc(st->at, cap * sizeof *g);
@@ -228,9 +221,13 @@ static ember_status contribs_batch(void *state, const ember_batch *in,
                                     "pagerank.contribs: out of memory");
             (*out_count)++;
         }
-        if (s != EMBER_END)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "pagerank.contribs: malformed links");
+        if (rc.p == rc.end)
+            return shape_error(err);
+        rc.p++; /* the links' end */
+        if (ember_rec_next(&rc, &rank) != EMBER_OK ||
+            rank.type != EMBER_TYPE_DOUBLE || rc.p == rc.end ||
+            *rc.p++ != EMBER_REC_TAG_END || rc.p != rc.end)
+            return shape_error(err);
         if (n == 0) {
             out->len = undo;
             *out_count = undo_count;
@@ -238,7 +235,7 @@ static ember_status contribs_batch(void *state, const ember_batch *in,
         }
         uint8_t share[9];
         ember_buf sb = ember_buf_fixed(share, sizeof share);
-        if (ember_rec_put_double(&sb, rank / (double)n) != EMBER_OK)
+        if (ember_rec_put_double(&sb, rank.u.f64 / (double)n) != EMBER_OK)
             return ember_errorf(err, EMBER_EINVAL,
                                 "pagerank.contribs: cannot encode a share");
         for (size_t i = 0; i < n; i++)
