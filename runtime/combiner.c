@@ -746,14 +746,17 @@ static ember_status lookup_all(em_combiner *c, uint64_t n, ember_error *err)
             if (go_general(c, added ? slot : NULL) != EMBER_OK)
                 return fail(c, err, EMBER_ENOMEM, "out of memory");
         }
+        if (c->kind == EM_COMBINE_DISTINCT) {
+            /* present in the map is all a record needs */
+            int added;
+            if (!em_bytemap_upsert_key(&c->map, &x->key, &added))
+                return fail(c, err, EMBER_ENOMEM, "out of memory");
+            continue;
+        }
         uint32_t idx;
         entry *e = entry_for(c, &x->key, &idx);
         if (!e)
             return fail(c, err, EMBER_ENOMEM, "out of memory");
-        if (c->kind == EM_COMBINE_DISTINCT) {
-            e->state = ST_ACC; /* present */
-            continue;
-        }
         if (c->sum_in_place && sum_in_place(e, x))
             continue;
         x->next = e->pending;
@@ -1037,7 +1040,9 @@ ember_status em_combiner_emit_some(em_combiner *c, ember_buf *out,
             continue;
         uint8_t kbuf[EM_BYTEMAP_INLINE];
         const uint8_t *key = em_bytemap_key(&c->map, sl, kbuf);
-        const entry *e = c->fast_sum ? NULL : &c->entries[sl->value];
+        const entry *e = c->fast_sum || c->kind == EM_COMBINE_DISTINCT
+                             ? NULL
+                             : &c->entries[sl->value];
         size_t mark;
         ember_status s = ember_batch_frame_begin(out, &mark);
         if (s == EMBER_OK)
