@@ -113,8 +113,9 @@ static uint64_t shape_of(const em_node *n, int map_side)
     uint64_t h = mix_str(0xcbf29ce484222325ull, n->op->name);
     for (uint32_t i = 0; i < n->nfns; i++)
         h = mix_str(h, n->fns[i].name);
-    return (h ^ ((uint64_t)n->partitions << 1 | (uint64_t)!!map_side)) |
-           1; /* never 0, the empty entry */
+    h = (h ^ ((uint64_t)n->partitions << 1 | (uint64_t)!!map_side)) *
+        0x100000001b3ull;
+    return h ? h : 1; /* never 0, the empty entry */
 }
 
 em_combine_kind em_combine_kind_of(const char *op)
