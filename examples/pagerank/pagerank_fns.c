@@ -208,17 +208,31 @@ static ember_status contribs_batch(void *state, const ember_batch *in,
                 st->at = g;
                 st->cap = cap;
             }
+            /* the record dst ++ share, framed (ember/batch.h): a short
+             * one written whole, a long one in pieces */
+            size_t body = dst.enc_len + sizeof placeholder;
+            if (body < 0x80 &&
+                ember_buf_reserve(out, body + 1) == EMBER_OK) {
+                uint8_t *w = out->data + out->len;
+                w[0] = (uint8_t)body;
+                memcpy(w + 1, dst.enc, dst.enc_len);
+                st->at[n++] = out->len + 1 + dst.enc_len;
+                memcpy(w + 1 + dst.enc_len, placeholder, sizeof placeholder);
+                out->len += body + 1;
+                (*out_count)++;
+                continue;
+            }
             s = ember_batch_frame_begin(out, &mark);
             if (s == EMBER_OK)
                 s = ember_buf_append(out, dst.enc, dst.enc_len);
-            st->at[n++] = out->len;
             if (s == EMBER_OK)
                 s = ember_buf_append(out, placeholder, sizeof placeholder);
-            if (s == EMBER_OK)
+            if (s == EMBER_OK) /* may move the body up */
                 s = ember_batch_frame_end(out, mark);
             if (s != EMBER_OK)
                 return ember_errorf(err, EMBER_ENOMEM,
                                     "pagerank.contribs: out of memory");
+            st->at[n++] = out->len - sizeof placeholder;
             (*out_count)++;
         }
         if (rc.p == rc.end)
