@@ -24,6 +24,10 @@ struct ember_rdd {
     ember_rdd *parents[64];
     uint32_t nparents;
     ember_rdd *next;    /* the session's list of datasets */
+    /* checkpoint.c, under s->mu: how r is marked (EM_CKPT_*, 0: not)
+     * and how far its checkpoint got */
+    uint8_t checkpoint;
+    uint8_t checkpoint_state; /* EM_CKPT_PENDING, _WRITING, _DONE */
 };
 
 typedef struct em_remote em_remote;
@@ -44,6 +48,15 @@ struct ember_session {
     _Atomic uint64_t jobs; /* jobs submitted */
     void (*progress)(void *, uint64_t, uint32_t, uint32_t); /* nullable */
     void *progress_ctx;
+    /* broadcast.c, under mu: the session's broadcasts, the last id */
+    ember_broadcast *broadcasts;
+    uint64_t last_broadcast;
+    /* accum.c, under mu: the session's accumulators, the last id */
+    ember_accumulator *accums;
+    uint64_t last_accum;
+    /* DIR/<unique subdirectory> of ember_set_checkpoint_dir, "" until
+     * set (checkpoint.c, under mu) */
+    char checkpoint_dir[PATH_MAX];
 };
 
 /* ---- datasets (dataset.c) ---- */
@@ -77,6 +90,53 @@ ember_rdd *em_client_keyed_count(ember_rdd *r, ember_error *err);
 /* The sort_by_key dataset of r under range partitioner p. */
 ember_rdd *em_client_keyed_sort(ember_rdd *r, const ember_partitioner *p,
                                 int ascending, ember_error *err);
+
+/* ---- checkpoints (checkpoint.c) ---- */
+
+/* ember_rdd.checkpoint and .checkpoint_state. */
+#define EM_CKPT_RELIABLE 1 /* ember_checkpoint */
+#define EM_CKPT_LOCAL 2    /* ember_local_checkpoint */
+#define EM_CKPT_PENDING 0
+#define EM_CKPT_WRITING 1
+#define EM_CKPT_DONE 2
+
+/*
+ * Called by em_client_run after a job over r succeeded (SEMANTICS S22):
+ * materialises the nearest marked, not yet checkpointed datasets on each
+ * path up r's lineage, each by a job of its own, then truncates their
+ * lineage. Does nothing inside such a job. An error names the dataset;
+ * the dataset stays marked, so a later job tries again. Any thread.
+ */
+ember_status em_client_checkpoint_after(ember_rdd *r, ember_error *err);
+
+/* The level (a static name) a locally checkpointed dataset is kept at
+ * when level is asked for: level made to use disk, as Spark's
+ * LocalRDDCheckpointData.transformStorageLevel (S21). */
+const char *em_client_disk_level(const char *level);
+
+/* ---- accumulators (accum.c) ---- */
+
+/*
+ * A new accumulator of s with id (0: the next free one; a plan file's ids
+ * are its own), as ember_accumulator_new. EMBER_EEXIST when s has id.
+ */
+ember_status em_client_accum_declare(ember_session *s, uint64_t id,
+                                     const char *name, const char *kind,
+                                     ember_accumulator **out,
+                                     ember_error *err);
+
+/* The plan's "accumulators" array for every accumulator of s (a new
+ * reference), or NULL when s has none. The caller holds s->mu. */
+json_t *em_client_accums_json(ember_session *s);
+
+/* Sets the driver's view from the values the kernel sent at a job's end
+ * (runtime/accum_wire.h); a malformed blob is logged and ignored. Any
+ * thread; takes s->mu. */
+void em_client_accums_update(ember_session *s, const uint8_t *values,
+                             size_t len);
+
+/* Frees the session's accumulators (ember_session_close). */
+void em_client_accums_free(ember_session *s);
 
 /* ---- jobs (job.c) ---- */
 
@@ -150,6 +210,20 @@ ember_status em_remote_open(ember_session *s, const char *const *plugins,
  * (UNPERSIST); waits for its OK. */
 ember_status em_remote_unpersist(ember_session *s, uint64_t dataset,
                                  ember_error *err);
+
+/* Hands the service broadcast id's value (BROADCAST); waits for its OK.
+ * EMBER_EINVAL for a value over EM_CMSG_BODY_MAX. */
+ember_status em_remote_broadcast(ember_session *s, uint64_t id,
+                                 const void *data, size_t len,
+                                 ember_error *err);
+
+/* Unpersists (destroy 0) or destroys broadcast id on the service
+ * (BROADCAST_DROP); waits for its OK. */
+ember_status em_remote_broadcast_drop(ember_session *s, uint64_t id,
+                                      int destroy, ember_error *err);
+
+/* Frees the session's broadcast handles (ember_session_close). */
+void em_client_broadcasts_free(ember_session *s);
 
 /* Ships the plugin file at path, loaded in s->registry, to the service
  * (only if it lacks that file's contents). */

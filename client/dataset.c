@@ -145,12 +145,17 @@ char *em_client_plan(const ember_rdd *r, size_t *len)
         return NULL;
     /* r and its ancestors, each once (a walk with an explicit stack). */
     size_t cap = 64, n = 0, top = 0;
+    int locked = 0;
     const ember_rdd **seen = malloc(cap * sizeof *seen);
     const ember_rdd **stack = malloc(cap * sizeof *stack);
     json_t *ds = json_array();
     char *out = NULL;
     if (!seen || !stack || !ds)
         goto done;
+    /* a checkpoint's truncation (checkpoint.c) may replace nodes and
+     * drop parents from another thread */
+    pthread_mutex_lock(&r->s->mu);
+    locked = 1;
     stack[top++] = r;
     while (top) {
         const ember_rdd *x = stack[--top];
@@ -175,7 +180,14 @@ char *em_client_plan(const ember_rdd *r, size_t *len)
         for (uint32_t i = 0; i < x->nparents; i++)
             stack[top++] = x->parents[i];
     }
+    pthread_mutex_unlock(&r->s->mu);
+    locked = 0;
     json_t *doc = json_pack("{s:i,s:O}", "ember_plan", 1, "datasets", ds);
+    json_t *accums = doc ? em_client_accums_json(r->s) : NULL;
+    if (accums && json_object_set_new(doc, "accumulators", accums) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
     if (doc) {
         /* ember_persist and ember_rdd_set_name may change a node from
          * another thread while it is written out */
@@ -187,6 +199,8 @@ char *em_client_plan(const ember_rdd *r, size_t *len)
             *len = strlen(out);
     }
 done:
+    if (locked)
+        pthread_mutex_unlock(&r->s->mu);
     free(seen);
     free(stack);
     json_decref(ds);

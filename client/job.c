@@ -62,6 +62,15 @@ static void on_end(void *ctx, uint64_t job_id, ember_status st,
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The values of the session's accumulators, just before the end. */
+static void on_accums(void *ctx, uint64_t job_id, const uint8_t *values,
+                      size_t len)
+{
+    (void)job_id;
+    waiter *w = ctx;
+    em_client_accums_update(w->s, values, len);
+}
+
 void em_job_result_free(em_job_result *res)
 {
     if (!res)
@@ -112,7 +121,7 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
         .pool = have_pool ? pool : NULL,
         .action = action,
         .action_len = action ? strlen(action) : 0,
-        .listener = {&w, on_result, on_end},
+        .listener = {&w, on_result, on_end, on_accums},
     };
     uint64_t job_id;
     ember_status st = em_client_submit(s, &spec, &job_id, err);
@@ -129,7 +138,8 @@ ember_status em_client_run(ember_rdd *r, const uint32_t *parts,
     if (w.lost_result)
         return ember_errorf(err, EMBER_ENOMEM,
                             "out of memory keeping a task's result");
-    return EMBER_OK;
+    /* marked datasets the job used are checkpointed now (S22) */
+    return em_client_checkpoint_after(r, err);
 }
 
 ember_status em_records_append(ember_records *out, const uint8_t *data,

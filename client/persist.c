@@ -40,7 +40,12 @@ ember_status ember_persist(ember_rdd *r, const char *level, ember_error *err)
     ember_status st = EMBER_OK;
     pthread_mutex_lock(&r->s->mu);
     const char *have = level_locked(r);
-    if (strcmp(have, "NONE") != 0 && have != want) {
+    /* S21's exception: after local_checkpoint a level may change, made
+     * to use disk (Spark's persist with allowOverride) */
+    int may_change = r->checkpoint == EM_CKPT_LOCAL;
+    if (may_change)
+        want = em_client_disk_level(want);
+    if (!may_change && strcmp(have, "NONE") != 0 && have != want) {
         /* Spark's RDD.persist refuses to change a level once set */
         st = ember_errorf(err, EMBER_EINVAL,
                           "dataset %" PRIu64 " is already persisted at %s; "

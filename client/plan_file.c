@@ -297,6 +297,9 @@ typedef struct plan_ctx {
     uint32_t *order;      /* dataset indexes, parents first */
     pf_action *acts;
     size_t nacts;
+    em_accum_decl *accs;  /* the file's "accumulators", sorted by id */
+    uint32_t naccs;
+    ember_accumulator **acc; /* made in the session, per accs entry */
 } plan_ctx;
 
 #if defined(__GNUC__)
@@ -531,7 +534,8 @@ static ember_status load_root(plan_ctx *c, const char *json, size_t len)
         return fail(c, EMBER_EINVAL, "a plan file is a JSON object, got %s",
                     em_json_kind(c->root));
     ember_status st = known_keys(c, c->root, "", "ember_plan datasets "
-                                 "actions plugins", "a plan file");
+                                 "actions plugins accumulators",
+                                 "a plan file");
     if (st != EMBER_OK)
         return st;
     const json_t *ver = json_object_get(c->root, "ember_plan");
@@ -778,8 +782,10 @@ static ember_status set_extras(plan_ctx *c, pf_dataset *d)
         int b = 0;
         if ((st = get_bool(c, v, "checkpoint", 0, &b)) != EMBER_OK)
             return st;
-        if (d->rdd)
-            json_object_set_new(d->rdd->node, "checkpoint", json_boolean(b));
+        ember_error ce = {0};
+        /* through the API: it needs ember.checkpoint.dir */
+        if (d->rdd && b && ember_checkpoint(d->rdd, &ce) != EMBER_OK)
+            return fail(c, EMBER_EINVAL, "checkpoint: %s", ce.msg);
     }
     if ((v = json_object_get(o, "determinism"))) {
         static const char *const dets[] = {"deterministic", "unordered",
@@ -1809,10 +1815,85 @@ static ember_status run_action(plan_ctx *c, size_t i, emitter *em)
     return st;
 }
 
+/* ---- accumulators ------------------------------------------------------ */
+
+/* Reads the file's "accumulators" (docs/plan-format.md): checked as a
+ * plan's are; made in the session by make_accumulators. */
+static ember_status read_accumulators(plan_ctx *c)
+{
+    const json_t *arr = json_object_get(c->root, "accumulators");
+    c->where[0] = '\0';
+    if (!arr)
+        return EMBER_OK;
+    ember_error e = {0};
+    ember_status st = em_accum_decls_decode(arr, NULL, &c->accs, &c->naccs,
+                                            &e);
+    if (st != EMBER_OK) /* its messages start "plan: " */
+        return fail(c, st, "%s",
+                    strncmp(e.msg, "plan: ", 6) == 0 ? e.msg + 6 : e.msg);
+    return EMBER_OK;
+}
+
+static ember_status make_accumulators(plan_ctx *c)
+{
+    c->where[0] = '\0';
+    if (!c->naccs)
+        return EMBER_OK;
+    if (!(c->acc = calloc(c->naccs, sizeof *c->acc)))
+        return fail(c, EMBER_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < c->naccs; i++) {
+        ember_error e = {0};
+        ember_status st = em_client_accum_declare(
+            c->s, c->accs[i].id, c->accs[i].name, c->accs[i].kind,
+            &c->acc[i], &e);
+        if (st != EMBER_OK)
+            return fail(c, st, "accumulators: id %" PRIu64 ": %s",
+                        c->accs[i].id, e.msg);
+    }
+    return EMBER_OK;
+}
+
+/* `accumulator NAME = VALUE` on stderr for each of the file's
+ * accumulators (NAME: its name, else its id), after the actions. */
+static void print_accumulators(const plan_ctx *c)
+{
+    ember_buf text = ember_buf_heap();
+    for (uint32_t i = 0; c->acc && i < c->naccs; i++) {
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        text.len = 0;
+        if (ember_accumulator_value(c->acc[i], &rec, &len, NULL) !=
+            EMBER_OK)
+            continue;
+        ember_value v;
+        size_t count = 0;
+        ember_status st;
+        if (len == 0)
+            st = ember_buf_append(&text, "null", 4);
+        else if (ember_rec_validate(rec, len, &count) == EMBER_OK &&
+                 count == 1 && ember_rec_get(rec, len, 0, &v) == EMBER_OK)
+            st = ember_rec_json_value(&text, &v);
+        else
+            st = ember_rec_json(&text, rec, len);
+        free(rec);
+        if (st != EMBER_OK || ember_buf_put_u8(&text, 0) != EMBER_OK)
+            continue;
+        if (c->accs[i].name)
+            fprintf(stderr, "accumulator %s = %s\n", c->accs[i].name,
+                    (const char *)text.data);
+        else
+            fprintf(stderr, "accumulator %" PRIu64 " = %s\n", c->accs[i].id,
+                    (const char *)text.data);
+    }
+    ember_buf_release(&text);
+}
+
 /* ---- entry points ------------------------------------------------------ */
 
 static void ctx_free(plan_ctx *c)
 {
+    em_accum_decls_free(c->accs, c->naccs);
+    free(c->acc);
     for (size_t i = 0; i < c->nacts; i++)
         action_free(&c->acts[i]);
     free(c->acts);
@@ -1854,10 +1935,14 @@ ember_status ember_plan_run(ember_session *s, const char *json, size_t len,
         (st = order_datasets(&c)) != EMBER_OK ||
         (st = check_datasets(&c)) != EMBER_OK ||
         (st = read_actions(&c)) != EMBER_OK ||
+        (st = read_accumulators(&c)) != EMBER_OK ||
+        (st = make_accumulators(&c)) != EMBER_OK ||
         (st = build_datasets(&c)) != EMBER_OK)
         goto done;
     for (size_t i = 0; i < c.nacts && st == EMBER_OK; i++)
         st = run_action(&c, i, &em);
+    if (st == EMBER_OK)
+        print_accumulators(&c);
 done:
     ember_buf_release(&em.line);
     ctx_free(&c);

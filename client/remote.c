@@ -7,7 +7,7 @@
  * Requests. Each request gets a fresh req_id and an entry in the pending
  * list; the link's receive callback (one NNG thread, never concurrent with
  * itself) files every reply under its req_id and wakes the requester. A
- * SUBMIT's entry also routes the job's RESULT and END messages to its
+ * SUBMIT's entry also routes the job's RESULT, ACCUMS and END messages to its
  * listener until END, or until the connection is lost, which ends every
  * accepted job with EMBER_EIO. An entry is freed by whoever lets go of it
  * last: the requester, and for jobs the routing (END, ERROR or the end of
@@ -177,6 +177,15 @@ static void on_recv(void *ctx, em_link *l, const uint8_t *data, size_t len)
             li.result(li.ctx, hdr_u64(h, "job_id", q->job_id),
                       (uint32_t)hdr_u64(h, "partition", UINT32_MAX),
                       m.body.data, m.body.len);
+        json_decref(h);
+        return;
+    }
+    if (q->job && m.type == EM_CMSG_ACCUMS && q->routed) {
+        em_job_listener li = q->listener;
+        pthread_mutex_unlock(&r->mu);
+        if (li.accums)
+            li.accums(li.ctx, hdr_u64(h, "job_id", q->job_id), m.body.data,
+                      m.body.len);
         json_decref(h);
         return;
     }
@@ -538,6 +547,29 @@ ember_status em_remote_unpersist(ember_session *s, uint64_t dataset,
     return call(s->remote, EM_CMSG_UNPERSIST,
                 json_pack("{s:I}", "dataset", (json_int_t)dataset), NULL, 0,
                 EM_CMSG_OK, NULL, err);
+}
+
+ember_status em_remote_broadcast(ember_session *s, uint64_t id,
+                                 const void *data, size_t len,
+                                 ember_error *err)
+{
+    if (len > EM_CMSG_BODY_MAX)
+        return ember_errorf(err, EMBER_EINVAL, "broadcast %" PRIu64 ": %zu "
+                            "bytes is more than the %zu bytes a message to "
+                            "emberd carries", id, len,
+                            (size_t)EM_CMSG_BODY_MAX);
+    return call(s->remote, EM_CMSG_BROADCAST,
+                json_pack("{s:I}", "id", (json_int_t)id), data, len,
+                EM_CMSG_OK, NULL, err);
+}
+
+ember_status em_remote_broadcast_drop(ember_session *s, uint64_t id,
+                                      int destroy, ember_error *err)
+{
+    return call(s->remote, EM_CMSG_BROADCAST_DROP,
+                json_pack("{s:I,s:s}", "id", (json_int_t)id, "mode",
+                          destroy ? "destroy" : "unpersist"),
+                NULL, 0, EM_CMSG_OK, NULL, err);
 }
 
 ember_status em_remote_ship_plugin(ember_session *s, const char *path,

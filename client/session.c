@@ -269,6 +269,8 @@ void ember_session_close(ember_session *s)
         em_server_stop(s->server);
     }
     em_remote_close(s->remote);
+    em_client_broadcasts_free(s);
+    em_client_accums_free(s);
     while (s->rdds) {
         ember_rdd *r = s->rdds;
         s->rdds = r->next;

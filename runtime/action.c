@@ -513,6 +513,9 @@ ember_status em_action_run(em_task_env *env, em_pipe *pipe,
         return run_stats(env, pipe, out, err);
     if (strcmp(kind, "save") == 0)
         return run_save(env, pipe, action, ask, ask_ctx, err);
+    if (strcmp(kind, "checkpoint") == 0)
+        return em_action_checkpoint(env, pipe, action, ask, ask_ctx, out,
+                                    err);
     if (strcmp(kind, "sketch") == 0) {
         const json_t *sj = json_object_get(action, "seed");
         return em_action_sketch(env, pipe, (uint64_t)n,

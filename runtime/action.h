@@ -30,6 +30,11 @@
  *                                            writes through a sink; the
  *                                            attempt commits only if the
  *                                            kernel's arbiter allows it
+ *   {"kind":"checkpoint","dir":DIR}         one record: (int count); writes
+ *                                            the partition to
+ *                                            DIR/part-NNNNN, committed
+ *                                            through the arbiter
+ *                                            (ops_checkpoint.c)
  *   {"kind":"sketch","n":K,"seed":S}        one record (int records, (k1,
  *                                            k2, ...)): a reservoir sample
  *                                            of at most K keys of the
@@ -72,6 +77,13 @@ ember_status em_action_fn(const em_registry *registry, const json_t *ref,
                           uint32_t shape, const ember_function_vtable **vt,
                           uint8_t **arg, size_t *arg_len, const char **name,
                           ember_error *err);
+
+/* The "checkpoint" kind (ops_checkpoint.c): the partition's records
+ * written to a checkpoint file, made visible only when ask allows. */
+ember_status em_action_checkpoint(em_task_env *env, em_pipe *pipe,
+                                  const json_t *action, em_commit_ask_fn ask,
+                                  void *ask_ctx, ember_buf *out,
+                                  ember_error *err);
 
 /* The "sketch" and "lookup" kinds (action_keys.c). */
 ember_status em_action_sketch(em_task_env *env, em_pipe *pipe, uint64_t k,

@@ -333,6 +333,7 @@ static void evict_one(em_block_mgr *m, blk *v, em_block_put_result *res)
         mv->dataset = v->dataset;
         mv->partition = v->partition;
         mv->now = now;
+        mv->bytes = now == EM_BLOCK_NOWHERE ? 0 : v->size;
     }
     if (now == EM_BLOCK_NOWHERE) {
         drop_block(m, v);

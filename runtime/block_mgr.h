@@ -138,11 +138,13 @@ typedef enum em_block_where {
     EM_BLOCK_OFF_HEAP
 } em_block_where;
 
-/* A block moved by eviction: now EM_BLOCK_DISK or EM_BLOCK_NOWHERE. */
+/* A block moved by eviction: now EM_BLOCK_DISK or EM_BLOCK_NOWHERE;
+ * bytes is its size on disk (0 when dropped). */
 typedef struct em_block_moved {
     uint64_t dataset;
     uint32_t partition;
     em_block_where now;
+    uint64_t bytes;
 } em_block_moved;
 
 /*

@@ -25,7 +25,11 @@
 #include "ember/kernel/log.h"
 #include "msg/link.h"
 #include "msg/msg.h"
+#include "runtime/accum_task.h"
 #include "runtime/action.h"
+#include "runtime/bcast.h"
+#include "runtime/block_replicate.h"
+#include "runtime/block_report.h"
 #include "runtime/block_svc.h"
 #include "runtime/bytemap.h"
 #include "util/bigbuf.h"
@@ -44,6 +48,7 @@ typedef struct stage_desc {
     json_t *action; /* result stages: the job's action, or NULL */
     uint64_t app;   /* the application it belongs to */
     em_stage_io io; /* the shuffles it writes and reads */
+    em_accum_defs *accums; /* the plan's accumulators, or NULL */
     _Atomic int refs;
     struct stage_desc *next;
 } stage_desc;
@@ -64,6 +69,8 @@ typedef struct update {
     uint8_t *result; /* owned copies behind u.result / u.error /
                         u.lost_executor */
     char *error, *lost;
+    uint8_t *blocks; /* owned copy behind u.blocks */
+    uint8_t *accums; /* owned copy behind u.accums */
     struct update *next;
 } update;
 
@@ -88,6 +95,9 @@ struct em_executor {
     char *plugin_dir;    /* opts.plugin_dir, copied */
     em_shuffle_svc *shuffle; /* NULL when no shuffle manager is loaded */
     em_block_svc *blocks;    /* NULL: persisted datasets are not cached */
+    em_bcast_cache *bcasts;  /* broadcast copies (runtime/bcast.h) */
+    em_replicator *repl;     /* copies of other executors' blocks (_2/_3
+                                levels), NULL when nothing is cached */
     char shuffle_error[512]; /* why not */
     char **tried;        /* its files already loaded or refused (link
                             thread only) */
@@ -96,6 +106,8 @@ struct em_executor {
 
 /* The task on this thread, for host->task_partition / task_attempt. */
 static _Thread_local const task *current_task;
+/* Its executor, for host->broadcast_value. */
+static _Thread_local em_executor *current_exec;
 
 static void stage_unref(stage_desc *s)
 {
@@ -104,6 +116,7 @@ static void stage_unref(stage_desc *s)
         em_lineage_free(s->lineage);
         json_decref(s->action);
         em_stage_io_free(&s->io);
+        em_accum_defs_free(s->accums);
         free(s);
     }
 }
@@ -141,6 +154,29 @@ static void report(em_executor *e, const em_msg_update *u)
         x->u.error.data = (const uint8_t *)x->error;
         if (!x->error)
             x->u.error.len = 0;
+    }
+    if (u->blocks.len) {
+        /* a report that cannot be copied is a lost hint, nothing more */
+        x->blocks = malloc(u->blocks.len);
+        if (x->blocks)
+            memcpy(x->blocks, u->blocks.data, u->blocks.len);
+        x->u.blocks.data = x->blocks;
+        if (!x->blocks)
+            x->u.blocks.len = 0;
+    }
+    if (u->accums.len) {
+        /* never report the task finished without its updates: dropped
+         * as a whole, the kernel's heartbeat timeout recovers the task */
+        x->accums = malloc(u->accums.len);
+        if (!x->accums) {
+            free(x->result);
+            free(x->error);
+            free(x->blocks);
+            free(x);
+            return;
+        }
+        memcpy(x->accums, u->accums.data, u->accums.len);
+        x->u.accums.data = x->accums;
     }
     if (u->lost_executor.len) {
         x->lost = malloc(u->lost_executor.len);
@@ -183,6 +219,8 @@ static void send_updates(em_executor *e, update *list)
             free(x->result);
             free(x->error);
             free(x->lost);
+            free(x->blocks);
+            free(x->accums);
             free(x);
         }
         em_msg_batch_finish(&b);
@@ -294,6 +332,8 @@ static void run_task(em_executor *e, task *t)
     stage_desc *sd = t->stage;
     ember_error err = {0};
     ember_buf result = ember_buf_heap();
+    ember_buf blocks = ember_buf_heap();
+    em_block_report br = {0};
     em_task_env env = {
         .host = em_host_api(),
         .registry = e->o.registry,
@@ -309,12 +349,18 @@ static void run_task(em_executor *e, task *t)
         .executor_id = e->id,
         .blocks = em_block_svc_mgr(e->blocks),
         .app_id = sd->app,
+        .block_report = &br,
     };
     em_pipe *pipe = NULL;
     ember_status s;
     current_task = t;
+    current_exec = e;
+    ember_buf accums = ember_buf_heap();
+    ember_status acc_st = em_accum_task_begin(sd->accums, &err);
     int needs_shuffle = !sd->is_result || sd->io.ninputs > 0;
-    if (needs_shuffle && !e->shuffle)
+    if (acc_st != EMBER_OK)
+        s = acc_st;
+    else if (needs_shuffle && !e->shuffle)
         s = ember_errorf(&err, EMBER_ENOTFOUND, "executor %s has no shuffle "
                          "manager: %s", e->id, e->shuffle_error);
     else if (!sd->is_result)
@@ -330,6 +376,21 @@ static void run_task(em_executor *e, task *t)
     }
     em_pipe_close(pipe);
     current_task = NULL;
+    current_exec = NULL;
+    /* the broadcast copies the task read may go now */
+    em_bcast_cache_task_end(e->bcasts);
+    if (acc_st == EMBER_OK) {
+        /* an add that failed fails the attempt, even if the function
+         * went on (S17: only finished attempts' updates count) */
+        int acc_failed = 0;
+        ember_error aerr = {0};
+        acc_st = em_accum_task_end(s == EMBER_OK, &accums, &acc_failed,
+                                   &aerr);
+        if (s == EMBER_OK && (acc_failed || acc_st != EMBER_OK))
+            s = ember_errorf(&err, aerr.code ? aerr.code : acc_st,
+                             "partition %" PRIu32 ": %s", t->t.partition,
+                             aerr.msg);
+    }
     em_msg_update u = {.task_id = t->t.task_id,
                        .run_us = mono_us() - t0,
                        .records_in = env.records_in};
@@ -337,6 +398,9 @@ static void run_task(em_executor *e, task *t)
         u.state = EM_TASK_FINISHED;
         u.result = (em_bytes){result.data, result.len};
         u.bytes_out = result.len;
+        u.accums = (em_bytes){accums.data, accums.len};
+        if (br.n && em_block_report_encode(&br, &blocks) == EMBER_OK)
+            u.blocks = (em_bytes){blocks.data, blocks.len};
         ember_batch rb = {result.data, result.len, 0};
         ember_batch_cursor rc = ember_batch_cursor_of(&rb);
         const uint8_t *rec;
@@ -365,6 +429,9 @@ static void run_task(em_executor *e, task *t)
     }
     report(e, &u);
     ember_buf_release(&result);
+    ember_buf_release(&accums);
+    ember_buf_release(&blocks);
+    em_block_report_release(&br);
 }
 
 /* Seconds a worker waits for work before it drops its kept table. */
@@ -561,6 +628,20 @@ static void on_stage(em_executor *e, const uint8_t *d, size_t n)
     sd->node = (uint32_t)at;
     sd->lineage = l;
     sd->action = json_incref(json_object_get(doc, "action"));
+    json_t *acc = json_object_get(plan, "accumulators");
+    if (acc) {
+        em_accum_decl *decl = NULL;
+        uint32_t ndecl = 0;
+        ember_error aerr = {0};
+        if (em_accum_decls_decode(acc, NULL, &decl, &ndecl, &aerr) !=
+                EMBER_OK ||
+            em_accum_defs_create(&sd->accums, decl, ndecl, e->o.registry,
+                                 &aerr) != EMBER_OK)
+            /* its tasks' adds then fail with "not declared" */
+            em_log(EMBER_LOG_ERROR, "executor", "STAGE %" PRIu64 ": %s",
+                   m.stage_id, aerr.msg);
+        em_accum_decls_free(decl, ndecl);
+    }
     json_t *app = json_object_get(doc, "app");
     sd->app = json_is_integer(app) ? (uint64_t)json_integer_value(app) : 0;
     atomic_store(&sd->refs, 1);
@@ -696,13 +777,29 @@ static void on_remove_blocks(em_executor *e, const uint8_t *d, size_t n)
     }
     em_block_mgr *m = em_block_svc_mgr(e->blocks);
     uint64_t key;
-    while (em_msg_remove_blocks_next(&c, &key) == EMBER_OK)
+    while (em_msg_remove_blocks_next(&c, &key) == EMBER_OK) {
+        /* a copy on its way is dropped too */
+        em_replicator_forget(e->repl, key);
         if (m)
             (void)em_block_mgr_remove_dataset(m, key);
+    }
+}
+
+/* REPLICATE: copy another executor's block (runtime/block_replicate.h). */
+static void on_replicate(em_executor *e, const uint8_t *d, size_t n)
+{
+    if (e->repl) {
+        em_replicator_submit(e->repl, d, n);
+        return;
+    }
+    em_log(EMBER_LOG_WARN, "executor", "executor '%s' caches nothing: "
+           "REPLICATE ignored", e->id);
 }
 
 static void end_executor(em_executor *e)
 {
+    /* tasks waiting for a broadcast stop waiting */
+    em_bcast_cache_stop(e->bcasts);
     pthread_mutex_lock(&e->mu);
     e->stopping = 1;
     for (task *t = e->running; t; t = t->next)
@@ -730,6 +827,11 @@ static void on_recv(void *ctx, em_link *l, const uint8_t *d, size_t n)
     case EM_MSG_COMMIT_REPLY: on_commit_reply(e, d, n); break;
     case EM_MSG_REMOVE_SHUFFLES: on_remove_shuffles(e, d, n); break;
     case EM_MSG_REMOVE_BLOCKS: on_remove_blocks(e, d, n); break;
+    case EM_MSG_REPLICATE: on_replicate(e, d, n); break;
+    case EM_MSG_BCAST_CHUNK: em_bcast_cache_on_chunk(e->bcasts, d, n); break;
+    case EM_MSG_REMOVE_BROADCAST:
+        em_bcast_cache_on_remove(e->bcasts, d, n);
+        break;
     case EM_MSG_REGISTERED: {
         em_msg_registered r;
         if (em_msg_decode_registered(d, n, &r, NULL) == EMBER_OK &&
@@ -760,6 +862,13 @@ static void on_closed(void *ctx, em_link *l, const char *reason)
 }
 
 /* ---- life cycle ------------------------------------------------------- */
+
+/* em_bcast_cache's way to the kernel (a task thread's BCAST_FETCH). */
+static ember_status send_to_kernel(void *ctx, const uint8_t *msg, size_t len)
+{
+    em_executor *e = ctx;
+    return e->link ? em_link_send(e->link, msg, len) : EMBER_EIO;
+}
 
 static void conf_settings(em_executor *e)
 {
@@ -830,12 +939,33 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
         em_log(EMBER_LOG_WARN, "executor", "executor '%s': no shuffles: %s",
                e->id, serr.msg);
     }
+    if (em_bcast_cache_create(&e->bcasts, e->id, send_to_kernel, e) !=
+        EMBER_OK) {
+        em_executor_stop(e);
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
     ember_error berr = {0};
     if (em_block_svc_open(&e->blocks, o->registry, o->conf, e->id, &berr) !=
         EMBER_OK) {
         e->blocks = NULL;
         em_log(EMBER_LOG_WARN, "executor", "executor '%s': persisted datasets "
                "are not cached: %s", e->id, berr.msg);
+    }
+    if (e->blocks) {
+        /* replicas: other executors fetch this one's blocks from its
+         * block server, and it fetches theirs */
+        int64_t timeout_ms = 120000;
+        if (o->conf)
+            (void)em_conf_get_duration_ms(o->conf, "ember.network.timeout",
+                                          120000, &timeout_ms, NULL);
+        em_shuffle_svc_serve_blocks(e->shuffle, em_block_svc_mgr(e->blocks));
+        if (em_replicator_create(&e->repl, em_block_svc_mgr(e->blocks), e->id,
+                                 timeout_ms, send_to_kernel, e,
+                                 &berr) != EMBER_OK) {
+            e->repl = NULL;
+            em_log(EMBER_LOG_WARN, "executor", "executor '%s' makes no "
+                   "copies of blocks (_2/_3 levels): %s", e->id, berr.msg);
+        }
     }
     em_link_handler h = {e, on_recv, on_closed};
     ember_status s = em_link_dial(&e->link, o->endpoint, &h,
@@ -894,9 +1024,14 @@ void em_executor_stop(em_executor *e)
         pthread_join(e->workers[i], NULL);
     if (e->reporter_started)
         pthread_join(e->reporter, NULL);
+    /* copies stop before the link they report on closes; the replicator
+     * goes once the link's thread, which queues copies, is done */
+    em_replicator_stop(e->repl);
     em_link_close(e->link);
+    em_replicator_destroy(e->repl);
     em_shuffle_svc_close(e->shuffle);
     em_block_svc_close(e->blocks);
+    em_bcast_cache_destroy(e->bcasts);
     while (e->queue_head) {
         task *t = e->queue_head;
         e->queue_head = t->next;
@@ -909,6 +1044,8 @@ void em_executor_stop(em_executor *e)
         free(x->result);
         free(x->error);
         free(x->lost);
+        free(x->blocks);
+        free(x->accums);
         free(x);
     }
     while (e->stages) {
@@ -972,6 +1109,19 @@ static int64_t rt_task_attempt(void)
     return current_task ? (int64_t)current_task->t.attempt : -1;
 }
 
+static ember_status rt_broadcast_value(uint64_t id, const uint8_t **data,
+                                       size_t *len, ember_error *err)
+{
+    if (!current_task || !current_exec || !current_exec->bcasts)
+        return ember_errorf(err, EMBER_EUNSUPPORTED, "broadcast values are "
+                            "read inside tasks only");
+    /* the flag is the running task's own, which it may read and the
+     * kernel's KILL may set */
+    task *t = (task *)current_task;
+    return em_bcast_cache_get(current_exec->bcasts, t->stage->app, id,
+                              &t->cancel, data, len, err);
+}
+
 void em_runtime_init(const em_registry *registry, const em_conf *conf)
 {
     rt_registry = registry;
@@ -983,5 +1133,9 @@ void em_runtime_init(const em_registry *registry, const em_conf *conf)
     }
     em_host_runtime rt = {rt_executor_start, rt_executor_stop,
                           rt_task_partition, rt_task_attempt};
+    rt.accum_add_i64 = em_accum_add_i64;
+    rt.accum_add_double = em_accum_add_double;
+    rt.accum_add = em_accum_add;
+    rt.broadcast_value = rt_broadcast_value;
     em_host_set_runtime(&rt);
 }

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #define REQ_MAGIC "EMBF"
 #define T_REQUEST 1
 #define T_REPLY 2
+#define T_BLOCK_REQUEST 3
+#define T_BLOCK_REPLY 4
 /* A request lists at most this many map outputs. */
 #define MAX_MAPS_PER_REQUEST 65536u
 
@@ -114,10 +117,74 @@ void em_fetch_serve(const ember_shuffle_vtable *vt, void *state,
     }
 }
 
+/* A cached-block reply saying why not. */
+static void block_reply_error(ember_buf *reply, uint8_t code, const char *msg)
+{
+    reply->len = 0;
+    header(reply, T_BLOCK_REPLY);
+    ember_buf_put_u8(reply, 1);
+    ember_buf_put_u8(reply, code);
+    size_t n = strlen(msg);
+    ember_uvarint_put(reply, n);
+    ember_buf_append(reply, msg, n);
+}
+
+void em_fetch_serve_block(em_block_mgr *m, const uint8_t *req, size_t n,
+                          ember_buf *reply)
+{
+    const uint8_t *p = req + 6, *end = req + n;
+    uint64_t key, part;
+    if (n < 6 || memcmp(req, REQ_MAGIC, 4) != 0 || req[4] != 1 ||
+        req[5] != T_BLOCK_REQUEST ||
+        ember_uvarint_get(&p, end, &key) != EMBER_OK ||
+        ember_uvarint_get(&p, end, &part) != EMBER_OK || part > UINT32_MAX ||
+        p != end) {
+        block_reply_error(reply, CODE_OTHER, "malformed block request");
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "block of dataset %" PRIu64 " (application "
+             "%" PRIu64 ") partition %" PRIu64, key & 0xffffffffu, key >> 32,
+             part);
+    if (!m) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: this executor caches nothing", what);
+        block_reply_error(reply, CODE_MISSING, msg);
+        return;
+    }
+    ember_buf block = ember_buf_heap();
+    uint64_t nrec = 0;
+    ember_error err = {0};
+    ember_status s = em_block_mgr_get(m, key, (uint32_t)part, &block, &nrec,
+                                      &err);
+    if (s != EMBER_OK) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s: %s", what,
+                 s == EMBER_ENOTFOUND ? "not cached here"
+                 : err.msg[0]         ? err.msg
+                                      : ember_status_name(s));
+        block_reply_error(reply, s == EMBER_ENOTFOUND ? CODE_MISSING
+                                 : s == EMBER_EINVAL  ? CODE_CORRUPT
+                                                      : CODE_OTHER,
+                          msg);
+        ember_buf_release(&block);
+        return;
+    }
+    reply->len = 0;
+    header(reply, T_BLOCK_REPLY);
+    if (ember_buf_put_u8(reply, 0) != EMBER_OK ||
+        ember_uvarint_put(reply, nrec) != EMBER_OK ||
+        ember_uvarint_put(reply, block.len) != EMBER_OK ||
+        ember_buf_append(reply, block.data, block.len) != EMBER_OK)
+        block_reply_error(reply, CODE_OTHER, "out of memory");
+    ember_buf_release(&block);
+}
+
 struct em_block_server {
     nng_socket sock;
     const ember_shuffle_vtable *vt;
     void *state;
+    _Atomic(em_block_mgr *) blocks; /* cached blocks served, or NULL */
     pthread_t threads[SERVER_THREADS];
     int nthreads;
 };
@@ -140,8 +207,12 @@ static void *serve_main(void *arg)
         if (nng_aio_result(aio) != 0)
             break; /* closed */
         nng_msg *m = nng_aio_get_msg(aio);
-        em_fetch_serve(s->vt, s->state, nng_msg_body(m), nng_msg_len(m),
-                       &reply);
+        const uint8_t *body = nng_msg_body(m);
+        if (nng_msg_len(m) >= 6 && body[5] == T_BLOCK_REQUEST)
+            em_fetch_serve_block(atomic_load(&s->blocks), body,
+                                 nng_msg_len(m), &reply);
+        else
+            em_fetch_serve(s->vt, s->state, body, nng_msg_len(m), &reply);
         nng_msg_free(m);
         nng_msg *r = NULL;
         if (reply.len == 0 || nng_msg_alloc(&r, reply.len) != 0)
@@ -215,6 +286,12 @@ ember_status em_block_server_start(em_block_server **out, const char *url,
     return EMBER_OK;
 }
 
+void em_block_server_set_blocks(em_block_server *s, em_block_mgr *m)
+{
+    if (s)
+        atomic_store(&s->blocks, m);
+}
+
 void em_block_server_stop(em_block_server *s)
 {
     if (!s)
@@ -229,6 +306,8 @@ void em_block_server_stop(em_block_server *s)
 
 struct em_fetch_client {
     nng_socket sock;
+    atomic_int closed;   /* the socket was closed (cancel or close) */
+    atomic_int canceled; /* em_fetch_cancel was called */
     char endpoint[512];
 };
 
@@ -268,8 +347,19 @@ void em_fetch_close(em_fetch_client *c)
 {
     if (!c)
         return;
-    nng_close(c->sock);
+    if (!atomic_exchange(&c->closed, 1))
+        nng_close(c->sock);
     free(c);
+}
+
+void em_fetch_cancel(em_fetch_client *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->canceled, 1);
+    /* closing the socket ends a wait in nng_recv at once */
+    if (!atomic_exchange(&c->closed, 1))
+        nng_close(c->sock);
 }
 
 /* Parses one reply; appends blocks; sets *done_upto to how many of the
@@ -376,4 +466,65 @@ ember_status em_fetch_blocks(em_fetch_client *c, uint64_t shuffle_id,
     }
     ember_buf_release(&req);
     return s;
+}
+
+ember_status em_fetch_block(em_fetch_client *c, uint64_t key,
+                            uint32_t partition, ember_buf *out,
+                            uint64_t *count, ember_error *err)
+{
+    if (atomic_load(&c->canceled))
+        return ember_errorf(err, EMBER_ECANCELED, "fetch from %s canceled",
+                            c->endpoint);
+    uint8_t req[6 + 20];
+    ember_buf rb = ember_buf_fixed(req, sizeof req);
+    header(&rb, T_BLOCK_REQUEST);
+    ember_uvarint_put(&rb, key);
+    ember_uvarint_put(&rb, partition);
+    int rv = nng_send(c->sock, rb.data, rb.len, 0);
+    void *rep = NULL;
+    size_t n = 0;
+    if (rv == 0)
+        rv = nng_recv(c->sock, &rep, &n, NNG_FLAG_ALLOC);
+    if (rv != 0) {
+        if (atomic_load(&c->canceled))
+            return ember_errorf(err, EMBER_ECANCELED, "fetch from %s "
+                                "canceled", c->endpoint);
+        return ember_errorf(err, EMBER_EIO, "fetching a block from %s: %s",
+                            c->endpoint, nng_strerror(rv));
+    }
+    const uint8_t *d = rep, *p = d + 7, *end = d + n;
+    ember_status s;
+    uint64_t nrec, len;
+    if (n < 7 || memcmp(d, REQ_MAGIC, 4) != 0 || d[4] != 1 ||
+        d[5] != T_BLOCK_REPLY || d[6] > 1)
+        goto bad;
+    if (d[6] == 1) {
+        if (p >= end)
+            goto bad;
+        uint8_t code = *p++;
+        if (ember_uvarint_get(&p, end, &len) != EMBER_OK ||
+            len != (uint64_t)(end - p))
+            goto bad;
+        s = ember_errorf(err, code == CODE_MISSING ? EMBER_ENOTFOUND
+                              : code == CODE_CORRUPT ? EMBER_EINVAL
+                                                     : EMBER_EIO,
+                         "block server %s: %.*s", c->endpoint, (int)len,
+                         (const char *)p);
+        nng_free(rep, n);
+        return s;
+    }
+    if (ember_uvarint_get(&p, end, &nrec) != EMBER_OK ||
+        ember_uvarint_get(&p, end, &len) != EMBER_OK ||
+        len != (uint64_t)(end - p))
+        goto bad;
+    s = ember_buf_append(out, p, (size_t)len);
+    nng_free(rep, n);
+    if (s != EMBER_OK)
+        return ember_errorf(err, s, "out of memory");
+    *count = nrec;
+    return EMBER_OK;
+bad:
+    nng_free(rep, n);
+    return ember_errorf(err, EMBER_EIO, "block server %s sent a malformed "
+                        "reply", c->endpoint);
 }

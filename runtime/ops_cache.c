@@ -14,6 +14,7 @@
 
 #include "ember/kernel/log.h"
 #include "runtime/block_mgr.h"
+#include "runtime/block_report.h"
 
 /* Per operator state. */
 typedef struct cached {
@@ -64,7 +65,10 @@ static ember_status unroll_next(em_opnode *o, ember_batch *b, ember_error *err)
                    "%" PRIu32 " not cached: %s", o->node->id, o->partition,
                    e.msg);
         else
-            em_block_put_result_release(&res);
+            em_block_report_note_put(o->env->block_report,
+                                     o->env->app_id, o->node->id,
+                                     o->partition, &res);
+        em_block_put_result_release(&res);
     }
     return s;
 }

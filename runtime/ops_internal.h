@@ -95,6 +95,9 @@ ember_status em_op_init_pipe(em_opnode *o, ember_error *err);
 /* Datasets whose operation shuffles (or may: joins of co-partitioned
  * parents): every key operation's reduce side. */
 ember_status em_op_init_shuffled(em_opnode *o, ember_error *err);
+/* checkpoint_read (ops_checkpoint.c): the partition's checkpoint file,
+ * or, for a local checkpoint whose block is gone, Spark's failure. */
+ember_status em_op_init_checkpoint(em_opnode *o, ember_error *err);
 /* cartesian (ops_cartesian.c). */
 ember_status em_op_init_cartesian(em_opnode *o, ember_error *err);
 

@@ -465,6 +465,8 @@ ember_status em_op_build_uncached(em_opnode **out, em_task_env *env,
     if (s == EMBER_EUNSUPPORTED)
         s = em_op_init_pipe(o, err);
     if (s == EMBER_EUNSUPPORTED)
+        s = em_op_init_checkpoint(o, err);
+    if (s == EMBER_EUNSUPPORTED)
         s = em_op_fail(o, err, EMBER_EUNSUPPORTED,
                        "operation '%s' is not available in this build",
                        n->op->name);

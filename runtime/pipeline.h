@@ -56,6 +56,10 @@ typedef struct em_task_env {
      * cached) and the application the stage belongs to. */
     struct em_block_mgr *blocks;
     uint64_t app_id;
+    /* Where the task notes the blocks it stores and the evictions that
+     * causes (runtime/block_report.h), sent with its FINISHED update;
+     * NULL: not noted. */
+    struct em_block_report *block_report;
     /* Set by a reader that could not get a map output: the task then
      * reports FETCH_FAILED for (ff_shuffle, ff_map) held by ff_executor,
      * and the kernel rebuilds it. */

@@ -260,6 +260,12 @@ int64_t em_shuffle_svc_timeout_ms(const em_shuffle_svc *s)
     return s->timeout_ms;
 }
 
+void em_shuffle_svc_serve_blocks(em_shuffle_svc *s, em_block_mgr *m)
+{
+    if (s)
+        em_block_server_set_blocks(s->server, m);
+}
+
 void em_shuffle_svc_remove(em_shuffle_svc *s, uint64_t shuffle_id)
 {
     ember_error e = {0};

@@ -22,6 +22,7 @@
 #include "ember/kernel/conf.h"
 #include "ember/kernel/registry.h"
 #include "ember/shuffle.h"
+#include "runtime/block_mgr.h"
 
 typedef struct em_shuffle_svc em_shuffle_svc;
 
@@ -57,6 +58,11 @@ void *em_shuffle_svc_state(const em_shuffle_svc *s);
 uint64_t em_shuffle_svc_memory(const em_shuffle_svc *s);
 uint64_t em_shuffle_svc_max_in_flight(const em_shuffle_svc *s);
 int64_t em_shuffle_svc_timeout_ms(const em_shuffle_svc *s);
+
+/* Serves the cached blocks of m (borrowed; NULL stops) through the block
+ * server too, for other executors' replicas (runtime/fetch.h). Call before
+ * m goes; nothing when not serving. */
+void em_shuffle_svc_serve_blocks(em_shuffle_svc *s, em_block_mgr *m);
 
 /* Deletes the shuffle's files (REMOVE_SHUFFLES); errors are logged. */
 void em_shuffle_svc_remove(em_shuffle_svc *s, uint64_t shuffle_id);

@@ -101,8 +101,12 @@ ember_status em_sortspill_add_run(em_sortspill *s, const em_keyref *refs,
     }
     if (!ok)
         return ember_errorf(err, saved == ENOSPC ? EMBER_ENOSPC : EMBER_EIO,
-                            "sort spill: writing %s: %s", path,
-                            strerror(saved));
+                            "sort spill: writing %s: %s%s", path,
+                            strerror(saved),
+                            saved == EFBIG ? " (over the process's file "
+                                             "size limit, RLIMIT_FSIZE / "
+                                             "ulimit -f)"
+                                           : "");
     return EMBER_OK;
 }
 

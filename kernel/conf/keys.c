@@ -33,6 +33,13 @@
 static const em_conf_key known_keys[] = {
     K_STRING("ember.app.name", "ember", "the application's name in logs, "
              "the state store and `ember list`"),
+    K_SIZE("ember.broadcast.blockSize", "4m", 1024, (int64_t)1 << 30,
+           "size of the chunks executors fetch a broadcast in, each with "
+           "its own checksum"),
+    K_STRING("ember.checkpoint.dir", NULL,
+             "directory for ember_checkpoint (and \"checkpoint\": true in "
+             "plan files) when ember_set_checkpoint_dir was not called; "
+             "unset: none"),
     K_INT("ember.default.parallelism", NULL, 1, 1000000,
           "partitions of a dataset made without a count (parallelize, "
           "shuffles); unset: the number of slots"),

@@ -185,6 +185,7 @@ ember_status em_kernel_create(em_kernel **out, const em_kernel_opts *opts,
                             err)) != EMBER_OK)
         goto fail;
     em_dag_set_next_ids(k->dag, ids.stage, ids.shuffle);
+    em_dag_set_registry(k->dag, k->registry);
     em_tsched_events ev = em_dag_tsched_events(k->dag);
     if ((st = em_tsched_create(&k->ts, k->loop, k->pools, k->store, &s.ts,
                                &ev, err)) != EMBER_OK)
@@ -621,8 +622,12 @@ static void handle_status(em_kernel *k, em_exec *e, conn *c,
         return;
     }
     em_msg_update u;
-    while (em_msg_status_next(&cur, &u) == EMBER_OK)
+    while (em_msg_status_next(&cur, &u) == EMBER_OK) {
+        /* blocks first: a stage the update lets start prefers them */
+        if (u.state == EM_TASK_FINISHED && u.blocks.len)
+            em_dag_block_report(k->dag, e, u.blocks);
         em_tsched_status(k->ts, e, &u);
+    }
 }
 
 static void do_conn_recv(em_loop *loop, void *ctx)
@@ -661,6 +666,15 @@ static void do_conn_recv(em_loop *loop, void *ctx)
         em_msg_heartbeat hb;
         if (em_msg_decode_heartbeat(r->msg, r->len, &hb, &err) != EMBER_OK)
             bad_message(k, c->id, err.msg);
+        break;
+    }
+    case EM_MSG_BLOCK_STORED: {
+        /* copies of blocks made outside tasks (_2/_3 levels) */
+        em_msg_block_stored bs;
+        if (em_msg_decode_block_stored(r->msg, r->len, &bs, &err) != EMBER_OK)
+            bad_message(k, c->id, err.msg);
+        else
+            em_dag_block_stored(k->dag, e, bs.report);
         break;
     }
     case EM_MSG_COMMIT_ASK: {

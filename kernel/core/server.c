@@ -23,10 +23,14 @@
 
 #include "ember/kernel/log.h"
 #include "ember/kernel/plugin.h"
+#include "bcast/bcast.h"
 #include "core/loop.h"
 #include "msg/link.h"
+#include "msg/msg.h"
 
 #define LOG_SRC "server"
+
+typedef struct bridge bridge;
 
 struct em_server {
     em_kernel *k;
@@ -34,21 +38,62 @@ struct em_server {
     pthread_t loop_thread;
     int loop_started;
     char url[256];
+    em_bcast *bcast;       /* broadcast values, served to executors here */
+    pthread_mutex_t mu;    /* bridges */
+    bridge *bridges;       /* every connection, for REMOVE_BROADCAST */
 };
 
-typedef struct bridge {
+struct bridge {
     em_server *srv;
     pthread_mutex_t mu;
     em_link *link;   /* NULL once the link is closed */
     int kernel_gone; /* the kernel's closed callback ran */
     uint64_t conn_id;
-} bridge;
+    bridge *prev, *next; /* srv->bridges, under srv->mu */
+};
 
 /* Whoever of the link and the kernel lets go second frees the bridge. */
 static void bridge_free(bridge *b)
 {
+    em_server *srv = b->srv;
+    pthread_mutex_lock(&srv->mu);
+    if (b->prev)
+        b->prev->next = b->next;
+    else if (srv->bridges == b)
+        srv->bridges = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    pthread_mutex_unlock(&srv->mu);
     pthread_mutex_destroy(&b->mu);
     free(b);
+}
+
+/* em_bcast's tell: a REMOVE_BROADCAST to every executor connection. */
+static void bcast_tell(void *ctx, const uint8_t *msg, size_t len)
+{
+    em_server *srv = ctx;
+    pthread_mutex_lock(&srv->mu);
+    for (bridge *b = srv->bridges; b; b = b->next) {
+        pthread_mutex_lock(&b->mu);
+        if (b->link)
+            em_link_send(b->link, msg, len);
+        pthread_mutex_unlock(&b->mu);
+    }
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* BCAST_FETCH is answered here, on the link's thread, from the broadcast
+ * table: the kernel's loop never copies broadcast bytes. */
+static void answer_fetch(em_server *srv, em_link *l, const uint8_t *data,
+                         size_t len)
+{
+    ember_buf out = ember_buf_heap();
+    ember_error err = {0};
+    if (em_bcast_answer(srv->bcast, data, len, &out, &err) == EMBER_OK)
+        em_link_send(l, out.data, out.len);
+    else
+        em_log(EMBER_LOG_ERROR, LOG_SRC, "BCAST_FETCH refused: %s", err.msg);
+    ember_buf_release(&out);
 }
 
 static void kernel_send(void *ctx, const uint8_t *msg, size_t len)
@@ -82,7 +127,11 @@ static void link_recv(void *ctx, em_link *l, const uint8_t *data, size_t len)
     pthread_mutex_lock(&b->mu);
     int live = !b->kernel_gone;
     pthread_mutex_unlock(&b->mu);
-    if (live)
+    em_msg_type type;
+    if (live && em_msg_type_of(data, len, &type, NULL) == EMBER_OK &&
+        type == EM_MSG_BCAST_FETCH)
+        answer_fetch(b->srv, l, data, len);
+    else if (live)
         em_kernel_conn_recv(b->srv->k, b->conn_id, data, len);
 }
 
@@ -120,7 +169,14 @@ static ember_status link_accept(void *ctx, em_link *l, em_link_handler *h)
         em_link_set_user(l, NULL);
         pthread_mutex_destroy(&b->mu);
         free(b);
+        return s;
     }
+    pthread_mutex_lock(&srv->mu);
+    b->next = srv->bridges;
+    if (b->next)
+        b->next->prev = b;
+    srv->bridges = b;
+    pthread_mutex_unlock(&srv->mu);
     return s;
 }
 
@@ -160,9 +216,23 @@ ember_status em_server_start(em_server **out, const em_server_opts *o,
     em_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    pthread_mutex_init(&srv->mu, NULL);
     em_kernel_opts ko = {o->conf, o->state_path, o->registry, NULL};
     ember_status s = em_kernel_create(&srv->k, &ko, err);
     if (s != EMBER_OK)
+        goto fail;
+    int64_t block = (int64_t)EM_BCAST_BLOCK_SIZE_DEFAULT;
+    if (o->conf &&
+        (s = em_conf_get_size(o->conf, "ember.broadcast.blockSize", block,
+                              &block, err)) != EMBER_OK)
+        goto fail;
+    if (block < 1024 || block > ((int64_t)1 << 30)) {
+        s = ember_errorf(err, EMBER_EINVAL, "ember.broadcast.blockSize: %"
+                         PRId64 " bytes is outside 1k..1g", block);
+        goto fail;
+    }
+    if ((s = em_bcast_create(&srv->bcast, (size_t)block, o->state_path,
+                             bcast_tell, srv, err)) != EMBER_OK)
         goto fail;
     char url[256];
     if (o->executor_url)
@@ -263,7 +333,31 @@ void em_server_stop(em_server *s)
     }
     em_link_server_close(s->links);
     em_kernel_destroy(s->k);
+    em_bcast_destroy(s->bcast);
+    pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+ember_status em_server_broadcast_put(em_server *s, uint64_t app, uint64_t id,
+                                     const void *data, size_t len,
+                                     ember_error *err)
+{
+    return em_bcast_put(s->bcast, app, id, data, len, err);
+}
+
+ember_status em_server_broadcast_drop(em_server *s, uint64_t app,
+                                      uint64_t id, int destroy,
+                                      ember_error *err)
+{
+    return em_bcast_drop(s->bcast, app, id,
+                         destroy ? EM_BCAST_DROP_DESTROY
+                                 : EM_BCAST_DROP_UNPERSIST,
+                         err);
+}
+
+void em_server_broadcast_app_close(em_server *s, uint64_t app)
+{
+    em_bcast_app_close(s->bcast, app);
 }
 
 uint32_t em_master_slots(const char *m, long *failures)

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "accum/accum.h"
+#include "dag/block_locs.h"
 #include "dag/dag_scheduler.h"
 #include "util/map.h"
 
@@ -90,10 +92,12 @@ struct app {
     uint64_t id;
     char *name;
     em_u64map fingerprints; /* dataset id -> (void *)(fingerprint | 1) */
-    em_u64map persisted;    /* dataset id -> (void *)1: a plan of the app
-                               gave it a storage level (executors may hold
+    em_u64map persisted;    /* dataset id -> its storage level's static
+                               name (em_dag_persist_tag): a plan of the
+                               app gave it a level (executors may hold
                                its blocks) */
     em_u64map shuffles;     /* key -> shuffle */
+    em_accums *accums;      /* its plans' accumulators, or NULL */
 };
 
 struct em_dag {
@@ -111,6 +115,8 @@ struct em_dag {
     uint64_t next_stage_id, next_shuffle_id;
     uint64_t resubmit_timer;
     em_dag_stats stats;
+    em_block_locs *blocks; /* where cached blocks live (block_locs.h) */
+    const em_registry *registry; /* accumulators' merge functions */
 };
 
 /* ---- dag_scheduler.c ---- */
@@ -144,19 +150,39 @@ int em_dag_shuffle_ready(const shuffle *sh);
 char *em_dag_stage_plan(em_dag *d, const stage *s, uint32_t attempt,
                         size_t *len);
 
-/* Preferred locations of a stage's tasks, from the nearest dataset up
- * its one-to-one narrow chain whose args carry "locations". */
+/* Preferred locations of a stage's tasks, as Spark's getPreferredLocs:
+ * walking up from the stage's dataset through one-to-one narrow
+ * dependencies, the first dataset with a cached block of the partition
+ * (the executors holding it, and their hosts) or with "locations" in its
+ * args. */
 typedef struct em_dag_prefs {
     json_t *doc;
     em_task_pref **per; /* per task, or NULL when none */
     uint32_t *count;
 } em_dag_prefs;
 
-/* Fills out for the n tasks of s for partitions parts (all NULL when the
- * plan says nothing); release with em_dag_prefs_free. */
-void em_dag_stage_prefs(const stage *s, const uint32_t *parts, uint32_t n,
-                        em_dag_prefs *out);
+/* Fills out for the n tasks of s for partitions parts (all NULL when
+ * nothing is known); the executor strings are d's live executors', valid
+ * until the loop turn ends. Release with em_dag_prefs_free. */
+void em_dag_stage_prefs(em_dag *d, const stage *s, const uint32_t *parts,
+                        uint32_t n, em_dag_prefs *out);
 void em_dag_prefs_free(em_dag_prefs *p, uint32_t n);
+
+/* ---- dag_replicate.c (copies of blocks at _2/_3 levels) ---- */
+
+/* What app->persisted keeps for a dataset a plan persists at `storage`:
+ * the level's static Spark name (never NULL; "NONE" for an unknown one,
+ * which plans cannot carry). */
+void *em_dag_persist_tag(const char *storage);
+
+/* A task on source stored block (a, dataset, partition), already in
+ * d->blocks: when the dataset's level keeps r > 1 copies and fewer than r
+ * executors hold it, asks as many other live executors (chosen by
+ * partition, round robin over those without it, by executor number) to
+ * copy it from source's block server (REPLICATE). With too few executors,
+ * as many as there are (logged, as Spark does). */
+void em_dag_replicate(em_dag *d, const app *a, uint64_t dataset,
+                      uint32_t partition, const em_exec *source);
 
 /* ---- recovery.c (task-scheduler events about lost output) ---- */
 

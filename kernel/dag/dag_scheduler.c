@@ -90,6 +90,8 @@ void em_dag_conf_defaults(em_dag_conf *c)
 
 static int ev_check_result(void *ctx, em_taskset *ts, uint32_t partition,
                            em_bytes result, char *why, size_t cap);
+static void ev_task_accums(void *ctx, em_taskset *ts, uint32_t partition,
+                           em_bytes accums);
 static void ev_task_succeeded(void *ctx, em_taskset *ts, uint32_t partition,
                               const em_exec *exec, em_bytes result);
 static void ev_taskset_aborted(void *ctx, em_taskset *ts, const char *why);
@@ -111,6 +113,12 @@ ember_status em_dag_create(em_dag **out, em_loop *loop, em_pool_tree *pools,
         d->conf.max_consecutive_attempts = 1;
     d->next_stage_id = 1;
     d->next_shuffle_id = 1;
+    ember_status st = em_block_locs_create(&d->blocks, store,
+                                           &d->stats.store_errors, err);
+    if (st != EMBER_OK) {
+        free(d);
+        return st;
+    }
     *out = d;
     return EMBER_OK;
 }
@@ -120,6 +128,7 @@ em_tsched_events em_dag_tsched_events(em_dag *d)
     em_tsched_events ev = {
         .ctx = d,
         .check_result = ev_check_result,
+        .task_accums = ev_task_accums,
         .task_succeeded = ev_task_succeeded,
         .check_fetch = em_dag_check_fetch,
         .fetch_failed = em_dag_fetch_failed,
@@ -131,6 +140,11 @@ em_tsched_events em_dag_tsched_events(em_dag *d)
 }
 
 void em_dag_attach(em_dag *d, em_tsched *ts) { d->ts = ts; }
+
+void em_dag_set_registry(em_dag *d, const em_registry *registry)
+{
+    d->registry = registry;
+}
 
 void em_dag_set_next_ids(em_dag *d, uint64_t next_stage, uint64_t next_shuffle)
 {
@@ -236,6 +250,7 @@ static void app_free(app *a)
     em_u64map_free(&a->shuffles);
     em_u64map_free(&a->fingerprints);
     em_u64map_free(&a->persisted);
+    em_accums_destroy(a->accums);
     free(a->name);
     free(a);
 }
@@ -263,6 +278,7 @@ void em_dag_destroy(em_dag *d)
     em_u64map_free(&d->apps);
     em_u64map_free(&d->jobs);
     em_u64map_free(&d->shuffles_by_id);
+    em_block_locs_destroy(d->blocks);
     free(d);
 }
 
@@ -311,6 +327,7 @@ void em_dag_unpersist(em_dag *d, uint64_t app_id, uint64_t dataset)
     if (!a || !em_u64map_del(&a->persisted, dataset))
         return;
     remove_blocks(d, a, &dataset, 1, "unpersist");
+    em_block_locs_remove_dataset(d->blocks, app_id, dataset);
 }
 
 void em_dag_app_close(em_dag *d, uint64_t app_id)
@@ -369,6 +386,7 @@ void em_dag_app_close(em_dag *d, uint64_t app_id)
     if (ids)
         remove_blocks(d, a, ids, nids, "application closed");
     free(ids);
+    em_block_locs_remove_app(d->blocks, app_id);
     em_u64map_del(&d->apps, app_id);
     em_store_report(
         LOG_SRC, &d->stats.store_errors,
@@ -674,7 +692,7 @@ static void submit_missing(em_dag *d, stage *s)
         s->pending[parts[k]] = 1;
     s->npending = n;
     em_dag_prefs pr;
-    em_dag_stage_prefs(s, parts, n, &pr);
+    em_dag_stage_prefs(d, s, parts, n, &pr);
     char ops[192];
     stage_ops(s, ops, sizeof ops);
     em_taskset_spec spec = {
@@ -834,6 +852,27 @@ static int64_t job_index(const job *j, uint32_t partition)
 
 /* Ends j: unlinks it from its stages, stops stages no other job needs,
  * reports to the listener, frees it. */
+/* At a job's end, when its application has accumulators: named ones to
+ * the store (job state shows them), every value to the listener. */
+static void job_accums(em_dag *d, job *j)
+{
+    const em_accums *acc = j->app ? j->app->accums : NULL;
+    if (!em_accums_count(acc))
+        return;
+    ember_error serr;
+    em_store_report(LOG_SRC, &d->stats.store_errors,
+                    em_accums_store(acc, d->store, j->app->id, &serr), &serr);
+    if (!j->listener.accums)
+        return;
+    ember_buf b = ember_buf_heap();
+    if (em_accums_values(acc, &b) == EMBER_OK)
+        j->listener.accums(j->listener.ctx, j->id, b.data, b.len);
+    else
+        em_log(EMBER_LOG_ERROR, LOG_SRC, "job %" PRIu64 ": out of memory "
+               "sending accumulator values", j->id);
+    ember_buf_release(&b);
+}
+
 void em_dag_end_job(em_dag *d, job *j, ember_status st, const char *msg)
 {
     ember_error serr;
@@ -880,6 +919,7 @@ void em_dag_end_job(em_dag *d, job *j, ember_status st, const char *msg)
     em_log(st == EMBER_OK ? EMBER_LOG_INFO : EMBER_LOG_WARN, LOG_SRC,
            "job %" PRIu64 " %s%s%s", j->id, status, msg ? ": " : "",
            msg ? msg : "");
+    job_accums(d, j);
     if (j->listener.end)
         j->listener.end(j->listener.ctx, j->id, st, msg);
     job_free(j);
@@ -941,7 +981,8 @@ static ember_status check_fingerprints(app *a, const em_lineage *l,
                           (void *)(uintptr_t)(n->fingerprint | 1)) !=
                 EMBER_OK ||
             (n->storage && strcmp(n->storage, "NONE") != 0 &&
-             em_u64map_put(&a->persisted, n->id, (void *)1) != EMBER_OK))
+             em_u64map_put(&a->persisted, n->id,
+                           em_dag_persist_tag(n->storage)) != EMBER_OK))
             return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
     return EMBER_OK;
@@ -964,6 +1005,15 @@ ember_status em_dag_submit(em_dag *d, const em_dag_job *spec,
     ember_status st = check_fingerprints(a, l, err);
     if (st != EMBER_OK)
         return st;
+    if (l->naccums) {
+        if (!a->accums &&
+            (st = em_accums_create(&a->accums, d->registry, err)) !=
+                EMBER_OK)
+            return st;
+        if ((st = em_accums_declare(a->accums, l->accums, l->naccums,
+                                    err)) != EMBER_OK)
+            return st;
+    }
 
     job *j = calloc(1, sizeof *j);
     edge *edges = NULL;
@@ -1165,6 +1215,39 @@ static ember_status map_status_total(em_bytes result, uint32_t nr,
     if (sizes != stack_sizes)
         free(sizes);
     return st;
+}
+
+/*
+ * S17: an accepted attempt's accumulator updates. A result task's count
+ * only the first time its job's partition finishes (a retried or
+ * speculative duplicate, or an attempt of an older stage attempt that
+ * finishes late, is dropped); a map task's every time the task scheduler
+ * accepts one, so a map stage that runs again counts again (Spark). A
+ * refused update is logged and ignored: the task still succeeded.
+ */
+static void ev_task_accums(void *ctx, em_taskset *ts, uint32_t partition,
+                           em_bytes accums)
+{
+    (void)ctx;
+    stage *s = em_taskset_owner(ts);
+    if (s->dead || !s->app || !s->app->accums ||
+        em_taskset_stage_attempt(ts) < s->valid_attempt)
+        return;
+    if (s->is_map) {
+        if (!s->out)
+            return;
+    } else {
+        job *j = s->result_job;
+        int64_t k = j ? job_index(j, partition) : -1;
+        if (k < 0 || j->done[k])
+            return;
+    }
+    ember_error err;
+    if (em_accums_merge(s->app->accums, accums.data, accums.len, &err) !=
+        EMBER_OK)
+        em_log(EMBER_LOG_WARN, LOG_SRC, "stage %" PRIu64 " partition %"
+               PRIu32 ": accumulator updates ignored: %s", s->id, partition,
+               err.msg);
 }
 
 /* A map task's result must be a map status for its shuffle: a task that

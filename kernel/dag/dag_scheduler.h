@@ -51,6 +51,9 @@ void em_dag_destroy(em_dag *dag);
 /* The callbacks the task scheduler must be created with. */
 em_tsched_events em_dag_tsched_events(em_dag *dag);
 void em_dag_attach(em_dag *dag, em_tsched *ts);
+/* Where accumulators' merge functions are found (borrowed, nullable: then
+ * plans with user-defined accumulators are refused). */
+void em_dag_set_registry(em_dag *dag, const em_registry *registry);
 /* Ids to continue from (a restarted kernel reads them from the store). */
 void em_dag_set_next_ids(em_dag *dag, uint64_t stage, uint64_t shuffle);
 
@@ -62,6 +65,23 @@ void em_dag_app_close(em_dag *dag, uint64_t app_id);
 /* Unpersist: the executors drop the cached blocks of the app's dataset
  * (REMOVE_BLOCKS) if a plan of the app persisted it. Loop thread. */
 void em_dag_unpersist(em_dag *dag, uint64_t app_id, uint64_t dataset);
+/*
+ * A finished task's block report (the `blocks` blob of its STATUS update,
+ * runtime/block_report.h) from executor exec: records where blocks of the
+ * application's persisted datasets now live (dag/block_locs.h). News of an
+ * application that is closed or a dataset no longer persisted is dropped;
+ * a malformed report is logged and ignored. Loop thread; call before the
+ * update goes to the task scheduler, so that stages it lets start see the
+ * blocks.
+ */
+void em_dag_block_report(em_dag *dag, const em_exec *exec, em_bytes report);
+/*
+ * A BLOCK_STORED report from exec (kernel/msg/msg.h): blocks it stored or
+ * dropped outside any task — copies REPLICATE asked for. Recorded as
+ * em_dag_block_report records a task's, but asks for no further copies.
+ * Loop thread.
+ */
+void em_dag_block_stored(em_dag *dag, const em_exec *exec, em_bytes report);
 
 typedef struct em_dag_job {
     uint64_t job_id;

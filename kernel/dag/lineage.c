@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ember/buf.h"
 
 #define DEBUG_MAX_LINES 1000000u
@@ -43,6 +45,7 @@ void em_lineage_free(em_lineage *l)
     }
     free(l->nodes);
     free(l->by_id);
+    em_accum_decls_free(l->accums, l->naccums);
     free(l);
 }
 
@@ -175,7 +178,25 @@ static ember_status put_str(ember_buf *b, const char *s)
     return ember_buf_append(b, s, strlen(s));
 }
 
-/* "op [id] name [STORAGE] checkpoint" */
+/* What a checkpoint_read node reads: " checkpoint DIR" (its args.dir) or
+ * " [local checkpoint]" (args.local). */
+static ember_status put_checkpoint_read(ember_buf *b, const em_node *n)
+{
+    json_t *a = n->args_json ? json_loads(n->args_json, 0, NULL) : NULL;
+    const char *dir = json_string_value(json_object_get(a, "dir"));
+    ember_status s;
+    if (json_is_true(json_object_get(a, "local")))
+        s = put_str(b, " [local checkpoint]");
+    else if (dir != NULL && (s = put_str(b, " checkpoint ")) == EMBER_OK)
+        s = put_str(b, dir);
+    else
+        s = put_str(b, " checkpoint");
+    json_decref(a);
+    return s;
+}
+
+/* "op [id] name [STORAGE] checkpoint"; a checkpoint_read says what it
+ * reads instead of "checkpoint". */
 static ember_status put_desc(ember_buf *b, const em_node *n)
 {
     char num[32];
@@ -202,7 +223,10 @@ static ember_status put_desc(ember_buf *b, const em_node *n)
         s = put_str(b, n->storage);
     if (s == EMBER_OK)
         s = put_str(b, "]");
-    if (s == EMBER_OK && n->checkpoint)
+    if (s == EMBER_OK && n->op != NULL &&
+        strcmp(n->op->name, "checkpoint_read") == 0)
+        s = put_checkpoint_read(b, n);
+    else if (s == EMBER_OK && n->checkpoint)
         s = put_str(b, " checkpoint");
     return s;
 }

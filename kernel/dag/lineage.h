@@ -109,7 +109,10 @@ typedef struct em_op {
                                          (zip, zip_with_unique_id,
                                          zip_with_index, repartition,
                                          coalesce, sample, glom) */
-    uint8_t needs_partitioner;        /* the plan must give a partitioner */
+    uint8_t needs_partitioner;        /* the plan must give a partitioner
+                                         (1), or may (EM_OP_NP_OPTIONAL:
+                                         checkpoint_read); either way the
+                                         node owns it */
     uint8_t out_part;                 /* em_op_out */
     uint8_t key_ordered;              /* a shuffle op whose output is sorted
                                          by key (sort_by_key,
@@ -118,6 +121,10 @@ typedef struct em_op {
                                          shuffle of a non-INDETERMINATE
                                          parent */
 } em_op;
+
+/* em_op.needs_partitioner of an op whose plan may give a partitioner
+ * (checkpoint_read, which keeps the one of the dataset it replaces). */
+#define EM_OP_NP_OPTIONAL 2
 
 /*
  * The operation called name (NUL-terminated), or NULL if there is none.
@@ -203,7 +210,25 @@ typedef struct em_lineage {
     em_node *nodes;
     uint32_t count;
     em_lineage_slot *by_id;
+    struct em_accum_decl *accums; /* the plan's "accumulators", sorted by
+                                     id (em_accum_decls_decode), or NULL */
+    uint32_t naccums;
 } em_lineage;
+
+/*
+ * An accumulator a plan declares (docs/plan-format.md "Accumulators"):
+ * its id (unique in the plan, 1..2^53), its kind ("int64", "double" or
+ * the "plugin.fn" of a REDUCE function that merges two values) and its
+ * name (NULL when unnamed). Owned by the lineage or array holding it.
+ */
+typedef struct em_accum_decl {
+    uint64_t id;
+    char *kind;
+    char *name;
+} em_accum_decl;
+
+/* Most accumulators one plan may declare. */
+#define EM_LINEAGE_MAX_ACCUMS 65536u
 
 /*
  * Resolver for function names: exists returns non-zero if a loaded plugin
@@ -217,6 +242,24 @@ typedef struct em_fn_resolver {
 
 /* Frees l and everything it owns. NULL-safe. */
 void em_lineage_free(em_lineage *l);
+
+/*
+ * Decodes a plan's "accumulators" array (a json_t * from <jansson.h>; the
+ * caller keeps it) into *out (n entries sorted by id, or NULL when empty;
+ * free with em_accum_decls_free). Each entry is {"id": INT, "kind": KIND,
+ * "name": STRING or null or absent}; KIND is "int64", "double" or a
+ * function name, checked by resolver when it is not NULL. Errors name the
+ * entry and field: "plan: accumulators[1].kind: unknown kind 'float' ...",
+ * "plan: accumulators[2]: id 3 is declared twice". EMBER_EINVAL,
+ * EMBER_ENOMEM. Reentrant.
+ */
+ember_status em_accum_decls_decode(const void *json_accums,
+                                   const em_fn_resolver *resolver,
+                                   em_accum_decl **out, uint32_t *n,
+                                   ember_error *err);
+
+/* Frees n declarations from em_accum_decls_decode. NULL-safe. */
+void em_accum_decls_free(em_accum_decl *d, uint32_t n);
 
 /*
  * Decodes a plan document {"ember_plan": 1, "datasets": [...]} of len
@@ -258,7 +301,8 @@ int64_t em_lineage_find(const em_lineage *l, uint64_t id);
  * Spark's RDD.toDebugString for the node at index into *out (malloc'd,
  * NUL-terminated, lines joined by '\n' without a final one). A line is
  * "(N) op [id] name [STORAGE] checkpoint" (name and checkpoint only when
- * set; control characters in names print as spaces). A narrow parent is
+ * set; control characters in names print as spaces); a checkpoint_read
+ * ends in " checkpoint DIR" or " [local checkpoint]" instead. A narrow parent is
  * printed under the same prefix, a shuffle parent as "+-(N) " one level
  * in; the parents of a node with several parents all carry "(N) ". A
  * dataset reached twice is printed twice. At most 1,000,000 lines and

@@ -47,6 +47,9 @@ static const em_op ops[] = {
     /* name                          par    dep fns   parts  ord np out   ko */
     {"aggregate_by_key",             1, 1,   E, 2, 2, PART,    0, 1, O_OWN,    0},
     {"cartesian",                    2, 2,   N, 0, 0, PRODUCT, 0, 0, O_NONE,   0},
+    /* a checkpointed dataset read back (docs/plan-format.md): the plan
+     * may give the partitioner it had (np 2: optional, EM_OP_NP_OPTIONAL) */
+    {"checkpoint_read",              0, 0,   N, 0, 0, GIVEN,   0, 2, O_OWN,    0},
     {"coalesce",                     1, 1,   N, 0, 0, ATMOST,  1, 0, O_NONE,   0},
     {"cogroup",                      2, 4,   E, 0, 0, PART,    0, 1, O_OWN,    0},
     {"combine_by_key",               1, 1,   E, 3, 3, PART,    0, 1, O_OWN,    0},

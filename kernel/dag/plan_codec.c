@@ -9,7 +9,8 @@
  *                  "op": OPNAME,                     required, see ops.c
  *                  "parents": [parent, ...],         default []
  *                  "partitions": COUNT,              see below
- *                  "partitioner": partitioner,       shuffle ops only, required
+ *                  "partitioner": partitioner,       shuffle ops only, required;
+ *                                                    checkpoint_read: optional
  *                  "fns": [fn, ...],                 default []
  *                  "args": {...},                    op arguments, any JSON
  *                                                    object, depth <= 64
@@ -51,7 +52,9 @@
  *     partitioner's for shuffle ops) and, if given, must agree; coalesce
  *     takes 1 .. its parent's count (default: the parent's).
  *   - the output partitioner (S13) per em_op.out_part;
- *   - output determinism and the fingerprint (see derive_node).
+ *   - output determinism and the fingerprint (see derive_node); a
+ *     checkpoint_read with args "fingerprint" takes that one (the
+ *     fingerprint of the dataset it replaces).
  *
  * Nothing here recurses over the plan: the topological sort (Kahn, a
  * min-heap on input position so an already sorted plan keeps its order),
@@ -78,6 +81,8 @@ typedef struct pending {
     int64_t parts;     /* "partitions", -1 if absent */
     uint32_t decl_off; /* into dec.decl: declared kinds of the deps */
     uint8_t preserves; /* args.preserves_partitioning */
+    uint8_t has_fp;    /* checkpoint_read: args.fingerprint given */
+    uint64_t fp;       /* ... its value: the replaced dataset's */
 } pending;
 
 /* An interned partitioner in dec.classes: its content hash, its class id
@@ -688,6 +693,40 @@ static ember_status parse_fns(dec *d, json_t *v, em_node *nd)
     return EMBER_OK;
 }
 
+/*
+ * checkpoint_read's args.fingerprint: 16 lowercase hex digits, the
+ * fingerprint of the dataset the checkpoint replaces, which the node then
+ * takes as its own (the kernel checks that dataset ids keep their
+ * fingerprints within an application, and reuses shuffles below it).
+ */
+static ember_status get_replaced_fingerprint(dec *d, const em_node *nd,
+                                             json_t *args, pending *pd)
+{
+    json_t *f = json_object_get(args, "fingerprint");
+    const char *t;
+    uint64_t v = 0;
+    size_t i;
+    if (f == NULL || strcmp(nd->op->name, "checkpoint_read") != 0)
+        return EMBER_OK;
+    t = json_string_value(f);
+    for (i = 0; t != NULL && i < 16; i++) {
+        char c = t[i];
+        if (c >= '0' && c <= '9')
+            v = v << 4 | (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v << 4 | (uint64_t)(c - 'a' + 10);
+        else
+            break;
+    }
+    if (t == NULL || i != 16 || t[16] != '\0')
+        return ember_errorf(d->err, EMBER_EINVAL,
+                            "%s: args \"fingerprint\" must be 16 lowercase "
+                            "hex digits", d->where);
+    pd->has_fp = 1;
+    pd->fp = v;
+    return EMBER_OK;
+}
+
 static const char *const dataset_keys[] = {
     "id",      "op",      "parents",     "partitions",
     "partitioner", "fns", "args",        "storage",
@@ -749,7 +788,9 @@ static ember_status parse_dataset(dec *d, uint32_t pos)
     }
 
     v = json_object_get(o, "partitioner");
-    if (nd->op->needs_partitioner) {
+    if (nd->op->needs_partitioner == EM_OP_NP_OPTIONAL && v == NULL) {
+        /* none given: the node's output claims no partitioner */
+    } else if (nd->op->needs_partitioner) {
         if (v == NULL)
             return ember_errorf(d->err, EMBER_EINVAL,
                                 "%s: a %s needs a \"partitioner\"", d->where,
@@ -778,6 +819,9 @@ static ember_status parse_dataset(dec *d, uint32_t pos)
                                     d->where, jtype(pp));
             pd->preserves = pp != NULL && json_is_true(pp);
         }
+        s = get_replaced_fingerprint(d, nd, v, pd);
+        if (s != EMBER_OK)
+            return s;
     }
 
     v = json_object_get(o, "storage");
@@ -1233,6 +1277,12 @@ static ember_status derive_partitions(dec *d, em_lineage *l, em_node *n,
                                 "%s: \"partitions\" is required for a %s",
                                 d->where, op->name);
         n->partitions = (uint32_t)pd->parts;
+        if (n->partitioner.kind != EM_PART_NONE &&
+            n->partitioner.partitions != n->partitions)
+            return ember_errorf(d->err, EMBER_EINVAL,
+                                "%s: \"partitions\" is %" PRIu32 " but the "
+                                "partitioner has %" PRIu32, d->where,
+                                n->partitions, n->partitioner.partitions);
         return EMBER_OK;
     case EM_OP_PARTS_SAME:
         derived = l->nodes[n->deps[0].parent].partitions;
@@ -1351,7 +1401,7 @@ static ember_status derive_node(dec *d, em_lineage *l, uint32_t idx)
     ember_status s;
 
     set_where(d, d->order[idx], op);
-    if (op->needs_partitioner)
+    if (op->needs_partitioner && n->partitioner.kind != EM_PART_NONE)
         intern_partitioner(d, l, idx);
     s = derive_partitions(d, l, n, pd, &union_aware);
     if (s != EMBER_OK)
@@ -1397,7 +1447,7 @@ static ember_status derive_node(dec *d, em_lineage *l, uint32_t idx)
     }
 
     n->output_determinism = output_determinism(l, n);
-    n->fingerprint = fingerprint(l, n);
+    n->fingerprint = pd->has_fp ? pd->fp : fingerprint(l, n);
     return EMBER_OK;
 }
 
@@ -1499,6 +1549,132 @@ done:
     return s;
 }
 
+/* ------------------------------------------------------------------ */
+/* accumulators */
+
+void em_accum_decls_free(em_accum_decl *d, uint32_t n)
+{
+    for (uint32_t i = 0; d != NULL && i < n; i++) {
+        free(d[i].kind);
+        free(d[i].name);
+    }
+    free(d);
+}
+
+static int decl_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const em_accum_decl *)a)->id;
+    uint64_t y = ((const em_accum_decl *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* One entry of "accumulators" into *o (its strings owned by o). */
+static ember_status accum_decl(dec *d, json_t *e, size_t i, em_accum_decl *o)
+{
+    char buf[80];
+    const char *key;
+    json_t *v;
+    if (!json_is_object(e))
+        return ember_errorf(d->err, EMBER_EINVAL,
+                            "plan: accumulators[%zu] must be an object, "
+                            "got %s", i, jtype(e));
+    json_object_foreach(e, key, v) {
+        if (strcmp(key, "id") != 0 && strcmp(key, "kind") != 0 &&
+            strcmp(key, "name") != 0)
+            return ember_errorf(d->err, EMBER_EINVAL,
+                                "plan: accumulators[%zu]: unknown key '%s'",
+                                i, shown(key, buf, sizeof buf));
+    }
+    snprintf(d->where, sizeof d->where, "plan: accumulators[%zu]", i);
+    json_t *id = json_object_get(e, "id");
+    if (id == NULL)
+        return ember_errorf(d->err, EMBER_EINVAL,
+                            "plan: accumulators[%zu]: missing \"id\"", i);
+    ember_status s = get_uint(d, id, "id", 1, EM_LINEAGE_MAX_ID, &o->id);
+    if (s != EMBER_OK)
+        return s;
+    json_t *k = json_object_get(e, "kind");
+    if (!json_is_string(k) || json_string_length(k) == 0 ||
+        json_string_length(k) > 256 ||
+        strlen(json_string_value(k)) != json_string_length(k))
+        return ember_errorf(d->err, EMBER_EINVAL,
+                            "plan: accumulators[%zu].kind must be a string "
+                            "(int64, double or PLUGIN.FUNCTION), got %s", i,
+                            k ? jtype(k) : "nothing");
+    const char *kind = json_string_value(k);
+    if (strcmp(kind, "int64") != 0 && strcmp(kind, "double") != 0) {
+        if (strchr(kind, '.') == NULL)
+            return ember_errorf(d->err, EMBER_EINVAL,
+                                "plan: accumulators[%zu].kind: unknown kind "
+                                "'%s' (int64, double, or the PLUGIN.FUNCTION "
+                                "of a REDUCE function)", i,
+                                shown(kind, buf, sizeof buf));
+        snprintf(d->where, sizeof d->where, "plan: accumulators[%zu].kind",
+                 i);
+        if ((s = check_fn_name(d, kind, "kind")) != EMBER_OK)
+            return s;
+    }
+    if ((s = dup_str(d, kind, &o->kind)) != EMBER_OK)
+        return s;
+    json_t *nm = json_object_get(e, "name");
+    if (nm != NULL && !json_is_null(nm)) {
+        if (!json_is_string(nm) || json_string_length(nm) == 0 ||
+            json_string_length(nm) > 1024)
+            return ember_errorf(d->err, EMBER_EINVAL,
+                                "plan: accumulators[%zu].name must be a "
+                                "string of 1 to 1024 bytes, or null", i);
+        if ((s = dup_str(d, json_string_value(nm), &o->name)) != EMBER_OK)
+            return s;
+    }
+    return EMBER_OK;
+}
+
+ember_status em_accum_decls_decode(const void *json_accums,
+                                   const em_fn_resolver *resolver,
+                                   em_accum_decl **out, uint32_t *n,
+                                   ember_error *err)
+{
+    json_t *arr = (json_t *)(uintptr_t)json_accums;
+    dec d;
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(arr))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "plan: \"accumulators\" must be an array, got %s",
+                            arr ? jtype(arr) : "nothing");
+    size_t count = json_array_size(arr);
+    if (count == 0)
+        return EMBER_OK;
+    if (count > EM_LINEAGE_MAX_ACCUMS)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "plan: %zu accumulators, more than the %u "
+                            "allowed", count, EM_LINEAGE_MAX_ACCUMS);
+    memset(&d, 0, sizeof d);
+    d.resolver = resolver;
+    d.err = err;
+    em_accum_decl *a = calloc(count, sizeof *a);
+    if (a == NULL)
+        return ember_errorf(err, EMBER_ENOMEM, "plan: out of memory");
+    ember_status s = EMBER_OK;
+    for (size_t i = 0; s == EMBER_OK && i < count; i++)
+        s = accum_decl(&d, json_array_get(arr, i), i, &a[i]);
+    if (s == EMBER_OK) {
+        qsort(a, count, sizeof *a, decl_cmp);
+        for (size_t i = 1; s == EMBER_OK && i < count; i++)
+            if (a[i].id == a[i - 1].id)
+                s = ember_errorf(err, EMBER_EINVAL,
+                                 "plan: accumulators: id %" PRIu64
+                                 " is declared twice", a[i].id);
+    }
+    if (s != EMBER_OK) {
+        em_accum_decls_free(a, (uint32_t)count);
+        return s;
+    }
+    *out = a;
+    *n = (uint32_t)count;
+    return EMBER_OK;
+}
+
 ember_status em_lineage_decode(em_lineage **out, const char *json, size_t len,
                                const em_fn_resolver *resolver,
                                ember_error *err)
@@ -1529,7 +1705,8 @@ ember_status em_lineage_decode(em_lineage **out, const char *json, size_t len,
         goto done;
     }
     json_object_foreach(root, key, v) {
-        if (strcmp(key, "ember_plan") != 0 && strcmp(key, "datasets") != 0) {
+        if (strcmp(key, "ember_plan") != 0 && strcmp(key, "datasets") != 0 &&
+            strcmp(key, "accumulators") != 0) {
             s = ember_errorf(err, EMBER_EINVAL,
                              "plan: unknown key '%s' at the top level",
                              shown(key, buf, sizeof buf));
@@ -1562,6 +1739,15 @@ ember_status em_lineage_decode(em_lineage **out, const char *json, size_t len,
         goto done;
     }
     s = em_lineage_decode_datasets(out, datasets, resolver, err);
+    v = json_object_get(root, "accumulators");
+    if (s == EMBER_OK && v != NULL) {
+        s = em_accum_decls_decode(v, resolver, &(*out)->accums,
+                                  &(*out)->naccums, err);
+        if (s != EMBER_OK) {
+            em_lineage_free(*out);
+            *out = NULL;
+        }
+    }
 
 done:
     json_decref(root);
@@ -1681,7 +1867,8 @@ static ember_status put_node(ember_buf *b, const em_lineage *l,
         s = put_s(b, ",\"partitions\":");
     if (s == EMBER_OK)
         s = put_u64(b, n->partitions);
-    if (s == EMBER_OK && n->op->needs_partitioner) {
+    if (s == EMBER_OK && n->op->needs_partitioner &&
+        n->partitioner.kind != EM_PART_NONE) {
         s = put_s(b, ",\"partitioner\":");
         if (s == EMBER_OK)
             s = put_partitioner(b, &n->partitioner);
@@ -1753,7 +1940,26 @@ ember_status em_lineage_encode(const em_lineage *l, char **out, size_t *len,
             s = put_node(&b, l, &l->nodes[i]);
     }
     if (s == EMBER_OK)
-        s = put_s(&b, "]}");
+        s = put_s(&b, "]");
+    for (i = 0; s == EMBER_OK && i < l->naccums; i++) {
+        const em_accum_decl *a = &l->accums[i];
+        s = put_s(&b, i == 0 ? ",\"accumulators\":[{\"id\":" : ",{\"id\":");
+        if (s == EMBER_OK)
+            s = put_u64(&b, a->id);
+        if (s == EMBER_OK)
+            s = put_s(&b, ",\"kind\":");
+        if (s == EMBER_OK)
+            s = put_jstr(&b, a->kind);
+        if (s == EMBER_OK && a->name != NULL) {
+            s = put_s(&b, ",\"name\":");
+            if (s == EMBER_OK)
+                s = put_jstr(&b, a->name);
+        }
+        if (s == EMBER_OK)
+            s = put_s(&b, i + 1 == l->naccums ? "}]" : "}");
+    }
+    if (s == EMBER_OK)
+        s = put_s(&b, "}");
     if (s == EMBER_OK)
         s = ember_buf_put_u8(&b, '\0');
     if (s != EMBER_OK) {

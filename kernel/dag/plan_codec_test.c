@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -854,6 +855,140 @@ static void test_field_errors(void **state)
     }
 }
 
+/* checkpoint_read (a checkpointed dataset read back): an optional
+ * partitioner that children may be co-partitioned with, the replaced
+ * dataset's fingerprint, and their errors. */
+static void test_checkpoint_read(void **state)
+{
+    (void)state;
+    /* the fingerprint of a reduce_by_key, then the same dataset as a
+     * checkpoint read that claims it */
+    char *p = plan(
+        SRC ",{\"id\":1,\"op\":\"reduce_by_key\",\"parents\":[0],"
+        "\"fns\":[\"std.sum\"],\"partitioner\":{\"kind\":\"hash\","
+        "\"partitions\":3}},{\"id\":2,\"op\":\"reduce_by_key\","
+        "\"parents\":[1],\"fns\":[\"std.sum\"],\"partitioner\":"
+        "{\"kind\":\"hash\",\"partitions\":3}}");
+    em_lineage *l = decode_ok(p);
+    free(p);
+    char fp[17], fp2[17], doc[600];
+    snprintf(fp, sizeof fp, "%016" PRIx64, by_id(l, 1)->fingerprint);
+    snprintf(fp2, sizeof fp2, "%016" PRIx64, by_id(l, 2)->fingerprint);
+    em_lineage_free(l);
+    snprintf(doc, sizeof doc,
+             "{\"ember_plan\":1,\"datasets\":[{\"id\":1,\"op\":"
+             "\"checkpoint_read\",\"partitions\":3,\"partitioner\":"
+             "{\"kind\":\"hash\",\"partitions\":3},\"args\":{\"dir\":"
+             "\"/c/rdd-1\",\"fingerprint\":\"%s\"}},{\"id\":2,\"op\":"
+             "\"reduce_by_key\",\"parents\":[1],\"fns\":[\"std.sum\"],"
+             "\"partitioner\":{\"kind\":\"hash\",\"partitions\":3}}]}",
+             fp);
+    l = decode_ok(doc);
+    const em_node *c = by_id(l, 1), *r = by_id(l, 2);
+    assert_int_equal(c->ndeps, 0);
+    assert_int_equal(c->partitions, 3);
+    assert_non_null(em_node_output_partitioner(c));
+    /* co-partitioned: no shuffle, and the child is the same dataset */
+    assert_int_equal(r->deps[0].kind, EM_DEP_NARROW);
+    char got[17], got2[17];
+    snprintf(got, sizeof got, "%016" PRIx64, c->fingerprint);
+    snprintf(got2, sizeof got2, "%016" PRIx64, r->fingerprint);
+    assert_string_equal(got, fp);
+    assert_string_equal(got2, fp2);
+    char *desc = NULL;
+    ember_error err;
+    assert_int_equal(em_lineage_debug_string(l, 1, &desc, &err), EMBER_OK);
+    assert_string_equal(desc, "(3) reduce_by_key [2] []\n"
+                              " |  checkpoint_read [1] [] checkpoint "
+                              "/c/rdd-1");
+    free(desc);
+    em_lineage_free(l);
+    check_round_trip(doc);
+
+    /* without a partitioner: none claimed, a local one described so */
+    p = plan("{\"id\":4,\"op\":\"checkpoint_read\",\"partitions\":2,"
+             "\"storage\":\"MEMORY_AND_DISK\",\"args\":{\"local\":true}}");
+    l = decode_ok(p);
+    free(p);
+    assert_null(em_node_output_partitioner(&l->nodes[0]));
+    assert_int_equal(em_lineage_debug_string(l, 0, &desc, &err), EMBER_OK);
+    assert_string_equal(desc, "(2) checkpoint_read [4] [MEMORY_AND_DISK] "
+                              "[local checkpoint]");
+    free(desc);
+    em_lineage_free(l);
+
+    expect_plan_error("{\"id\":1,\"op\":\"checkpoint_read\"}",
+                      "\"partitions\" is required for a checkpoint_read");
+    expect_plan_error("{\"id\":1,\"op\":\"checkpoint_read\",\"partitions\""
+                      ":2,\"partitioner\":{\"kind\":\"hash\",\"partitions\""
+                      ":3}}",
+                      "plan: dataset 1 (checkpoint_read): \"partitions\" is 2 "
+                      "but the partitioner has 3");
+    expect_plan_error("{\"id\":1,\"op\":\"checkpoint_read\",\"partitions\""
+                      ":2,\"args\":{\"fingerprint\":\"ABC\"}}",
+                      "plan: dataset 1 (checkpoint_read): args "
+                      "\"fingerprint\" must be 16 lowercase hex digits");
+    expect_plan_error("{\"id\":1,\"op\":\"checkpoint_read\",\"partitions\""
+                      ":2,\"parents\":[0]}," SRC, "checkpoint_read");
+}
+
+/* A plan's "accumulators": decoded sorted by id, encoded canonically,
+ * every mistake named by entry and field. */
+static void test_accumulators(void **state)
+{
+    (void)state;
+    static const char good[] =
+        "{\"ember_plan\":1,\"datasets\":[" SRC "],\"accumulators\":["
+        "{\"id\":7,\"kind\":\"testfn.product\",\"name\":\"p\"},"
+        "{\"id\":2,\"kind\":\"int64\",\"name\":null},"
+        "{\"id\":3,\"kind\":\"double\"}]}";
+    em_lineage *l = decode_ok(good);
+    assert_int_equal(l->naccums, 3);
+    assert_true(l->accums[0].id == 2 && l->accums[0].name == NULL);
+    assert_string_equal(l->accums[1].kind, "double");
+    assert_string_equal(l->accums[2].kind, "testfn.product");
+    assert_string_equal(l->accums[2].name, "p");
+    char *enc;
+    size_t n;
+    encode_ok(l, &enc, &n);
+    assert_non_null(strstr(enc, ",\"accumulators\":[{\"id\":2,\"kind\":"
+                                "\"int64\"},{\"id\":3,\"kind\":\"double\"},"
+                                "{\"id\":7,\"kind\":\"testfn.product\","
+                                "\"name\":\"p\"}]}"));
+    free(enc);
+    em_lineage_free(l);
+    check_round_trip(good);
+
+#define ACC(body) "{\"ember_plan\":1,\"datasets\":[" SRC "],\"accumulators\":" body "}"
+    expect_error(ACC("{}"), EMBER_EINVAL,
+                 "plan: \"accumulators\" must be an array, got an object");
+    expect_error(ACC("[{\"id\":1,\"kind\":\"float\"}]"), EMBER_EINVAL,
+                 "plan: accumulators[0].kind: unknown kind 'float' (int64, "
+                 "double, or the PLUGIN.FUNCTION of a REDUCE function)");
+    expect_error(ACC("[{\"id\":1,\"kind\":\"int64\"},{\"id\":1,\"kind\":"
+                     "\"double\"}]"),
+                 EMBER_EINVAL, "plan: accumulators: id 1 is declared twice");
+    expect_error(ACC("[{\"kind\":\"int64\"}]"), EMBER_EINVAL,
+                 "plan: accumulators[0]: missing \"id\"");
+    expect_error(ACC("[{\"id\":0,\"kind\":\"int64\"}]"), EMBER_EINVAL,
+                 "plan: accumulators[0]: id must be from 1 to");
+    expect_error(ACC("[{\"id\":1,\"kind\":7}]"), EMBER_EINVAL,
+                 "plan: accumulators[0].kind must be a string");
+    expect_error(ACC("[{\"id\":1,\"kind\":\"int64\",\"nmae\":\"x\"}]"),
+                 EMBER_EINVAL, "plan: accumulators[0]: unknown key 'nmae'");
+    expect_error(ACC("[{\"id\":1,\"kind\":\"int64\",\"name\":\"\"}]"),
+                 EMBER_EINVAL, "plan: accumulators[0].name must be a string");
+    expect_error(ACC("[{\"id\":1,\"kind\":\"a.\"}]"), EMBER_EINVAL,
+                 "plan: accumulators[0].kind: kind 'a.' is not a function "
+                 "name");
+    em_fn_resolver r = {known_fn, NULL};
+    static const char unknown[] = ACC("[{\"id\":1,\"kind\":\"foo.bar\"}]");
+    expect_error_at(unknown, strlen(unknown), &r, EMBER_EINVAL,
+                    "plan: accumulators[0].kind: unknown function 'foo.bar'",
+                    __LINE__);
+#undef ACC
+}
+
 static void test_base64(void **state)
 {
     (void)state;
@@ -922,7 +1057,9 @@ int main(void)
         cmocka_unit_test(test_document_errors),
         cmocka_unit_test(test_graph_errors),
         cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_checkpoint_read),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_accumulators),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

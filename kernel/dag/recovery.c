@@ -291,6 +291,8 @@ void em_dag_executor_lost(void *ctx, uint32_t exec_no,
     em_dag *d = ctx;
     (void)reason;
     unregister_executor_outputs(d, exec_no, executor_id);
+    /* and the cached blocks it held: their tasks compute them again */
+    em_block_locs_remove_executor(d->blocks, exec_no, executor_id);
     /* Waiting stages whose idle parents lost output rerun it. */
     em_dag_submit_waiting(d);
 }

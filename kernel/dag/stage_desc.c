@@ -1,7 +1,9 @@
 /*
  * dag/stage_desc.c — what executors are told about a stage: the STAGE
  * message's JSON (see em_dag_stage_plan) and the preferred locations of
- * its tasks, from "locations" in a source's args (docs/plan-format.md).
+ * its tasks: the executors holding a cached block of the partition
+ * (dag/block_locs.h), else "locations" in a source's args
+ * (docs/plan-format.md).
  */
 #include "dag/dag_internal.h"
 
@@ -141,42 +143,113 @@ void em_dag_prefs_free(em_dag_prefs *p, uint32_t n)
     memset(p, 0, sizeof *p);
 }
 
-static const json_t *node_locations(const em_lineage *l, uint32_t node,
-                                    json_t **doc)
+/* Whether a plan gave dataset n a storage level (its blocks may be
+ * cached). */
+static int persisted(const em_node *n)
 {
+    return n->storage && strcmp(n->storage, "NONE") != 0;
+}
+
+/*
+ * The datasets a task of the stage at `node` reads partition by partition:
+ * node, then up its one-to-one narrow chain (one narrow parent with the
+ * same partitions), up to the first whose args carry "locations" (*locs
+ * and *doc set then, else NULL). Indices into chain[0..*n), at most cap.
+ */
+static void pref_chain(const em_lineage *l, uint32_t node, uint32_t *chain,
+                       uint32_t cap, uint32_t *n, const json_t **locs,
+                       json_t **doc)
+{
+    *n = 0;
+    *locs = NULL;
     for (;;) {
-        const em_node *n = &l->nodes[node];
-        if (n->args_json && strstr(n->args_json, "\"locations\"")) {
-            *doc = json_loads(n->args_json, 0, NULL);
-            const json_t *locs = json_object_get(*doc, "locations");
-            if (json_is_array(locs))
-                return locs;
-            json_decref(*doc);
-            *doc = NULL;
-            return NULL;
+        const em_node *x = &l->nodes[node];
+        if (*n < cap)
+            chain[(*n)++] = node;
+        if (x->args_json && strstr(x->args_json, "\"locations\"")) {
+            *doc = json_loads(x->args_json, 0, NULL);
+            *locs = json_object_get(*doc, "locations");
+            if (!json_is_array(*locs)) {
+                json_decref(*doc);
+                *doc = NULL;
+                *locs = NULL;
+            }
+            return;
         }
-        if (n->ndeps != 1 || n->deps[0].kind != EM_DEP_NARROW ||
-            n->op->parts != EM_OP_PARTS_SAME)
-            return NULL;
-        node = n->deps[0].parent;
+        if (x->ndeps != 1 || x->deps[0].kind != EM_DEP_NARROW ||
+            x->op->parts != EM_OP_PARTS_SAME)
+            return;
+        node = x->deps[0].parent;
     }
 }
 
-void em_dag_stage_prefs(const stage *s, const uint32_t *parts, uint32_t n,
-                        em_dag_prefs *out)
+/* Most holders of one block turned into preferences. */
+#define MAX_HOLDERS 8
+
+/* The live executors holding a cached block of partition p of a dataset
+ * on the chain, as preferences into out[0..MAX_HOLDERS); returns how
+ * many (0: no dataset on the chain has it cached). */
+static uint32_t cached_prefs(em_dag *d, const stage *s, const uint32_t *chain,
+                             uint32_t nchain, uint32_t p, em_task_pref *out)
+{
+    const em_lineage *l = s->plan->l;
+    if (!d->blocks || !s->app)
+        return 0;
+    for (uint32_t c = 0; c < nchain; c++) {
+        const em_node *x = &l->nodes[chain[c]];
+        em_block_holder h[MAX_HOLDERS];
+        if (!persisted(x))
+            continue;
+        uint32_t nh = em_block_locs_get(d->blocks, s->app->id, x->id, p, h,
+                                        MAX_HOLDERS);
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < nh && i < MAX_HOLDERS; i++) {
+            em_exec *e = em_tsched_executor_by_no(d->ts, h[i].exec_no);
+            if (!e)
+                continue; /* lost: its rows go with it */
+            out[m].host = em_exec_host(e);
+            out[m].executor_id = em_exec_id(e);
+            m++;
+        }
+        if (m)
+            return m;
+    }
+    return 0;
+}
+
+void em_dag_stage_prefs(em_dag *d, const stage *s, const uint32_t *parts,
+                        uint32_t n, em_dag_prefs *out)
 {
     memset(out, 0, sizeof *out);
-    const json_t *locs = node_locations(s->plan->l, s->node, &out->doc);
-    if (!locs)
+    const em_lineage *l = s->plan->l;
+    uint32_t chain[64], nchain = 0;
+    const json_t *locs = NULL;
+    pref_chain(l, s->node, chain, 64, &nchain, &locs, &out->doc);
+    int any_cached = 0;
+    for (uint32_t c = 0; c < nchain && !any_cached; c++)
+        any_cached = persisted(&l->nodes[chain[c]]);
+    if (!locs && !any_cached)
         return;
-    out->per = calloc(n, sizeof *out->per);
-    out->count = calloc(n, sizeof *out->count);
+    out->per = calloc(n ? n : 1, sizeof *out->per);
+    out->count = calloc(n ? n : 1, sizeof *out->count);
     if (!out->per || !out->count) {
         em_dag_prefs_free(out, n);
         return;
     }
     for (uint32_t k = 0; k < n; k++) {
-        const json_t *list = json_array_get(locs, parts[k]);
+        em_task_pref cached[MAX_HOLDERS];
+        uint32_t nc = any_cached ? cached_prefs(d, s, chain, nchain, parts[k],
+                                                cached)
+                                 : 0;
+        if (nc) {
+            /* Spark: a cached partition's locations come first and alone */
+            if ((out->per[k] = calloc(nc, sizeof **out->per))) {
+                memcpy(out->per[k], cached, nc * sizeof *cached);
+                out->count[k] = nc;
+            }
+            continue;
+        }
+        const json_t *list = locs ? json_array_get(locs, parts[k]) : NULL;
         size_t m = json_array_size(list);
         if (m == 0 || !(out->per[k] = calloc(m, sizeof **out->per)))
             continue;

@@ -33,6 +33,9 @@ const char *em_cmsg_type_name(em_cmsg_type t)
     case EM_CMSG_INFO: return "INFO";
     case EM_CMSG_LIST: return "LIST";
     case EM_CMSG_UNPERSIST: return "UNPERSIST";
+    case EM_CMSG_BROADCAST: return "BROADCAST";
+    case EM_CMSG_BROADCAST_DROP: return "BROADCAST_DROP";
+    case EM_CMSG_ACCUMS: return "ACCUMS";
     }
     return "UNKNOWN";
 }

@@ -54,11 +54,20 @@
  *                             {"jobs": [object]} (LIST)
  *   17 LIST           client  {"running": bool}               -
  *   18 UNPERSIST      client  {"dataset": int}                -
+ *   19 BROADCAST      client  {"id": int}                     the value
+ *   20 BROADCAST_DROP client  {"id": int, "mode":             -
+ *                              "unpersist" or "destroy"}
+ *   21 ACCUMS         service {"job_id": int}                 the values
+ *                                                             (runtime/
+ *                                                             accum_wire.h)
  *
  * Replies: HELLO -> WELCOME; PLUGIN_HAVE -> PLUGIN_NEED; PLUGIN_PUT -> OK;
- * SPLITS -> SPLITS_REPLY; SUBMIT -> JOB, then RESULT* and exactly one END;
- * CANCEL, UNPERSIST -> OK; STATUS, LIST -> INFO. Any request may be answered by ERROR
- * instead ("status" is an ember_status). A message the service cannot
+ * SPLITS -> SPLITS_REPLY; SUBMIT -> JOB, then RESULT*, ACCUMS (when the
+ * application has accumulators: their values at the job's end) and
+ * exactly one END;
+ * CANCEL, UNPERSIST, BROADCAST, BROADCAST_DROP -> OK; STATUS, LIST ->
+ * INFO. Any request may be answered by ERROR instead ("status" is an
+ * ember_status). A message the service cannot
  * decode is answered by ERROR with req_id 0.
  *
  * Errors. A malformed envelope is refused with EMBER_EINVAL and a message
@@ -107,11 +116,15 @@ typedef enum em_cmsg_type {
     EM_CMSG_STATUS = 15,
     EM_CMSG_INFO = 16,
     EM_CMSG_LIST = 17,
-    EM_CMSG_UNPERSIST = 18
+    EM_CMSG_UNPERSIST = 18,
+    EM_CMSG_BROADCAST = 19,     /* a broadcast of the client's application,
+                                   id chosen by the client */
+    EM_CMSG_BROADCAST_DROP = 20, /* unpersist or destroy one */
+    EM_CMSG_ACCUMS = 21 /* a job's application's accumulator values */
 } em_cmsg_type;
 
 /* The last type this version knows. */
-#define EM_CMSG_TYPE_MAX EM_CMSG_UNPERSIST
+#define EM_CMSG_TYPE_MAX EM_CMSG_ACCUMS
 
 /* A decoded message: views into the received bytes. */
 typedef struct em_cmsg {

@@ -54,6 +54,11 @@ static void round_trip_every_type(void **state)
         ember_buf_release(&b);
     }
     assert_string_equal(em_cmsg_type_name(EM_CMSG_SUBMIT), "SUBMIT");
+    assert_string_equal(em_cmsg_type_name(EM_CMSG_BROADCAST), "BROADCAST");
+    assert_int_equal(EM_CMSG_BROADCAST, 19);
+    assert_string_equal(em_cmsg_type_name(EM_CMSG_BROADCAST_DROP),
+                        "BROADCAST_DROP");
+    assert_int_equal(EM_CMSG_BROADCAST_DROP, 20);
     assert_string_equal(em_cmsg_type_name((em_cmsg_type)0), "UNKNOWN");
     assert_string_equal(em_cmsg_type_name((em_cmsg_type)99), "UNKNOWN");
 }
@@ -127,7 +132,7 @@ static void bad_prefix(void **state)
     assert_contains(err.msg, "unknown client message type 0");
     b.data[5] = EM_CMSG_TYPE_MAX + 1;
     assert_int_equal(em_cmsg_decode(b.data, b.len, &m, &err), EMBER_EINVAL);
-    assert_contains(err.msg, "unknown client message type 19");
+    assert_contains(err.msg, "unknown client message type 22");
     /* a kernel <-> executor message is not a client message */
     memcpy(b.data, "EMSG", 4);
     b.data[5] = 1;
@@ -212,7 +217,7 @@ static void encoder_refusals(void **state)
     ember_buf b = ember_buf_fixed(mem, sizeof mem);
     assert_int_equal(em_cmsg_encode(&b, (em_cmsg_type)0, 1, NULL, 0, NULL, 0),
                      EMBER_EINVAL);
-    assert_int_equal(em_cmsg_encode(&b, (em_cmsg_type)19, 1, NULL, 0, NULL,
+    assert_int_equal(em_cmsg_encode(&b, (em_cmsg_type)22, 1, NULL, 0, NULL,
                                     0),
                      EMBER_EINVAL);
     assert_int_equal(em_cmsg_encode(&b, EM_CMSG_OK, 1, "a\0b", 3, NULL, 0),

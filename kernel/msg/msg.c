@@ -16,6 +16,7 @@ static const uint8_t magic[4] = {'E', 'M', 'S', 'G'};
 #define LAUNCH_ENTRY_MIN 7 /* six 1-byte varints and the speculative flag */
 #define STATUS_ENTRY_MIN 6 /* task_id, state and four 1-byte varints */
 #define KILL_ENTRY_MIN 1   /* one 1-byte varint */
+#define BCAST_ENTRY_MIN 2  /* two 1-byte varints */
 
 /* Longest varint, in bytes. */
 #define VARINT_MAX 10
@@ -37,6 +38,11 @@ const char *em_msg_type_name(em_msg_type t)
     case EM_MSG_COMMIT_REPLY: return "COMMIT_REPLY";
     case EM_MSG_REMOVE_SHUFFLES: return "REMOVE_SHUFFLES";
     case EM_MSG_REMOVE_BLOCKS: return "REMOVE_BLOCKS";
+    case EM_MSG_BCAST_FETCH: return "BCAST_FETCH";
+    case EM_MSG_BCAST_CHUNK: return "BCAST_CHUNK";
+    case EM_MSG_REMOVE_BROADCAST: return "REMOVE_BROADCAST";
+    case EM_MSG_REPLICATE: return "REPLICATE";
+    case EM_MSG_BLOCK_STORED: return "BLOCK_STORED";
     }
     return "UNKNOWN";
 }
@@ -254,6 +260,92 @@ fail:
     return s;
 }
 
+ember_status em_msg_encode_bcast_fetch(ember_buf *out,
+                                       const em_msg_bcast_fetch *m)
+{
+    uint8_t tmp[EM_MSG_HEADER_LEN + 3 * VARINT_MAX];
+    size_t n = EM_MSG_HEADER_LEN;
+    if (out == NULL || m == NULL)
+        return EMBER_EINVAL;
+    fill_header(tmp, EM_MSG_BCAST_FETCH);
+    n += vput(tmp + n, m->app);
+    n += vput(tmp + n, m->bcast_id);
+    n += vput(tmp + n, m->index);
+    return ember_buf_append(out, tmp, n);
+}
+
+ember_status em_msg_encode_bcast_chunk(ember_buf *out,
+                                       const em_msg_bcast_chunk *m)
+{
+    ember_status s;
+    size_t mark;
+    if (out == NULL || m == NULL || m->outcome > EM_BCAST_FAILED ||
+        !blob_ok(m->data) || !str_ok(m->error))
+        return EMBER_EINVAL;
+    if (m->outcome == EM_BCAST_OK
+            ? m->error.len || m->index >= m->nchunks ||
+                  (uint64_t)m->data.len > m->total
+            : m->nchunks || m->total || m->checksum || m->data.len)
+        return EMBER_EINVAL;
+    mark = out->len;
+    TRY(put_header(out, EM_MSG_BCAST_CHUNK));
+    TRY(put_varint(out, m->app));
+    TRY(put_varint(out, m->bcast_id));
+    TRY(put_varint(out, m->index));
+    TRY(ember_buf_put_u8(out, m->outcome));
+    if (m->outcome == EM_BCAST_OK) {
+        TRY(put_varint(out, m->nchunks));
+        TRY(put_varint(out, m->total));
+        TRY(put_varint(out, m->checksum));
+        TRY(put_bytes(out, m->data));
+    } else {
+        TRY(put_bytes(out, m->error));
+    }
+    return EMBER_OK;
+fail:
+    out->len = mark;
+    return s;
+}
+
+ember_status em_msg_encode_replicate(ember_buf *out,
+                                     const em_msg_replicate *m)
+{
+    ember_status s;
+    size_t mark;
+    if (out == NULL || m == NULL || !str_ok(m->level) || !m->level.len ||
+        !str_ok(m->source_id) || !str_ok(m->source_endpoint) ||
+        !m->source_endpoint.len)
+        return EMBER_EINVAL;
+    mark = out->len;
+    TRY(put_header(out, EM_MSG_REPLICATE));
+    TRY(put_varint(out, m->app));
+    TRY(put_varint(out, m->dataset));
+    TRY(put_varint(out, m->partition));
+    TRY(put_bytes(out, m->level));
+    TRY(put_bytes(out, m->source_id));
+    TRY(put_bytes(out, m->source_endpoint));
+    return EMBER_OK;
+fail:
+    out->len = mark;
+    return s;
+}
+
+ember_status em_msg_encode_block_stored(ember_buf *out,
+                                        const em_msg_block_stored *m)
+{
+    ember_status s;
+    size_t mark;
+    if (out == NULL || m == NULL || !blob_ok(m->report) || !m->report.len)
+        return EMBER_EINVAL;
+    mark = out->len;
+    TRY(put_header(out, EM_MSG_BLOCK_STORED));
+    TRY(put_bytes(out, m->report));
+    return EMBER_OK;
+fail:
+    out->len = mark;
+    return s;
+}
+
 /* ---------------------------------------------------------- batch writing */
 
 /* The count field as begin reserves it: the padded varint of 0. */
@@ -277,7 +369,7 @@ static ember_status batch_begin(em_msg_batch *b, ember_buf *out,
     mark = out->len;
     TRY(put_header(out, t));
     if (t == EM_MSG_KILL || t == EM_MSG_REMOVE_SHUFFLES ||
-        t == EM_MSG_REMOVE_BLOCKS)
+        t == EM_MSG_REMOVE_BLOCKS || t == EM_MSG_REMOVE_BROADCAST)
         TRY(put_bytes(out, r));
     count_at = out->len;
     TRY(ember_buf_append(out, count_zero, sizeof count_zero));
@@ -411,6 +503,28 @@ ember_status em_msg_remove_blocks_begin(em_msg_batch *b, ember_buf *out,
 ember_status em_msg_remove_blocks_add(em_msg_batch *b, uint64_t key)
 {
     return em_msg_kill_add(b, key);
+}
+
+ember_status em_msg_remove_broadcast_begin(em_msg_batch *b, ember_buf *out,
+                                           const char *reason)
+{
+    return batch_begin(b, out, EM_MSG_REMOVE_BROADCAST, reason);
+}
+
+ember_status em_msg_remove_broadcast_add(em_msg_batch *b, uint64_t app,
+                                         uint64_t bcast_id)
+{
+    uint8_t tmp[2 * VARINT_MAX];
+    size_t n = 0;
+    ember_status s = batch_room(b);
+    if (s != EMBER_OK)
+        return s;
+    n += vput(tmp + n, app);
+    n += vput(tmp + n, bcast_id);
+    s = ember_buf_append(b->out, tmp, n);
+    if (s == EMBER_OK)
+        b->count++;
+    return s;
 }
 
 ember_status em_msg_kill_add(em_msg_batch *b, uint64_t task_id)
@@ -673,7 +787,7 @@ ember_status em_msg_type_of(const uint8_t *data, size_t len,
                             "message version %u not supported (this ember "
                             "speaks %d)",
                             (unsigned)data[4], EM_MSG_VERSION);
-    if (data[5] < EM_MSG_REGISTER || data[5] > EM_MSG_REMOVE_BLOCKS)
+    if (data[5] < EM_MSG_REGISTER || data[5] > EM_MSG_BLOCK_STORED)
         return ember_errorf(err, EMBER_EINVAL,
                             "unknown message type %u (offset 5)",
                             (unsigned)data[5]);
@@ -816,6 +930,112 @@ ember_status em_msg_decode_shutdown(const uint8_t *d, size_t n,
     memset(m, 0, sizeof *m);
     READ(rd_open(&r, d, n, EM_MSG_SHUTDOWN, err));
     READ(rd_view(&r, "reason", 1, &m->reason));
+    READ(rd_done(&r));
+    return EMBER_OK;
+fail:
+    memset(m, 0, sizeof *m);
+    return s;
+}
+
+ember_status em_msg_decode_bcast_fetch(const uint8_t *d, size_t n,
+                                       em_msg_bcast_fetch *m,
+                                       ember_error *err)
+{
+    rd r;
+    ember_status s;
+    memset(m, 0, sizeof *m);
+    READ(rd_open(&r, d, n, EM_MSG_BCAST_FETCH, err));
+    READ(rd_u64(&r, "app", &m->app));
+    READ(rd_u64(&r, "bcast_id", &m->bcast_id));
+    READ(rd_u32(&r, "index", &m->index));
+    READ(rd_done(&r));
+    return EMBER_OK;
+fail:
+    memset(m, 0, sizeof *m);
+    return s;
+}
+
+ember_status em_msg_decode_bcast_chunk(const uint8_t *d, size_t n,
+                                       em_msg_bcast_chunk *m,
+                                       ember_error *err)
+{
+    rd r;
+    ember_status s;
+    const uint8_t *at;
+    memset(m, 0, sizeof *m);
+    READ(rd_open(&r, d, n, EM_MSG_BCAST_CHUNK, err));
+    READ(rd_u64(&r, "app", &m->app));
+    READ(rd_u64(&r, "bcast_id", &m->bcast_id));
+    at = r.p;
+    READ(rd_u32(&r, "index", &m->index));
+    READ(rd_byte(&r, "outcome", EM_BCAST_OK, EM_BCAST_FAILED,
+                 "an outcome (0..3)", &m->outcome));
+    if (m->outcome == EM_BCAST_OK) {
+        READ(rd_u32(&r, "nchunks", &m->nchunks));
+        READ(rd_u64(&r, "total", &m->total));
+        READ(rd_u64(&r, "checksum", &m->checksum));
+        READ(rd_view(&r, "data", 0, &m->data));
+        if (m->index >= m->nchunks) {
+            s = rd_bad(&r, "index", "value %" PRIu32 " is not below "
+                       "nchunks %" PRIu32 " (offset %zu)", m->index,
+                       m->nchunks, rd_off(&r, at));
+            goto fail;
+        }
+        if ((uint64_t)m->data.len > m->total) {
+            s = rd_bad(&r, "data", "length %zu exceeds total %" PRIu64,
+                       m->data.len, m->total);
+            goto fail;
+        }
+    } else {
+        READ(rd_view(&r, "error", 1, &m->error));
+    }
+    READ(rd_done(&r));
+    return EMBER_OK;
+fail:
+    memset(m, 0, sizeof *m);
+    return s;
+}
+
+/* Reads a string or blob (as rd_view) that may not be empty. */
+static ember_status rd_filled(rd *r, const char *field, int is_str,
+                              em_bytes *v)
+{
+    const uint8_t *at = r->p;
+    ember_status s = rd_view(r, field, is_str, v);
+    if (s == EMBER_OK && v->len == 0)
+        return rd_bad(r, field, "is empty (offset %zu)", rd_off(r, at));
+    return s;
+}
+
+ember_status em_msg_decode_replicate(const uint8_t *d, size_t n,
+                                     em_msg_replicate *m, ember_error *err)
+{
+    rd r;
+    ember_status s;
+    memset(m, 0, sizeof *m);
+    READ(rd_open(&r, d, n, EM_MSG_REPLICATE, err));
+    READ(rd_u64(&r, "app", &m->app));
+    READ(rd_u64(&r, "dataset", &m->dataset));
+    READ(rd_u32(&r, "partition", &m->partition));
+    READ(rd_filled(&r, "level", 1, &m->level));
+    READ(rd_view(&r, "source_id", 1, &m->source_id));
+    READ(rd_filled(&r, "source_endpoint", 1, &m->source_endpoint));
+    READ(rd_done(&r));
+    return EMBER_OK;
+fail:
+    memset(m, 0, sizeof *m);
+    return s;
+}
+
+ember_status em_msg_decode_block_stored(const uint8_t *d, size_t n,
+                                        em_msg_block_stored *m,
+                                        ember_error *err)
+{
+    rd r;
+    ember_status s;
+    memset(m, 0, sizeof *m);
+    READ(rd_open(&r, d, n, EM_MSG_BLOCK_STORED, err));
+    READ(rd_filled(&r, "report", 0, &m->report));
     READ(rd_done(&r));
     return EMBER_OK;
 fail:
@@ -1029,6 +1249,47 @@ ember_status em_msg_remove_blocks_open(const uint8_t *d, size_t n,
 ember_status em_msg_remove_blocks_next(em_msg_cursor *c, uint64_t *key)
 {
     return batch_next(c, kill_entry, key);
+}
+
+/* One REMOVE_BROADCAST entry, into a uint64_t[2] {app, bcast_id}. */
+static ember_status bcast_entry(rd *r, void *e)
+{
+    uint64_t *pair = e;
+    ember_status s;
+    READ(rd_u64(r, "app", &pair[0]));
+    READ(rd_u64(r, "bcast_id", &pair[1]));
+fail:
+    return s;
+}
+
+ember_status em_msg_remove_broadcast_open(const uint8_t *d, size_t n,
+                                          em_bytes *reason, em_msg_cursor *c,
+                                          ember_error *err)
+{
+    rd r;
+    uint64_t pair[2];
+    ember_status s;
+    em_bytes why = {NULL, 0};
+    cursor_clear(c);
+    READ(rd_open(&r, d, n, EM_MSG_REMOVE_BROADCAST, err));
+    READ(rd_view(&r, "reason", 1, &why));
+    READ(batch_open(&r, "broadcast", BCAST_ENTRY_MIN, bcast_entry, pair, c));
+fail:
+    if (reason)
+        *reason = s == EMBER_OK ? why : (em_bytes){NULL, 0};
+    return s;
+}
+
+ember_status em_msg_remove_broadcast_next(em_msg_cursor *c, uint64_t *app,
+                                          uint64_t *bcast_id)
+{
+    uint64_t pair[2];
+    ember_status s = batch_next(c, bcast_entry, pair);
+    if (s == EMBER_OK) {
+        *app = pair[0];
+        *bcast_id = pair[1];
+    }
+    return s;
 }
 
 ember_status em_msg_kill_next(em_msg_cursor *c, uint64_t *task_id)

@@ -66,6 +66,35 @@
  *   12 REMOVE_BLOCKS    reason:str count, then count key:varint
  *                       (drop the cached blocks of these persisted
  *                       datasets; key = application id << 32 | dataset id)
+ *   13 BCAST_FETCH      app:varint bcast_id:varint index:varint(u32)
+ *                       (an executor asks for chunk `index` of a
+ *                       broadcast of application `app`)
+ *   14 BCAST_CHUNK      app:varint bcast_id:varint index:varint(u32)
+ *                       outcome:u8(0..3), then by outcome:
+ *                         OK         nchunks:varint(u32) total:varint
+ *                                    checksum:varint data:blob
+ *                         otherwise  error:str
+ *                       (the kernel's answer to BCAST_FETCH: the chunk,
+ *                       how many there are, the broadcast's length and
+ *                       the chunk's checksum, em_bcast_checksum; or why
+ *                       not. OK needs index < nchunks and data no longer
+ *                       than total)
+ *   15 REMOVE_BROADCAST reason:str count, then count entries, each:
+ *                         app:varint bcast_id:varint
+ *                       (drop these broadcasts' copies: unpersisted,
+ *                       destroyed, or of a closed application)
+ *   16 REPLICATE        app:varint dataset:varint partition:varint(u32)
+ *                       level:str source_id:str source_endpoint:str
+ *                       (copy the cached block of the app's dataset
+ *                       partition from executor source_id, whose block
+ *                       server is at source_endpoint, and keep it at
+ *                       level, a Spark level name; level and endpoint are
+ *                       never empty)
+ *   17 BLOCK_STORED     report:blob (never empty)
+ *                       (an executor's block report, runtime/block_report.h,
+ *                       for blocks it stored or dropped outside any task:
+ *                       a copy REPLICATE asked for and what storing it
+ *                       evicted)
  *
  * Nothing may follow the body. A map status (the FINISHED result of a
  * shuffle-map task) is, on its own, count:varint(u32) then count sizes
@@ -119,8 +148,17 @@ typedef enum em_msg_type {
     EM_MSG_COMMIT_REPLY = 10, /* kernel -> executor */
     EM_MSG_REMOVE_SHUFFLES = 11, /* kernel -> executors: batch of shuffle
                                     ids whose files may go */
-    EM_MSG_REMOVE_BLOCKS = 12 /* kernel -> executors: batch of persisted
-                                 dataset keys whose blocks may go */
+    EM_MSG_REMOVE_BLOCKS = 12, /* kernel -> executors: batch of persisted
+                                  dataset keys whose blocks may go */
+    EM_MSG_BCAST_FETCH = 13,  /* executor -> kernel: a broadcast's chunk,
+                                 please */
+    EM_MSG_BCAST_CHUNK = 14,  /* kernel -> executor: the chunk, or why not */
+    EM_MSG_REMOVE_BROADCAST = 15, /* kernel -> executors: batch of (app,
+                                     broadcast) whose copies may go */
+    EM_MSG_REPLICATE = 16,    /* kernel -> executor: copy a cached block
+                                 from another executor (_2/_3 levels) */
+    EM_MSG_BLOCK_STORED = 17  /* executor -> kernel: blocks stored or
+                                 dropped outside tasks (replicas) */
 } em_msg_type;
 
 /*
@@ -207,6 +245,49 @@ typedef struct em_msg_commit_reply {
     uint8_t allowed; /* 0 or 1 */
 } em_msg_commit_reply;
 
+/* BCAST_FETCH: an executor asks for one chunk of a broadcast. */
+typedef struct em_msg_bcast_fetch {
+    uint64_t app, bcast_id;
+    uint32_t index; /* 0-based chunk number */
+} em_msg_bcast_fetch;
+
+/* What a BCAST_CHUNK answers. */
+typedef enum em_bcast_outcome {
+    EM_BCAST_OK = 0,        /* the chunk follows */
+    EM_BCAST_UNKNOWN = 1,   /* no such broadcast (never made, or its
+                               application closed) */
+    EM_BCAST_DESTROYED = 2, /* the driver destroyed it */
+    EM_BCAST_FAILED = 3     /* anything else (a chunk index out of range,
+                               out of memory); error says what */
+} em_bcast_outcome;
+
+/* BCAST_CHUNK: the kernel's answer to BCAST_FETCH. */
+typedef struct em_msg_bcast_chunk {
+    uint64_t app, bcast_id;
+    uint32_t index;
+    uint8_t outcome;   /* em_bcast_outcome */
+    uint32_t nchunks;  /* OK only, else 0: chunks of the broadcast (>= 1) */
+    uint64_t total;    /* OK only, else 0: the broadcast's bytes */
+    uint64_t checksum; /* OK only, else 0: em_bcast_checksum of data */
+    em_bytes data;     /* blob. OK only, else empty: the chunk's bytes */
+    em_bytes error;    /* string. Not OK only, else empty: for users */
+} em_msg_bcast_chunk;
+
+/* REPLICATE: keep a copy of another executor's cached block. */
+typedef struct em_msg_replicate {
+    uint64_t app, dataset;
+    uint32_t partition;
+    em_bytes level;           /* string, not empty: a Spark level name */
+    em_bytes source_id;       /* string: the executor holding the block */
+    em_bytes source_endpoint; /* string, not empty: its block server */
+} em_msg_replicate;
+
+/* BLOCK_STORED: blocks an executor stored or dropped outside tasks. */
+typedef struct em_msg_block_stored {
+    em_bytes report; /* blob, not empty: a block report
+                        (runtime/block_report.h) */
+} em_msg_block_stored;
+
 /* HEARTBEAT: an executor is alive and runs this many tasks. */
 typedef struct em_msg_heartbeat {
     em_bytes executor_id; /* string */
@@ -251,6 +332,23 @@ ember_status em_msg_encode_heartbeat(ember_buf *out,
                                      const em_msg_heartbeat *m);
 /* As em_msg_encode_register, for SHUTDOWN. */
 ember_status em_msg_encode_shutdown(ember_buf *out, const em_msg_shutdown *m);
+/* As em_msg_encode_register, for BCAST_FETCH. */
+ember_status em_msg_encode_bcast_fetch(ember_buf *out,
+                                       const em_msg_bcast_fetch *m);
+/* As em_msg_encode_register, for BCAST_CHUNK; also EMBER_EINVAL for an
+ * outcome outside em_bcast_outcome, fields that do not apply to the
+ * outcome and are not 0 / empty, or an OK chunk whose index is not below
+ * nchunks or whose data is longer than total. */
+ember_status em_msg_encode_bcast_chunk(ember_buf *out,
+                                       const em_msg_bcast_chunk *m);
+/* As em_msg_encode_register, for REPLICATE; also EMBER_EINVAL for an empty
+ * level or source_endpoint. */
+ember_status em_msg_encode_replicate(ember_buf *out,
+                                     const em_msg_replicate *m);
+/* As em_msg_encode_register, for BLOCK_STORED; also EMBER_EINVAL for an
+ * empty report. */
+ember_status em_msg_encode_block_stored(ember_buf *out,
+                                        const em_msg_block_stored *m);
 
 /*
  * A batch message being built in out: LAUNCH, STATUS or KILL. Fields are
@@ -302,6 +400,13 @@ ember_status em_msg_remove_blocks_begin(em_msg_batch *b, ember_buf *out,
                                         const char *reason);
 /* Appends one dataset key to a REMOVE_BLOCKS; as em_msg_launch_add. */
 ember_status em_msg_remove_blocks_add(em_msg_batch *b, uint64_t key);
+/* Starts a REMOVE_BROADCAST message; as em_msg_kill_begin. */
+ember_status em_msg_remove_broadcast_begin(em_msg_batch *b, ember_buf *out,
+                                           const char *reason);
+/* Appends one (application, broadcast) to a REMOVE_BROADCAST; as
+ * em_msg_launch_add. */
+ember_status em_msg_remove_broadcast_add(em_msg_batch *b, uint64_t app,
+                                         uint64_t bcast_id);
 /*
  * Writes the entry count into the message; it is then complete (a batch of
  * zero entries is a valid message). EMBER_EINVAL if out was shortened
@@ -336,6 +441,24 @@ ember_status em_msg_decode_heartbeat(const uint8_t *d, size_t n,
 /* As em_msg_decode_register, for SHUTDOWN. */
 ember_status em_msg_decode_shutdown(const uint8_t *d, size_t n,
                                     em_msg_shutdown *m, ember_error *err);
+/* As em_msg_decode_register, for BCAST_FETCH. */
+ember_status em_msg_decode_bcast_fetch(const uint8_t *d, size_t n,
+                                       em_msg_bcast_fetch *m,
+                                       ember_error *err);
+/* As em_msg_decode_register, for BCAST_CHUNK (refusing what
+ * em_msg_encode_bcast_chunk refuses). */
+ember_status em_msg_decode_bcast_chunk(const uint8_t *d, size_t n,
+                                       em_msg_bcast_chunk *m,
+                                       ember_error *err);
+/* As em_msg_decode_register, for REPLICATE (refusing an empty level or
+ * source_endpoint). */
+ember_status em_msg_decode_replicate(const uint8_t *d, size_t n,
+                                     em_msg_replicate *m, ember_error *err);
+/* As em_msg_decode_register, for BLOCK_STORED (refusing an empty
+ * report). */
+ember_status em_msg_decode_block_stored(const uint8_t *d, size_t n,
+                                        em_msg_block_stored *m,
+                                        ember_error *err);
 
 /*
  * A reader over the entries of a validated batch message. p/end bound the
@@ -386,6 +509,13 @@ ember_status em_msg_remove_blocks_open(const uint8_t *d, size_t n,
                                        ember_error *err);
 /* As em_msg_launch_next, for REMOVE_BLOCKS dataset keys. */
 ember_status em_msg_remove_blocks_next(em_msg_cursor *c, uint64_t *key);
+/* As em_msg_kill_open, for REMOVE_BROADCAST. */
+ember_status em_msg_remove_broadcast_open(const uint8_t *d, size_t n,
+                                          em_bytes *reason, em_msg_cursor *c,
+                                          ember_error *err);
+/* As em_msg_launch_next, for REMOVE_BROADCAST entries. */
+ember_status em_msg_remove_broadcast_next(em_msg_cursor *c, uint64_t *app,
+                                          uint64_t *bcast_id);
 
 /*
  * Appends a map status to out: n, then sizes[0..n) (bytes per reduce

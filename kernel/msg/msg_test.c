@@ -85,7 +85,12 @@ static void test_names(void **state)
                         "REMOVE_SHUFFLES");
     assert_string_equal(em_msg_type_name(EM_MSG_REMOVE_BLOCKS),
                         "REMOVE_BLOCKS");
-    assert_string_equal(em_msg_type_name((em_msg_type)13), "UNKNOWN");
+    assert_string_equal(em_msg_type_name(EM_MSG_REMOVE_BROADCAST),
+                        "REMOVE_BROADCAST");
+    assert_string_equal(em_msg_type_name(EM_MSG_REPLICATE), "REPLICATE");
+    assert_string_equal(em_msg_type_name(EM_MSG_BLOCK_STORED),
+                        "BLOCK_STORED");
+    assert_string_equal(em_msg_type_name((em_msg_type)18), "UNKNOWN");
     assert_string_equal(em_task_state_name(EM_TASK_FETCH_FAILED),
                         "FETCH_FAILED");
     assert_string_equal(em_task_state_name(EM_TASK_KILLED), "KILLED");
@@ -580,6 +585,218 @@ static void test_remove_blocks(void **state)
     ember_buf_release(&out);
 }
 
+/* BCAST_FETCH, BCAST_CHUNK (a chunk and a refusal) and REMOVE_BROADCAST
+ * round trip; what does not fit an outcome is refused both ways. */
+static void test_broadcast_messages(void **state)
+{
+    (void)state;
+    ember_buf out = ember_buf_heap();
+    ember_error err;
+    em_msg_type t;
+    em_msg_bcast_fetch f = {3, UINT64_MAX, 7}, f2;
+    assert_int_equal(em_msg_encode_bcast_fetch(&out, &f), EMBER_OK);
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_int_equal(t, EM_MSG_BCAST_FETCH);
+    assert_string_equal(em_msg_type_name(t), "BCAST_FETCH");
+    assert_int_equal(em_msg_decode_bcast_fetch(out.data, out.len, &f2, &err),
+                     EMBER_OK);
+    assert_int_equal(f2.app, 3);
+    assert_true(f2.bcast_id == UINT64_MAX);
+    assert_int_equal(f2.index, 7);
+
+    static const uint8_t bytes[] = {1, 0, 2, 0xff};
+    em_msg_bcast_chunk c = {3, 1, 2, EM_BCAST_OK, 3, 9000, UINT64_MAX - 1,
+                            view(bytes, sizeof bytes), view(NULL, 0)};
+    em_msg_bcast_chunk c2;
+    out.len = 0;
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &c), EMBER_OK);
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_string_equal(em_msg_type_name(t), "BCAST_CHUNK");
+    assert_int_equal(em_msg_decode_bcast_chunk(out.data, out.len, &c2, &err),
+                     EMBER_OK);
+    assert_int_equal(c2.app, 3);
+    assert_int_equal(c2.bcast_id, 1);
+    assert_int_equal(c2.index, 2);
+    assert_int_equal(c2.outcome, EM_BCAST_OK);
+    assert_int_equal(c2.nchunks, 3);
+    assert_int_equal(c2.total, 9000);
+    assert_true(c2.checksum == UINT64_MAX - 1);
+    assert_view(c2.data, view(bytes, sizeof bytes));
+    assert_int_equal(c2.error.len, 0);
+    /* a fetch is not a chunk */
+    assert_int_equal(em_msg_decode_bcast_fetch(out.data, out.len, &f2, &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "expected a BCAST_FETCH message but got a "
+                                 "BCAST_CHUNK message");
+
+    /* a chunk index the count does not have, on the wire: refused */
+    size_t at_index = EM_MSG_HEADER_LEN + 2; /* after app 3, id 1 */
+    assert_int_equal(out.data[at_index], 2);
+    out.data[at_index] = 3;
+    assert_int_equal(em_msg_decode_bcast_chunk(out.data, out.len, &c2, &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "BCAST_CHUNK: field 'index' value 3 is not "
+                                 "below nchunks 3 (offset 8)");
+    out.data[at_index] = 2;
+    out.data[at_index + 1] = 4; /* the outcome */
+    assert_int_equal(em_msg_decode_bcast_chunk(out.data, out.len, &c2, &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "BCAST_CHUNK: field 'outcome' value 4 is "
+                                 "not an outcome (0..3) (offset 9)");
+
+    em_msg_bcast_chunk r = {3, 1, 0, EM_BCAST_DESTROYED, 0, 0, 0,
+                            view(NULL, 0), cstr("destroyed")};
+    out.len = 0;
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &r), EMBER_OK);
+    assert_int_equal(em_msg_decode_bcast_chunk(out.data, out.len, &c2, &err),
+                     EMBER_OK);
+    assert_int_equal(c2.outcome, EM_BCAST_DESTROYED);
+    assert_view(c2.error, cstr("destroyed"));
+    assert_int_equal(c2.data.len, 0);
+
+    /* the encoder refuses what the decoder would */
+    size_t before = out.len;
+    em_msg_bcast_chunk bad = c;
+    bad.index = 3;
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &bad), EMBER_EINVAL);
+    bad = c;
+    bad.total = 3;
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &bad), EMBER_EINVAL);
+    bad = c;
+    bad.error = cstr("no");
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &bad), EMBER_EINVAL);
+    bad = r;
+    bad.data = view(bytes, 1);
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &bad), EMBER_EINVAL);
+    bad = r;
+    bad.nchunks = 1;
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &bad), EMBER_EINVAL);
+    bad = r;
+    bad.outcome = 4;
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &bad), EMBER_EINVAL);
+    assert_int_equal(out.len, before);
+
+    em_msg_batch b;
+    em_msg_cursor cur;
+    em_bytes reason;
+    uint64_t app, id;
+    out.len = 0;
+    assert_int_equal(em_msg_remove_broadcast_begin(&b, &out, "destroyed"),
+                     EMBER_OK);
+    assert_int_equal(em_msg_remove_broadcast_add(&b, 3, 1), EMBER_OK);
+    assert_int_equal(em_msg_remove_broadcast_add(&b, UINT64_MAX, 200),
+                     EMBER_OK);
+    assert_int_equal(em_msg_batch_finish(&b), EMBER_OK);
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_int_equal(t, EM_MSG_REMOVE_BROADCAST);
+    assert_int_equal(em_msg_remove_broadcast_open(out.data, out.len, &reason,
+                                                  &cur, &err),
+                     EMBER_OK);
+    assert_view(reason, cstr("destroyed"));
+    assert_int_equal(em_msg_remove_broadcast_next(&cur, &app, &id),
+                     EMBER_OK);
+    assert_int_equal(app, 3);
+    assert_int_equal(id, 1);
+    assert_int_equal(em_msg_remove_broadcast_next(&cur, &app, &id),
+                     EMBER_OK);
+    assert_true(app == UINT64_MAX);
+    assert_int_equal(id, 200);
+    assert_int_equal(em_msg_remove_broadcast_next(&cur, &app, &id),
+                     EMBER_END);
+    /* a count the bytes cannot hold (two varints an entry) */
+    out.data[out.len - 1] = 0x7f; /* 200's last byte: now a valid 1-byte */
+    out.len -= 2;                 /* drop (UINT64_MAX..., 200) partly */
+    assert_int_equal(em_msg_remove_broadcast_open(out.data, out.len, &reason,
+                                                  &cur, &err),
+                     EMBER_EINVAL);
+    /* a REMOVE_BLOCKS is not a REMOVE_BROADCAST */
+    out.len = 0;
+    assert_int_equal(em_msg_remove_blocks_begin(&b, &out, "x"), EMBER_OK);
+    assert_int_equal(em_msg_batch_finish(&b), EMBER_OK);
+    assert_int_equal(em_msg_remove_broadcast_open(out.data, out.len, &reason,
+                                                  &cur, &err),
+                     EMBER_EINVAL);
+    ember_buf_release(&out);
+}
+
+/* REPLICATE and BLOCK_STORED round trip; an empty level, endpoint or
+ * report is refused both ways, naming the field. */
+static void test_replication_messages(void **state)
+{
+    (void)state;
+    ember_buf out = ember_buf_heap();
+    ember_error err;
+    em_msg_type t;
+    em_msg_replicate m = {7, UINT64_MAX, UINT32_MAX, cstr("MEMORY_ONLY_2"),
+                          cstr("exec-2"), cstr("ipc:///tmp/x/blocks.sock")};
+    em_msg_replicate m2;
+    assert_int_equal(em_msg_encode_replicate(&out, &m), EMBER_OK);
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_int_equal(t, EM_MSG_REPLICATE);
+    assert_int_equal(em_msg_decode_replicate(out.data, out.len, &m2, &err),
+                     EMBER_OK);
+    assert_int_equal(m2.app, 7);
+    assert_true(m2.dataset == UINT64_MAX);
+    assert_true(m2.partition == UINT32_MAX);
+    assert_view(m2.level, cstr("MEMORY_ONLY_2"));
+    assert_view(m2.source_id, cstr("exec-2"));
+    assert_view(m2.source_endpoint, cstr("ipc:///tmp/x/blocks.sock"));
+    /* the level's length byte set to 0: the rest is then trailing */
+    size_t at_level = EM_MSG_HEADER_LEN + 1 + 10 + 5;
+    assert_int_equal(out.data[at_level], 13);
+    out.data[at_level] = 0;
+    assert_int_equal(em_msg_decode_replicate(out.data, at_level + 1, &m2,
+                                             &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "REPLICATE: field 'level' is empty "
+                                 "(offset 22)");
+    assert_int_equal(m2.app, 0);
+
+    size_t before = out.len;
+    em_msg_replicate bad = m;
+    bad.level = cstr("");
+    assert_int_equal(em_msg_encode_replicate(&out, &bad), EMBER_EINVAL);
+    bad = m;
+    bad.source_endpoint = cstr("");
+    assert_int_equal(em_msg_encode_replicate(&out, &bad), EMBER_EINVAL);
+    assert_int_equal(out.len, before);
+    /* an empty source id is fine (a name for logs) */
+    bad = m;
+    bad.source_id = cstr("");
+    out.len = 0;
+    assert_int_equal(em_msg_encode_replicate(&out, &bad), EMBER_OK);
+    assert_int_equal(em_msg_decode_replicate(out.data, out.len, &m2, &err),
+                     EMBER_OK);
+    assert_int_equal(m2.source_id.len, 0);
+
+    static const uint8_t rep[] = {'E', 'M', 'B', 'R', 1, 0};
+    em_msg_block_stored b = {view(rep, sizeof rep)}, b2;
+    out.len = 0;
+    assert_int_equal(em_msg_encode_block_stored(&out, &b), EMBER_OK);
+    assert_int_equal(em_msg_type_of(out.data, out.len, &t, &err), EMBER_OK);
+    assert_string_equal(em_msg_type_name(t), "BLOCK_STORED");
+    assert_int_equal(em_msg_decode_block_stored(out.data, out.len, &b2, &err),
+                     EMBER_OK);
+    assert_view(b2.report, view(rep, sizeof rep));
+    /* a BLOCK_STORED is not a REPLICATE */
+    assert_int_equal(em_msg_decode_replicate(out.data, out.len, &m2, &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "expected a REPLICATE message but got a "
+                                 "BLOCK_STORED message");
+    out.data[EM_MSG_HEADER_LEN] = 0;
+    assert_int_equal(em_msg_decode_block_stored(out.data,
+                                                EM_MSG_HEADER_LEN + 1, &b2,
+                                                &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "BLOCK_STORED: field 'report' is empty "
+                                 "(offset 6)");
+    before = out.len;
+    b.report = view(NULL, 0);
+    assert_int_equal(em_msg_encode_block_stored(&out, &b), EMBER_EINVAL);
+    assert_int_equal(out.len, before);
+    ember_buf_release(&out);
+}
+
 /* ------------------------------------------------------------ malformed */
 
 static void test_header_errors(void **state)
@@ -606,7 +823,7 @@ static void test_header_errors(void **state)
                      EMBER_EVERSION);
     b.data[4] = 1;
 
-    static const uint8_t bad_types[] = {0, 13, 255};
+    static const uint8_t bad_types[] = {0, 18, 255};
     for (size_t i = 0; i < sizeof bad_types; i++) {
         b.data[5] = bad_types[i];
         assert_int_equal(em_msg_type_of(b.data, b.len, &t, &err),
@@ -1035,7 +1252,9 @@ int main(void)
         cmocka_unit_test(test_kill_batches),
         cmocka_unit_test(test_remove_shuffles),
         cmocka_unit_test(test_remove_blocks),
+        cmocka_unit_test(test_broadcast_messages),
         cmocka_unit_test(test_header_errors),
+        cmocka_unit_test(test_replication_messages),
         cmocka_unit_test(test_status_truncated_everywhere),
         cmocka_unit_test(test_bad_varints),
         cmocka_unit_test(test_bad_strings),

@@ -324,6 +324,18 @@ em_exec *em_tsched_executor_by_conn(em_tsched *ts, uint64_t conn)
     return em_u64map_get(&ts->by_conn, conn);
 }
 
+uint32_t em_tsched_executors(em_tsched *ts, em_exec **out, uint32_t cap)
+{
+    for (uint32_t i = 0; i < ts->nexecs && i < cap; i++)
+        out[i] = ts->execs[i];
+    return ts->nexecs;
+}
+
+void em_exec_send(em_exec *e, const uint8_t *msg, size_t len)
+{
+    e->send(e->send_ctx, msg, len);
+}
+
 em_exec *em_tsched_executor_by_no(em_tsched *ts, uint32_t no)
 {
     for (uint32_t i = 0; i < ts->nexecs; i++)
@@ -980,6 +992,8 @@ static void on_finished(em_tsched *ts, em_task *t, const em_msg_update *u)
     kill_attempts(ts, s, i, "another attempt of this partition finished");
     if (s->num_succeeded == s->n)
         make_zombie(s);
+    if (ts->ev.task_accums && u->accums.len)
+        ts->ev.task_accums(ts->ev.ctx, s, s->partitions[i], u->accums);
     if (ts->ev.task_succeeded)
         ts->ev.task_succeeded(ts->ev.ctx, s, s->partitions[i], e,
                               u->result);

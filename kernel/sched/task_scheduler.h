@@ -67,6 +67,12 @@ typedef struct em_tsched_events {
      * (why[0..cap) says why) and the attempt counts as FAILED. Nullable. */
     int (*check_result)(void *ctx, em_taskset *ts, uint32_t partition,
                         em_bytes result, char *why, size_t cap);
+    /* A FINISHED attempt the scheduler accepts as its partition's first
+     * success, just before task_succeeded: accums is the attempt's
+     * accumulator updates (runtime/accum_wire.h), borrowed, never empty.
+     * Nullable. */
+    void (*task_accums)(void *ctx, em_taskset *ts, uint32_t partition,
+                        em_bytes accums);
     /* The first successful attempt of ts's task for partition. result is
      * the task's result bytes (a map status for map stages), borrowed. */
     void (*task_succeeded)(void *ctx, em_taskset *ts, uint32_t partition,
@@ -141,6 +147,15 @@ void em_tsched_remove_shuffles(em_tsched *ts, const uint64_t *ids,
  */
 void em_tsched_remove_blocks(em_tsched *ts, const uint64_t *keys,
                              uint32_t n, const char *reason);
+/*
+ * The live executors, in the order they registered: up to cap of them
+ * into out (may be NULL when cap is 0); returns how many there are.
+ * Valid until the loop turn ends. Loop thread.
+ */
+uint32_t em_tsched_executors(em_tsched *ts, em_exec **out, uint32_t cap);
+/* Sends one encoded message (msg borrowed) to exec now, outside the
+ * batched LAUNCH / KILL traffic. Loop thread. */
+void em_exec_send(em_exec *e, const uint8_t *msg, size_t len);
 const char *em_exec_id(const em_exec *e);
 /* The block endpoint the executor registered ("" when none). */
 const char *em_exec_endpoint(const em_exec *e);

@@ -47,6 +47,14 @@ enum stmt_id {
     ST_INT_STAGES,
     ST_INT_TASKS,
     ST_NEXT_IDS,
+    ST_BLOCK_SET,
+    ST_BLOCK_REMOVE,
+    ST_BLOCK_REMOVE_EXEC,
+    ST_BLOCK_REMOVE_DATASET,
+    ST_BLOCK_REMOVE_APP,
+    ST_BLOCK_REMOVE_ALL,
+    ST_BCAST_SET,
+    ST_ACCUM_SET,
     ST_COUNT
 };
 
@@ -153,6 +161,36 @@ static const struct stmt_def {
                      "MAX((SELECT COALESCE(MAX(shuffle_id), 0) FROM shuffles), "
                      "(SELECT COALESCE(MAX(shuffle_id), 0) FROM map_outputs))",
                      2, 0},
+    [ST_BLOCK_SET] = {"INSERT INTO blocks(app_id, dataset, partition, "
+                      "executor_id, tier, bytes) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+                      "ON CONFLICT(app_id, dataset, partition, executor_id) "
+                      "DO UPDATE SET tier = excluded.tier, "
+                      "bytes = excluded.bytes",
+                      3, 1},
+    [ST_BLOCK_REMOVE] = {"DELETE FROM blocks WHERE app_id = ?1 AND "
+                         "dataset = ?2 AND partition = ?3 AND "
+                         "executor_id = ?4",
+                         3, 1},
+    [ST_BLOCK_REMOVE_EXEC] = {"DELETE FROM blocks WHERE executor_id = ?1",
+                              3, 1},
+    [ST_BLOCK_REMOVE_DATASET] = {"DELETE FROM blocks WHERE app_id = ?1 AND "
+                                 "dataset = ?2",
+                                 3, 1},
+    [ST_BLOCK_REMOVE_APP] = {"DELETE FROM blocks WHERE app_id = ?1", 3, 1},
+    [ST_BLOCK_REMOVE_ALL] = {"DELETE FROM blocks", 3, 1},
+    [ST_BCAST_SET] = {"INSERT INTO broadcasts(app_id, bcast_id, bytes, "
+                      "chunks, status) VALUES(?1, ?2, ?3, ?4, ?5) "
+                      "ON CONFLICT(app_id, bcast_id) DO UPDATE SET "
+                      "bytes = excluded.bytes, chunks = excluded.chunks, "
+                      "status = excluded.status",
+                      3, 1},
+    [ST_ACCUM_SET] = {"INSERT INTO accumulators(app_id, acc_id, name, kind, "
+                      "value) VALUES(?1, ?2, ?3, ?4, ?5) "
+                      "ON CONFLICT(app_id, acc_id) DO UPDATE SET "
+                      "name = excluded.name, kind = excluded.kind, "
+                      "value = excluded.value",
+                      3, 1},
 };
 
 struct em_store {
@@ -1194,4 +1232,142 @@ ember_status em_store_remove_files(const char *path, ember_error *err)
                                 strerror(errno));
     }
     return EMBER_OK;
+}
+
+ember_status em_store_broadcast_set(em_store *s, uint64_t app_id,
+                                    uint64_t bcast_id, uint64_t bytes,
+                                    uint32_t chunks, const char *status,
+                                    ember_error *err)
+{
+    static const char fn[] = "em_store_broadcast_set";
+    static const char *const statuses[] = {"live", "unpersisted",
+                                           "destroyed", NULL};
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_id(fn, "app_id", app_id, err)) ||
+        (rv = need_id(fn, "bcast_id", bcast_id, err)) ||
+        (rv = need_id(fn, "bytes", bytes, err)) ||
+        (rv = need_str(fn, "status", status, statuses, err)) ||
+        (rv = write_stmt(s, ST_BCAST_SET, fn, &st, err)))
+        return rv;
+    return run_write(s, st,
+                     bind_args(st, "iiiit", (int64_t)app_id,
+                               (int64_t)bcast_id, (int64_t)bytes,
+                               (int64_t)chunks, status),
+                     fn, NULL, err);
+}
+
+/* ---- blocks (schema 3) */
+
+ember_status em_store_block_set(em_store *s, uint64_t app_id,
+                                uint64_t dataset, uint32_t partition,
+                                const char *executor_id, const char *tier,
+                                uint64_t bytes, ember_error *err)
+{
+    static const char fn[] = "em_store_block_set";
+    static const char *const tiers[] = {"MEMORY", "DISK", "OFF_HEAP", NULL};
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_id(fn, "app_id", app_id, err)) ||
+        (rv = need_id(fn, "dataset", dataset, err)) ||
+        (rv = need_id(fn, "bytes", bytes, err)) ||
+        (rv = need_str(fn, "executor_id", executor_id, NULL, err)) ||
+        (rv = need_str(fn, "tier", tier, tiers, err)) ||
+        (rv = write_stmt(s, ST_BLOCK_SET, fn, &st, err)))
+        return rv;
+    return run_write(s, st,
+                     bind_args(st, "iiitti", (int64_t)app_id,
+                               (int64_t)dataset, (int64_t)partition,
+                               executor_id, tier, (int64_t)bytes),
+                     fn, NULL, err);
+}
+
+ember_status em_store_block_remove(em_store *s, uint64_t app_id,
+                                   uint64_t dataset, uint32_t partition,
+                                   const char *executor_id, ember_error *err)
+{
+    static const char fn[] = "em_store_block_remove";
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_id(fn, "app_id", app_id, err)) ||
+        (rv = need_id(fn, "dataset", dataset, err)) ||
+        (rv = need_str(fn, "executor_id", executor_id, NULL, err)) ||
+        (rv = write_stmt(s, ST_BLOCK_REMOVE, fn, &st, err)))
+        return rv;
+    return run_write(s, st,
+                     bind_args(st, "iiit", (int64_t)app_id, (int64_t)dataset,
+                               (int64_t)partition, executor_id),
+                     fn, NULL, err);
+}
+
+ember_status em_store_block_remove_executor(em_store *s,
+                                            const char *executor_id,
+                                            ember_error *err)
+{
+    static const char fn[] = "em_store_block_remove_executor";
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_str(fn, "executor_id", executor_id, NULL, err)) ||
+        (rv = write_stmt(s, ST_BLOCK_REMOVE_EXEC, fn, &st, err)))
+        return rv;
+    return run_write(s, st, bind_args(st, "t", executor_id), fn, NULL, err);
+}
+
+ember_status em_store_block_remove_dataset(em_store *s, uint64_t app_id,
+                                           uint64_t dataset, ember_error *err)
+{
+    static const char fn[] = "em_store_block_remove_dataset";
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_id(fn, "app_id", app_id, err)) ||
+        (rv = need_id(fn, "dataset", dataset, err)) ||
+        (rv = write_stmt(s, ST_BLOCK_REMOVE_DATASET, fn, &st, err)))
+        return rv;
+    return run_write(s, st,
+                     bind_args(st, "ii", (int64_t)app_id, (int64_t)dataset),
+                     fn, NULL, err);
+}
+
+ember_status em_store_block_remove_app(em_store *s, uint64_t app_id,
+                                       ember_error *err)
+{
+    static const char fn[] = "em_store_block_remove_app";
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_id(fn, "app_id", app_id, err)) ||
+        (rv = write_stmt(s, ST_BLOCK_REMOVE_APP, fn, &st, err)))
+        return rv;
+    return run_write(s, st, bind_args(st, "i", (int64_t)app_id), fn, NULL,
+                     err);
+}
+
+ember_status em_store_block_remove_all(em_store *s, ember_error *err)
+{
+    static const char fn[] = "em_store_block_remove_all";
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = write_stmt(s, ST_BLOCK_REMOVE_ALL, fn, &st, err)))
+        return rv;
+    return run_write(s, st, SQLITE_OK, fn, NULL, err);
+}
+
+/* ---- accumulators (schema 3) */
+
+ember_status em_store_accum_set(em_store *s, uint64_t app_id,
+                                uint64_t acc_id, const char *name,
+                                const char *kind, const char *value,
+                                ember_error *err)
+{
+    static const char fn[] = "em_store_accum_set";
+    sqlite3_stmt *st;
+    ember_status rv;
+    if ((rv = need_id(fn, "app_id", app_id, err)) ||
+        (rv = need_id(fn, "acc_id", acc_id, err)) ||
+        (rv = need_str(fn, "kind", kind, NULL, err)) ||
+        (rv = write_stmt(s, ST_ACCUM_SET, fn, &st, err)))
+        return rv;
+    return run_write(s, st,
+                     bind_args(st, "iittt", (int64_t)app_id, (int64_t)acc_id,
+                               name, kind, value),
+                     fn, NULL, err);
 }

@@ -283,4 +283,57 @@ void em_store_report(const char *source, uint64_t *errors, ember_status st,
  */
 ember_status em_store_remove_files(const char *path, ember_error *err);
 
+/*
+ * broadcasts (schema 3): records broadcast bcast_id of application app_id,
+ * bytes long in chunks pieces, with status "live", "unpersisted" or
+ * "destroyed" (EMBER_EINVAL otherwise); a second call for the same
+ * broadcast replaces its row. EMBER_EUNSUPPORTED below schema 3.
+ */
+ember_status em_store_broadcast_set(em_store *s, uint64_t app_id,
+                                    uint64_t bcast_id, uint64_t bytes,
+                                    uint32_t chunks, const char *status,
+                                    ember_error *err);
+
+/*
+ * blocks (schema 3): where the cached blocks of persisted datasets live.
+ * em_store_block_set records that executor_id holds partition `partition`
+ * of the application's dataset in tier "MEMORY", "DISK" or "OFF_HEAP"
+ * (EMBER_EINVAL otherwise), bytes long, replacing that executor's earlier
+ * row for the block. The removals forget one executor's copy of a block,
+ * everything an executor held, a dataset's blocks, an application's, or
+ * all rows; removing rows that are not there is not an error.
+ * EMBER_EUNSUPPORTED below schema 3.
+ */
+ember_status em_store_block_set(em_store *s, uint64_t app_id,
+                                uint64_t dataset, uint32_t partition,
+                                const char *executor_id, const char *tier,
+                                uint64_t bytes, ember_error *err);
+/* See em_store_block_set. */
+ember_status em_store_block_remove(em_store *s, uint64_t app_id,
+                                   uint64_t dataset, uint32_t partition,
+                                   const char *executor_id, ember_error *err);
+/* See em_store_block_set. */
+ember_status em_store_block_remove_executor(em_store *s,
+                                            const char *executor_id,
+                                            ember_error *err);
+/* See em_store_block_set. */
+ember_status em_store_block_remove_dataset(em_store *s, uint64_t app_id,
+                                           uint64_t dataset, ember_error *err);
+/* See em_store_block_set. */
+ember_status em_store_block_remove_app(em_store *s, uint64_t app_id,
+                                       ember_error *err);
+/* See em_store_block_set. */
+ember_status em_store_block_remove_all(em_store *s, ember_error *err);
+
+/*
+ * An application's accumulator (schema 3): its name (NULL: unnamed), kind
+ * ("int64", "double" or the merge function's name) and value as text (a
+ * number, or the JSON of a user value's record; NULL while it has none).
+ * Inserts or replaces the row (app_id, acc_id).
+ */
+ember_status em_store_accum_set(em_store *s, uint64_t app_id,
+                                uint64_t acc_id, const char *name,
+                                const char *kind, const char *value,
+                                ember_error *err);
+
 #endif /* EM_STATE_STORE_H */

@@ -577,6 +577,18 @@ static void job_result(void *ctx, uint64_t job_id, uint32_t partition,
     pthread_mutex_unlock(&j->c->mu);
 }
 
+/* The application's accumulator values, just before END (ACCUMS). */
+static void job_accums(void *ctx, uint64_t job_id, const uint8_t *values,
+                       size_t len)
+{
+    job *j = ctx;
+    char h[64];
+    snprintf(h, sizeof h, "{\"job_id\":%" PRIu64 "}", job_id);
+    pthread_mutex_lock(&j->c->mu);
+    send_locked(j->c, EM_CMSG_ACCUMS, j->req_id, h, values, len);
+    pthread_mutex_unlock(&j->c->mu);
+}
+
 static void job_end(void *ctx, uint64_t job_id, ember_status st,
                     const char *message)
 {
@@ -1175,7 +1187,7 @@ static ember_status on_submit(client *c, const em_cmsg *m, const json_t *h,
         .description = desc,
         .action = action,
         .action_len = action ? strlen(action) : 0,
-        .listener = {j, job_result, job_end},
+        .listener = {j, job_result, job_end, job_accums},
     };
     pthread_mutex_lock(&c->mu);
     st = em_kernel_submit(d->k, &spec, &j->job_id, err);
@@ -1261,6 +1273,52 @@ static ember_status on_unpersist(client *c, const em_cmsg *m,
     if ((st = em_kernel_unpersist(c->d->k, c->app_id, (uint64_t)id)) !=
         EMBER_OK)
         return ember_errorf(err, st, "UNPERSIST: %s", ember_status_name(st));
+    reply(c, EM_CMSG_OK, m->req_id, json_object(), NULL, 0);
+    return EMBER_OK;
+}
+
+/* BROADCAST: keeps a broadcast of the client's application (the body)
+ * for its executors to fetch. */
+static ember_status on_broadcast(client *c, const em_cmsg *m,
+                                 const json_t *h, ember_error *err)
+{
+    int64_t id = 0;
+    ember_status st = get_int(h, "BROADCAST", "id", 1, INT64_MAX, &id, err);
+    if (st != EMBER_OK)
+        return st;
+    if (!c->has_app)
+        return ember_errorf(err, EMBER_EINVAL, "BROADCAST: send HELLO first");
+    if ((st = em_server_broadcast_put(c->d->server, c->app_id, (uint64_t)id,
+                                      m->body.data, m->body.len, err)) !=
+        EMBER_OK)
+        return st;
+    reply(c, EM_CMSG_OK, m->req_id, json_object(), NULL, 0);
+    return EMBER_OK;
+}
+
+/* BROADCAST_DROP: unpersists or destroys one of the client's
+ * application's broadcasts (the executors are told before the OK). */
+static ember_status on_broadcast_drop(client *c, const em_cmsg *m,
+                                      const json_t *h, ember_error *err)
+{
+    int64_t id = 0;
+    const char *mode = NULL;
+    ember_status st = get_int(h, "BROADCAST_DROP", "id", 1, INT64_MAX, &id,
+                              err);
+    if (st == EMBER_OK)
+        st = get_str(h, "BROADCAST_DROP", "mode", 0, 16, &mode, err);
+    if (st != EMBER_OK)
+        return st;
+    int destroy = strcmp(mode, "destroy") == 0;
+    if (!destroy && strcmp(mode, "unpersist") != 0)
+        return ember_errorf(err, EMBER_EINVAL, "BROADCAST_DROP: header field "
+                            "'mode' must be \"unpersist\" or \"destroy\"");
+    if (!c->has_app)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "BROADCAST_DROP: send HELLO first");
+    if ((st = em_server_broadcast_drop(c->d->server, c->app_id, (uint64_t)id,
+                                       destroy, err)) != EMBER_OK)
+        return st;
     reply(c, EM_CMSG_OK, m->req_id, json_object(), NULL, 0);
     return EMBER_OK;
 }
@@ -1360,6 +1418,10 @@ static void handle_message(client *c, const uint8_t *data, size_t len)
     case EM_CMSG_STATUS: st = on_status(c, &m, h, &err); break;
     case EM_CMSG_LIST: st = on_list(c, &m, h, &err); break;
     case EM_CMSG_UNPERSIST: st = on_unpersist(c, &m, h, &err); break;
+    case EM_CMSG_BROADCAST: st = on_broadcast(c, &m, h, &err); break;
+    case EM_CMSG_BROADCAST_DROP:
+        st = on_broadcast_drop(c, &m, h, &err);
+        break;
     default:
         st = ember_errorf(&err, EMBER_EINVAL,
                           "%s is not a request (emberd sends it)", what);
@@ -1379,6 +1441,7 @@ static void handle_closed(client *c)
     if (c->has_app) {
         /* Cancels its running jobs; their ends drop their references. */
         em_kernel_app_close(d->k, c->app_id);
+        em_server_broadcast_app_close(d->server, c->app_id);
         c->has_app = 0;
     }
     pthread_mutex_lock(&c->mu);
@@ -1807,8 +1870,10 @@ void emberd_stop(emberd *d)
         while (em_u64map_next(&d->jobs, &pos, &id, NULL))
             em_kernel_cancel_job(d->k, id, "emberd is stopping");
         for (client *c = d->clients; c; c = c->next)
-            if (c->has_app)
+            if (c->has_app) {
                 em_kernel_app_close(d->k, c->app_id);
+                em_server_broadcast_app_close(d->server, c->app_id);
+            }
         pthread_mutex_unlock(&d->mu);
         em_server_call(d->server, nothing, NULL);
     }

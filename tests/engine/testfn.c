@@ -41,11 +41,40 @@
  *                                     "testfn.counted" (what a test reads
  *                                     to see whether a dataset was
  *                                     computed or served from a cache)
+ *   testfn.counted_file       MAP     identity, appending "<n>\n" per
+ *                                     batch of n records to the file its
+ *                                     argument names (the path's raw
+ *                                     bytes): the counting of
+ *                                     testfn.counted across executor
+ *                                     processes (block locations)
+ *   testfn.accum_add          MAP     identity, adding to accumulators per
+ *                                     record: the argument is (ID, MODE)
+ *                                     pairs, MODE "one" (accum_add_i64 1),
+ *                                     "int" (the record's first int),
+ *                                     "double" (it, as a double) or
+ *                                     "record" (accum_add of the record,
+ *                                     whose failure fails the task); the
+ *                                     status of the other adds is
+ *                                     ignored (the runtime fails the task)
+ *   testfn.accum_flaky        MAP     accum_add with the argument (DIR,
+ *                                     PARTITION, ID, MODE, ...): the first
+ *                                     attempt of partition PARTITION
+ *                                     fails with "flaky after adding"
+ *                                     once it has added (a marker file in
+ *                                     DIR makes it once across processes)
+ *   testfn.bcast_add          MAP     the int v -> (v + T[v mod n]), T
+ *                                     the broadcast whose id is the
+ *                                     argument (an int record), read as n
+ *                                     little-endian int64s; a failed
+ *                                     host->broadcast_value fails the task
+ *                                     with its message
  *
  * Threads: every function is safe to run in many tasks at once; state is
  * per task (open) or immutable.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -702,6 +731,281 @@ static ember_status counted_map(void *state, const ember_batch *in,
 static const ember_function_vtable counted_vt =
     MAP_VTABLE(counted_open, close_int, counted_map);
 
+/* ---- testfn.counted_file (block locations) ---------------------------- */
+
+static ember_status counted_file_open(const ember_host_api *host,
+                                      const uint8_t *arg, size_t arg_len,
+                                      void **state, ember_error *err)
+{
+    (void)host;
+    if (arg_len == 0 || arg_len > 4000 || memchr(arg, 0, arg_len))
+        return ember_errorf(err, EMBER_EINVAL, "testfn.counted_file: the "
+                            "argument must be a file path");
+    char *path = g_host->alloc(arg_len + 1);
+    if (!path)
+        return no_memory(err, "testfn.counted_file");
+    memcpy(path, arg, arg_len);
+    path[arg_len] = '\0';
+    *state = path;
+    return EMBER_OK;
+}
+
+static void counted_file_close(void *state)
+{
+    g_host->free(state);
+}
+
+static ember_status counted_file_map(void *state, const ember_batch *in,
+                                     ember_buf *out, uint64_t *out_count,
+                                     ember_error *err)
+{
+    char line[32];
+    int n = snprintf(line, sizeof line, "%llu\n",
+                     (unsigned long long)in->count);
+    /* one short O_APPEND write per batch: lines of many processes never
+     * interleave */
+    int fd = open(state, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (fd < 0 || write(fd, line, (size_t)n) != n) {
+        if (fd >= 0)
+            close(fd);
+        return ember_errorf(err, EMBER_EIO, "testfn.counted_file: cannot "
+                            "append to %s", (const char *)state);
+    }
+    close(fd);
+    return pass_through(in, out, out_count, err);
+}
+
+static const ember_function_vtable counted_file_vt =
+    MAP_VTABLE(counted_file_open, counted_file_close, counted_file_map);
+
+/* ---- testfn.accum_add / testfn.accum_flaky (accumulators) -------------- */
+
+#define ACCUM_MAX 8
+
+/* What to add: up to ACCUM_MAX (accumulator id, mode) pairs; for
+ * accum_flaky also the marker directory and the partition that fails. */
+typedef struct accum_state {
+    uint64_t id[ACCUM_MAX];
+    char mode[ACCUM_MAX]; /* 'o' one, 'i' int, 'd' double, 'r' record */
+    int n;
+    char dir[1024];
+    int64_t fail_partition;
+} accum_state;
+
+/* Reads the (ID, MODE) pairs of arg from element `from` on. */
+static ember_status accum_parse(const uint8_t *arg, size_t arg_len,
+                                size_t from, const char *fn,
+                                accum_state *st, ember_error *err)
+{
+    size_t count = 0;
+    if (!arg || ember_rec_validate(arg, arg_len, &count) != EMBER_OK ||
+        count < from + 2 || (count - from) % 2 != 0 ||
+        (count - from) / 2 > ACCUM_MAX)
+        return ember_errorf(err, EMBER_EINVAL, "testfn.%s: the argument "
+                            "must be (ID, MODE) pairs", fn);
+    for (size_t i = from; i < count; i += 2) {
+        ember_value id = {0}, mode = {0};
+        char m[8] = "";
+        if (ember_rec_get(arg, arg_len, i, &id) != EMBER_OK ||
+            ember_rec_get(arg, arg_len, i + 1, &mode) != EMBER_OK ||
+            id.type != EMBER_TYPE_INT || mode.type != EMBER_TYPE_STRING ||
+            mode.u.str.len >= sizeof m)
+            return ember_errorf(err, EMBER_EINVAL, "testfn.%s: bad (ID, "
+                                "MODE) pair", fn);
+        ember_rec_string_copy(&mode, m, sizeof m - 1);
+        char c = strcmp(m, "one") == 0      ? 'o'
+                 : strcmp(m, "int") == 0    ? 'i'
+                 : strcmp(m, "double") == 0 ? 'd'
+                 : strcmp(m, "record") == 0 ? 'r'
+                                            : 0;
+        if (!c)
+            return ember_errorf(err, EMBER_EINVAL, "testfn.%s: mode must be "
+                                "one, int, double or record", fn);
+        st->id[st->n] = (uint64_t)id.u.i64;
+        st->mode[st->n++] = c;
+    }
+    return EMBER_OK;
+}
+
+static ember_status accum_add_open(const ember_host_api *host,
+                                   const uint8_t *arg, size_t arg_len,
+                                   void **state, ember_error *err)
+{
+    (void)host;
+    accum_state *st = g_host->alloc(sizeof *st);
+    if (!st)
+        return no_memory(err, "testfn.accum_add");
+    memset(st, 0, sizeof *st);
+    st->fail_partition = -1;
+    ember_status s = accum_parse(arg, arg_len, 0, "accum_add", st, err);
+    if (s != EMBER_OK) {
+        g_host->free(st);
+        return s;
+    }
+    *state = st;
+    return EMBER_OK;
+}
+
+/* accum_flaky's argument: (DIR, PARTITION, ID, MODE, ...). */
+static ember_status accum_flaky_open(const ember_host_api *host,
+                                     const uint8_t *arg, size_t arg_len,
+                                     void **state, ember_error *err)
+{
+    (void)host;
+    ember_value dir = {0}, part = {0};
+    accum_state *st = g_host->alloc(sizeof *st);
+    if (!st)
+        return no_memory(err, "testfn.accum_flaky");
+    memset(st, 0, sizeof *st);
+    ember_status s = EMBER_OK;
+    if (!arg || ember_rec_get(arg, arg_len, 0, &dir) != EMBER_OK ||
+        ember_rec_get(arg, arg_len, 1, &part) != EMBER_OK ||
+        dir.type != EMBER_TYPE_STRING || part.type != EMBER_TYPE_INT ||
+        dir.u.str.len >= sizeof st->dir)
+        s = ember_errorf(err, EMBER_EINVAL, "testfn.accum_flaky: the "
+                         "argument must be (DIR, PARTITION, ID, MODE, ...)");
+    if (s == EMBER_OK) {
+        ember_rec_string_copy(&dir, st->dir, sizeof st->dir - 1);
+        st->fail_partition = part.u.i64;
+        s = accum_parse(arg, arg_len, 2, "accum_flaky", st, err);
+    }
+    if (s != EMBER_OK) {
+        g_host->free(st);
+        return s;
+    }
+    *state = st;
+    return EMBER_OK;
+}
+
+static void accum_close(void *state)
+{
+    g_host->free(state);
+}
+
+/* Adds what st says for one record; the host's status on failure. */
+static ember_status accum_one(void *ctx, const uint8_t *rec, size_t len,
+                              ember_error *err)
+{
+    const map_ctx *m = ctx;
+    const accum_state *st = (const accum_state *)m->st;
+    for (int k = 0; k < st->n; k++) {
+        int64_t v = 0;
+        ember_status s;
+        if (st->mode[k] == 'i' || st->mode[k] == 'd')
+            if (!first_int(rec, len, &v))
+                return ember_errorf(err, EMBER_EINVAL,
+                                    "testfn.accum_add: expected an int");
+        switch (st->mode[k]) {
+        case 'o': s = g_host->accum_add_i64(st->id[k], 1); break;
+        case 'i': s = g_host->accum_add_i64(st->id[k], v); break;
+        case 'd': s = g_host->accum_add_double(st->id[k], (double)v); break;
+        default: s = g_host->accum_add(st->id[k], rec, len, err); break;
+        }
+        /* accum_add_i64 / _double have no message: their failure is
+         * left to the runtime, which fails the attempt with its own */
+        if (s != EMBER_OK && st->mode[k] == 'r')
+            return s;
+    }
+    return EMBER_OK;
+}
+
+static ember_status accum_add_map(void *state, const ember_batch *in,
+                                  ember_buf *out, uint64_t *out_count,
+                                  ember_error *err)
+{
+    if (!EMBER_HOST_HAS(g_host, accum_add))
+        return ember_errorf(err, EMBER_EUNSUPPORTED,
+                            "testfn.accum_add: the host has no accumulators");
+    ember_status s = map_each(state, in, accum_one, out, out_count, err);
+    return s == EMBER_OK ? pass_through(in, out, out_count, err) : s;
+}
+
+/* As accum_add; then the first attempt that adds in the partition the
+ * argument names fails (marker file DIR/accum-flaky-P, O_EXCL: once per
+ * partition across processes). */
+static ember_status accum_flaky_map(void *state, const ember_batch *in,
+                                    ember_buf *out, uint64_t *out_count,
+                                    ember_error *err)
+{
+    const accum_state *st = state;
+    ember_status s = accum_add_map(state, in, out, out_count, err);
+    if (s != EMBER_OK || g_host->task_partition() != st->fail_partition)
+        return s;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/accum-flaky-%lld", st->dir,
+             (long long)st->fail_partition);
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    if (fd < 0)
+        return EMBER_OK; /* failed once already */
+    close(fd);
+    return ember_errorf(err, EMBER_EIO, "flaky after adding");
+}
+
+static const ember_function_vtable accum_add_vt =
+    MAP_VTABLE(accum_add_open, accum_close, accum_add_map);
+static const ember_function_vtable accum_flaky_vt =
+    MAP_VTABLE(accum_flaky_open, accum_close, accum_flaky_map);
+
+/* ---- testfn.bcast_add (broadcast) ------------------------------------- */
+
+static ember_status bcast_add_open(const ember_host_api *host,
+                                   const uint8_t *arg, size_t arg_len,
+                                   void **state, ember_error *err)
+{
+    (void)host;
+    return open_int(arg, arg_len, "bcast_add", 1, state, err);
+}
+
+/* The table of a bcast_add step, and where its output goes. */
+typedef struct bcast_ctx {
+    map_ctx m;
+    const uint8_t *table;
+    size_t n; /* int64s in it */
+} bcast_ctx;
+
+static ember_status bcast_add_one(void *ctx, const uint8_t *rec, size_t len,
+                                  ember_error *err)
+{
+    const bcast_ctx *b = ctx;
+    int64_t v;
+    if (!first_int(rec, len, &v))
+        return ember_errorf(err, EMBER_EINVAL,
+                            "testfn.bcast_add: expected an int");
+    int64_t i = v % (int64_t)b->n;
+    if (i < 0)
+        i += (int64_t)b->n;
+    uint64_t t = 0;
+    for (int k = 7; k >= 0; k--)
+        t = t << 8 | b->table[(size_t)i * 8 + (size_t)k];
+    if (emit_int(&b->m, v + (int64_t)t) != EMBER_OK)
+        return no_memory(err, "testfn.bcast_add");
+    return EMBER_OK;
+}
+
+static ember_status bcast_add_map(void *state, const ember_batch *in,
+                                  ember_buf *out, uint64_t *out_count,
+                                  ember_error *err)
+{
+    bcast_ctx b = {{out, out_count, state}, NULL, 0};
+    size_t len = 0;
+    if (!EMBER_HOST_HAS(g_host, broadcast_value))
+        return ember_errorf(err, EMBER_EUNSUPPORTED,
+                            "testfn.bcast_add: the host has no broadcasts");
+    /* every batch asks: the executor's copy answers after the first */
+    ember_status s = g_host->broadcast_value((uint64_t)*(int64_t *)state,
+                                             &b.table, &len, err);
+    if (s != EMBER_OK)
+        return s;
+    b.n = len / 8;
+    if (b.n == 0)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "testfn.bcast_add: the table is empty");
+    return each_record(in, bcast_add_one, &b, err);
+}
+
+static const ember_function_vtable bcast_add_vt =
+    MAP_VTABLE(bcast_add_open, close_int, bcast_add_map);
+
 /* ---- the plugin -------------------------------------------------------- */
 
 static const ember_component testfn_components[] = {
@@ -740,6 +1044,19 @@ static const ember_component testfn_components[] = {
                              "map: identity, counting records in a host "
                              "counter",
                              &counted_vt),
+    EMBER_FUNCTION_COMPONENT("counted_file",
+                             "map: identity, counting records in a file",
+                             &counted_file_vt),
+    EMBER_FUNCTION_COMPONENT("accum_add",
+                             "map: identity, adding to accumulators",
+                             &accum_add_vt),
+    EMBER_FUNCTION_COMPONENT("accum_flaky",
+                             "map: accum_add, failing one partition's "
+                             "first attempt after adding",
+                             &accum_flaky_vt),
+    EMBER_FUNCTION_COMPONENT("bcast_add",
+                             "map: v -> v + the broadcast table's T[v mod n]",
+                             &bcast_add_vt),
 };
 
 EMBER_PLUGIN(testfn, "0.1.0", "functions for the engine tests",

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifdef EMBER_FUZZ_REPLAY
 
 #define MUT_MAX 1024
-#define NSEEDS 8
+#define NSEEDS 10
 
 /* Seeds: valid messages, made with the encoder. */
 static uint8_t seed_mem[NSEEDS][MUT_MAX];
@@ -74,6 +74,7 @@ static em_fuzz_seed seeds[NSEEDS] = {
     {"submit", seed_mem[2], 0},      {"result", seed_mem[3], 0},
     {"end", seed_mem[4], 0},         {"plugin-put", seed_mem[5], 0},
     {"error", seed_mem[6], 0},       {"ok-empty", seed_mem[7], 0},
+    {"broadcast", seed_mem[8], 0},   {"broadcast-drop", seed_mem[9], 0},
 };
 
 static void put(size_t k, em_cmsg_type t, uint64_t req, const char *h,
@@ -112,6 +113,9 @@ static void make_seeds(void)
     put(6, EM_CMSG_ERROR, 0, "{\"status\":-1,\"message\":\"bad header\"}",
         NULL, 0);
     put(7, EM_CMSG_OK, 127, NULL, NULL, 0);
+    put(8, EM_CMSG_BROADCAST, 12, "{\"id\":3}", result, sizeof result);
+    put(9, EM_CMSG_BROADCAST_DROP, 13,
+        "{\"id\":3,\"mode\":\"destroy\"}", NULL, 0);
 }
 
 /* One edit of em_fuzz_edit, another type over the same bytes, or the
@@ -121,7 +125,7 @@ static void mutate(uint8_t *buf, size_t *n, size_t cap)
     static const uint8_t bytes[] = {0x00, 0x01, 0x02, 0x05, 0x06, 0x0F,
                                     0x10, 0x11, 0x12, 0x7F, 0x80, 0x81,
                                     0xFE, 0xFF, '{', '"'};
-    em_fuzz_mutate_envelope(buf, n, cap, seeds, NSEEDS, 0, 20, bytes,
+    em_fuzz_mutate_envelope(buf, n, cap, seeds, NSEEDS, 0, 23, bytes,
                             sizeof bytes);
 }
 

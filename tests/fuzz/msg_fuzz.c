@@ -155,6 +155,54 @@ static void check_singles(const uint8_t *data, size_t size,
             check_same(&b, data, size);
         }
     }
+    b.len = 0;
+    {
+        em_msg_bcast_fetch m;
+        ember_status s = em_msg_decode_bcast_fetch(data, size, &m, &err);
+        if (verdict(s, &err, head, type, EM_MSG_BCAST_FETCH, &m, sizeof m)) {
+            CHECK(em_msg_encode_bcast_fetch(&b, &m) == EMBER_OK);
+            check_same(&b, data, size);
+        }
+    }
+    b.len = 0;
+    {
+        em_msg_bcast_chunk m;
+        ember_status s = em_msg_decode_bcast_chunk(data, size, &m, &err);
+        if (verdict(s, &err, head, type, EM_MSG_BCAST_CHUNK, &m, sizeof m)) {
+            CHECK(m.outcome <= EM_BCAST_FAILED);
+            CHECK(m.outcome != EM_BCAST_OK ||
+                  (m.index < m.nchunks && m.data.len <= m.total));
+            check_view(m.data);
+            check_string(m.error);
+            CHECK(em_msg_encode_bcast_chunk(&b, &m) == EMBER_OK);
+            check_same(&b, data, size);
+        }
+    }
+    b.len = 0;
+    {
+        em_msg_replicate m;
+        ember_status s = em_msg_decode_replicate(data, size, &m, &err);
+        if (verdict(s, &err, head, type, EM_MSG_REPLICATE, &m, sizeof m)) {
+            check_string(m.level);
+            check_string(m.source_id);
+            check_string(m.source_endpoint);
+            CHECK(m.level.len > 0 && m.source_endpoint.len > 0);
+            CHECK(em_msg_encode_replicate(&b, &m) == EMBER_OK);
+            check_same(&b, data, size);
+        }
+    }
+    b.len = 0;
+    {
+        em_msg_block_stored m;
+        ember_status s = em_msg_decode_block_stored(data, size, &m, &err);
+        if (verdict(s, &err, head, type, EM_MSG_BLOCK_STORED, &m,
+                    sizeof m)) {
+            check_view(m.report);
+            CHECK(m.report.len > 0);
+            CHECK(em_msg_encode_block_stored(&b, &m) == EMBER_OK);
+            check_same(&b, data, size);
+        }
+    }
     ember_buf_release(&b);
 }
 
@@ -275,6 +323,28 @@ static void check_batches(const uint8_t *data, size_t size,
             check_same(&b, data, size);
         }
     }
+
+    b.len = 0;
+    {
+        em_bytes reason;
+        s = em_msg_remove_broadcast_open(data, size, &reason, &c, &err);
+        if (verdict(s, &err, head, type, EM_MSG_REMOVE_BROADCAST, NULL, 0)) {
+            char why[EM_MSG_STR_MAX + 1];
+            uint64_t app, id;
+            uint32_t n = c.remaining, i = 0;
+            check_string(reason);
+            CHECK(em_bytes_to_cstr(reason, why, sizeof why) == EMBER_OK);
+            CHECK(em_msg_remove_broadcast_begin(&bt, &b, why) == EMBER_OK);
+            while ((s = em_msg_remove_broadcast_next(&c, &app, &id)) ==
+                   EMBER_OK) {
+                CHECK(em_msg_remove_broadcast_add(&bt, app, id) == EMBER_OK);
+                i++;
+            }
+            CHECK(s == EMBER_END && i == n);
+            CHECK(em_msg_batch_finish(&bt) == EMBER_OK);
+            check_same(&b, data, size);
+        }
+    }
     ember_buf_release(&b);
 }
 
@@ -321,7 +391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in_hi = data + size;
     head = em_msg_type_of(data, size, &type, &err);
     if (head == EMBER_OK) {
-        CHECK(type >= EM_MSG_REGISTER && type <= EM_MSG_REMOVE_BLOCKS);
+        CHECK(type >= EM_MSG_REGISTER && type <= EM_MSG_BLOCK_STORED);
         CHECK(strcmp(em_msg_type_name(type), "UNKNOWN") != 0);
     } else {
         CHECK(head == EMBER_EINVAL || head == EMBER_EVERSION);
@@ -336,7 +406,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifdef EMBER_FUZZ_REPLAY
 
 #define MUT_MAX 1024
-#define NSEEDS 14
+#define NSEEDS 20
 
 /* Seeds: valid messages of every type, made with the encoders. */
 static uint8_t seed_mem[NSEEDS][MUT_MAX];
@@ -356,6 +426,12 @@ static em_fuzz_seed seeds[NSEEDS] = {
     {"commit-reply", seed_mem[11], 0},
     {"map-status", seed_mem[12], 0},
     {"map-status-empty", seed_mem[13], 0},
+    {"bcast-fetch", seed_mem[14], 0},
+    {"bcast-chunk", seed_mem[15], 0},
+    {"bcast-chunk-refused", seed_mem[16], 0},
+    {"remove-broadcast", seed_mem[17], 0},
+    {"replicate", seed_mem[18], 0},
+    {"block-stored", seed_mem[19], 0},
 };
 
 static em_bytes str_of(const char *s)
@@ -472,6 +548,38 @@ static void make_seeds(void)
         CHECK(em_map_status_encode(&b[k], NULL, 0) == EMBER_OK);
         k++;
     }
+    {
+        em_msg_bcast_fetch m = {3, 1, 2};
+        CHECK(em_msg_encode_bcast_fetch(&b[k++], &m) == EMBER_OK);
+    }
+    {
+        em_msg_bcast_chunk m = {3, 1, 2, EM_BCAST_OK, 3, 4000,
+                                UINT64_MAX, {blob, sizeof blob}, {NULL, 0}};
+        CHECK(em_msg_encode_bcast_chunk(&b[k++], &m) == EMBER_OK);
+        em_msg_bcast_chunk r = {3, 1, 0, EM_BCAST_DESTROYED, 0, 0, 0,
+                                {NULL, 0},
+                                str_of("Attempted to use broadcast 1 after "
+                                       "it was destroyed")};
+        CHECK(em_msg_encode_bcast_chunk(&b[k++], &r) == EMBER_OK);
+    }
+    {
+        CHECK(em_msg_remove_broadcast_begin(&bt, &b[k], "unpersisted") ==
+              EMBER_OK);
+        CHECK(em_msg_remove_broadcast_add(&bt, 3, 1) == EMBER_OK);
+        CHECK(em_msg_remove_broadcast_add(&bt, UINT64_MAX, 200) == EMBER_OK);
+        CHECK(em_msg_batch_finish(&bt) == EMBER_OK);
+        k++;
+    }
+    {
+        em_msg_replicate m = {3, 1, 2, str_of("MEMORY_ONLY_2"),
+                              str_of("exec-1"),
+                              str_of("ipc:///tmp/e1/blocks.sock")};
+        CHECK(em_msg_encode_replicate(&b[k++], &m) == EMBER_OK);
+    }
+    {
+        em_msg_block_stored m = {{blob, sizeof blob}};
+        CHECK(em_msg_encode_block_stored(&b[k++], &m) == EMBER_OK);
+    }
     CHECK(k == NSEEDS);
     for (i = 0; i < NSEEDS; i++)
         seeds[i].len = b[i].len;
@@ -483,7 +591,7 @@ static void mutate(uint8_t *buf, size_t *n, size_t cap)
 {
     static const uint8_t bytes[] = {0x00, 0x01, 0x02, 0x05, 0x06, 0x0F,
                                     0x10, 0x7F, 0x80, 0x81, 0xFE, 0xFF};
-    em_fuzz_mutate_envelope(buf, n, cap, seeds, NSEEDS, 1, 10, bytes,
+    em_fuzz_mutate_envelope(buf, n, cap, seeds, NSEEDS, 1, 18, bytes,
                             sizeof bytes);
 }
 

@@ -489,6 +489,145 @@ static void persist_and_unpersist_on_the_service(void **state)
     ember_session_close(s);
 }
 
+/* ---- broadcast through emberd (BROADCAST, BROADCAST_DROP) ---- */
+
+/* A broadcast table T[i] = k * i of n little-endian int64s on s. */
+static ember_broadcast *bcast_table(ember_session *s, int64_t k, size_t n)
+{
+    uint8_t *t = malloc(n * 8);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < 8; j++)
+            t[i * 8 + (size_t)j] = (uint8_t)((uint64_t)(k * (int64_t)i) >>
+                                             (8 * j));
+    ember_broadcast *b = NULL;
+    ember_error err = {0};
+    if (ember_broadcast_new(s, t, n * 8, &b, &err) != EMBER_OK)
+        fail_msg("broadcast: %s", err.msg);
+    free(t);
+    return b;
+}
+
+/* (1, 2, 3) through testfn.bcast_add of b, rendered. */
+static char *bcast_job(ember_session *s, const ember_broadcast *b,
+                       ember_status *st, char *why, size_t cap)
+{
+    static const int64_t v[] = {1, 2, 3};
+    uint8_t tmp[32];
+    ember_error err = {0};
+    ember_rdd *r = ember_map(ints(s, v, 3, 2),
+                             fn_int("testfn.bcast_add", tmp, sizeof tmp,
+                                    (int64_t)ember_broadcast_id(b)),
+                             &err);
+    assert_non_null(r);
+    ember_records out = {0};
+    *st = ember_collect(r, &out, &err);
+    snprintf(why, cap, "%s", err.msg);
+    char *text = *st == EMBER_OK ? render(&out) : NULL;
+    ember_records_free(&out);
+    return text;
+}
+
+/* Accumulators through the service: the values arrive (ACCUMS) before
+ * each job's END; an action's retried task counts once, a map counts
+ * each time it is computed. */
+static void accumulators_through_emberd(void **state)
+{
+    (void)state;
+    ember_session *s = open_on(g_svc.master, TESTFN_PLUGIN);
+    ember_error err = {0};
+    ember_accumulator *sum = NULL, *cnt = NULL, *prod = NULL;
+    assert_int_equal(ember_accumulator_new(s, "sum", "int64", &sum, &err),
+                     EMBER_OK);
+    assert_int_equal(ember_accumulator_new(s, NULL, "double", &cnt, &err),
+                     EMBER_OK);
+    assert_int_equal(ember_accumulator_new(s, NULL, "testfn.product", &prod,
+                                           &err),
+                     EMBER_OK);
+    uint8_t mem[128];
+    ember_buf a = ember_buf_fixed(mem, sizeof mem);
+    assert_int_equal(ember_rec_put_int(&a, (int64_t)ember_accumulator_id(sum)),
+                     EMBER_OK);
+    assert_int_equal(ember_rec_put_string(&a, "int", 3), EMBER_OK);
+    assert_int_equal(ember_rec_put_int(&a, (int64_t)ember_accumulator_id(cnt)),
+                     EMBER_OK);
+    assert_int_equal(ember_rec_put_string(&a, "double", 6), EMBER_OK);
+    assert_int_equal(ember_rec_put_int(&a, (int64_t)ember_accumulator_id(prod)),
+                     EMBER_OK);
+    assert_int_equal(ember_rec_put_string(&a, "record", 6), EMBER_OK);
+    ember_fn fn = {"testfn.accum_add", a.data, a.len};
+    ember_rdd *r = ember_map(ember_range(s, 1, 11, 1, 3, NULL), fn, &err);
+    assert_non_null(r);
+    uint64_t n = 0;
+    assert_int_equal(ember_count(r, &n, &err), EMBER_OK);
+    assert_int_equal(n, 10);
+    int64_t v = 0;
+    double d = 0;
+    assert_int_equal(ember_accumulator_int64(sum, &v, &err), EMBER_OK);
+    assert_int_equal(v, 55);
+    assert_int_equal(ember_accumulator_double(cnt, &d, &err), EMBER_OK);
+    assert_true(d == 55.0);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    assert_int_equal(ember_accumulator_value(prod, &rec, &len, &err),
+                     EMBER_OK);
+    ember_value pv = {0};
+    assert_int_equal(ember_rec_get(rec, len, 0, &pv), EMBER_OK);
+    assert_int_equal(pv.u.i64, 3628800);
+    free(rec);
+    /* a second action computes the map again: counted again */
+    assert_int_equal(ember_count(r, &n, &err), EMBER_OK);
+    assert_int_equal(ember_accumulator_int64(sum, &v, &err), EMBER_OK);
+    assert_int_equal(v, 110);
+    ember_session_close(s);
+}
+
+/* Two clients' broadcasts 1 are their own; unpersist refetches, destroy
+ * makes uses fail, on the service as in an embedded session. */
+static void broadcast_through_emberd(void **state)
+{
+    (void)state;
+    ember_session *s = open_on(g_svc.master, TESTFN_PLUGIN);
+    ember_session *s2 = open_on(g_svc.master, TESTFN_PLUGIN);
+    ember_broadcast *b = bcast_table(s, 10, 100);
+    ember_broadcast *b2 = bcast_table(s2, 100, 100);
+    assert_int_equal(ember_broadcast_id(b), 1);
+    assert_int_equal(ember_broadcast_id(b2), 1);
+    ember_status st;
+    char why[600];
+    ember_error err = {0};
+    for (int round = 0; round < 2; round++) {
+        char *t = bcast_job(s, b, &st, why, sizeof why);
+        if (st != EMBER_OK)
+            fail_msg("job %d: %s", round, why);
+        assert_string_equal(t, "[11] [22] [33]");
+        free(t);
+        t = bcast_job(s2, b2, &st, why, sizeof why);
+        if (st != EMBER_OK)
+            fail_msg("job %d of the second client: %s", round, why);
+        assert_string_equal(t, "[101] [202] [303]");
+        free(t);
+        if (round == 0 && ember_broadcast_unpersist(b, &err) != EMBER_OK)
+            fail_msg("unpersist: %s", err.msg);
+    }
+    assert_int_equal(ember_broadcast_destroy(b, &err), EMBER_OK);
+    assert_null(bcast_job(s, b, &st, why, sizeof why));
+    assert_int_not_equal(st, EMBER_OK);
+    assert_contains(why, "Attempted to use broadcast 1 after it was "
+                         "destroyed");
+    const uint8_t *d;
+    size_t len;
+    assert_int_equal(ember_broadcast_value(b, &d, &len, &err), EMBER_EINVAL);
+    /* the other application's broadcast 1 lives on */
+    char *t = bcast_job(s2, b2, &st, why, sizeof why);
+    if (st != EMBER_OK)
+        fail_msg("second client after the first destroyed: %s", why);
+    assert_string_equal(t, "[101] [202] [303]");
+    free(t);
+    ember_session_close(s);
+    ember_session_close(s2);
+}
+
 static void shipped_plugin_runs_on_the_service(void **state)
 {
     (void)state;
@@ -1156,6 +1295,8 @@ int main(void)
         cmocka_unit_test(three_clients_at_once),
         cmocka_unit_test(shipped_plugin_runs_on_the_service),
         cmocka_unit_test(persist_and_unpersist_on_the_service),
+        cmocka_unit_test(broadcast_through_emberd),
+        cmocka_unit_test(accumulators_through_emberd),
         cmocka_unit_test(hostile_messages_get_errors),
         cmocka_unit_test(cli_submit_status_list_kill),
         cmocka_unit_test(restart_finds_old_jobs),

@@ -344,6 +344,161 @@ EM_API const char *ember_rdd_storage_level(const ember_rdd *r);
  */
 EM_API ember_status ember_unpersist(ember_rdd *r, ember_error *err);
 
+/* ---- broadcast (docs/engine.md "Shared variables") --------------------- */
+
+/* A read-only value shipped to each executor once (Spark's Broadcast). */
+typedef struct ember_broadcast ember_broadcast;
+
+/*
+ * As Spark's SparkContext.broadcast: copies data[0..len) (opaque bytes,
+ * often an encoded record or a table the function parses; data may be
+ * NULL when len is 0) and hands it to the kernel, which keeps it in
+ * chunks of ember.broadcast.blockSize. A task reads it with
+ * host->broadcast_value(ember_broadcast_id(b), ...): the first use on an
+ * executor fetches it (chunk by chunk, each checked against its
+ * checksum), later uses on that executor read its copy. *out belongs to
+ * the session (freed when it closes). Errors: EMBER_EINVAL for a NULL or
+ * closed session, NULL out, or (ember://) a value over the 1 GiB a
+ * message to emberd carries; EMBER_ENOMEM; an error talking to emberd.
+ * Any thread.
+ */
+EM_API ember_status ember_broadcast_new(ember_session *s, const void *data,
+                                        size_t len, ember_broadcast **out,
+                                        ember_error *err);
+
+/* b's id (1, 2, ... per session): what functions pass to
+ * host->broadcast_value, e.g. through their argument. 0 for NULL. */
+EM_API uint64_t ember_broadcast_id(const ember_broadcast *b);
+
+/*
+ * The value on the driver: *data (borrowed, valid until b is destroyed or
+ * the session closes) and *len. EMBER_EINVAL for a NULL b and after
+ * ember_broadcast_destroy ("Attempted to use broadcast 3 after it was
+ * destroyed"). Any thread.
+ */
+EM_API ember_status ember_broadcast_value(const ember_broadcast *b,
+                                          const uint8_t **data, size_t *len,
+                                          ember_error *err);
+
+/*
+ * As Spark's Broadcast.unpersist: the executors drop their copies; the
+ * next use in a task fetches the value again. The driver keeps it. Jobs
+ * submitted after the call see its effect. EMBER_EINVAL after destroy;
+ * an error talking to emberd. Any thread.
+ */
+EM_API ember_status ember_broadcast_unpersist(ember_broadcast *b,
+                                              ember_error *err);
+
+/*
+ * As Spark's Broadcast.destroy: the value is dropped everywhere (driver,
+ * kernel, executors). Later ember_broadcast_value calls, and later uses
+ * in tasks (which then fail their job), are EMBER_EINVAL "Attempted to
+ * use broadcast 3 after it was destroyed". b stays valid as a handle
+ * until the session closes; destroying twice is fine. Any thread.
+ */
+EM_API ember_status ember_broadcast_destroy(ember_broadcast *b,
+                                            ember_error *err);
+
+/* ---- accumulators (docs/engine.md "Shared variables") ------------------ */
+
+/* A value tasks add to and the driver reads (Spark's AccumulatorV2). */
+typedef struct ember_accumulator ember_accumulator;
+
+/*
+ * A new accumulator of s, as Spark's SparkContext.longAccumulator /
+ * doubleAccumulator / register. kind is "int64" (adds wrap around, as
+ * Spark's LongAccumulator), "double", or "PLUGIN.FN" naming a REDUCE
+ * function (a plugin the session loaded) that merges two values (encoded
+ * records) into one; name may be NULL (unnamed). Named accumulators are
+ * written to the application's state (the accumulators table) at each
+ * job's end. Values start at 0 / 0.0 / nothing. Every job the session
+ * submits afterwards declares it, and its tasks add to it through
+ * host->accum_add_i64 / accum_add_double / accum_add with
+ * ember_accumulator_id(*out) (S17: an action's updates count once per
+ * partition, however often a task is retried or speculated; a
+ * transformation's count each time its stage runs). *out belongs to the
+ * session (freed when it closes). EMBER_EINVAL for a NULL session, kind
+ * or out, an unknown kind or a function that is not REDUCE-shaped, a name
+ * of 0 or over 1024 bytes. Any thread.
+ */
+EM_API ember_status ember_accumulator_new(ember_session *s, const char *name,
+                                          const char *kind,
+                                          ember_accumulator **out,
+                                          ember_error *err);
+
+/* a's id (1, 2, ... per session): what functions pass to host->accum_add*
+ * (e.g. through their argument). 0 for NULL. */
+EM_API uint64_t ember_accumulator_id(const ember_accumulator *a);
+
+/*
+ * The driver's view of an "int64" / "double" accumulator: its value after
+ * the last job of the session that ended (Spark: read on the driver after
+ * the action). EMBER_EINVAL for NULL or an accumulator of another kind.
+ * Any thread.
+ */
+EM_API ember_status ember_accumulator_int64(const ember_accumulator *a,
+                                            int64_t *v, ember_error *err);
+EM_API ember_status ember_accumulator_double(const ember_accumulator *a,
+                                             double *v, ember_error *err);
+
+/*
+ * Any kind's value as an encoded record (ember/record.h) in *rec
+ * (malloc'd, free it) and *len: int64 and double as a record of that one
+ * number; a user-defined accumulator as its merged record, or length 0
+ * while nothing was added. EMBER_EINVAL for NULL arguments, EMBER_ENOMEM.
+ * Any thread.
+ */
+EM_API ember_status ember_accumulator_value(const ember_accumulator *a,
+                                            uint8_t **rec, size_t *len,
+                                            ember_error *err);
+
+/* ---- checkpoints (docs/engine.md "Checkpoints") ------------------------ */
+
+/*
+ * As Spark's SparkContext.setCheckpointDir: dir (and its missing parents)
+ * is created; checkpoints then go to DIR/<a subdirectory unique to this
+ * call>/rdd-<id>/. The executors must see the same path (one host, or a
+ * shared file system). EMBER_EINVAL naming dir and the reason when it
+ * cannot be created or written. Any thread. Without a call, the first
+ * ember_checkpoint uses ember.checkpoint.dir when it is set.
+ */
+EM_API ember_status ember_set_checkpoint_dir(ember_session *s,
+                                             const char *dir,
+                                             ember_error *err);
+
+/*
+ * As Spark's RDD.checkpoint (SEMANTICS S22): marks r. After the first job
+ * that uses r completes, a job of its own writes every partition of r to
+ * files (computing r again, unless it is persisted and its blocks are
+ * there); from then on r reads its partitions from those files, with the
+ * same partition count and partitioner, and its lineage ends there (its
+ * ancestors are no longer computed for it). Only the nearest marked
+ * dataset on each path up a job's lineage is checkpointed by that job.
+ * A checkpoint job that fails makes the action fail with its message; r
+ * stays marked and the next job tries again. Marking a marked or
+ * checkpointed dataset does nothing. EMBER_EINVAL "checkpoint directory
+ * has not been set (ember_set_checkpoint_dir)" without a directory.
+ * Any thread.
+ */
+EM_API ember_status ember_checkpoint(ember_rdd *r, ember_error *err);
+
+/*
+ * As Spark's RDD.localCheckpoint: persists r at MEMORY_AND_DISK (or, when
+ * it is persisted, at its level made to use disk: MEMORY_ONLY becomes
+ * MEMORY_AND_DISK, ...; later ember_persist calls may change the level the
+ * same way, the one exception to the level rule) and marks it; after the
+ * first job that uses it, every partition is put in a block manager and
+ * r's lineage is truncated as with ember_checkpoint. Faster but not fault
+ * tolerant: a partition whose block is lost (with its executor, or by
+ * ember_unpersist) makes later jobs fail with "Checkpoint block rdd_3_0
+ * not found! ...". Any thread.
+ */
+EM_API ember_status ember_local_checkpoint(ember_rdd *r, ember_error *err);
+
+/* 1 once r's checkpoint (either kind) is written and its lineage
+ * truncated, else 0 (also for NULL). Any thread. */
+EM_API int ember_rdd_is_checkpointed(const ember_rdd *r);
+
 /* ---- actions ---------------------------------------------------------- */
 
 /* Records a driver owns: a batch in malloc'd memory. */
@@ -474,6 +629,11 @@ typedef void (*ember_plan_emit_fn)(void *ctx, const char *json_line);
  * status; a failing action with its status and "job.json: action 2
  * (collect of dataset 5): <the task's message>" (actions count from 0).
  * Lines of the actions before the failing one have been emitted.
+ * A file's "accumulators" are made in s before its datasets (ids as the
+ * file gives them: EMBER_EEXIST when s has one already); after the last
+ * action each one's value is written to stderr as "accumulator NAME =
+ * VALUE" (NAME its name, else its id; VALUE as JSON, null while a
+ * user-defined one has none).
  * Threads: as the session; emit runs on the calling thread.
  */
 EM_API ember_status ember_plan_run(ember_session *s, const char *json,

@@ -16,12 +16,20 @@
 ember_status shuf_errno(const shuf_mgr *m, ember_error *err, int e,
                         const char *what, const char *path)
 {
-    char text[128];
+    char text[160];
     ember_status code;
     if (strerror_r(e, text, sizeof text) != 0)
         snprintf(text, sizeof text, "error %d", e);
     switch (e) {
     case ENOENT: code = EMBER_ENOTFOUND; break;
+    case EFBIG:
+        /* strerror's "File too large" alone reads as a fault of the data;
+         * it is the process's file size limit that is full */
+        code = EMBER_EIO;
+        snprintf(text + strlen(text), sizeof text - strlen(text),
+                 " (over the process's file size limit, RLIMIT_FSIZE / "
+                 "ulimit -f)");
+        break;
     case ENOSPC:
 #ifdef EDQUOT
     case EDQUOT:

@@ -41,6 +41,11 @@ typedef struct em_job_listener {
      * EMBER_ENOSPC results over ember.driver.maxResultSize). Nullable. */
     void (*end)(void *ctx, uint64_t job_id, ember_status status,
                 const char *message);
+    /* Just before end, when the job's application declared accumulators:
+     * the values of all of them as the kernel merged them so far (a wire
+     * blob, runtime/accum_wire.h), borrowed for the call. Nullable. */
+    void (*accums)(void *ctx, uint64_t job_id, const uint8_t *values,
+                   size_t len);
 } em_job_listener;
 
 /* Clock for tests: monotonic microseconds. */

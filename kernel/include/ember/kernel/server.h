@@ -58,4 +58,32 @@ EM_API uint32_t em_master_slots(const char *master, long *failures);
  * manager, destroys the kernel. NULL-safe. */
 EM_API void em_server_stop(em_server *s);
 
+/* ---- broadcasts (kernel/bcast/bcast.h) ---- */
+
+/*
+ * Keeps a copy of data[0..len) as broadcast id of application app, in
+ * chunks of ember.broadcast.blockSize, for executors to fetch (they ask
+ * this server's executor endpoint, which answers on its own threads).
+ * EMBER_EEXIST when app has that id already, EMBER_ENOMEM.
+ */
+EM_API ember_status em_server_broadcast_put(em_server *s, uint64_t app,
+                                            uint64_t id, const void *data,
+                                            size_t len, ember_error *err);
+
+/*
+ * Unpersists (destroy 0: executors drop their copies, the next use
+ * fetches again) or destroys (everything goes; later fetches fail with
+ * "Attempted to use broadcast ID after it was destroyed") a broadcast of
+ * app. Returns once every executor connection has been sent its
+ * REMOVE_BROADCAST (so a job submitted afterwards comes after it).
+ * Errors as em_bcast_drop.
+ */
+EM_API ember_status em_server_broadcast_drop(em_server *s, uint64_t app,
+                                             uint64_t id, int destroy,
+                                             ember_error *err);
+
+/* Forgets every broadcast of app and tells the executors (for an
+ * application that closes). */
+EM_API void em_server_broadcast_app_close(em_server *s, uint64_t app);
+
 #endif /* EMBER_KERNEL_SERVER_H */
