@@ -56,8 +56,9 @@
  * tier, against the memory budget; use_off_heap: kept in the off-heap tier
  * instead (Spark's OFF_HEAP is memory in off-heap mode); use_disk: kept on
  * the disk tier when memory cannot hold it; serialized: kept encoded
- * (Spark's deserialized == false). replication (1..3) is only recorded:
- * the executor sends replicas.
+ * (Spark's deserialized == false). replication (1..3): how many
+ * executors should hold the block; the block manager stores one copy, and
+ * the kernel asks other executors for the rest (runtime/block_replicate.h).
  */
 typedef struct em_storage_level {
     bool use_memory;
