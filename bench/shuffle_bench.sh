@@ -31,30 +31,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--shared DIR] [--data DIR] [--master URL] [--runs N]" >&2; exit 2 ;;
   esac
 done
-mkdir -p "$DATA"
-cc -O2 -std=c99 -ffp-contract=off -o "$DATA/datagen" "$SHARED/datagen/datagen.c" -lm
-cc -O2 -pthread -o "$DATA/bl" "$SHARED/baselines/bl.c" -lm
+. "$ROOT/bench/bench_lib.sh"
+tools "$SHARED" "$DATA"
 [ -f "$DATA/text_1g.txt" ] || "$DATA/datagen" text -o "$DATA/text_1g.txt"
 [ -f "$DATA/tera_10m.dat" ] || "$DATA/datagen" terasort -o "$DATA/tera_10m.dat"
-
-# run NAME IMPL CMD...: times CMD, prints a JSON line, remembers seconds.
-# A sync first: the previous run's unflushed output would slow this one.
-declare -A SECS
-run() {
-  local name=$1 impl=$2; shift 2
-  sync
-  local t; t=$(mktemp)
-  /usr/bin/time -f '%e %M' -o "$t" "$@" > /dev/null
-  read -r s kb < "$t"; rm -f "$t"
-  SECS[$name/$impl]="${SECS[$name/$impl]:-} $s"
-  printf '{"bench":"%s","impl":"%s","seconds":%s,"peak_rss_mib":%d}\n' \
-    "$name" "$impl" "$s" $((kb / 1024))
-}
-# median NAME/IMPL: the median of its runs' seconds.
-median() {
-  tr ' ' '\n' <<< "${SECS[$1]}" | sed '/^$/d' | sort -n |
-    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 OUT=$DATA/out
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -70,7 +50,6 @@ for ((i = 0; i < RUNS; i++)); do
     fi
   fi
 done
-ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.2f (%s s / %s s)", a / b, a, b }'; }
 echo "wordcount ember/bl: $(ratio wordcount/ember wordcount/bl)"
 if [ -n "${SECS[terasort/ember]:-}" ]; then
   echo "terasort ember/bl: $(ratio terasort/ember terasort/bl)"

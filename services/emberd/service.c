@@ -744,6 +744,28 @@ static ember_status job_json(emberd *d, uint64_t id, json_t **out,
         goto fail;
     sqlite3_finalize(s);
     json_object_set_new(tasks, "total", json_integer((json_int_t)total));
+    /* the application's named accumulators, as the kernel last merged
+     * them (docs/engine.md "Accumulators") */
+    json_t *accs = json_array();
+    json_object_set_new(j, "accumulators", accs);
+    if (sqlite3_prepare_v2(d->ro,
+                           "SELECT acc_id, name, kind, value FROM"
+                           " accumulators WHERE app_id = (SELECT app_id FROM"
+                           " jobs WHERE job_id = ?) AND name IS NOT NULL"
+                           " ORDER BY acc_id",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+    static const char *const acc_cols[] = {"id", "name", "kind", "value"};
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        for (int i = 0; o && i < 4; i++)
+            json_object_set_new(o, acc_cols[i], col_json(s, i));
+        json_array_append_new(accs, o);
+    }
+    if (rc != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(s);
     *out = j;
     return EMBER_OK;
 fail:

@@ -1020,6 +1020,41 @@ static void cli_submit_status_list_kill(void **state)
     assert_contains(r.out, "\"stages\":[{");
     assert_contains(r.out, "\"success\":3");
     assert_contains(r.out, "\"total\":3");
+    assert_contains(r.out, "\"accumulators\":[]");
+
+    /* a job's status shows its application's named accumulators */
+    char accp[300];
+    snprintf(accp, sizeof accp, "%s-accum.json", g_svc.state);
+    f = fopen(accp, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"ember_plan\": 1, \"plugins\": [\"%s\"],"
+            " \"accumulators\": [{\"id\": 7, \"kind\": \"int64\","
+            " \"name\": \"records seen\"}],"
+            " \"datasets\": [{\"id\": 0, \"op\": \"range\","
+            " \"partitions\": 3, \"args\": {\"start\": 0, \"end\": 30}}],"
+            " \"actions\": [{\"action\": \"foreach\", \"dataset\": 0,"
+            " \"fn\": {\"name\": \"testfn.accum_add\","
+            " \"value\": [7, \"one\"]}}]}\n",
+            TESTFN_PLUGIN);
+    fclose(f);
+    const char *asub[] = {"ember", "submit", "--master", m, accp, NULL};
+    ember_cli(&r, asub);
+    if (r.status != 0)
+        fail_msg("submit: %d: %s", r.status, r.err);
+    assert_contains(r.err, "accumulator records seen = 30");
+    ember_cli(&r, list);
+    assert_int_equal(r.status, 0);
+    const char *last = strstr(r.out, "\"job_id\":"), *q = last;
+    while (q && (q = strstr(q + 1, "\"job_id\":")) != NULL)
+        last = q;
+    assert_non_null(last);
+    snprintf(idtext, sizeof idtext, "job-%ld", strtol(last + 9, NULL, 10));
+    ember_cli(&r, status);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"accumulators\":[{\"id\":7,\"name\":"
+                           "\"records seen\",\"kind\":\"int64\","
+                           "\"value\":\"30\"}]");
 
     /* a long job, killed from another process */
     char longp[300], out[300], errf[300];
