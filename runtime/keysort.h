@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct em_keyref {
     uint64_t prefix;    /* first 8 key bytes, big-endian, zero padded */
@@ -36,5 +37,15 @@ void em_keysort(em_keyref *refs, em_keyref *tmp, size_t n);
 
 /* memcmp order of two keys, shorter prefix first: <0, 0, >0. */
 int em_key_compare(const em_keyref *a, const em_keyref *b);
+
+/* Whether two refs with their prefixes filled hold the same key: the
+ * prefixes and lengths decide most pairs without reading the keys. */
+static inline int em_key_equal(const em_keyref *a, const em_keyref *b)
+{
+    if (a->prefix != b->prefix || a->klen != b->klen)
+        return 0;
+    return a->klen <= 8 ||
+           memcmp(a->key + 8, b->key + 8, a->klen - 8) == 0;
+}
 
 #endif /* EM_RUNTIME_KEYSORT_H */

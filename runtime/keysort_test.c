@@ -1,5 +1,6 @@
 /* Unit tests of em_keysort: against a comparison sort (key bytes, then the
- * original order) for small and large inputs whose keys are spread,
+ * original order), and of em_key_equal against em_key_compare, for small
+ * and large inputs whose keys are spread,
  * share long prefixes, repeat, are shorter than the 8-byte prefix, or use
  * few byte values (buckets of every size). */
 #include <setjmp.h>
@@ -74,6 +75,13 @@ static void check(size_t n, enum shape sh)
         if (refs[i].seq != want[i].seq)
             fail_msg("%zu refs, shape %d: position %zu holds ref %u, "
                      "expected %u", n, (int)sh, i, refs[i].seq, want[i].seq);
+    /* em_key_equal agrees with em_key_compare on neighbours (equal ones
+     * and the closest unequal ones) */
+    for (size_t i = 1; i < n; i++)
+        if (em_key_equal(&refs[i - 1], &refs[i]) !=
+            (em_key_compare(&refs[i - 1], &refs[i]) == 0))
+            fail_msg("%zu refs, shape %d: em_key_equal disagrees at %zu", n,
+                     (int)sh, i);
     free(refs);
     free(tmp);
     free(want);

@@ -511,7 +511,7 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
             size_t a = 0;
             while (a < n) {
                 size_t b = a + 1;
-                while (b < n && em_key_compare(&refs[a], &refs[b]) == 0)
+                while (b < n && em_key_equal(&refs[a], &refs[b]))
                     b++;
                 for (size_t x = a, y = b - 1; x < y; x++, y--) {
                     em_keyref t = refs[x];
@@ -530,7 +530,7 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
         size_t a = 0;
         while (s == EMBER_OK && a < n) {
             size_t b = a + 1;
-            while (b < n && em_key_compare(&refs[a], &refs[b]) == 0)
+            while (b < n && em_key_equal(&refs[a], &refs[b]))
                 b++;
             group g = {refs, a, b, {0}};
             /* within a group refs are in seq order, so inputs ascend */
