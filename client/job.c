@@ -34,7 +34,8 @@ static void on_result(void *ctx, uint64_t job_id, uint32_t partition,
             continue;
         p->data = malloc(len ? len : 1);
         if (p->data) {
-            memcpy(p->data, data, len);
+            if (len) /* an empty result may come without bytes (NULL) */
+                memcpy(p->data, data, len);
             p->len = len;
             p->have = 1;
             res->order[res->ndone++] = i;

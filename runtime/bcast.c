@@ -49,6 +49,7 @@ struct em_bcast_cache {
     char *executor_id;
     em_bcast_send_fn send;
     void *ctx;
+    int64_t timeout_ms; /* for one chunk's answer; 0 = none */
     uint32_t fetches_ctr, refetches_ctr;
     int have_ctrs;
 };
@@ -87,7 +88,8 @@ static void unlink_entry(em_bcast_cache *c, entry *e)
 
 ember_status em_bcast_cache_create(em_bcast_cache **out,
                                    const char *executor_id,
-                                   em_bcast_send_fn send, void *ctx)
+                                   int64_t timeout_ms, em_bcast_send_fn send,
+                                   void *ctx)
 {
     *out = NULL;
     em_bcast_cache *c = calloc(1, sizeof *c);
@@ -102,6 +104,7 @@ ember_status em_bcast_cache_create(em_bcast_cache **out,
     pthread_cond_init(&c->cv, NULL);
     c->send = send;
     c->ctx = ctx;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
     const ember_host_api *h = em_host_api();
     c->have_ctrs =
         h->counter_register("ember.broadcast.fetches", &c->fetches_ctr) ==
@@ -145,8 +148,18 @@ static void wait_a_while(em_bcast_cache *c)
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Asks the kernel for chunk index of e and waits for the answer, which
- * is then in e->ans (until the next ask). mu not held. */
+ * is then in e->ans (until the next ask); gives up after c->timeout_ms
+ * (a kernel that never answers must not hold the task forever; a late
+ * answer then finds nobody asking and is dropped). mu not held. */
 static ember_status ask(em_bcast_cache *c, entry *e, uint32_t index,
                         atomic_int *cancel, ember_error *err)
 {
@@ -171,12 +184,25 @@ static ember_status ask(em_bcast_cache *c, entry *e, uint32_t index,
                             "cannot ask the kernel for it: %s", e->id,
                             c->executor_id, ember_status_name(s));
     }
+    int64_t deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+    int timed_out = 0;
     while (!e->answered && !c->stopping &&
-           !(cancel && atomic_load(cancel)))
+           !(cancel && atomic_load(cancel))) {
+        if (deadline && now_ms() >= deadline) {
+            timed_out = 1;
+            break;
+        }
         wait_a_while(c);
+    }
     int answered = e->answered;
     e->asking = 0;
     pthread_mutex_unlock(&c->mu);
+    if (!answered && timed_out)
+        return ember_errorf(err, EMBER_ETIMEDOUT, "broadcast %" PRIu64
+                            " chunk %" PRIu32 ": executor %s had no answer "
+                            "from the kernel within %" PRId64 " ms "
+                            "(ember.network.timeout)", e->id, index,
+                            c->executor_id, c->timeout_ms);
     if (!answered)
         return ember_errorf(err, EMBER_ECANCELED, "broadcast %" PRIu64
                             ": fetch cancelled", e->id);
@@ -225,10 +251,12 @@ static ember_status fetch(em_bcast_cache *c, entry *e, atomic_int *cancel,
                     break;
                 }
             }
-            /* every chunk but the last is as long as the first; the last
-             * ends the value */
+            /* every chunk but the last is as long as the first and lies
+             * inside the value (the copy goes into a buffer of total
+             * bytes); the last ends the value */
             uint64_t at = (uint64_t)i * block;
             int fits = a->nchunks == n && a->total == total &&
+                       at <= total && a->data.len <= total - at &&
                        (i + 1 < n ? a->data.len == block
                                   : at + a->data.len == total);
             if (!fits) {

@@ -40,10 +40,14 @@ typedef ember_status (*em_bcast_send_fn)(void *ctx, const uint8_t *msg,
                                          size_t len);
 
 /* An empty cache whose fetches go out through send(ctx, ...). executor_id
- * (copied) names the executor in messages. EMBER_ENOMEM. */
+ * (copied) names the executor in messages. timeout_ms (the executor's
+ * ember.network.timeout; 0 = none) bounds the wait for each chunk's
+ * answer: a kernel that never answers fails the use with EMBER_ETIMEDOUT
+ * instead of holding the task. EMBER_ENOMEM. */
 ember_status em_bcast_cache_create(em_bcast_cache **out,
                                    const char *executor_id,
-                                   em_bcast_send_fn send, void *ctx);
+                                   int64_t timeout_ms, em_bcast_send_fn send,
+                                   void *ctx);
 
 /* The executor is stopping: fetches and waits in progress end with
  * EMBER_ECANCELED, and so do later gets. Any thread. */
@@ -60,8 +64,9 @@ void em_bcast_cache_destroy(em_bcast_cache *c);
  * task's cancel flag, checked while waiting. Errors: EMBER_ENOTFOUND
  * (unknown broadcast), EMBER_EINVAL ("Attempted to use broadcast 3 after
  * it was destroyed"), EMBER_EIO (a chunk failed its checksum twice, or
- * the kernel's answers do not fit together), EMBER_ECANCELED (task
- * cancelled, executor stopping), EMBER_ENOMEM, or what send returned.
+ * the kernel's answers do not fit together), EMBER_ETIMEDOUT (no answer
+ * within the cache's timeout), EMBER_ECANCELED (task cancelled, executor
+ * stopping), EMBER_ENOMEM, or what send returned.
  */
 ember_status em_bcast_cache_get(em_bcast_cache *c, uint64_t app, uint64_t id,
                                 atomic_int *cancel, const uint8_t **data,

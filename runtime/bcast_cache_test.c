@@ -5,8 +5,10 @@
  * thread of its own, optionally corrupting chunks on the way. Covers
  * assembling chunks, one fetch per executor however many tasks ask, a
  * chunk that fails its checksum once (fetched again) or twice (EIO), the
- * kernel's refusals, REMOVE_BROADCAST while a task holds the copy, and
- * stopping or cancelling a task that waits.
+ * kernel's refusals, REMOVE_BROADCAST while a task holds the copy,
+ * stopping or cancelling a task that waits, a kernel that never answers
+ * (the cache's timeout) and chunks that claim more bytes than the value
+ * has.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +37,7 @@ typedef struct fake {
     em_bcast_cache *cache;
     int async;         /* answer on the responder thread */
     int silent;        /* never answer */
+    int forged;        /* answer chunks of 8 bytes of a 10-byte value */
     uint32_t corrupt_index; /* chunk to corrupt ... */
     int corrupt_times;      /* ... this many more times */
     int asked;              /* BCAST_FETCHes seen */
@@ -76,6 +79,28 @@ static void answer(fake *f, const uint8_t *msg, size_t len)
     ember_buf_release(&out);
 }
 
+/* Answers a request with a chunk that does not fit its value: 3 chunks,
+ * 10 bytes in all, and every chunk 8 bytes (with a right checksum). */
+static void answer_forged(fake *f, const uint8_t *msg, size_t len)
+{
+    em_msg_bcast_fetch req;
+    assert_int_equal(em_msg_decode_bcast_fetch(msg, len, &req, NULL),
+                     EMBER_OK);
+    static const uint8_t eight[8] = "abcdefgh";
+    em_msg_bcast_chunk c = {.app = req.app,
+                            .bcast_id = req.bcast_id,
+                            .index = req.index,
+                            .outcome = EM_BCAST_OK,
+                            .nchunks = 3,
+                            .total = 10,
+                            .checksum = em_bcast_checksum(eight, 8),
+                            .data = {eight, 8}};
+    ember_buf out = ember_buf_heap();
+    assert_int_equal(em_msg_encode_bcast_chunk(&out, &c), EMBER_OK);
+    em_bcast_cache_on_chunk(f->cache, out.data, out.len);
+    ember_buf_release(&out);
+}
+
 static ember_status fake_send(void *ctx, const uint8_t *msg, size_t len)
 {
     fake *f = ctx;
@@ -89,7 +114,9 @@ static ember_status fake_send(void *ctx, const uint8_t *msg, size_t len)
         pthread_cond_signal(&f->cv);
     }
     pthread_mutex_unlock(&f->mu);
-    if (!async && !silent)
+    if (f->forged)
+        answer_forged(f, msg, len);
+    else if (!async && !silent)
         answer(f, msg, len);
     return EMBER_OK;
 }
@@ -130,7 +157,7 @@ static int setup(void **state)
             EMBER_OK ||
         em_bcast_put(f->kernel, APP, 1, value, VALUE_LEN, NULL) !=
             EMBER_OK ||
-        em_bcast_cache_create(&f->cache, "exec-1", fake_send, f) != EMBER_OK)
+        em_bcast_cache_create(&f->cache, "exec-1", 0, fake_send, f) != EMBER_OK)
         return -1;
     *state = f;
     return 0;
@@ -361,6 +388,50 @@ static void test_cancel_and_stop(void **state)
     assert_string_equal(err.msg, "broadcast 1: executor exec-1 is stopping");
 }
 
+/* A kernel that never answers: the use fails once the cache's timeout
+ * (ember.network.timeout on an executor) has passed, saying so, and is
+ * not remembered: the next use asks again. */
+static void test_silent_kernel_times_out(void **state)
+{
+    fake *f = *state;
+    em_bcast_cache_destroy(f->cache);
+    assert_int_equal(
+        em_bcast_cache_create(&f->cache, "exec-1", 50, fake_send, f),
+        EMBER_OK);
+    f->silent = 1;
+    const uint8_t *d;
+    size_t n;
+    ember_error err = {0};
+    assert_int_equal(em_bcast_cache_get(f->cache, APP, 1, NULL, &d, &n,
+                                        &err),
+                     EMBER_ETIMEDOUT);
+    assert_string_equal(err.msg, "broadcast 1 chunk 0: executor exec-1 had "
+                                 "no answer from the kernel within 50 ms "
+                                 "(ember.network.timeout)");
+    assert_int_equal(em_bcast_cache_get(f->cache, APP, 1, NULL, &d, &n,
+                                        &err),
+                     EMBER_ETIMEDOUT);
+    assert_int_equal(f->asked, 2);
+    em_bcast_cache_task_end(f->cache);
+}
+
+/* Chunks whose lengths run past the value's total are refused before
+ * anything is copied (EIO), not written past the copy's end. */
+static void test_chunks_past_total(void **state)
+{
+    fake *f = *state;
+    f->forged = 1;
+    const uint8_t *d;
+    size_t n;
+    ember_error err = {0};
+    assert_int_equal(em_bcast_cache_get(f->cache, APP, 1, NULL, &d, &n,
+                                        &err),
+                     EMBER_EIO);
+    assert_string_equal(err.msg, "broadcast 1 chunk 1: the kernel's answer "
+                                 "does not fit the chunks before it");
+    em_bcast_cache_task_end(f->cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +442,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_stop, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_silent_kernel_times_out, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_chunks_past_total, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

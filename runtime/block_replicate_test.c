@@ -21,76 +21,9 @@
 #include "ember/batch.h"
 #include "runtime/block_replicate.h"
 #include "runtime/fetch.h"
+#include "runtime/test_memtier.h"
 
-/* ---- a memory tier: blocks in a list (the manager serializes calls) */
-
-typedef struct mblock {
-    char id[48];
-    ember_buf data;
-    uint64_t count;
-    struct mblock *next;
-} mblock;
-
-typedef struct memtier {
-    mblock *head;
-    int blocks;
-} memtier;
-
-static mblock **mem_find(memtier *t, const char *id)
-{
-    mblock **pp = &t->head;
-    while (*pp && strcmp((*pp)->id, id) != 0)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static ember_status mem_put(void *st, const char *id, const ember_batch *b,
-                            ember_error *err)
-{
-    memtier *t = st;
-    if (*mem_find(t, id))
-        return ember_errorf(err, EMBER_EEXIST, "%s exists", id);
-    mblock *x = calloc(1, sizeof *x);
-    if (!x)
-        return EMBER_ENOMEM;
-    x->data = ember_buf_heap();
-    if (ember_buf_append(&x->data, b->data, b->len) != EMBER_OK) {
-        free(x);
-        return EMBER_ENOMEM;
-    }
-    snprintf(x->id, sizeof x->id, "%s", id);
-    x->count = b->count;
-    x->next = t->head;
-    t->head = x;
-    t->blocks++;
-    return EMBER_OK;
-}
-
-static ember_status mem_get(void *st, const char *id, ember_buf *out,
-                            uint64_t *count, ember_error *err)
-{
-    mblock *x = *mem_find(st, id);
-    if (!x)
-        return ember_errorf(err, EMBER_ENOTFOUND, "%s absent", id);
-    *count = x->count;
-    return ember_buf_append(out, x->data.data, x->data.len);
-}
-
-static ember_status mem_remove(void *st, const char *id, ember_error *err)
-{
-    memtier *t = st;
-    mblock **pp = mem_find(t, id), *x = *pp;
-    if (!x)
-        return ember_errorf(err, EMBER_ENOTFOUND, "%s absent", id);
-    *pp = x->next;
-    t->blocks--;
-    ember_buf_release(&x->data);
-    free(x);
-    return EMBER_OK;
-}
-
-static const ember_storage_vtable mem_vt = {
-    EMBER_STORAGE_MEMORY, 1, NULL, NULL, mem_put, mem_get, mem_remove};
+/* ---- a memory tier: runtime/test_memtier.h */
 
 /* ---- two executors: a source serving its blocks, a copier */
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/varint.h"
+
 #define MAGIC "EMBR"
 #define VERSION 1
 #define HEADER 5 /* magic, version */
@@ -88,17 +90,6 @@ const char *em_block_tier_name(uint8_t tier)
 
 /* ---- encoding */
 
-static size_t vput(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
 static int entry_ok(const em_block_entry *e)
 {
     if (e->event == EM_BLOCK_STORED)
@@ -117,23 +108,23 @@ ember_status em_block_report_encode(const em_block_report *r, ember_buf *out)
     if (n > EM_BLOCK_REPORT_MAX)
         return EMBER_EINVAL;
     size_t mark = out->len;
-    uint8_t tmp[64];
-    ember_status s = ember_buf_reserve(out, HEADER + 10);
+    uint8_t tmp[4 * EM_VARINT_MAX + 2];
+    ember_status s = ember_buf_reserve(out, HEADER + EM_VARINT_MAX);
     if (s != EMBER_OK)
         return s;
     memcpy(out->data + out->len, MAGIC, 4);
     out->data[out->len + 4] = VERSION;
     out->len += HEADER;
-    out->len += vput(out->data + out->len, n);
+    out->len += em_varint_put(out->data + out->len, n);
     for (size_t i = 0; i < n; i++) {
         const em_block_entry *e = &r->e[i];
         size_t k = 0;
-        k += vput(tmp + k, e->app);
-        k += vput(tmp + k, e->dataset);
-        k += vput(tmp + k, e->partition);
+        k += em_varint_put(tmp + k, e->app);
+        k += em_varint_put(tmp + k, e->dataset);
+        k += em_varint_put(tmp + k, e->partition);
         tmp[k++] = e->event;
         tmp[k++] = e->tier;
-        k += vput(tmp + k, e->bytes);
+        k += em_varint_put(tmp + k, e->bytes);
         if ((s = ember_buf_append(out, tmp, k)) != EMBER_OK) {
             out->len = mark;
             return s;
@@ -164,24 +155,18 @@ static ember_status rd_var(rd *r, const char *field, uint64_t max,
                           uint64_t *out)
 {
     size_t at = r->at;
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 10; i++) {
-        if (r->at >= r->n)
-            return bad(r, field, at, "runs past the end of the report");
-        uint8_t b = r->d[r->at++];
-        if (i == 9 && b > 1)
-            return bad(r, field, at, "is a varint longer than 64 bits");
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            if (b == 0 && i > 0)
-                return bad(r, field, at, "is a varint that is not minimal");
-            if (v > max)
-                return bad(r, field, at, "is out of range");
-            *out = v;
-            return EMBER_OK;
-        }
-    }
-    return bad(r, field, at, "is a varint longer than 10 bytes");
+    const uint8_t *q = r->d + r->at;
+    uint64_t v;
+    em_varint_err e = em_varint_get(&q, r->d + r->n, &v);
+    if (e == EM_VARINT_SHORT)
+        return bad(r, field, at, "runs past the end of the report");
+    if (e != EM_VARINT_OK)
+        return bad(r, field, at, em_varint_why(e));
+    if (v > max)
+        return bad(r, field, at, "is out of range");
+    r->at = (size_t)(q - r->d);
+    *out = v;
+    return EMBER_OK;
 }
 
 static ember_status rd_u8(rd *r, const char *field, uint8_t *out)

@@ -208,7 +208,7 @@ static void test_decode_refuses(void **state)
     static const uint8_t padded[] = {'E', 'M', 'B', 'R', 1, 1,
                                      0x81, 0x00, 1, 0, 1, 1, 5};
     refused(padded, sizeof padded, EMBER_EINVAL,
-            "field 'app' is a varint that is not minimal (offset 6)");
+            "field 'app' has an overlong varint encoding (offset 6)");
     static const uint8_t trailing[] = {'E', 'M', 'B', 'R', 1, 1,
                                        1, 1, 0, 1, 1, 5, 0};
     refused(trailing, sizeof trailing, EMBER_EINVAL,

@@ -939,8 +939,14 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
         em_log(EMBER_LOG_WARN, "executor", "executor '%s': no shuffles: %s",
                e->id, serr.msg);
     }
-    if (em_bcast_cache_create(&e->bcasts, e->id, send_to_kernel, e) !=
-        EMBER_OK) {
+    /* ember.network.timeout bounds a task's wait for the kernel's
+     * broadcast chunks and for other executors' block servers */
+    int64_t net_timeout_ms = 120000;
+    if (o->conf)
+        (void)em_conf_get_duration_ms(o->conf, "ember.network.timeout",
+                                      120000, &net_timeout_ms, NULL);
+    if (em_bcast_cache_create(&e->bcasts, e->id, net_timeout_ms,
+                              send_to_kernel, e) != EMBER_OK) {
         em_executor_stop(e);
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     }
@@ -954,13 +960,9 @@ ember_status em_executor_start(em_executor **out, const em_executor_opts *o,
     if (e->blocks) {
         /* replicas: other executors fetch this one's blocks from its
          * block server, and it fetches theirs */
-        int64_t timeout_ms = 120000;
-        if (o->conf)
-            (void)em_conf_get_duration_ms(o->conf, "ember.network.timeout",
-                                          120000, &timeout_ms, NULL);
         em_shuffle_svc_serve_blocks(e->shuffle, em_block_svc_mgr(e->blocks));
         if (em_replicator_create(&e->repl, em_block_svc_mgr(e->blocks), e->id,
-                                 timeout_ms, send_to_kernel, e,
+                                 net_timeout_ms, send_to_kernel, e,
                                  &berr) != EMBER_OK) {
             e->repl = NULL;
             em_log(EMBER_LOG_WARN, "executor", "executor '%s' makes no "

@@ -7,10 +7,9 @@
 #include <inttypes.h>
 #include <string.h>
 
-static const uint8_t magic[4] = {'E', 'M', 'C', 'L'};
+#include "util/varint.h"
 
-/* Longest varint, in bytes. */
-#define VARINT_MAX 10
+static const uint8_t magic[4] = {'E', 'M', 'C', 'L'};
 
 const char *em_cmsg_type_name(em_cmsg_type t)
 {
@@ -40,25 +39,13 @@ const char *em_cmsg_type_name(em_cmsg_type t)
     return "UNKNOWN";
 }
 
-/* Writes v as a minimal varint at p; returns its length. */
-static size_t vput(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
 ember_status em_cmsg_encode(ember_buf *out, em_cmsg_type type,
                             uint64_t req_id, const char *header,
                             size_t header_len, const void *body,
                             size_t body_len)
 {
-    uint8_t head[EM_CMSG_PREFIX_LEN + 2 * VARINT_MAX];
-    uint8_t blen[VARINT_MAX];
+    uint8_t head[EM_CMSG_PREFIX_LEN + 2 * EM_VARINT_MAX];
+    uint8_t blen[EM_VARINT_MAX];
     size_t n = EM_CMSG_PREFIX_LEN, nb;
     ember_status s;
     if (out == NULL || type < EM_CMSG_HELLO || type > EM_CMSG_TYPE_MAX ||
@@ -70,9 +57,9 @@ ember_status em_cmsg_encode(ember_buf *out, em_cmsg_type type,
     memcpy(head, magic, sizeof magic);
     head[4] = EM_CMSG_VERSION;
     head[5] = (uint8_t)type;
-    n += vput(head + n, req_id);
-    n += vput(head + n, (uint64_t)header_len);
-    nb = vput(blen, (uint64_t)body_len);
+    n += em_varint_put(head + n, req_id);
+    n += em_varint_put(head + n, (uint64_t)header_len);
+    nb = em_varint_put(blen, (uint64_t)body_len);
     /* One reservation, so that a failure leaves out as it was. */
     s = ember_buf_reserve(out, n + header_len + nb + body_len);
     if (s != EMBER_OK)
@@ -97,36 +84,17 @@ static ember_status rd_varint(const uint8_t *base, const uint8_t **p,
                               const uint8_t *end, const char *field,
                               uint64_t *v, ember_error *err)
 {
-    const uint8_t *q = *p;
-    uint64_t out = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        uint8_t byte;
-        if (q == end)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "client message: field '%s' runs past the "
-                                "end of the message (offset %zu, %zu bytes "
-                                "left)",
-                                field, (size_t)(*p - base),
-                                (size_t)(end - *p));
-        byte = *q++;
-        /* The tenth byte holds bit 63 only, and ends the varint. */
-        if (shift == 63 && byte > 1)
-            return ember_errorf(err, EMBER_EINVAL,
-                                "client message: field '%s' is a varint "
-                                "longer than 64 bits (offset %zu)",
-                                field, (size_t)(*p - base));
-        out |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            if (byte == 0 && shift > 0)
-                return ember_errorf(err, EMBER_EINVAL,
-                                    "client message: field '%s' has an "
-                                    "overlong varint encoding (offset %zu)",
-                                    field, (size_t)(*p - base));
-            break;
-        }
-    }
-    *p = q;
-    *v = out;
+    em_varint_err e = em_varint_get(p, end, v);
+    if (e == EM_VARINT_SHORT)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "client message: field '%s' runs past the "
+                            "end of the message (offset %zu, %zu bytes "
+                            "left)",
+                            field, (size_t)(*p - base), (size_t)(end - *p));
+    if (e != EM_VARINT_OK)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "client message: field '%s' %s (offset %zu)",
+                            field, em_varint_why(e), (size_t)(*p - base));
     return EMBER_OK;
 }
 

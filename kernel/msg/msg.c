@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/varint.h"
+
 static const uint8_t magic[4] = {'E', 'M', 'S', 'G'};
 
 /* The smallest encoding of one batch entry, used to refuse a count that the
@@ -17,9 +19,6 @@ static const uint8_t magic[4] = {'E', 'M', 'S', 'G'};
 #define STATUS_ENTRY_MIN 6 /* task_id, state and four 1-byte varints */
 #define KILL_ENTRY_MIN 1   /* one 1-byte varint */
 #define BCAST_ENTRY_MIN 2  /* two 1-byte varints */
-
-/* Longest varint, in bytes. */
-#define VARINT_MAX 10
 
 /* ---------------------------------------------------------------- names */
 
@@ -77,23 +76,10 @@ ember_status em_bytes_to_cstr(em_bytes b, char *buf, size_t cap)
 
 /* --------------------------------------------------------------- writing */
 
-/* Writes v as a minimal varint at p (room for VARINT_MAX); returns its
- * length. */
-static size_t vput(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
 static ember_status put_varint(ember_buf *out, uint64_t v)
 {
-    uint8_t tmp[VARINT_MAX];
-    return ember_buf_append(out, tmp, vput(tmp, v));
+    uint8_t tmp[EM_VARINT_MAX];
+    return ember_buf_append(out, tmp, em_varint_put(tmp, v));
 }
 
 /* Appends a length-prefixed view (already checked). */
@@ -202,28 +188,28 @@ fail:
 ember_status em_msg_encode_commit_ask(ember_buf *out,
                                       const em_msg_commit_ask *m)
 {
-    uint8_t tmp[EM_MSG_HEADER_LEN + 5 * VARINT_MAX];
+    uint8_t tmp[EM_MSG_HEADER_LEN + 5 * EM_VARINT_MAX];
     size_t n = EM_MSG_HEADER_LEN;
     if (out == NULL || m == NULL)
         return EMBER_EINVAL;
     fill_header(tmp, EM_MSG_COMMIT_ASK);
-    n += vput(tmp + n, m->task_id);
-    n += vput(tmp + n, m->stage_id);
-    n += vput(tmp + n, m->stage_attempt);
-    n += vput(tmp + n, m->partition);
-    n += vput(tmp + n, m->attempt);
+    n += em_varint_put(tmp + n, m->task_id);
+    n += em_varint_put(tmp + n, m->stage_id);
+    n += em_varint_put(tmp + n, m->stage_attempt);
+    n += em_varint_put(tmp + n, m->partition);
+    n += em_varint_put(tmp + n, m->attempt);
     return ember_buf_append(out, tmp, n);
 }
 
 ember_status em_msg_encode_commit_reply(ember_buf *out,
                                         const em_msg_commit_reply *m)
 {
-    uint8_t tmp[EM_MSG_HEADER_LEN + VARINT_MAX + 1];
+    uint8_t tmp[EM_MSG_HEADER_LEN + EM_VARINT_MAX + 1];
     size_t n = EM_MSG_HEADER_LEN;
     if (out == NULL || m == NULL || m->allowed > 1)
         return EMBER_EINVAL;
     fill_header(tmp, EM_MSG_COMMIT_REPLY);
-    n += vput(tmp + n, m->task_id);
+    n += em_varint_put(tmp + n, m->task_id);
     tmp[n++] = m->allowed;
     return ember_buf_append(out, tmp, n);
 }
@@ -263,14 +249,14 @@ fail:
 ember_status em_msg_encode_bcast_fetch(ember_buf *out,
                                        const em_msg_bcast_fetch *m)
 {
-    uint8_t tmp[EM_MSG_HEADER_LEN + 3 * VARINT_MAX];
+    uint8_t tmp[EM_MSG_HEADER_LEN + 3 * EM_VARINT_MAX];
     size_t n = EM_MSG_HEADER_LEN;
     if (out == NULL || m == NULL)
         return EMBER_EINVAL;
     fill_header(tmp, EM_MSG_BCAST_FETCH);
-    n += vput(tmp + n, m->app);
-    n += vput(tmp + n, m->bcast_id);
-    n += vput(tmp + n, m->index);
+    n += em_varint_put(tmp + n, m->app);
+    n += em_varint_put(tmp + n, m->bcast_id);
+    n += em_varint_put(tmp + n, m->index);
     return ember_buf_append(out, tmp, n);
 }
 
@@ -410,19 +396,19 @@ static ember_status batch_room(const em_msg_batch *b)
 
 ember_status em_msg_launch_add(em_msg_batch *b, const em_msg_task *t)
 {
-    uint8_t tmp[6 * VARINT_MAX + 1];
+    uint8_t tmp[6 * EM_VARINT_MAX + 1];
     size_t n = 0;
     ember_status s = batch_room(b);
     if (s != EMBER_OK)
         return s;
     if (t == NULL || t->speculative > 1)
         return EMBER_EINVAL;
-    n += vput(tmp + n, t->task_id);
-    n += vput(tmp + n, t->job_id);
-    n += vput(tmp + n, t->stage_id);
-    n += vput(tmp + n, t->stage_attempt);
-    n += vput(tmp + n, t->partition);
-    n += vput(tmp + n, t->attempt);
+    n += em_varint_put(tmp + n, t->task_id);
+    n += em_varint_put(tmp + n, t->job_id);
+    n += em_varint_put(tmp + n, t->stage_id);
+    n += em_varint_put(tmp + n, t->stage_attempt);
+    n += em_varint_put(tmp + n, t->partition);
+    n += em_varint_put(tmp + n, t->attempt);
     tmp[n++] = t->speculative;
     s = ember_buf_append(b->out, tmp, n);
     if (s == EMBER_OK)
@@ -432,7 +418,7 @@ ember_status em_msg_launch_add(em_msg_batch *b, const em_msg_task *t)
 
 ember_status em_msg_status_add(em_msg_batch *b, const em_msg_update *u)
 {
-    uint8_t tmp[6 * VARINT_MAX];
+    uint8_t tmp[6 * EM_VARINT_MAX];
     size_t n = 0, mark;
     int fetch;
     ember_status s = batch_room(b);
@@ -452,12 +438,12 @@ ember_status em_msg_status_add(em_msg_batch *b, const em_msg_update *u)
     if (!blob_ok(u->result) || !blob_ok(u->accums) || !blob_ok(u->blocks) ||
         !str_ok(u->error) || !str_ok(u->lost_executor))
         return EMBER_EINVAL;
-    n += vput(tmp + n, u->task_id);
+    n += em_varint_put(tmp + n, u->task_id);
     tmp[n++] = u->state;
-    n += vput(tmp + n, u->run_us);
-    n += vput(tmp + n, u->records_in);
-    n += vput(tmp + n, u->records_out);
-    n += vput(tmp + n, u->bytes_out);
+    n += em_varint_put(tmp + n, u->run_us);
+    n += em_varint_put(tmp + n, u->records_in);
+    n += em_varint_put(tmp + n, u->records_out);
+    n += em_varint_put(tmp + n, u->bytes_out);
     mark = b->out->len;
     TRY(ember_buf_append(b->out, tmp, n));
     switch (u->state) {
@@ -514,13 +500,13 @@ ember_status em_msg_remove_broadcast_begin(em_msg_batch *b, ember_buf *out,
 ember_status em_msg_remove_broadcast_add(em_msg_batch *b, uint64_t app,
                                          uint64_t bcast_id)
 {
-    uint8_t tmp[2 * VARINT_MAX];
+    uint8_t tmp[2 * EM_VARINT_MAX];
     size_t n = 0;
     ember_status s = batch_room(b);
     if (s != EMBER_OK)
         return s;
-    n += vput(tmp + n, app);
-    n += vput(tmp + n, bcast_id);
+    n += em_varint_put(tmp + n, app);
+    n += em_varint_put(tmp + n, bcast_id);
     s = ember_buf_append(b->out, tmp, n);
     if (s == EMBER_OK)
         b->count++;
@@ -611,34 +597,16 @@ static ember_status rd_varint(rd *r, const char *field, uint64_t max,
                               uint64_t *v)
 {
     const uint8_t *q = r->p;
-    uint64_t out = 0;
-    unsigned shift;
-    if (q < r->end && *q < 0x80) /* the common one-byte case */
-        out = *q++;
-    else
-        for (shift = 0;; shift += 7) {
-            uint8_t byte;
-            if (q == r->end)
-                return rd_bad(r, field,
-                              "runs past the end of the message (offset %zu, "
-                              "%zu bytes left)",
-                              rd_off(r, r->p), (size_t)(r->end - r->p));
-            byte = *q++;
-            /* The tenth byte holds bit 63 only, and ends the varint. */
-            if (shift == 63 && byte > 1)
-                return rd_bad(r, field,
-                              "is a varint longer than 64 bits (offset %zu)",
-                              rd_off(r, r->p));
-            out |= (uint64_t)(byte & 0x7f) << shift;
-            if (!(byte & 0x80)) {
-                if (byte == 0 && shift > 0)
-                    return rd_bad(r, field,
-                                  "has an overlong varint encoding "
-                                  "(offset %zu)",
-                                  rd_off(r, r->p));
-                break;
-            }
-        }
+    uint64_t out;
+    em_varint_err e = em_varint_get(&q, r->end, &out);
+    if (e == EM_VARINT_SHORT)
+        return rd_bad(r, field,
+                      "runs past the end of the message (offset %zu, "
+                      "%zu bytes left)",
+                      rd_off(r, r->p), (size_t)(r->end - r->p));
+    if (e != EM_VARINT_OK)
+        return rd_bad(r, field, "%s (offset %zu)", em_varint_why(e),
+                      rd_off(r, r->p));
     if (out > max)
         return rd_bad(r, field,
                       "value %" PRIu64 " exceeds its maximum %" PRIu64

@@ -662,12 +662,30 @@ static const char *const job_cols[] = {"job_id", "app_id", "app",
                                        "status", "error", "submit_ms",
                                        "end_ms"};
 
-static json_t *job_row(sqlite3_stmt *s)
+/* The current row of s as an object: column i under the name cols[i],
+ * for the first n columns (NULL when out of memory). */
+static json_t *row_json(sqlite3_stmt *s, const char *const *cols, int n)
 {
     json_t *o = json_object();
-    for (int i = 0; o && i < 10; i++)
-        json_object_set_new(o, job_cols[i], col_json(s, i));
+    for (int i = 0; o && i < n; i++)
+        json_object_set_new(o, cols[i], col_json(s, i));
     return o;
+}
+
+static json_t *job_row(sqlite3_stmt *s)
+{
+    return row_json(s, job_cols, 10);
+}
+
+/* Steps s to its end, appending each row (as row_json) to arr; the last
+ * sqlite3_step code (SQLITE_DONE when every row was read). */
+static int rows_json(sqlite3_stmt *s, const char *const *cols, int n,
+                     json_t *arr)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        json_array_append_new(arr, row_json(s, cols, n));
+    return rc;
 }
 
 static ember_status sql_fail(emberd *d, sqlite3_stmt *s, ember_error *err)
@@ -715,13 +733,7 @@ static ember_status job_json(emberd *d, uint64_t id, json_t **out,
     static const char *const stage_cols[] = {"stage_id", "attempt", "kind",
                                              "name", "tasks", "status",
                                              "failure"};
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; o && i < 7; i++)
-            json_object_set_new(o, stage_cols[i], col_json(s, i));
-        json_array_append_new(stages, o);
-    }
-    if (rc != SQLITE_DONE)
+    if ((rc = rows_json(s, stage_cols, 7, stages)) != SQLITE_DONE)
         goto fail;
     sqlite3_finalize(s);
     if (sqlite3_prepare_v2(d->ro,
@@ -757,13 +769,7 @@ static ember_status job_json(emberd *d, uint64_t id, json_t **out,
         goto fail;
     sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
     static const char *const acc_cols[] = {"id", "name", "kind", "value"};
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; o && i < 4; i++)
-            json_object_set_new(o, acc_cols[i], col_json(s, i));
-        json_array_append_new(accs, o);
-    }
-    if (rc != SQLITE_DONE)
+    if ((rc = rows_json(s, acc_cols, 4, accs)) != SQLITE_DONE)
         goto fail;
     sqlite3_finalize(s);
     *out = j;

@@ -41,7 +41,6 @@
 #include <unistd.h>
 
 #include "ember/ember.h"
-#include "ember/kernel/host.h"
 #include "ember/record.h"
 #include "shuffle_support.h"
 
@@ -76,14 +75,6 @@ static int group_close(void **state)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Records testfn.counted has mapped in this process so far. */
-static int64_t counted(void)
-{
-    int64_t v = 0;
-    em_host_counter_value("testfn.counted", &v); /* 0 before its first use */
-    return v;
-}
-
 /* Stages the latest job of x ran (skipped ones are not recorded). */
 static int64_t last_job_stages(const sess *x)
 {
@@ -93,72 +84,12 @@ static int64_t last_job_stages(const sess *x)
                      "WHERE job_id = %" PRId64, j);
 }
 
-/* r's records as JSON arrays joined by single spaces, sorted first when
- * sorted is set (malloc'd). */
-static char *collect_text(ember_rdd *r, int sorted)
-{
-    ember_records rec = collect_recs(r);
-    ember_batch b = {rec.data, rec.len, rec.count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    rec_span *sp = calloc(rec.count + 1, sizeof *sp);
-    size_t n = 0;
-    assert_non_null(sp);
-    while (n <= rec.count &&
-           ember_batch_next(&c, &sp[n].p, &sp[n].len) == EMBER_OK)
-        n++;
-    assert_int_equal(n, rec.count);
-    if (sorted)
-        sort_rec_spans(sp, n);
-    ember_buf out = ember_buf_heap();
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            assert_int_equal(ember_buf_put_u8(&out, ' '), EMBER_OK);
-        assert_int_equal(ember_rec_json(&out, sp[i].p, sp[i].len), EMBER_OK);
-    }
-    assert_int_equal(ember_buf_put_u8(&out, '\0'), EMBER_OK);
-    free(sp);
-    ember_records_free(&rec);
-    char *t = strdup((const char *)out.data);
-    ember_buf_release(&out);
-    assert_non_null(t);
-    return t;
-}
-
 /* Fails unless r's records (sorted when sorted is set) are want. */
 static void check_records(ember_rdd *r, int sorted, const char *want)
 {
-    char *got = collect_text(r, sorted);
+    char *got = collect_json(r, sorted);
     assert_string_equal(got, want);
     free(got);
-}
-
-/* "[0] [1] ... [n-1]" (malloc'd). */
-static char *ints_text(int64_t n)
-{
-    ember_buf out = ember_buf_heap();
-    char num[32];
-    for (int64_t i = 0; i < n; i++) {
-        int k = snprintf(num, sizeof num, "%s[%" PRId64 "]", i ? " " : "", i);
-        assert_int_equal(ember_buf_append(&out, num, (size_t)k), EMBER_OK);
-    }
-    assert_int_equal(ember_buf_put_u8(&out, '\0'), EMBER_OK);
-    char *t = strdup((const char *)out.data);
-    ember_buf_release(&out);
-    assert_non_null(t);
-    return t;
-}
-
-/* range(0, N) in 2 partitions through testfn.counted, on s. */
-static ember_rdd *counted_range(ember_session *s)
-{
-    ember_error err = {0};
-    ember_rdd *r = ember_range(s, 0, N, 1, 2, &err);
-    if (!r)
-        fail_msg("range: %s", err.msg);
-    ember_rdd *m = ember_map(r, fn0("testfn.counted"), &err);
-    if (!m)
-        fail_msg("map: %s", err.msg);
-    return m;
 }
 
 static void checkpoint_ok(ember_rdd *r)
@@ -166,17 +97,6 @@ static void checkpoint_ok(ember_rdd *r)
     ember_error err = {0};
     if (ember_checkpoint(r, &err) != EMBER_OK)
         fail_msg("checkpoint: %s", err.msg);
-}
-
-/* The lineage description of r (malloc'd). */
-static char *describe(const ember_rdd *r)
-{
-    ember_error err = {0};
-    char *d = NULL;
-    if (ember_rdd_describe(r, &d, &err) != EMBER_OK)
-        fail_msg("describe: %s", err.msg);
-    assert_non_null(d);
-    return d;
 }
 
 /* The one subdirectory ember_set_checkpoint_dir made in dir, as a path
@@ -211,21 +131,7 @@ static const char *rdd_dir(const char *ckpt, const ember_rdd *r)
 static const char *dir_listing(const char *dir)
 {
     static char out[1024];
-    char *names[64];
-    size_t n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL && n < 64)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            names[n++] = strdup(e->d_name);
-    closedir(d);
-    sort_strs(names, n);
-    char *j = join_strs(names, n, " ", "");
-    snprintf(out, sizeof out, "%s", j);
-    free(j);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
+    list_dir(dir, out, sizeof out);
     return out;
 }
 
@@ -270,12 +176,12 @@ static void test_checkpoint_basic(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range(g.s);
+    ember_rdd *m = counted_range(g.s, N);
     ember_rdd_set_name(m, "nums");
     checkpoint_ok(m);
     checkpoint_ok(m); /* again: nothing more */
     uint64_t id = ember_rdd_id(m);
-    char *before = describe(m);
+    char *before = lineage_of(m);
     char want_before[256];
     snprintf(want_before, sizeof want_before,
              "(2) map [%" PRIu64 "] nums [] checkpoint\n"
@@ -284,18 +190,18 @@ static void test_checkpoint_basic(void **state)
     free(before);
     assert_int_equal(ember_rdd_is_checkpointed(m), 0);
 
-    char *want = ints_text(N);
-    int64_t c0 = counted();
+    char *want = ints_json(N);
+    int64_t c0 = testfn_counted();
     uint64_t jobs = ember_session_jobs(g.s);
     check_records(m, 0, want);
     /* the action, then the checkpoint's own job computing m again */
-    assert_int_equal(counted() - c0, 2 * N);
+    assert_int_equal(testfn_counted() - c0, 2 * N);
     assert_int_equal(ember_session_jobs(g.s) - jobs, 2);
     assert_int_equal(ember_rdd_is_checkpointed(m), 1);
 
     const char *dir = rdd_dir(g_ckpt, m);
     assert_string_equal(dir_listing(dir), "part-00000 part-00001");
-    char *after = describe(m);
+    char *after = lineage_of(m);
     char want_after[1024];
     snprintf(want_after, sizeof want_after,
              "(2) checkpoint_read [%" PRIu64 "] nums [] checkpoint %s", id,
@@ -304,18 +210,18 @@ static void test_checkpoint_basic(void **state)
     free(after);
 
     /* later jobs read the files: nothing upstream is computed */
-    int64_t c1 = counted();
+    int64_t c1 = testfn_counted();
     jobs = ember_session_jobs(g.s);
     check_records(m, 0, want);
     assert_int_equal(count_of(m), N);
     ember_rdd *child = ember_map(m, fn0("std.identity"), &err);
     assert_non_null(child);
-    char *d = describe(child);
+    char *d = lineage_of(child);
     assert_null(strstr(d, "range"));
     free(d);
     ember_rdd *kept = ember_map(m, fn0("std.identity"), &err);
     check_records(kept, 0, want);
-    assert_int_equal(counted() - c1, 0);
+    assert_int_equal(testfn_counted() - c1, 0);
     assert_int_equal(ember_session_jobs(g.s) - jobs, 3); /* no new writes */
     assert_int_equal(ember_rdd_partitions(m), 2);
     free(want);
@@ -327,17 +233,17 @@ static void test_checkpoint_persisted(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range(g.s);
+    ember_rdd *m = counted_range(g.s, N);
     assert_int_equal(ember_persist(m, "MEMORY_ONLY", &err), EMBER_OK);
     checkpoint_ok(m);
-    char *want = ints_text(N);
-    int64_t c0 = counted();
+    char *want = ints_json(N);
+    int64_t c0 = testfn_counted();
     check_records(m, 0, want);
-    int64_t c1 = counted();
+    int64_t c1 = testfn_counted();
     assert_int_equal(c1 - c0, N); /* the checkpoint job read the blocks */
     assert_int_equal(ember_rdd_is_checkpointed(m), 1);
     assert_string_equal(ember_rdd_storage_level(m), "MEMORY_ONLY");
-    char *d = describe(m);
+    char *d = lineage_of(m);
     char want_d[1024];
     snprintf(want_d, sizeof want_d,
              "(2) checkpoint_read [%" PRIu64 "] [MEMORY_ONLY] checkpoint %s",
@@ -347,7 +253,7 @@ static void test_checkpoint_persisted(void **state)
     check_records(m, 0, want);
     assert_int_equal(ember_unpersist(m, &err), EMBER_OK);
     check_records(m, 0, want);
-    assert_int_equal(counted() - c1, 0);
+    assert_int_equal(testfn_counted() - c1, 0);
     free(want);
 }
 
@@ -357,18 +263,18 @@ static void test_nearest_marked_only(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *a = counted_range(g.s);
+    ember_rdd *a = counted_range(g.s, N);
     ember_rdd *b = ember_map(a, fn0("std.identity"), &err);
     ember_rdd *c = ember_map(b, fn0("std.identity"), &err);
     assert_non_null(c);
     checkpoint_ok(a);
     checkpoint_ok(b);
-    char *want = ints_text(N);
-    int64_t c0 = counted();
+    char *want = ints_json(N);
+    int64_t c0 = testfn_counted();
     uint64_t jobs = ember_session_jobs(g.s);
     check_records(c, 0, want);
     assert_int_equal(ember_session_jobs(g.s) - jobs, 2);
-    assert_int_equal(counted() - c0, 2 * N);
+    assert_int_equal(testfn_counted() - c0, 2 * N);
     assert_int_equal(ember_rdd_is_checkpointed(b), 1);
     assert_int_equal(ember_rdd_is_checkpointed(a), 0);
     assert_int_equal(ember_rdd_is_checkpointed(c), 0);
@@ -378,7 +284,7 @@ static void test_nearest_marked_only(void **state)
     char dir_a[700];
     snprintf(dir_a, sizeof dir_a, "%s", rdd_dir(g_ckpt, a));
     assert_int_not_equal(stat(dir_a, &st), 0);
-    char *d = describe(c);
+    char *d = lineage_of(c);
     char want_d[1024];
     snprintf(want_d, sizeof want_d,
              "(2) map [%" PRIu64 "] []\n"
@@ -388,9 +294,9 @@ static void test_nearest_marked_only(void **state)
     free(d);
 
     /* a is still marked: its own next job writes it */
-    int64_t c1 = counted();
+    int64_t c1 = testfn_counted();
     check_records(a, 0, want);
-    assert_int_equal(counted() - c1, 2 * N);
+    assert_int_equal(testfn_counted() - c1, 2 * N);
     assert_int_equal(ember_rdd_is_checkpointed(a), 1);
     assert_string_equal(dir_listing(dir_a), "part-00000 part-00001");
     free(want);
@@ -416,26 +322,19 @@ static void test_checkpoint_keeps_partitioner(void **state)
         fail_msg("reduce_by_key: %s", err.msg);
     checkpoint_ok(sums);
 
-    char want[256] = "";
-    for (int64_t key = 0; key < 7; key++) {
-        int64_t s = 0;
-        for (int64_t i = key; i < 100; i += 7)
-            s += i;
-        snprintf(want + strlen(want), sizeof want - strlen(want),
-                 "%s[%" PRId64 ",%" PRId64 "]", key ? " " : "", key, s);
-    }
+    char *want = mod_sums_json(100, 7);
     check_records(sums, 1, want);
     assert_int_equal(ember_rdd_is_checkpointed(sums), 1);
     assert_int_equal(ember_rdd_partitions(sums), 3);
     assert_string_equal(dir_listing(rdd_dir(g_ckpt, sums)),
                         "part-00000 part-00001 part-00002");
 
-    int64_t c0 = counted();
+    int64_t c0 = testfn_counted();
     ember_rdd *again = ember_reduce_by_key(sums, fn0("std.sum"), &p3, &err);
     assert_non_null(again);
     check_records(again, 1, want);
     assert_int_equal(last_job_stages(&g), 1); /* no shuffle */
-    assert_int_equal(counted() - c0, 0);
+    assert_int_equal(testfn_counted() - c0, 0);
 
     /* another partitioner shuffles: the map stage and the result stage */
     ember_partitioner p4 = {.kind = EMBER_PART_HASH, .partitions = 4};
@@ -443,7 +342,8 @@ static void test_checkpoint_keeps_partitioner(void **state)
     assert_non_null(other);
     check_records(other, 1, want);
     assert_int_equal(last_job_stages(&g), 2);
-    assert_int_equal(counted() - c0, 0);
+    assert_int_equal(testfn_counted() - c0, 0);
+    free(want);
 }
 
 /* Flips the byte at offset off of path. */
@@ -509,17 +409,17 @@ static void test_local_checkpoint(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range(g.s);
+    ember_rdd *m = counted_range(g.s, N);
     assert_int_equal(ember_local_checkpoint(m, &err), EMBER_OK);
     assert_string_equal(ember_rdd_storage_level(m), "MEMORY_AND_DISK");
-    char *want = ints_text(N);
-    int64_t c0 = counted();
+    char *want = ints_json(N);
+    int64_t c0 = testfn_counted();
     check_records(m, 0, want);
-    int64_t c1 = counted();
+    int64_t c1 = testfn_counted();
     /* computed once, stored by that job; the checkpoint's job read it */
     assert_int_equal(c1 - c0, N);
     assert_int_equal(ember_rdd_is_checkpointed(m), 1);
-    char *d = describe(m);
+    char *d = lineage_of(m);
     char want_d[256];
     snprintf(want_d, sizeof want_d,
              "(2) checkpoint_read [%" PRIu64 "] [MEMORY_AND_DISK] [local "
@@ -529,7 +429,7 @@ static void test_local_checkpoint(void **state)
     ember_rdd *child = ember_map(m, fn0("std.identity"), &err);
     check_records(child, 0, want);
     check_records(m, 0, want);
-    assert_int_equal(counted() - c1, 0);
+    assert_int_equal(testfn_counted() - c1, 0);
 
     /* S21: the level may still change, made to use disk */
     assert_int_equal(ember_persist(m, "MEMORY_ONLY", &err), EMBER_OK);
@@ -556,13 +456,13 @@ static void test_local_checkpoint_levels(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *a = counted_range(g.s);
+    ember_rdd *a = counted_range(g.s, N);
     assert_int_equal(ember_persist(a, "MEMORY_ONLY_SER", &err), EMBER_OK);
     assert_int_equal(ember_local_checkpoint(a, &err), EMBER_OK);
     assert_string_equal(ember_rdd_storage_level(a), "MEMORY_AND_DISK_SER");
     assert_int_equal(ember_local_checkpoint(a, &err), EMBER_OK);
     assert_string_equal(ember_rdd_storage_level(a), "MEMORY_AND_DISK_SER");
-    ember_rdd *b = counted_range(g.s);
+    ember_rdd *b = counted_range(g.s, N);
     assert_int_equal(ember_persist(b, "DISK_ONLY", &err), EMBER_OK);
     assert_int_equal(ember_local_checkpoint(b, &err), EMBER_OK);
     assert_string_equal(ember_rdd_storage_level(b), "DISK_ONLY");
@@ -573,7 +473,7 @@ static void test_local_checkpoint_levels(void **state)
     assert_int_equal(ember_checkpoint(a, &err), EMBER_OK);
     assert_int_equal(count_of(a), N);
     assert_int_equal(ember_rdd_is_checkpointed(a), 1);
-    char *d = describe(a);
+    char *d = lineage_of(a);
     assert_non_null(strstr(d, "[local checkpoint]"));
     free(d);
     assert_int_equal(ember_local_checkpoint(NULL, &err), EMBER_EINVAL);
@@ -646,7 +546,7 @@ static void test_local_cluster(void **state)
     ember_rdd *m = ember_map(r, fn0("testfn.counted"), &err);
     assert_non_null(m);
     checkpoint_ok(m);
-    char *want = ints_text(N);
+    char *want = ints_json(N);
     check_records(m, 0, want);
     assert_int_equal(ember_rdd_is_checkpointed(m), 1);
     char dir[800];

@@ -17,7 +17,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -118,29 +117,11 @@ static char g_text[1 << 16];
 
 static const char *render(const ember_records *r, int sorted)
 {
-    ember_batch b = {r->data, r->len, r->count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    rec_span *sp = calloc(r->count + 1, sizeof *sp);
-    size_t n = 0;
-    assert_non_null(sp);
-    while (n <= r->count &&
-           ember_batch_next(&c, &sp[n].p, &sp[n].len) == EMBER_OK)
-        n++;
-    assert_int_equal(n, r->count);
-    if (sorted)
-        sort_rec_spans(sp, n);
-    ember_buf out = ember_buf_heap();
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            assert_int_equal(ember_buf_put_u8(&out, ' '), EMBER_OK);
-        assert_int_equal(ember_rec_json(&out, sp[i].p, sp[i].len), EMBER_OK);
-    }
-    free(sp);
-    assert_true(out.len < sizeof g_text);
-    if (out.len)
-        memcpy(g_text, out.data, out.len);
-    g_text[out.len] = '\0';
-    ember_buf_release(&out);
+    char *t = records_json(r, sorted);
+    size_t n = strlen(t);
+    assert_true(n < sizeof g_text);
+    memcpy(g_text, t, n + 1);
+    free(t);
     return g_text;
 }
 
@@ -1267,27 +1248,6 @@ static void test_stats(void **state)
     assert_true(isinf(st.min) && st.min > 0);
     assert_false(isnan(st.mean));
     assert_float_equal(st.mean, 0.0, 0);
-}
-
-/* Lists dir's entries, sorted, joined by spaces, into out. */
-static void list_dir(const char *dir, char *out, size_t cap)
-{
-    DIR *d = opendir(dir);
-    char *names[64];
-    size_t n = 0;
-    struct dirent *e;
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL && n < 64)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            names[n++] = strdup(e->d_name);
-    closedir(d);
-    sort_strs(names, n);
-    out[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "",
-                 names[i]);
-        free(names[i]);
-    }
 }
 
 static const char *file_text(const char *dir, const char *name)

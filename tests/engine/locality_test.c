@@ -22,7 +22,6 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,50 +38,6 @@
  * task never runs elsewhere because an executor was slow to ask. */
 static const char *const extra[] = {"ember.locality.wait=30s", NULL};
 
-/* Records testfn.counted_file has mapped into the file at path. */
-static int64_t counted(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    long long n, sum = 0;
-    if (!f)
-        return 0;
-    while (fscanf(f, "%lld", &n) == 1)
-        sum += n;
-    fclose(f);
-    return sum;
-}
-
-/* range(0, N) in PARTS partitions through testfn.counted_file(path),
- * persisted at MEMORY_ONLY. */
-static ember_rdd *counted_cached(ember_session *s, const char *path)
-{
-    ember_error err = {0};
-    ember_rdd *r = ember_range(s, 0, N, 1, PARTS, &err);
-    if (!r)
-        fail_msg("range: %s", err.msg);
-    ember_fn f = {"testfn.counted_file", path, strlen(path)};
-    ember_rdd *m = ember_map(r, f, &err);
-    if (!m)
-        fail_msg("map: %s", err.msg);
-    if (ember_persist(m, "MEMORY_ONLY", &err) != EMBER_OK)
-        fail_msg("persist: %s", err.msg);
-    return m;
-}
-
-/* Waits until `SELECT count(*) ...` (fmt) reads want; fails after ~20 s. */
-static void wait_rows(const sess *x, int64_t want, const char *what,
-                      const char *sql)
-{
-    int64_t got = -1;
-    for (int i = 0; i < 2000; i++) {
-        if ((got = db_int(x, "%s", sql)) == want)
-            return;
-        sleep_ms(10);
-    }
-    fail_msg("%s: %" PRId64 " rows, want %" PRId64 " (%s)", what, got, want,
-             sql);
-}
-
 static void test_second_job_runs_where_blocks_are(void **state)
 {
     (void)state;
@@ -90,10 +45,10 @@ static void test_second_job_runs_where_blocks_are(void **state)
     sess_open(&x, APP, "local-cluster[2,1,512]", extra);
     char path[512];
     snprintf(path, sizeof path, "%s/counted", x.dir);
-    ember_rdd *m = counted_cached(x.s, path);
+    ember_rdd *m = counted_file_range(x.s, path, N, PARTS, "MEMORY_ONLY");
     uint64_t ds = ember_rdd_id(m);
     assert_int_equal(count_of(m), N);
-    assert_int_equal(counted(path), N);
+    assert_int_equal(counted_file_total(path), N);
     store_settle(&x);
     assert_int_equal(db_int(&x, "SELECT count(*) FROM blocks WHERE "
                                 "dataset = %" PRIu64, ds),
@@ -111,9 +66,9 @@ static void test_second_job_runs_where_blocks_are(void **state)
                      PARTS);
 
     assert_int_equal(count_of(m), N);
-    if (counted(path) != N)
+    if (counted_file_total(path) != N)
         fail_msg("the cached dataset was computed again: %" PRId64
-                 " records mapped, want %d", counted(path), N);
+                 " records mapped, want %d", counted_file_total(path), N);
     store_settle(&x);
     int64_t stage = db_int(&x, "SELECT max(stage_id) FROM stage_attempts");
     assert_int_equal(db_int(&x, "SELECT count(*) FROM tasks WHERE "
@@ -144,7 +99,7 @@ static void test_rows_go_with_executor_and_unpersist(void **state)
     sess_open(&x, APP, "local-cluster[2,1,512]", extra);
     char path[512], sql[300], victim[64];
     snprintf(path, sizeof path, "%s/counted", x.dir);
-    ember_rdd *m = counted_cached(x.s, path);
+    ember_rdd *m = counted_file_range(x.s, path, N, PARTS, "MEMORY_ONLY");
     uint64_t ds = ember_rdd_id(m);
     assert_int_equal(count_of(m), N);
     store_settle(&x);
@@ -152,21 +107,16 @@ static void test_rows_go_with_executor_and_unpersist(void **state)
     db_text(&x, victim, sizeof victim,
             "SELECT executor_id FROM blocks WHERE partition = 0");
     assert_true(victim[0] != '\0');
+    int64_t held = kill_block_holder(&x, victim);
+    assert_true(held <= PARTS);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM blocks WHERE "
              "executor_id = '%s'", victim);
-    int64_t held = db_int(&x, "%s", sql);
-    assert_true(held >= 1 && held <= PARTS);
-    pid_t pid = executor_pid(victim);
-    if (pid <= 0)
-        fail_msg("no process for executor '%s'", victim);
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    wait_rows(&x, 0, "the killed executor's blocks", sql);
     assert_int_equal(db_int(&x, "SELECT count(*) FROM blocks"),
                      PARTS - held);
 
     /* right, and only what it held is computed again */
     assert_int_equal(count_of(m), N);
-    int64_t again = counted(path) - N;
+    int64_t again = counted_file_total(path) - N;
     if (again != held * (N / PARTS))
         fail_msg("after losing %" PRId64 " blocks, %" PRId64 " records were "
                  "mapped again, want %" PRId64, held, again,

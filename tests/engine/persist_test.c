@@ -35,7 +35,6 @@
 
 #include "driver_support.h"
 #include "ember/ember.h"
-#include "ember/kernel/host.h"
 #include "ember/record.h"
 
 /* Records of the counted datasets. */
@@ -61,15 +60,6 @@ static int group_close(void **state)
     return 0;
 }
 
-/* Records testfn.counted has mapped in this process so far. */
-static int64_t counted(void)
-{
-    int64_t v = 0;
-    /* EMBER_ENOTFOUND until its first task registers it: 0 */
-    em_host_counter_value("testfn.counted", &v);
-    return v;
-}
-
 /*
  * [executor cache] A job that should have read every partition of a
  * persisted dataset from the executors' block managers mapped `delta`
@@ -92,66 +82,6 @@ static int64_t counted(void)
     } while (0)
 #endif
 
-/* r's records as JSON arrays joined by single spaces, sorted first when
- * sorted is set (malloc'd). Fails the test when the collect fails. */
-static char *collect_text(ember_rdd *r, int sorted)
-{
-    ember_records rec = collect_recs(r);
-    ember_batch b = {rec.data, rec.len, rec.count};
-    ember_batch_cursor c = ember_batch_cursor_of(&b);
-    rec_span *sp = calloc(rec.count + 1, sizeof *sp);
-    size_t n = 0;
-    assert_non_null(sp);
-    while (n <= rec.count &&
-           ember_batch_next(&c, &sp[n].p, &sp[n].len) == EMBER_OK)
-        n++;
-    assert_int_equal(n, rec.count);
-    if (sorted)
-        sort_rec_spans(sp, n);
-    ember_buf out = ember_buf_heap();
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            assert_int_equal(ember_buf_put_u8(&out, ' '), EMBER_OK);
-        assert_int_equal(ember_rec_json(&out, sp[i].p, sp[i].len), EMBER_OK);
-    }
-    assert_int_equal(ember_buf_put_u8(&out, '\0'), EMBER_OK);
-    free(sp);
-    ember_records_free(&rec);
-    char *t = strdup((const char *)out.data);
-    ember_buf_release(&out);
-    assert_non_null(t);
-    return t;
-}
-
-/* "[0] [1] ... [n-1]" (malloc'd). */
-static char *ints_text(int64_t n)
-{
-    ember_buf out = ember_buf_heap();
-    char num[32];
-    for (int64_t i = 0; i < n; i++) {
-        int k = snprintf(num, sizeof num, "%s[%" PRId64 "]", i ? " " : "", i);
-        assert_int_equal(ember_buf_append(&out, num, (size_t)k), EMBER_OK);
-    }
-    assert_int_equal(ember_buf_put_u8(&out, '\0'), EMBER_OK);
-    char *t = strdup((const char *)out.data);
-    ember_buf_release(&out);
-    assert_non_null(t);
-    return t;
-}
-
-/* range(0, N) in 2 partitions through testfn.counted. */
-static ember_rdd *counted_range(void)
-{
-    ember_error err = {0};
-    ember_rdd *r = ember_range(g_s, 0, N, 1, 2, &err);
-    if (!r)
-        fail_msg("range: %s", err.msg);
-    ember_rdd *m = ember_map(r, fn0("testfn.counted"), &err);
-    if (!m)
-        fail_msg("map: %s", err.msg);
-    return m;
-}
-
 /* persist(r, level), which must succeed. */
 static void persist_ok(ember_rdd *r, const char *level)
 {
@@ -171,17 +101,6 @@ static const char *persist_refused(ember_rdd *r, const char *level)
     assert_int_equal(ember_persist(r, level, &err), EMBER_EINVAL);
     assert_int_equal(err.code, EMBER_EINVAL);
     return err.msg;
-}
-
-/* The lineage description of r (malloc'd). */
-static char *describe(const ember_rdd *r)
-{
-    ember_error err = {0};
-    char *d = NULL;
-    if (ember_rdd_describe(r, &d, &err) != EMBER_OK)
-        fail_msg("describe: %s", err.msg);
-    assert_non_null(d);
-    return d;
 }
 
 /* The line of description d that begins (after any tree drawing) with
@@ -211,18 +130,18 @@ static const char *line_of(const char *d, const char *op, uint64_t id)
 /* Persists a counted range at level and collects it twice. */
 static void collect_twice(const char *level)
 {
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     uint64_t jobs = ember_session_jobs(g_s);
     persist_ok(m, level);
     assert_string_equal(ember_rdd_storage_level(m), level);
     assert_int_equal(ember_session_jobs(g_s), jobs); /* lazy: no job */
 
-    char *want = ints_text(N);
-    int64_t c0 = counted();
-    char *first = collect_text(m, 0);
-    int64_t c1 = counted();
-    char *second = collect_text(m, 0);
-    int64_t c2 = counted();
+    char *want = ints_json(N);
+    int64_t c0 = testfn_counted();
+    char *first = collect_json(m, 0);
+    int64_t c1 = testfn_counted();
+    char *second = collect_json(m, 0);
+    int64_t c2 = testfn_counted();
     assert_string_equal(first, want);
     assert_string_equal(second, want);
     /* the first job computed every record once */
@@ -270,22 +189,22 @@ static void test_unpersist(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     persist_ok(m, "MEMORY_ONLY");
-    char *want = ints_text(N);
-    char *a = collect_text(m, 0);
-    int64_t c1 = counted();
+    char *want = ints_json(N);
+    char *a = collect_json(m, 0);
+    int64_t c1 = testfn_counted();
     assert_int_equal(ember_unpersist(m, &err), EMBER_OK);
     assert_string_equal(ember_rdd_storage_level(m), "NONE");
-    char *b = collect_text(m, 0);
-    int64_t c2 = counted();
+    char *b = collect_json(m, 0);
+    int64_t c2 = testfn_counted();
     assert_int_equal(c2 - c1, N); /* computed again */
     persist_ok(m, "DISK_ONLY");   /* another level is fine now */
-    char *c = collect_text(m, 0);
-    int64_t c3 = counted();
+    char *c = collect_json(m, 0);
+    int64_t c3 = testfn_counted();
     assert_int_equal(c3 - c2, N);
-    char *d = collect_text(m, 0);
-    assert_from_cache(counted() - c3);
+    char *d = collect_json(m, 0);
+    assert_from_cache(testfn_counted() - c3);
     assert_string_equal(a, want);
     assert_string_equal(b, want);
     assert_string_equal(c, want);
@@ -306,21 +225,21 @@ static void test_cache_other_actions(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     assert_int_equal(ember_cache(m, &err), EMBER_OK);
     assert_string_equal(ember_rdd_storage_level(m), "MEMORY_ONLY");
-    int64_t c0 = counted();
+    int64_t c0 = testfn_counted();
     assert_int_equal(count_of(m), N);
-    int64_t c1 = counted();
+    int64_t c1 = testfn_counted();
     assert_int_equal(c1 - c0, N);
     /* a child, in one partition, and the dataset itself */
     ember_rdd *one = ember_coalesce(m, 1, &err);
     assert_non_null(one);
     assert_int_equal(count_of(one), N);
-    char *want = ints_text(N);
-    char *got = collect_text(m, 0);
+    char *want = ints_json(N);
+    char *got = collect_json(m, 0);
     assert_string_equal(got, want);
-    assert_from_cache(counted() - c1);
+    assert_from_cache(testfn_counted() - c1);
     free(want);
     free(got);
 }
@@ -330,21 +249,21 @@ static void test_cache_other_actions(void **state)
 static void test_lazy(void **state)
 {
     (void)state;
-    ember_rdd *m = counted_range();
-    char *want = ints_text(N);
-    int64_t c0 = counted();
-    char *a = collect_text(m, 0);
-    int64_t c1 = counted();
+    ember_rdd *m = counted_range(g_s, N);
+    char *want = ints_json(N);
+    int64_t c0 = testfn_counted();
+    char *a = collect_json(m, 0);
+    int64_t c1 = testfn_counted();
     assert_int_equal(c1 - c0, N);
 
     uint64_t jobs = ember_session_jobs(g_s);
     persist_ok(m, "MEMORY_ONLY");
     assert_int_equal(ember_session_jobs(g_s), jobs);
-    char *b = collect_text(m, 0);
-    int64_t c2 = counted();
+    char *b = collect_json(m, 0);
+    int64_t c2 = testfn_counted();
     assert_int_equal(c2 - c1, N); /* not cached before this job */
-    char *c = collect_text(m, 0);
-    assert_from_cache(counted() - c2);
+    char *c = collect_json(m, 0);
+    assert_from_cache(testfn_counted() - c2);
     assert_string_equal(a, want);
     assert_string_equal(b, want);
     assert_string_equal(c, want);
@@ -378,32 +297,26 @@ static void test_cached_shuffle(void **state)
     assert_non_null(m);
     assert_int_equal(ember_cache(m, &err), EMBER_OK);
 
-    char want[256] = "";
-    for (int64_t key = 0; key < 7; key++) {
-        int64_t s = 0;
-        for (int64_t i = key; i < 100; i += 7)
-            s += i;
-        snprintf(want + strlen(want), sizeof want - strlen(want),
-                 "%s[%" PRId64 ",%" PRId64 "]", key ? " " : "", key, s);
-    }
-    int64_t c0 = counted();
-    char *first = collect_text(m, 1);
-    int64_t c1 = counted();
+    char *want = mod_sums_json(100, 7);
+    int64_t c0 = testfn_counted();
+    char *first = collect_json(m, 1);
+    int64_t c1 = testfn_counted();
     assert_string_equal(first, want);
     assert_int_equal(c1 - c0, 7);
 
     /* two later jobs over the cached dataset */
     ember_rdd *keys = ember_keys(m, &err);
     assert_non_null(keys);
-    char *got_keys = collect_text(keys, 1);
+    char *got_keys = collect_json(keys, 1);
     assert_string_equal(got_keys, "[0] [1] [2] [3] [4] [5] [6]");
     assert_int_equal(count_of(m), 7);
-    char *again = collect_text(m, 1);
+    char *again = collect_json(m, 1);
     assert_string_equal(again, want);
-    assert_from_cache(counted() - c1);
+    assert_from_cache(testfn_counted() - c1);
     free(first);
     free(got_keys);
     free(again);
+    free(want);
 }
 
 /* ---- the level rules --------------------------------------------------- */
@@ -412,7 +325,7 @@ static void test_level_cannot_change(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     char want[160];
     snprintf(want, sizeof want,
              "dataset %" PRIu64 " is already persisted at MEMORY_ONLY; a "
@@ -427,7 +340,7 @@ static void test_level_cannot_change(void **state)
     assert_string_equal(ember_rdd_storage_level(m), "MEMORY_ONLY");
 
     /* cache after another level */
-    ember_rdd *d = counted_range();
+    ember_rdd *d = counted_range(g_s, N);
     persist_ok(d, "DISK_ONLY");
     memset(&err, 0, sizeof err);
     assert_int_equal(ember_cache(d, &err), EMBER_EINVAL);
@@ -439,8 +352,8 @@ static void test_level_cannot_change(void **state)
     assert_string_equal(ember_rdd_storage_level(d), "DISK_ONLY");
 
     /* the refused change left the dataset as it was: it still works */
-    char *t = collect_text(d, 0);
-    char *all = ints_text(N);
+    char *t = collect_json(d, 0);
+    char *all = ints_json(N);
     assert_string_equal(t, all);
     free(t);
     free(all);
@@ -454,7 +367,7 @@ static void test_unknown_level(void **state)
         "MEMORY_ONLY_2", "MEMORY_ONLY_SER", "MEMORY_ONLY_SER_2",
         "MEMORY_AND_DISK", "MEMORY_AND_DISK_2", "MEMORY_AND_DISK_SER",
         "MEMORY_AND_DISK_SER_2", "OFF_HEAP"};
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     const char *msg = persist_refused(m, "MEMORY");
     assert_contains(msg, "unknown storage level 'MEMORY'");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -473,7 +386,7 @@ static void test_unknown_level(void **state)
 
     /* every name is accepted (each on a dataset of its own) */
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        ember_rdd *x = counted_range();
+        ember_rdd *x = counted_range(g_s, N);
         persist_ok(x, names[i]);
         assert_string_equal(ember_rdd_storage_level(x), names[i]);
     }
@@ -483,11 +396,11 @@ static void test_none(void **state)
 {
     (void)state;
     assert_string_equal(ember_rdd_storage_level(NULL), "NONE");
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     assert_string_equal(ember_rdd_storage_level(m), "NONE");
     persist_ok(m, "NONE"); /* not persisted: nothing happens */
     assert_string_equal(ember_rdd_storage_level(m), "NONE");
-    char *d = describe(m);
+    char *d = lineage_of(m);
     assert_null(strstr(d, "NONE"));
     free(d);
     /* NONE set nothing, so a level can still be chosen */
@@ -501,21 +414,21 @@ static void test_lineage_shows_level(void **state)
 {
     (void)state;
     ember_error err = {0};
-    ember_rdd *m = counted_range();
+    ember_rdd *m = counted_range(g_s, N);
     ember_rdd *child = ember_glom(m, &err);
     assert_non_null(child);
-    char *before = describe(child);
+    char *before = lineage_of(child);
     assert_null(strstr(line_of(before, "map", ember_rdd_id(m)),
                        "MEMORY_AND_DISK"));
     free(before);
 
     persist_ok(m, "MEMORY_AND_DISK");
-    char *d = describe(m);
+    char *d = lineage_of(m);
     assert_contains(line_of(d, "map", ember_rdd_id(m)), " [MEMORY_AND_DISK]");
     free(d);
 
     /* in a child's description: on the persisted dataset's line only */
-    d = describe(child);
+    d = lineage_of(child);
     assert_contains(line_of(d, "map", ember_rdd_id(m)), " [MEMORY_AND_DISK]");
     assert_null(strstr(line_of(d, "glom", ember_rdd_id(child)),
                        "MEMORY_AND_DISK"));

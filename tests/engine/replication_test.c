@@ -22,7 +22,6 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,51 +38,6 @@
  * task never runs elsewhere because an executor was slow to ask. */
 static const char *const extra[] = {"ember.locality.wait=30s", NULL};
 
-/* Records testfn.counted_file has mapped into the file at path. */
-static int64_t counted(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    long long n, sum = 0;
-    if (!f)
-        return 0;
-    while (fscanf(f, "%lld", &n) == 1)
-        sum += n;
-    fclose(f);
-    return sum;
-}
-
-/* range(0, N) in PARTS partitions through testfn.counted_file(path),
- * persisted at level. */
-static ember_rdd *counted_persisted(ember_session *s, const char *path,
-                                    const char *level)
-{
-    ember_error err = {0};
-    ember_rdd *r = ember_range(s, 0, N, 1, PARTS, &err);
-    if (!r)
-        fail_msg("range: %s", err.msg);
-    ember_fn f = {"testfn.counted_file", path, strlen(path)};
-    ember_rdd *m = ember_map(r, f, &err);
-    if (!m)
-        fail_msg("map: %s", err.msg);
-    if (ember_persist(m, level, &err) != EMBER_OK)
-        fail_msg("persist %s: %s", level, err.msg);
-    return m;
-}
-
-/* Waits until `sql` (a count) reads want; fails after ~60 s (copies are
- * made asynchronously, after the job that stored the blocks). */
-static void wait_rows(const sess *x, int64_t want, const char *what,
-                      const char *sql)
-{
-    int64_t got = -1;
-    for (int i = 0; i < 6000; i++) {
-        if ((got = db_int(x, "%s", sql)) == want)
-            return;
-        sleep_ms(10);
-    }
-    fail_msg("%s: %" PRId64 ", want %" PRId64 " (%s)", what, got, want, sql);
-}
-
 /* Persists at level on local-cluster[3,1,512], counts, waits for `copies`
  * executors per partition in `tier`, kills the executor holding most
  * blocks and counts again: right, and nothing computed again. */
@@ -94,14 +48,14 @@ static void replicate_then_kill(const char *level, int copies,
     sess_open(&x, APP, "local-cluster[3,1,512]", extra);
     char path[512], sql[400];
     snprintf(path, sizeof path, "%s/counted", x.dir);
-    ember_rdd *m = counted_persisted(x.s, path, level);
+    ember_rdd *m = counted_file_range(x.s, path, N, PARTS, level);
     uint64_t ds = ember_rdd_id(m);
     /* copies go to the executors registered when a block is stored (as
      * Spark's peers): start once all three are */
     wait_rows(&x, 3, "executors registered", "SELECT count(*) FROM "
               "executors WHERE status = 'ACTIVE'");
     assert_int_equal(count_of(m), N);
-    assert_int_equal(counted(path), N);
+    assert_int_equal(counted_file_total(path), N);
 
     /* every partition on `copies` distinct executors, in the tier */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT partition FROM "
@@ -114,31 +68,24 @@ static void replicate_then_kill(const char *level, int copies,
                                 "dataset = %" PRIu64, ds),
                      PARTS * copies);
     /* copies are made, not computed */
-    assert_int_equal(counted(path), N);
+    assert_int_equal(counted_file_total(path), N);
 
     char victim[64];
     db_text(&x, victim, sizeof victim,
             "SELECT executor_id FROM blocks GROUP BY executor_id "
             "ORDER BY count(*) DESC, executor_id LIMIT 1");
     assert_true(victim[0] != '\0');
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM blocks WHERE "
-             "executor_id = '%s'", victim);
-    int64_t held = db_int(&x, "%s", sql);
-    assert_true(held >= 1 && held <= PARTS);
-    pid_t pid = executor_pid(victim);
-    if (pid <= 0)
-        fail_msg("no process for executor '%s'", victim);
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    wait_rows(&x, 0, "the killed executor's blocks", sql);
+    int64_t held = kill_block_holder(&x, victim);
+    assert_true(held <= PARTS);
     assert_int_equal(db_int(&x, "SELECT count(DISTINCT partition) FROM "
                                 "blocks WHERE dataset = %" PRIu64, ds),
                      PARTS);
 
     assert_int_equal(count_of(m), N);
-    if (counted(path) != N)
+    if (counted_file_total(path) != N)
         fail_msg("%s: after losing executor %s (%" PRId64 " blocks), %"
                  PRId64 " records were mapped again, want 0", level, victim,
-                 held, counted(path) - N);
+                 held, counted_file_total(path) - N);
     sess_close(&x);
 }
 
@@ -168,13 +115,13 @@ static void test_one_executor_keeps_one_copy(void **state)
     sess_open(&x, APP, "local[2]", NULL);
     char path[512];
     snprintf(path, sizeof path, "%s/counted", x.dir);
-    ember_rdd *m = counted_persisted(x.s, path, "MEMORY_ONLY_2");
+    ember_rdd *m = counted_file_range(x.s, path, N, PARTS, "MEMORY_ONLY_2");
     uint64_t ds = ember_rdd_id(m);
     assert_int_equal(count_of(m), N);
     assert_int_equal(count_of(m), N);
-    if (counted(path) != N)
+    if (counted_file_total(path) != N)
         fail_msg("the cached dataset was computed again: %" PRId64
-                 " records mapped, want %d", counted(path), N);
+                 " records mapped, want %d", counted_file_total(path), N);
     store_settle(&x);
     assert_int_equal(db_int(&x, "SELECT count(*) FROM blocks WHERE "
                                 "dataset = %" PRIu64 " AND tier = 'MEMORY'",

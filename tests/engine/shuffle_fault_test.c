@@ -80,41 +80,6 @@ static ember_rdd *keyed_range(ember_session *s, int64_t n, int64_t m,
     return k;
 }
 
-/* Checks that got holds one (k, sum) per k in [0, m) with sum the sum of
- * the i in [0, n) with i mod m == k; a sum may also be a tuple (a group)
- * whose elements add up to it. */
-static void check_sums(const ember_records *got, int64_t n, int64_t m)
-{
-    assert_int_equal(got->count, (uint64_t)m);
-    char *seen = calloc((size_t)m, 1);
-    assert_non_null(seen);
-    ember_batch_cursor c = records_cursor(got);
-    ember_value k, v;
-    while (next_pair(&c, &k, &v)) {
-        assert_true(k.u.i64 >= 0 && k.u.i64 < m);
-        assert_false(seen[k.u.i64]);
-        seen[k.u.i64] = 1;
-        int64_t want = 0, sum = 0;
-        for (int64_t i = k.u.i64; i < n; i += m)
-            want += i;
-        if (v.type == EMBER_TYPE_TUPLE) {
-            ember_rec_cursor tc = ember_rec_tuple_cursor(&v);
-            ember_value e = {0};
-            while (ember_rec_next(&tc, &e) == EMBER_OK) {
-                assert_int_equal(e.u.i64 % m, k.u.i64);
-                sum += e.u.i64;
-            }
-        } else {
-            assert_int_equal(v.type, EMBER_TYPE_INT);
-            sum = v.u.i64;
-        }
-        if (sum != want)
-            fail_msg("key %" PRId64 ": sum %" PRId64 ", wanted %" PRId64,
-                     k.u.i64, sum, want);
-    }
-    free(seen);
-}
-
 /* ---- spilling ---------------------------------------------------------- */
 
 #define SPILL_N 400000
@@ -287,7 +252,7 @@ static void corrupt_run(const char *manager, const char *suffix,
     ember_rdd *red = ember_group_by_key(pairs, &hp, &err);
     assert_non_null(red);
     ember_records got = collect_recs(red);
-    check_sums(&got, 60000, 100);
+    check_mod_sums(&got, 60000, 100);
     ember_records_free(&got);
     store_settle(&x);
     int64_t stage = map_stage(&x);
@@ -306,7 +271,7 @@ static void corrupt_run(const char *manager, const char *suffix,
     /* the second job reads the shuffle again: the corrupt block is
      * detected, the map task runs again, the answer is right */
     got = collect_recs(red);
-    check_sums(&got, 60000, 100);
+    check_mod_sums(&got, 60000, 100);
     ember_records_free(&got);
     store_settle(&x);
     assert_int_equal(map_stage(&x), stage);
@@ -396,7 +361,7 @@ static void test_kill_executor_with_map_output(void **state)
     bg_join(&j);
     if (j.st != EMBER_OK)
         fail_msg("collect after SIGKILL of %s: %s", victim, j.err.msg);
-    check_sums(&j.out, KILL_N, KILL_M);
+    check_mod_sums(&j.out, KILL_N, KILL_M);
     ember_records_free(&j.out);
 
     /* the killed executor's shuffle directory is deleted */

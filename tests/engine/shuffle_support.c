@@ -1,7 +1,7 @@
 /*
  * shuffle_support.c — sessions in a temp directory and their state store,
- * shared by shuffle_ops_test and shuffle_fault_test (see
- * shuffle_support.h).
+ * executors killed, testfn's datasets and checks, shared by the engine
+ * tests that read the state store (see shuffle_support.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,8 @@ int close_live(void **state)
     return 0;
 }
 
-void sess_open(sess *x, const char *app, const char *master,
-               const char *const *extra)
+void sess_open_plugins(sess *x, const char *app, const char *master,
+                       const char *const *extra, const char *const *plugins)
 {
     memset(x, 0, sizeof *x);
     snprintf(x->dir, sizeof x->dir, "/tmp/ember-%s-XXXXXX", app);
@@ -62,12 +63,25 @@ void sess_open(sess *x, const char *app, const char *master,
     for (size_t i = 0; extra && extra[i] && n < 15; i++)
         conf[n++] = extra[i];
     conf[n] = NULL;
-    x->s = session_open(master, app, conf, TESTFN_PLUGIN);
+    ember_session_opts o = {
+        .master = master, .app_name = app, .conf = conf, .plugins = plugins};
+    ember_error err = {0};
+    ember_status st = ember_session_open(&x->s, &o, &err);
+    if (st != EMBER_OK)
+        fail_msg("ember_session_open(%s): %s (%s)", master, err.msg,
+                 ember_status_name(st));
     sess_track(x, 1);
     char driver[256];
     find_entry(x->dir, "ember-driver-", driver, sizeof driver);
     assert_true(driver[0] != '\0');
     snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir, driver);
+}
+
+void sess_open(sess *x, const char *app, const char *master,
+               const char *const *extra)
+{
+    const char *const plugins[] = {TESTFN_PLUGIN, NULL};
+    sess_open_plugins(x, app, master, extra, plugins);
 }
 
 void sess_close(sess *x)
@@ -139,4 +153,96 @@ void store_settle(const sess *x)
         sleep_ms(10);
     }
     fail_msg("the state store never showed %" PRId64 " finished jobs", want);
+}
+
+void wait_rows(const sess *x, int64_t want, const char *what,
+               const char *sql)
+{
+    int64_t got = -1;
+    for (int i = 0; i < 6000; i++) {
+        if ((got = db_int(x, "%s", sql)) == want)
+            return;
+        sleep_ms(10);
+    }
+    fail_msg("%s: %" PRId64 " rows, want %" PRId64 " (%s)", what, got, want,
+             sql);
+}
+
+int64_t kill_block_holder(const sess *x, const char *id)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM blocks WHERE "
+             "executor_id = '%s'", id);
+    int64_t held = db_int(x, "%s", sql);
+    if (held < 1)
+        fail_msg("executor '%s' holds no block to lose", id);
+    pid_t pid = executor_pid(id);
+    if (pid <= 0)
+        fail_msg("no process for executor '%s'", id);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    wait_rows(x, 0, "the killed executor's blocks", sql);
+    return held;
+}
+
+/* ---- datasets and checks ----------------------------------------------- */
+
+ember_rdd *counted_file_range(ember_session *s, const char *path, int64_t n,
+                              uint32_t parts, const char *level)
+{
+    ember_error err = {0};
+    ember_rdd *r = ember_range(s, 0, n, 1, parts, &err);
+    if (!r)
+        fail_msg("range: %s", err.msg);
+    ember_fn f = {"testfn.counted_file", path, strlen(path)};
+    ember_rdd *m = ember_map(r, f, &err);
+    if (!m)
+        fail_msg("map: %s", err.msg);
+    if (level && ember_persist(m, level, &err) != EMBER_OK)
+        fail_msg("persist %s: %s", level, err.msg);
+    return m;
+}
+
+int64_t counted_file_total(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long long n, sum = 0;
+    if (!f)
+        return 0;
+    while (fscanf(f, "%lld", &n) == 1)
+        sum += n;
+    fclose(f);
+    return sum;
+}
+
+void check_mod_sums(const ember_records *got, int64_t n, int64_t m)
+{
+    assert_int_equal(got->count, (uint64_t)m);
+    char *seen = calloc((size_t)m, 1);
+    assert_non_null(seen);
+    ember_batch_cursor c = records_cursor(got);
+    ember_value k, v;
+    while (next_pair(&c, &k, &v)) {
+        assert_int_equal(k.type, EMBER_TYPE_INT);
+        assert_true(k.u.i64 >= 0 && k.u.i64 < m);
+        assert_false(seen[k.u.i64]);
+        seen[k.u.i64] = 1;
+        int64_t want = 0, sum = 0;
+        for (int64_t i = k.u.i64; i < n; i += m)
+            want += i;
+        if (v.type == EMBER_TYPE_TUPLE) {
+            ember_rec_cursor tc = ember_rec_tuple_cursor(&v);
+            ember_value e = {0};
+            while (ember_rec_next(&tc, &e) == EMBER_OK) {
+                assert_int_equal(e.u.i64 % m, k.u.i64);
+                sum += e.u.i64;
+            }
+        } else {
+            assert_int_equal(v.type, EMBER_TYPE_INT);
+            sum = v.u.i64;
+        }
+        if (sum != want)
+            fail_msg("key %" PRId64 ": sum %" PRId64 ", wanted %" PRId64,
+                     k.u.i64, sum, want);
+    }
+    free(seen);
 }

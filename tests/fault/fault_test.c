@@ -59,35 +59,14 @@
 static char g_work[512];
 
 /*
- * Opens x on CLUSTER as sess_open does (a temp ember.local.dir, the extra
- * settings, tracked for close_live), with both testfn and faultfn loaded,
+ * Opens x on CLUSTER with sess_open_plugins (a temp ember.local.dir, the
+ * extra settings, tracked for close_live), with testfn and faultfn loaded,
  * and makes g_work; then waits until the kernel has both executors.
  */
 static void fault_open(sess *x, const char *const *extra)
 {
-    memset(x, 0, sizeof *x);
-    snprintf(x->dir, sizeof x->dir, "/tmp/ember-%s-XXXXXX", APP);
-    assert_non_null(mkdtemp(x->dir));
-    char localdir[300];
-    snprintf(localdir, sizeof localdir, "ember.local.dir=%s", x->dir);
-    const char *conf[16] = {localdir};
-    size_t n = 1;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
-        conf[n++] = extra[i];
-    conf[n] = NULL;
-    const char *plugins[] = {TESTFN_PLUGIN, FAULTFN_PLUGIN, NULL};
-    ember_session_opts o = {
-        .master = CLUSTER, .app_name = APP, .conf = conf, .plugins = plugins};
-    ember_error err = {0};
-    ember_status st = ember_session_open(&x->s, &o, &err);
-    if (st != EMBER_OK)
-        fail_msg("ember_session_open: %s (%s)", err.msg,
-                 ember_status_name(st));
-    sess_track(x, 1);
-    char driver[256];
-    find_entry(x->dir, "ember-driver-", driver, sizeof driver);
-    assert_true(driver[0] != '\0');
-    snprintf(x->db, sizeof x->db, "%s/%s/ember.db", x->dir, driver);
+    const char *const plugins[] = {TESTFN_PLUGIN, FAULTFN_PLUGIN, NULL};
+    sess_open_plugins(x, APP, CLUSTER, extra, plugins);
     snprintf(g_work, sizeof g_work, "%s/work", x->dir);
     assert_int_equal(mkdir(g_work, 0755), 0);
     /* both executors registered before the first job, so that its tasks
@@ -226,31 +205,6 @@ static ember_rdd *keyed(ember_rdd *r, int64_t m)
                 "key_by", &err);
 }
 
-/* Checks that got holds exactly one (k, sum) per k in [0, m), sum being
- * the sum of the i in [0, n) with i mod m == k. */
-static void check_sums(const ember_records *got, int64_t n, int64_t m)
-{
-    assert_int_equal(got->count, (uint64_t)m);
-    char *seen = calloc((size_t)m, 1);
-    assert_non_null(seen);
-    ember_batch_cursor c = records_cursor(got);
-    ember_value k, v;
-    while (next_pair(&c, &k, &v)) {
-        assert_int_equal(k.type, EMBER_TYPE_INT);
-        assert_int_equal(v.type, EMBER_TYPE_INT);
-        assert_true(k.u.i64 >= 0 && k.u.i64 < m);
-        assert_false(seen[k.u.i64]);
-        seen[k.u.i64] = 1;
-        int64_t want = 0;
-        for (int64_t i = k.u.i64; i < n; i += m)
-            want += i;
-        if (v.u.i64 != want)
-            fail_msg("key %" PRId64 ": sum %" PRId64 ", wanted %" PRId64,
-                     k.u.i64, v.u.i64, want);
-    }
-    free(seen);
-}
-
 /* ---- faultfn.log_work's log -------------------------------------------- */
 
 /* What the log says: records computed per partition, and the process
@@ -366,7 +320,7 @@ static void test_kill_executor_with_map_output(void **state)
                                               fn0("std.sum"), &hp, &err),
                           "reduce_by_key", &err);
     ember_records got = collect_recs(red);
-    check_sums(&got, NPARTS * PER_PART, KEYS);
+    check_mod_sums(&got, NPARTS * PER_PART, KEYS);
     ember_records_free(&got);
     work w = take_work();
     for (int p = 0; p < NPARTS; p++)
@@ -395,7 +349,7 @@ static void test_kill_executor_with_map_output(void **state)
     /* a second job over the same shuffle: the right answer, and only the
      * lost map tasks ran again (once each) */
     got = collect_recs(red);
-    check_sums(&got, NPARTS * PER_PART, KEYS);
+    check_mod_sums(&got, NPARTS * PER_PART, KEYS);
     ember_records_free(&got);
     work again = take_work();
     store_settle(&x);
@@ -609,7 +563,7 @@ static void test_spill_on_full_disk(void **state)
                                               fn0("std.sum"), NULL, &err),
                           "reduce_by_key", &err);
     ember_records got = collect_recs(red);
-    check_sums(&got, 6000, KEYS);
+    check_mod_sums(&got, 6000, KEYS);
     ember_records_free(&got);
     sess_close(&x);
 }

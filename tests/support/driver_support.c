@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "driver_support.h"
+#include "ember/kernel/host.h"
 
 /* ---- sessions and actions ---------------------------------------------- */
 
@@ -145,6 +146,118 @@ int next_pair(ember_batch_cursor *c, ember_value *k, ember_value *v)
     assert_int_equal(ember_rec_get(rec, len, 0, k), EMBER_OK);
     assert_int_equal(ember_rec_get(rec, len, 1, v), EMBER_OK);
     return 1;
+}
+
+char *records_json(const ember_records *r, int sorted)
+{
+    ember_batch_cursor c = records_cursor(r);
+    rec_span *sp = calloc(r->count + 1, sizeof *sp);
+    size_t n = 0;
+    assert_non_null(sp);
+    while (n <= r->count &&
+           ember_batch_next(&c, &sp[n].p, &sp[n].len) == EMBER_OK)
+        n++;
+    assert_int_equal(n, r->count);
+    if (sorted)
+        sort_rec_spans(sp, n);
+    ember_buf out = ember_buf_heap();
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            assert_int_equal(ember_buf_put_u8(&out, ' '), EMBER_OK);
+        assert_int_equal(ember_rec_json(&out, sp[i].p, sp[i].len), EMBER_OK);
+    }
+    assert_int_equal(ember_buf_put_u8(&out, '\0'), EMBER_OK);
+    free(sp);
+    char *t = strdup((const char *)out.data);
+    ember_buf_release(&out);
+    assert_non_null(t);
+    return t;
+}
+
+char *collect_json(ember_rdd *r, int sorted)
+{
+    ember_records rec = collect_recs(r);
+    char *t = records_json(&rec, sorted);
+    ember_records_free(&rec);
+    return t;
+}
+
+/* Appends the formatted text to out (the test fails when it cannot). */
+static void buf_printf(ember_buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void buf_printf(ember_buf *out, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    assert_true(k >= 0 && (size_t)k < sizeof tmp);
+    assert_int_equal(ember_buf_append(out, tmp, (size_t)k), EMBER_OK);
+}
+
+/* out's text, NUL-terminated, as a malloc'd string; releases out. */
+static char *buf_string(ember_buf *out)
+{
+    assert_int_equal(ember_buf_put_u8(out, '\0'), EMBER_OK);
+    char *t = strdup((const char *)out->data);
+    ember_buf_release(out);
+    assert_non_null(t);
+    return t;
+}
+
+char *ints_json(int64_t n)
+{
+    ember_buf out = ember_buf_heap();
+    for (int64_t i = 0; i < n; i++)
+        buf_printf(&out, "%s[%" PRId64 "]", i ? " " : "", i);
+    return buf_string(&out);
+}
+
+char *mod_sums_json(int64_t n, int64_t m)
+{
+    ember_buf out = ember_buf_heap();
+    for (int64_t key = 0; key < m; key++) {
+        int64_t s = 0;
+        for (int64_t i = key; i < n; i += m)
+            s += i;
+        buf_printf(&out, "%s[%" PRId64 ",%" PRId64 "]", key ? " " : "", key,
+                   s);
+    }
+    return buf_string(&out);
+}
+
+char *lineage_of(const ember_rdd *r)
+{
+    ember_error err = {0};
+    char *d = NULL;
+    if (ember_rdd_describe(r, &d, &err) != EMBER_OK)
+        fail_msg("describe: %s", err.msg);
+    assert_non_null(d);
+    return d;
+}
+
+/* ---- the test plugin testfn -------------------------------------------- */
+
+ember_rdd *counted_range(ember_session *s, int64_t n)
+{
+    ember_error err = {0};
+    ember_rdd *r = ember_range(s, 0, n, 1, 2, &err);
+    if (!r)
+        fail_msg("range: %s", err.msg);
+    ember_rdd *m = ember_map(r, fn0("testfn.counted"), &err);
+    if (!m)
+        fail_msg("map: %s", err.msg);
+    return m;
+}
+
+int64_t testfn_counted(void)
+{
+    int64_t v = 0;
+    /* EMBER_ENOTFOUND until its first task registers it: 0 */
+    (void)em_host_counter_value("testfn.counted", &v);
+    return v;
 }
 
 /* ---- word count -------------------------------------------------------- */

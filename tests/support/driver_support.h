@@ -95,6 +95,36 @@ ember_batch_cursor records_cursor(const ember_records *r);
  * and *v (the test fails when it has fewer). 0 at the end, else 1. */
 int next_pair(ember_batch_cursor *c, ember_value *k, ember_value *v);
 
+/* Records as JSON arrays joined by single spaces ("[1] [2,\"a\"]"),
+ * sorted first (ember_rec_compare) when sorted is set; malloc'd. */
+char *records_json(const ember_records *r, int sorted);
+
+/* collect(r), which must succeed, as records_json renders it (malloc'd). */
+char *collect_json(ember_rdd *r, int sorted);
+
+/* "[0] [1] ... [n-1]", the rendering of range(0, n) (malloc'd). */
+char *ints_json(int64_t n);
+
+/* "[0,s0] [1,s1] ... [m-1,s(m-1)]" with sk the sum of the i in [0, n)
+ * with i mod m == k: a reduce_by_key(std.sum) of the pairs
+ * (i mod m, i), sorted (malloc'd). */
+char *mod_sums_json(int64_t n, int64_t m);
+
+/* The lineage description of r (ember_rdd_describe), which must succeed
+ * (malloc'd). */
+char *lineage_of(const ember_rdd *r);
+
+/* ---- the test plugin testfn -------------------------------------------- */
+
+/* range(0, n) in 2 partitions on s through testfn.counted (an identity map
+ * that counts the records it maps in the host counter "testfn.counted");
+ * the session must have loaded testfn. */
+ember_rdd *counted_range(ember_session *s, int64_t n);
+
+/* Records testfn.counted has mapped in this process so far (tasks of
+ * local[N], which run in this process; 0 before its first use). */
+int64_t testfn_counted(void);
+
 /* ---- word count -------------------------------------------------------- */
 
 /* Sorts lines[0..n) and joins them, each followed by '\n', into one

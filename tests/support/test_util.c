@@ -65,6 +65,29 @@ void find_entry(const char *dir, const char *prefix, char *out, size_t cap)
         closedir(d);
 }
 
+void list_dir(const char *dir, char *out, size_t cap)
+{
+    char *names[64];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        fail_msg("cannot list %s", dir);
+    while ((e = readdir(d)) != NULL && n < 64)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            names[n] = strdup(e->d_name);
+            assert_non_null(names[n]);
+            n++;
+        }
+    closedir(d);
+    sort_strs(names, n);
+    char *j = join_strs(names, n, " ", "");
+    snprintf(out, cap, "%s", j);
+    free(j);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+}
+
 void wait_gone(const char *dir, const char *prefix, char *out, size_t cap)
 {
     for (int i = 0; i < 500; i++) {

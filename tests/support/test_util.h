@@ -33,6 +33,10 @@ void find_entry(const char *dir, const char *prefix, char *out, size_t cap);
  * entry left, or "" (in out). */
 void wait_gone(const char *dir, const char *prefix, char *out, size_t cap);
 
+/* The names in dir (but "." and ".."; the first 64), sorted and joined
+ * by single spaces, into out; the test fails when dir cannot be read. */
+void list_dir(const char *dir, char *out, size_t cap);
+
 /* The pid of this process's child whose command line holds "--id id"
  * (an ember-executor of a local-cluster session), or -1. */
 pid_t executor_pid(const char *id);
