@@ -62,11 +62,15 @@ static ember_status copy_block(em_replicator *r, em_block_mgr *m,
     em_storage_level level;
     ember_status s;
     if (em_bytes_to_cstr(req->level, level_name, sizeof level_name) !=
-            EMBER_OK ||
-        em_bytes_to_cstr(req->source_endpoint, endpoint, sizeof endpoint) !=
-            EMBER_OK)
-        return ember_errorf(err, EMBER_EINVAL, "REPLICATE: level or "
-                            "endpoint too long");
+        EMBER_OK)
+        return ember_errorf(err, EMBER_EINVAL, "REPLICATE: a level of %zu "
+                            "bytes (at most %zu)", req->level.len,
+                            sizeof level_name - 1);
+    if (em_bytes_to_cstr(req->source_endpoint, endpoint, sizeof endpoint) !=
+        EMBER_OK)
+        return ember_errorf(err, EMBER_EINVAL, "REPLICATE: a source "
+                            "endpoint of %zu bytes (at most %zu)",
+                            req->source_endpoint.len, sizeof endpoint - 1);
     if ((s = em_storage_level_parse(level_name, &level, err)) != EMBER_OK)
         return s;
     uint64_t key = key_of(req->app, req->dataset);

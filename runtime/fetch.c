@@ -52,7 +52,7 @@ static void reply_error(ember_buf *reply, uint32_t map, uint8_t code,
 void em_fetch_serve(const ember_shuffle_vtable *vt, void *state,
                     const uint8_t *req, size_t n, ember_buf *reply)
 {
-    const uint8_t *p = req + 6, *end = req + n;
+    const uint8_t *p = n >= 6 ? req + 6 : req, *end = req + n;
     uint64_t shuffle, part, max_bytes, count;
     if (n < 6 || memcmp(req, REQ_MAGIC, 4) != 0 || req[4] != 1 ||
         req[5] != T_REQUEST ||
@@ -132,7 +132,7 @@ static void block_reply_error(ember_buf *reply, uint8_t code, const char *msg)
 void em_fetch_serve_block(em_block_mgr *m, const uint8_t *req, size_t n,
                           ember_buf *reply)
 {
-    const uint8_t *p = req + 6, *end = req + n;
+    const uint8_t *p = n >= 6 ? req + 6 : req, *end = req + n;
     uint64_t key, part;
     if (n < 6 || memcmp(req, REQ_MAGIC, 4) != 0 || req[4] != 1 ||
         req[5] != T_BLOCK_REQUEST ||
@@ -516,6 +516,16 @@ ember_status em_fetch_block(em_fetch_client *c, uint64_t key,
     if (ember_uvarint_get(&p, end, &nrec) != EMBER_OK ||
         ember_uvarint_get(&p, end, &len) != EMBER_OK ||
         len != (uint64_t)(end - p))
+        goto bad;
+    /* the count must be the block's: its copy is stored with it */
+    ember_batch blk = {p, (size_t)len, nrec};
+    ember_batch_cursor cur = ember_batch_cursor_of(&blk);
+    const uint8_t *rec;
+    size_t rl;
+    uint64_t seen = 0;
+    while ((s = ember_batch_next(&cur, &rec, &rl)) == EMBER_OK)
+        seen++;
+    if (s != EMBER_END || seen != nrec)
         goto bad;
     s = ember_buf_append(out, p, (size_t)len);
     nng_free(rep, n);

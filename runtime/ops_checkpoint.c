@@ -161,7 +161,11 @@ static ember_status reader_next(em_opnode *o, ember_batch *b,
         if (count != r->records)
             return corrupt(o, err, "it holds %" PRIu64 " records but its end "
                            "marker says %" PRIu64, r->records, count);
-        if (read_full(r->fd, &extra, 1) != 0)
+        ssize_t more = read_full(r->fd, &extra, 1);
+        if (more < 0)
+            return em_op_fail(o, err, EMBER_EIO, "cannot read checkpoint "
+                              "file '%s': %s", r->path, strerror(errno));
+        if (more != 0)
             return corrupt(o, err, "bytes follow its end marker");
         r->ended = 1;
         return EMBER_END;
