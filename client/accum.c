@@ -136,6 +136,9 @@ ember_status ember_accumulator_int64(const ember_accumulator *a, int64_t *v,
                                 err);
     if (st != EMBER_OK)
         return st;
+    if (!v)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "ember_accumulator_int64: v is NULL");
     pthread_mutex_lock(&a->s->mu);
     *v = a->i64;
     pthread_mutex_unlock(&a->s->mu);
@@ -149,6 +152,9 @@ ember_status ember_accumulator_double(const ember_accumulator *a, double *v,
                                 "ember_accumulator_double", err);
     if (st != EMBER_OK)
         return st;
+    if (!v)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "ember_accumulator_double: v is NULL");
     pthread_mutex_lock(&a->s->mu);
     *v = a->f64;
     pthread_mutex_unlock(&a->s->mu);

@@ -180,11 +180,15 @@ char *em_client_plan(const ember_rdd *r, size_t *len)
         for (uint32_t i = 0; i < x->nparents; i++)
             stack[top++] = x->parents[i];
     }
+    /* ember_accumulator_new may add to the list from another thread */
+    json_t *accums = em_client_accums_json(r->s);
     pthread_mutex_unlock(&r->s->mu);
     locked = 0;
     json_t *doc = json_pack("{s:i,s:O}", "ember_plan", 1, "datasets", ds);
-    json_t *accums = doc ? em_client_accums_json(r->s) : NULL;
-    if (accums && json_object_set_new(doc, "accumulators", accums) != 0) {
+    if (!doc)
+        json_decref(accums);
+    else if (accums &&
+             json_object_set_new(doc, "accumulators", accums) != 0) {
         json_decref(doc);
         doc = NULL;
     }

@@ -107,18 +107,22 @@ ember_status em_accum_task_begin(const em_accum_defs *defs, ember_error *err)
     return EMBER_OK;
 }
 
-/* Remembers the first failure (the attempt will fail with it). */
-__attribute__((format(printf, 2, 3))) static ember_status
-fail(ember_status code, const char *fmt, ...)
+/* Says why this add failed in err (nullable) and remembers the first
+ * failure of the attempt (the attempt will fail with it). */
+__attribute__((format(printf, 3, 4))) static ember_status
+fail(ember_error *err, ember_status code, const char *fmt, ...)
 {
+    ember_error e = {.code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
     if (!tl.failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(tl.err.msg, sizeof tl.err.msg, fmt, ap);
-        va_end(ap);
-        tl.err.code = code;
+        tl.err = e;
         tl.failed = 1;
     }
+    if (err)
+        *err = e;
     return code;
 }
 
@@ -130,8 +134,9 @@ static const char *kind_name(em_accum_kind k)
 }
 
 /* The slot of accumulator id, checked to be of kind want; NULL after
- * recording why not. */
-static slot *find(uint64_t id, em_accum_kind want, ember_status *st)
+ * recording why not (in err too, nullable). */
+static slot *find(uint64_t id, em_accum_kind want, ember_status *st,
+                  ember_error *err)
 {
     const em_accum_defs *ds = tl.defs;
     uint32_t lo = 0, hi = ds ? ds->n : 0;
@@ -143,14 +148,15 @@ static slot *find(uint64_t id, em_accum_kind want, ember_status *st)
             hi = mid;
     }
     if (!ds || lo == ds->n || ds->d[lo].id != id) {
-        *st = fail(EMBER_ENOTFOUND, "accumulator %" PRIu64 " is not declared "
-                   "in the job's plan (create it with ember_accumulator_new "
-                   "in this session)", id);
+        *st = fail(err, EMBER_ENOTFOUND, "accumulator %" PRIu64 " is not "
+                   "declared in the job's plan (create it with "
+                   "ember_accumulator_new in this session)", id);
         return NULL;
     }
     const def *d = &ds->d[lo];
     if (d->kind != want) {
-        *st = fail(EMBER_EINVAL, "accumulator %" PRIu64 " is %s %s, not %s %s",
+        *st = fail(err, EMBER_EINVAL, "accumulator %" PRIu64 " is %s %s, "
+                   "not %s %s",
                    id, d->kind == EM_ACCUM_INT64 ? "an" : "a",
                    kind_name(d->kind), want == EM_ACCUM_INT64 ? "an" : "a",
                    kind_name(want));
@@ -164,7 +170,7 @@ ember_status em_accum_add_i64(uint64_t id, int64_t v)
     if (!tl.active)
         return EMBER_EUNSUPPORTED;
     ember_status st = EMBER_OK;
-    slot *s = find(id, EM_ACCUM_INT64, &st);
+    slot *s = find(id, EM_ACCUM_INT64, &st, NULL);
     if (!s)
         return st;
     /* Long addition wraps, as Spark's LongAccumulator */
@@ -178,7 +184,7 @@ ember_status em_accum_add_double(uint64_t id, double v)
     if (!tl.active)
         return EMBER_EUNSUPPORTED;
     ember_status st = EMBER_OK;
-    slot *s = find(id, EM_ACCUM_DOUBLE, &st);
+    slot *s = find(id, EM_ACCUM_DOUBLE, &st, NULL);
     if (!s)
         return st;
     s->f64 += v;
@@ -193,28 +199,23 @@ ember_status em_accum_add(uint64_t id, const uint8_t *rec, size_t len,
         return ember_errorf(err, EMBER_EUNSUPPORTED,
                             "accumulators are updated inside tasks only");
     ember_status st = EMBER_OK;
-    slot *s = find(id, EM_ACCUM_USER, &st);
+    slot *s = find(id, EM_ACCUM_USER, &st, err);
     if (!s)
-        return ember_errorf(err, st, "%s", tl.err.msg);
+        return st;
     const def *d = &tl.defs->d[s - tl.slots];
     if (!d->vt)
-        return ember_errorf(err, fail(EMBER_ENOTFOUND, "accumulator %" PRIu64
-                                      ": %s", id, d->why),
-                            "%s", tl.err.msg);
+        return fail(err, EMBER_ENOTFOUND, "accumulator %" PRIu64 ": %s", id,
+                    d->why);
     if (!rec || ember_rec_validate(rec, len, NULL) != EMBER_OK)
-        return ember_errorf(err, fail(EMBER_EINVAL, "accumulator %" PRIu64
-                                      ": the value added is not a valid "
-                                      "record", id),
-                            "%s", tl.err.msg);
+        return fail(err, EMBER_EINVAL, "accumulator %" PRIu64 ": the value "
+                    "added is not a valid record", id);
     if (!s->opened) {
         ember_error e = {0};
         if (d->vt->open &&
             (st = d->vt->open(em_host_api(), NULL, 0, &s->state, &e)) !=
                 EMBER_OK)
-            return ember_errorf(err, fail(st, "accumulator %" PRIu64 ": %s: "
-                                          "open failed: %s", id, d->fn,
-                                          e.msg),
-                                "%s", tl.err.msg);
+            return fail(err, st, "accumulator %" PRIu64 ": %s: open "
+                        "failed: %s", id, d->fn, e.msg);
         s->opened = 1;
         s->v = ember_buf_heap();
         s->out = ember_buf_heap();
@@ -223,8 +224,7 @@ ember_status em_accum_add(uint64_t id, const uint8_t *rec, size_t len,
     s->in.len = 0;
     s->out.len = 0;
     if (ember_batch_append(&s->in, rec, len) != EMBER_OK)
-        return ember_errorf(err, fail(EMBER_ENOMEM, "out of memory"), "%s",
-                            tl.err.msg);
+        return fail(err, EMBER_ENOMEM, "out of memory");
     ember_batch one = {s->in.data, s->in.len, 1};
     ember_error e = {0};
     st = d->vt->reduce(s->state, s->touched ? s->v.data : NULL,
@@ -233,11 +233,8 @@ ember_status em_accum_add(uint64_t id, const uint8_t *rec, size_t len,
         ember_rec_validate(s->out.data, s->out.len, NULL) != EMBER_OK)
         st = ember_errorf(&e, EMBER_EINVAL, "it returned a malformed record");
     if (st != EMBER_OK)
-        return ember_errorf(err, fail(st, "accumulator %" PRIu64 ": %s: %s",
-                                      id, d->fn,
-                                      e.msg[0] ? e.msg
-                                               : ember_status_name(st)),
-                            "%s", tl.err.msg);
+        return fail(err, st, "accumulator %" PRIu64 ": %s: %s", id, d->fn,
+                    e.msg[0] ? e.msg : ember_status_name(st));
     ember_buf t = s->v;
     s->v = s->out;
     s->out = t;

@@ -119,23 +119,33 @@ ember_status em_accums_declare(em_accums *a, const em_accum_decl *d,
         a->e = g;
         a->cap = cap;
     }
+    /* every copy before the first change, so that running out of memory
+     * changes nothing either: strs[2i] the name, strs[2i+1] the kind */
+    char **strs = calloc(n ? 2 * (size_t)n : 1, sizeof *strs);
+    int nomem = !strs;
+    for (uint32_t i = 0; !nomem && i < n; i++) {
+        int found;
+        locate(a, d[i].id, &found);
+        nomem = (d[i].name && !(strs[2 * i] = strdup(d[i].name))) ||
+                (!found && !(strs[2 * i + 1] = strdup(d[i].kind)));
+    }
+    if (nomem) {
+        for (size_t i = 0; strs && i < 2 * (size_t)n; i++)
+            free(strs[i]);
+        free(strs);
+        return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+    }
     for (uint32_t i = 0; i < n; i++) {
         int found;
         uint32_t at = locate(a, d[i].id, &found);
-        char *name = d[i].name ? strdup(d[i].name) : NULL;
-        if (d[i].name && !name)
-            return ember_errorf(err, EMBER_ENOMEM, "out of memory");
+        char *name = strs[2 * i], *kt = strs[2 * i + 1];
         if (found) {
+            free(kt); /* an id twice in d: the first declaration holds */
             if (name) {
                 free(a->e[at].name);
                 a->e[at].name = name;
             }
             continue;
-        }
-        char *kt = strdup(d[i].kind);
-        if (!kt) {
-            free(name);
-            return ember_errorf(err, EMBER_ENOMEM, "out of memory");
         }
         memmove(&a->e[at + 1], &a->e[at], (a->n - at) * sizeof *a->e);
         a->n++;
@@ -150,6 +160,7 @@ ember_status em_accums_declare(em_accums *a, const em_accum_decl *d,
             e->vt = em_registry_find(a->registry, EMBER_KIND_FUNCTION, kt)
                         ->vtable;
     }
+    free(strs);
     return EMBER_OK;
 }
 

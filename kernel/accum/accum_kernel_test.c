@@ -1,7 +1,8 @@
 /*
  * Unit tests of accumulators below the engine: the wire format of
- * updates (runtime/accum_wire.h) and the kernel's declarations and merges
- * (accum/accum.h) for int64 and double kinds.
+ * updates (runtime/accum_wire.h), the kernel's declarations and merges
+ * (accum/accum.h) for int64 and double kinds, and one task attempt's
+ * adds on an executor (runtime/accum_task.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "accum/accum.h"
 #include "ember/record.h"
+#include "runtime/accum_task.h"
 #include "runtime/accum_wire.h"
 
 static void test_wire_round_trip(void **state)
@@ -168,12 +170,68 @@ static void test_kernel_merges(void **state)
     em_accums_destroy(NULL);
 }
 
+/* A task attempt's adds: summed into the FINISHED blob; each failed add
+ * says why it failed, and the attempt fails with the first failure. */
+static void test_task_adds(void **state)
+{
+    (void)state;
+    char k1[] = "int64", k2[] = "double";
+    em_accum_decl d[2] = {{1, k1, NULL}, {2, k2, NULL}};
+    em_accum_defs *defs = NULL;
+    ember_error err = {0};
+    assert_int_equal(em_accum_defs_create(&defs, d, 2, NULL, &err),
+                     EMBER_OK);
+    assert_int_equal(em_accum_add_i64(1, 1), EMBER_EUNSUPPORTED);
+
+    ember_buf blob = ember_buf_heap();
+    int failed = -1;
+    assert_int_equal(em_accum_task_begin(defs, &err), EMBER_OK);
+    assert_int_equal(em_accum_add_i64(1, 2), EMBER_OK);
+    assert_int_equal(em_accum_add_i64(1, 3), EMBER_OK);
+    assert_int_equal(em_accum_add_double(2, 0.5), EMBER_OK);
+    assert_int_equal(em_accum_task_end(1, &blob, &failed, &err), EMBER_OK);
+    assert_int_equal(failed, 0);
+    em_accum_value *v = NULL;
+    uint32_t n = 0;
+    assert_int_equal(em_accum_wire_decode(blob.data, blob.len, &v, &n, &err),
+                     EMBER_OK);
+    assert_int_equal(n, 2);
+    assert_true(v[0].id == 1 && v[0].i64 == 5);
+    assert_true(v[1].id == 2 && v[1].f64 == 0.5);
+    free(v);
+
+    ember_buf rec = ember_buf_heap();
+    assert_int_equal(ember_rec_put_int(&rec, 7), EMBER_OK);
+    blob.len = 0;
+    assert_int_equal(em_accum_task_begin(defs, &err), EMBER_OK);
+    assert_int_equal(em_accum_add(9, rec.data, rec.len, &err),
+                     EMBER_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "accumulator 9 is not declared"));
+    /* a later failure is reported as itself, not as the first one */
+    assert_int_equal(em_accum_add(1, rec.data, rec.len, &err),
+                     EMBER_EINVAL);
+    assert_string_equal(err.msg, "accumulator 1 is an int64, not a "
+                                 "user-defined");
+    assert_int_equal(em_accum_add_double(1, 1.0), EMBER_EINVAL);
+    assert_int_equal(em_accum_add_i64(1, 4), EMBER_OK);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(em_accum_task_end(1, &blob, &failed, &err), EMBER_OK);
+    assert_int_equal(failed, 1);
+    assert_non_null(strstr(err.msg, "accumulator 9 is not declared"));
+    assert_int_equal(blob.len, 0);
+
+    ember_buf_release(&rec);
+    ember_buf_release(&blob);
+    em_accum_defs_free(defs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_round_trip),
         cmocka_unit_test(test_wire_refusals),
         cmocka_unit_test(test_kernel_merges),
+        cmocka_unit_test(test_task_adds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,20 +163,20 @@ static ember_status link_accept(void *ctx, em_link *l, em_link_handler *h)
     b->link = l;
     em_link_set_user(l, b);
     *h = (em_link_handler){srv, link_recv, link_closed};
-    ember_status s = em_kernel_conn_open(srv->k, kernel_send, kernel_closed,
-                                         b, &b->conn_id);
-    if (s != EMBER_OK) {
-        em_link_set_user(l, NULL);
-        pthread_mutex_destroy(&b->mu);
-        free(b);
-        return s;
-    }
+    /* listed before the kernel knows it: once posted, the kernel may
+     * close the connection and free b (bridge_free unlists it) */
     pthread_mutex_lock(&srv->mu);
     b->next = srv->bridges;
     if (b->next)
         b->next->prev = b;
     srv->bridges = b;
     pthread_mutex_unlock(&srv->mu);
+    ember_status s = em_kernel_conn_open(srv->k, kernel_send, kernel_closed,
+                                         b, &b->conn_id);
+    if (s != EMBER_OK) {
+        em_link_set_user(l, NULL);
+        bridge_free(b);
+    }
     return s;
 }
 

@@ -348,6 +348,8 @@ static void errors(void **state)
     int64_t x;
     ember_accumulator *f = new_acc(s, NULL, "double");
     assert_int_equal(ember_accumulator_int64(f, &x, &err), EMBER_EINVAL);
+    assert_int_equal(ember_accumulator_int64(i, NULL, &err), EMBER_EINVAL);
+    assert_int_equal(ember_accumulator_double(f, NULL, &err), EMBER_EINVAL);
     assert_int_equal(ember_accumulator_id(NULL), 0);
 
     /* a task adding to an id its plan does not declare fails, naming it
