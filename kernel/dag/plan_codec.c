@@ -835,6 +835,13 @@ static ember_status parse_dataset(dec *d, uint32_t pos)
                                 "MEMORY_ONLY, MEMORY_AND_DISK, DISK_ONLY, "
                                 "OFF_HEAP, ...)",
                                 d->where, shown(str, buf, sizeof buf));
+        /* executors and the kernel name a cached block by application
+         * and dataset in one 64-bit key, 32 bits each */
+        if (strcmp(str, "NONE") != 0 && nd->id > UINT32_MAX)
+            return ember_errorf(d->err, EMBER_EINVAL,
+                                "%s: a persisted dataset's id must be below "
+                                "2^32 (it is %" PRIu64 ")",
+                                d->where, nd->id);
         s = dup_str(d, str, &nd->storage);
         if (s != EMBER_OK)
             return s;

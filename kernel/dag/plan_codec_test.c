@@ -704,6 +704,11 @@ static void test_field_errors(void **state)
     expect_plan_error(SRC ",{\"id\":1,\"op\":\"map\",\"parents\":[0],"
                           "\"fns\":[\"a.b\"],\"storage\":\"MEMORY\"}",
                       "dataset 1 (map): unknown storage level 'MEMORY'");
+    expect_plan_error(SRC ",{\"id\":4294967296,\"op\":\"map\","
+                          "\"parents\":[0],\"fns\":[\"a.b\"],"
+                          "\"storage\":\"MEMORY_ONLY\"}",
+                      "dataset 4294967296 (map): a persisted dataset's id "
+                      "must be below 2^32 (it is 4294967296)");
 
     /* unknown keys, everywhere */
     expect_plan_error(SRC ",{\"id\":1,\"op\":\"map\",\"parents\":[0],"
