@@ -23,17 +23,9 @@ DATA=/tmp/ember-bench-data
 MASTER='local[2]'
 RUNS=3
 GRAPH=small
-while [ $# -gt 0 ]; do
-  case $1 in
-    --shared) SHARED=$2; shift 2 ;;
-    --data) DATA=$2; shift 2 ;;
-    --master) MASTER=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
-    --graph) GRAPH=$2; shift 2 ;;
-    *) echo "usage: $0 [--shared DIR] [--data DIR] [--master URL] [--runs N] [--graph small|reference]" >&2; exit 2 ;;
-  esac
-done
 . "$ROOT/bench/bench_lib.sh"
+options "$0 [--shared DIR] [--data DIR] [--master URL] [--runs N] [--graph small|reference]" "--graph" "$@"
+GRAPH=${OPT[--graph]:-$GRAPH}
 tools "$SHARED" "$DATA"
 case $GRAPH in
   small) IN=$DATA/graph_100k_1m.tsv

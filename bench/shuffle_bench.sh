@@ -22,16 +22,8 @@ SHARED=$ROOT/../shared
 DATA=/tmp/ember-bench-data
 MASTER='local[2]'
 RUNS=3
-while [ $# -gt 0 ]; do
-  case $1 in
-    --shared) SHARED=$2; shift 2 ;;
-    --data) DATA=$2; shift 2 ;;
-    --master) MASTER=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
-    *) echo "usage: $0 [--shared DIR] [--data DIR] [--master URL] [--runs N]" >&2; exit 2 ;;
-  esac
-done
 . "$ROOT/bench/bench_lib.sh"
+options "$0 [--shared DIR] [--data DIR] [--master URL] [--runs N]" "" "$@"
 tools "$SHARED" "$DATA"
 [ -f "$DATA/text_1g.txt" ] || "$DATA/datagen" text -o "$DATA/text_1g.txt"
 [ -f "$DATA/tera_10m.dat" ] || "$DATA/datagen" terasort -o "$DATA/tera_10m.dat"
