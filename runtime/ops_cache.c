@@ -15,11 +15,13 @@
 #include "ember/kernel/log.h"
 #include "runtime/block_mgr.h"
 #include "runtime/block_report.h"
+#include "util/bigbuf.h"
 
 /* Per operator state. */
 typedef struct cached {
     em_block_unroll *unroll; /* miss: what is being unrolled, or NULL */
     ember_batch_cursor cur;  /* hit: the next record of the block */
+    uint64_t count;          /* hit: the block's records */
 } cached;
 
 uint64_t em_op_cache_key(uint64_t app, uint64_t dataset)
@@ -45,6 +47,20 @@ static ember_status serve_next(em_opnode *o, ember_batch *b, ember_error *err)
            ember_batch_next(&c->cur, &r, &rl) == EMBER_OK)
         n++;
     *b = (ember_batch){start, (size_t)(c->cur.p - start), n};
+    return EMBER_OK;
+}
+
+/* A hit, whole: the block's buffer itself (see em_opnode.take). */
+static ember_status serve_take(em_opnode *o, ember_buf *dst, uint64_t *count)
+{
+    cached *c = o->extra;
+    if (c->cur.p != o->buf.data)
+        return EMBER_EUNSUPPORTED;
+    ember_buf_release(dst);
+    *dst = o->buf;
+    *count = c->count;
+    o->buf = em_bigbuf();
+    c->cur.p = c->cur.end = NULL;
     return EMBER_OK;
 }
 
@@ -104,11 +120,17 @@ ember_status em_op_build_cached(em_opnode **out, em_task_env *env,
     uint64_t key = em_op_cache_key(env->app_id, n->id);
     uint64_t count = 0;
     ember_error ge = {0};
+    /* a block can be tens of MiB: a big buffer, its pages kept between
+     * tasks */
+    ember_buf_release(&o->buf);
+    o->buf = em_bigbuf();
     if (em_block_mgr_get(env->blocks, key, partition, &o->buf, &count,
                          &ge) == EMBER_OK) {
         ember_batch all = {o->buf.data, o->buf.len, count};
         c->cur = ember_batch_cursor_of(&all);
+        c->count = count;
         o->next = serve_next;
+        o->take = serve_take;
         *out = o;
         return EMBER_OK;
     }

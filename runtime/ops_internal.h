@@ -22,6 +22,12 @@ typedef struct em_opnode em_opnode;
 struct em_opnode {
     ember_status (*next)(em_opnode *o, ember_batch *b, ember_error *err);
     void (*close)(em_opnode *o); /* extra cleanup; may be NULL */
+    /* Optional (NULL: not offered): before the first next, moves the
+     * whole output, one batch, into *dst (its memory released first) and
+     * sets *count; the operator is then at its end. For consumers that
+     * gather a whole partition: a cached block is handed over without a
+     * copy. EMBER_EUNSUPPORTED once next was called. */
+    ember_status (*take)(em_opnode *o, ember_buf *dst, uint64_t *count);
     em_task_env *env;
     const em_node *node;
     uint32_t index;     /* the node's index in the lineage */

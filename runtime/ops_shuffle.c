@@ -289,6 +289,15 @@ static ember_status gather(em_opnode *o, sh *st, uint32_t i, ember_error *err)
     em_opnode *child = NULL;
     ember_status s = em_op_build(&child, o->env, d->parent, o->partition,
                                  o->depth + 1, err);
+    if (s == EMBER_OK && child->take && !st->comb && st->in[i].len == 0) {
+        /* a cached block: taken whole instead of copied */
+        uint64_t n = 0;
+        if (child->take(child, &st->in[i], &n) == EMBER_OK) {
+            st->nin[i] = n;
+            em_op_free(child);
+            return EMBER_OK;
+        }
+    }
     ember_batch b;
     while (s == EMBER_OK && (s = child->next(child, &b, err)) == EMBER_OK)
         s = consume(o, st, i, &b, err);
