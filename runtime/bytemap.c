@@ -212,10 +212,21 @@ static int grow(em_bytemap *m)
     return resize(m, m->cap ? m->cap * 2 : 1024);
 }
 
+/* Slots from which a table may be three quarters full instead of half:
+ * past 256 MiB of slots the memory (and the kernel's zeroing of it)
+ * weighs more than the slightly longer probes. */
+#define LOOSE_SLOTS ((size_t)1 << 23)
+
+/* The most keys a table of cap slots holds before it grows. */
+static size_t max_keys(size_t cap)
+{
+    return cap >= LOOSE_SLOTS ? cap / 4 * 3 : cap / 2;
+}
+
 ember_status em_bytemap_reserve(em_bytemap *m, size_t keys)
 {
     size_t cap = 1024;
-    while (cap < keys * 2 && cap < ((size_t)1 << 40))
+    while (keys > max_keys(cap) && cap < ((size_t)1 << 40))
         cap *= 2;
     if (cap <= m->cap)
         return EMBER_OK;
@@ -225,7 +236,7 @@ ember_status em_bytemap_reserve(em_bytemap *m, size_t keys)
 uint64_t *em_bytemap_upsert_key(em_bytemap *m, const em_bmkey *k, int *added)
 {
     *added = 0;
-    if ((m->count + 1) * 2 > m->cap && grow(m) != 0)
+    if (m->count + 1 > max_keys(m->cap) && grow(m) != 0)
         return NULL;
     uint32_t tag = tag_of(k->hash);
     size_t mask = m->cap - 1, j = k->hash & mask;

@@ -1,7 +1,8 @@
 /*
  * runtime/bytemap.h — a hash map from byte strings (encoded records) to
  * 64-bit values, for per-partition aggregation (count_by_value, the
- * shuffle's combiners). Open addressing, at most half full, 32-byte slots:
+ * shuffle's combiners). Open addressing, at most half full (three quarters
+ * from 2^23 slots on), 32-byte slots:
  * a key of up to 16 bytes is held in the slot as two words (one cache miss
  * per lookup, none into an arena, compared without memcmp), longer keys
  * are copied into one arena, so adding a key costs no allocation of its
