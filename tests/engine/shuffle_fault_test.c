@@ -23,7 +23,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -188,31 +187,32 @@ static void test_spill_counted_local(void **state)
 
 /* ---- a corrupted shuffle file ------------------------------------------ */
 
+/* find_largest's search: the largest so far. */
+typedef struct largest {
+    const char *want;
+    char *out;
+    size_t cap;
+    off_t *best;
+} largest;
+
+static int bigger(const char *path, const struct stat *st, void *ctx)
+{
+    largest *l = ctx;
+    if (S_ISREG(st->st_mode) && strstr(path, l->want) &&
+        !strstr(path, ".tmp") && st->st_size > *l->best) {
+        *l->best = st->st_size;
+        snprintf(l->out, l->cap, "%s", path);
+    }
+    return 0;
+}
+
 /* Finds under dir (recursively) the largest regular file whose path
  * contains want; its path into out. */
 static void find_largest(const char *dir, const char *want, char *out,
                          size_t cap, off_t *best)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[1024];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            find_largest(path, want, out, cap, best);
-        else if (S_ISREG(st.st_mode) && strstr(path, want) &&
-                 !strstr(path, ".tmp") && st.st_size > *best) {
-            *best = st.st_size;
-            snprintf(out, cap, "%s", path);
-        }
-    }
-    if (d)
-        closedir(d);
+    largest l = {want, out, cap, best};
+    walk_files(dir, bigger, &l);
 }
 
 /* Flips the bits of a few bytes in the middle of path. */

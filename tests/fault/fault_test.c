@@ -32,7 +32,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -477,31 +476,30 @@ static void test_task_always_fails(void **state)
 
 /* ---- 5. a spill on a full disk ----------------------------------------- */
 
+/* Where find_temp puts the path it finds. */
+typedef struct found_path {
+    char *out;
+    size_t cap;
+} found_path;
+
+static int is_temp(const char *path, const struct stat *st, void *ctx)
+{
+    (void)st;
+    found_path *f = ctx;
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    if (!strstr(name, ".tmp") && !strstr(name, "spill"))
+        return 0;
+    snprintf(f->out, f->cap, "%s", path);
+    return 1;
+}
+
 /* Whether dir holds (at any depth) a file whose name contains ".tmp" or
  * "spill"; its path into out. */
 static int find_temp(const char *dir, char *out, size_t cap)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    while (d && !found && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[1024];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            found = find_temp(path, out, cap);
-        } else if (strstr(e->d_name, ".tmp") || strstr(e->d_name, "spill")) {
-            snprintf(out, cap, "%s", path);
-            found = 1;
-        }
-    }
-    if (d)
-        closedir(d);
-    return found;
+    found_path f = {out, cap};
+    return walk_files(dir, is_temp, &f);
 }
 
 #define SPILL_N 200000

@@ -53,6 +53,30 @@ void rmtree(const char *path)
     }
 }
 
+int walk_files(const char *dir,
+               int (*visit)(const char *path, const struct stat *st,
+                            void *ctx),
+               void *ctx)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int stop = 0;
+    while (d && !stop && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        stop = S_ISDIR(st.st_mode) ? walk_files(path, visit, ctx)
+                                   : visit(path, &st, ctx);
+    }
+    if (d)
+        closedir(d);
+    return stop;
+}
+
 void find_entry(const char *dir, const char *prefix, char *out, size_t cap)
 {
     DIR *d = opendir(dir);

@@ -25,6 +25,16 @@ void sleep_ms(long ms);
 /* Removes a directory tree, or a file (best effort). */
 void rmtree(const char *path);
 
+struct stat;
+/* Calls visit(path, its lstat, ctx) for every entry under dir that is
+ * not a directory, at any depth, until visit returns nonzero; returns
+ * that value (0 when every entry was visited). Unreadable entries are
+ * skipped. */
+int walk_files(const char *dir,
+               int (*visit)(const char *path, const struct stat *st,
+                            void *ctx),
+               void *ctx);
+
 /* The name of an entry of dir starting with prefix into out ("" when
  * there is none). */
 void find_entry(const char *dir, const char *prefix, char *out, size_t cap);
