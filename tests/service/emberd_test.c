@@ -1103,8 +1103,6 @@ static void cli_submit_status_list_kill(void **state)
 
 /* ------------------------------------------------------------- limits */
 
-/* A text input that expands to more splits than --max-splits allows is
- * refused with a message naming the limit; a smaller one is planned. */
 /* A driver that freezes (SIGSTOP) while its job runs: emberd, with
  * ember.network.timeout=1s, hears nothing from it for a second, drops the
  * client and closes its application, which cancels the job. */
@@ -1149,6 +1147,40 @@ static void frozen_driver_is_dropped(void **state)
         fail_msg("the frozen driver's job was never cancelled");
 }
 
+/* An emberd that freezes (SIGSTOP) under a driver: the driver, with
+ * ember.network.timeout=2s, hears no answer to its keepalive and its action
+ * fails with a message naming the service and the timeout, instead of
+ * hanging; the session then refuses further work with the same reason. */
+static void frozen_service_fails_the_driver(void **state)
+{
+    (void)state;
+    svc s;
+    svc_start(&s, NULL, "local[1]");
+    const char *const conf[] = {"ember.network.timeout=2s", NULL};
+    ember_session *ses = session_open(s.master, NULL, conf, NULL);
+    ember_error err = {0};
+    ember_rdd *r = ember_range(ses, 0, 1000, 1, 2, &err);
+    if (!r)
+        fail_msg("range: %s", err.msg);
+    uint64_t n = 0;
+    if (ember_count(r, &n, &err) != EMBER_OK)
+        fail_msg("count before the freeze: %s", err.msg);
+    assert_int_equal(n, 1000);
+    assert_int_equal(kill(s.pid, SIGSTOP), 0);
+    ember_status st = ember_count(r, &n, &err);
+    assert_int_not_equal(st, EMBER_OK);
+    assert_contains(err.msg, "emberd at ");
+    assert_contains(err.msg, "did not answer within 2s");
+    assert_int_not_equal(ember_count(r, &n, &err), EMBER_OK);
+    assert_contains(err.msg, "did not answer");
+    ember_session_close(ses);
+    assert_int_equal(kill(s.pid, SIGCONT), 0);
+    assert_int_equal(svc_stop(&s, SIGTERM), 0);
+    rmtree(s.state);
+}
+
+/* A text input that expands to more splits than --max-splits allows is
+ * refused with a message naming the limit; a smaller one is planned. */
 static void splits_over_the_limit(void **state)
 {
     (void)state;
@@ -1337,6 +1369,7 @@ int main(void)
         cmocka_unit_test(restart_finds_old_jobs),
         cmocka_unit_test(splits_over_the_limit),
         cmocka_unit_test(frozen_driver_is_dropped),
+        cmocka_unit_test(frozen_service_fails_the_driver),
         cmocka_unit_test(unreachable_service),
     };
     return cmocka_run_group_tests(tests, setup_text, teardown_text);
