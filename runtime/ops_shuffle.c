@@ -68,10 +68,14 @@ typedef struct sh {
     size_t pos;
     int ready;
     /* sorts: the records in output order, handed out batch by batch
-     * (they point into in[]) */
+     * (they point into in[]); grouping kinds hand out the groups of
+     * these refs instead, a batch of groups at a time, so no copy of the
+     * whole partition's output is ever made */
     em_keyref *sorted;       /* in sorted_buf */
     ember_buf sorted_buf;
     size_t nsorted, next_sorted;
+    int grouping;            /* sorted holds groups to emit */
+    ember_buf scratch;       /* a group's values (group, cogroup) */
     /* sorts past ember.shuffle.memory: sorted runs on disk, merged */
     em_sortspill *spill;
 } sh;
@@ -504,7 +508,6 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
     }
     if (s == EMBER_OK)
         em_keysort(refs, tmp, n);
-    ember_buf scratch = ember_buf_heap();
     if (s == EMBER_OK && st->k == K_SORT && st->spill) {
         /* a run (ascending; the merge takes care of the direction) */
         s = em_sortspill_add_run(st->spill, refs, n, err);
@@ -536,29 +539,46 @@ static ember_status sort_and_emit(em_opnode *o, sh *st, ember_error *err)
         st->nsorted = n;
         rb = em_bigbuf();
     } else if (s == EMBER_OK) {
-        size_t a = 0;
-        while (s == EMBER_OK && a < n) {
-            size_t b = a + 1;
-            while (b < n && em_key_equal(&refs[a], &refs[b]))
-                b++;
-            group g = {refs, a, b, {0}};
-            /* within a group refs are in seq order, so inputs ascend */
-            size_t j = a;
-            for (uint32_t i = 0; i <= nin; i++) {
-                while (j < b && refs[j].input < i)
-                    j++;
-                g.from[i] = i == nin ? b : j;
-            }
-            g.from[0] = a;
-            s = emit_group(st, &g, nin, &scratch);
-            if (s != EMBER_OK)
-                s = em_op_fail(o, err, s, "out of memory");
-            a = b;
-        }
+        /* grouping: the groups are emitted batch by batch (emit_groups) */
+        st->sorted_buf = rb;
+        st->sorted = refs;
+        st->nsorted = n;
+        st->grouping = 1;
+        rb = em_bigbuf();
     }
-    ember_buf_release(&scratch);
     ember_buf_release(&rb);
     ember_buf_release(&tb);
+    return s;
+}
+
+/* Emits the groups of the sorted refs from next_sorted on into st->out
+ * until it holds limit bytes or the groups run out. */
+static ember_status emit_groups(em_opnode *o, sh *st, size_t limit,
+                                ember_error *err)
+{
+    uint32_t nin = o->node->ndeps;
+    const em_keyref *refs = st->sorted;
+    size_t a = st->next_sorted, n = st->nsorted;
+    ember_status s = EMBER_OK;
+    while (s == EMBER_OK && a < n && st->out.len < limit) {
+        size_t b = a + 1;
+        while (b < n && em_key_equal(&refs[a], &refs[b]))
+            b++;
+        group g = {refs, a, b, {0}};
+        /* within a group refs are in seq order, so inputs ascend */
+        size_t j = a;
+        for (uint32_t i = 0; i <= nin; i++) {
+            while (j < b && refs[j].input < i)
+                j++;
+            g.from[i] = i == nin ? b : j;
+        }
+        g.from[0] = a;
+        s = emit_group(st, &g, nin, &st->scratch);
+        if (s != EMBER_OK)
+            s = em_op_fail(o, err, s, "out of memory");
+        a = b;
+    }
+    st->next_sorted = a;
     return s;
 }
 
@@ -629,6 +649,23 @@ static ember_status shuffled_next(em_opnode *o, ember_batch *b,
         *b = (ember_batch){o->buf.data, o->buf.len, n};
         return EMBER_OK;
     }
+    if (st->grouping) {
+        /* the next groups, about batch_bytes of them */
+        if (st->next_sorted >= st->nsorted)
+            return EMBER_END;
+        ember_status s = em_op_check_cancel(o, err);
+        if (s != EMBER_OK)
+            return s;
+        st->out.len = 0;
+        st->nout = 0;
+        s = emit_groups(o, st, o->env->batch_bytes, err);
+        if (s != EMBER_OK)
+            return s;
+        if (st->nout == 0)
+            return EMBER_END; /* the last groups emitted nothing */
+        *b = (ember_batch){st->out.data, st->out.len, st->nout};
+        return EMBER_OK;
+    }
     if (st->sorted) {
         /* a batch of about batch_bytes, copied from the sorted refs */
         if (st->next_sorted >= st->nsorted)
@@ -679,6 +716,7 @@ static void shuffled_close(em_opnode *o)
         ember_buf_release(&st->in[i]);
     ember_buf_release(&st->out);
     ember_buf_release(&st->sorted_buf);
+    ember_buf_release(&st->scratch);
     em_sortspill_close(st->spill);
     free(st);
     o->extra = NULL;
@@ -700,6 +738,7 @@ ember_status em_op_init_shuffled(em_opnode *o, ember_error *err)
     for (uint32_t i = 0; i < EM_OP_MAX_INPUTS; i++)
         st->in[i] = em_bigbuf();
     st->out = em_bigbuf();
+    st->scratch = ember_buf_heap();
     if (st->k == K_SORT) {
         json_t *a = o->args ? json_object_get(o->args, "ascending") : NULL;
         if (a && !json_is_boolean(a))
