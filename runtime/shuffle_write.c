@@ -174,6 +174,22 @@ static ember_status flush(map_ctx *m, em_combiner *c, ember_buf *scratch,
     return EMBER_OK;
 }
 
+/* A map-side combine that does not combine is skipped: once the table
+ * has seen PROBE_RECORDS records and holds more than 9 in 10 of them as
+ * distinct keys (distinct over unique records, reduce_by_key over keys
+ * that hardly repeat), the table is flushed and the records that follow
+ * go to the shuffle as they are. Only where a record and a map-side
+ * combiner are the same thing — reduce_by_key (combiners are values) and
+ * distinct — so the reduce side's result is unchanged; not for the fused
+ * word count, whose input records are lines. */
+#define PROBE_RECORDS ((uint64_t)1 << 18)
+
+static int may_skip_combine(const em_node *reader)
+{
+    em_combine_kind k = em_combine_kind_of(reader->op->name);
+    return k == EM_COMBINE_REDUCE || k == EM_COMBINE_DISTINCT;
+}
+
 /* What the map task fuses away (see shuffle_write.h). */
 typedef struct fusion {
     int on;
@@ -280,6 +296,8 @@ ember_status em_shuffle_map_task(em_task_env *env, uint32_t node,
     /* a combine table may use half the shuffle memory; the writer the
      * rest */
     size_t budget = (size_t)(em_shuffle_svc_memory(svc) / 2);
+    int probing = comb && !fu.on && may_skip_combine(reader);
+    uint64_t probed = 0; /* records the table saw while probing */
     ember_batch b;
     while (s == EMBER_OK && (s = em_pipe_next(pipe, &b, err)) == EMBER_OK) {
         if (sampling) {
@@ -294,8 +312,20 @@ ember_status em_shuffle_map_task(em_task_env *env, uint32_t node,
                                      : NULL,
                             err)
                       : em_combiner_add(comb, &b, err);
-            if (s == EMBER_OK && em_combiner_bytes(comb) > budget)
+            probed += b.count;
+            if (s == EMBER_OK && probing && probed >= PROBE_RECORDS) {
+                probing = 0;
+                if (em_combiner_count(comb) * 10 > probed * 9) {
+                    s = flush(&m, comb, &scratch, err);
+                    em_combiner_close(comb);
+                    comb = NULL; /* from here on: routed as they come */
+                    continue;
+                }
+            }
+            if (s == EMBER_OK && em_combiner_bytes(comb) > budget) {
                 s = flush(&m, comb, &scratch, err);
+                probing = 0; /* the count no longer tells */
+            }
         } else {
             s = route(&m, &b, err);
         }
