@@ -101,6 +101,7 @@ typedef struct blk {
 
 typedef struct pool {
     uint64_t budget, used, blocks;
+    uint64_t reserved; /* held by unrolls; used + reserved <= budget */
     blk *lru, *mru; /* list ends: least and most recently used */
     em_block_tier *tier;
     em_block_where where;
@@ -121,9 +122,13 @@ struct em_block_unroll {
     uint32_t partition;
     em_storage_level level;
     bool encode, gave_up;
+    bool disk_only;     /* its reservation failed: it finishes on disk */
+    pool *pool;         /* where it reserves; NULL = it does not */
+    uint64_t reserved;  /* bytes of pool->reserved that are its own */
     uint64_t limit; /* 0 = none */
     uint64_t count, raw_len;
     ember_buf held;
+    em_block_put_result ev; /* the evictions its reservations made */
 };
 
 typedef struct block_id {
@@ -351,20 +356,30 @@ static void evict_one(em_block_mgr *m, blk *v, em_block_put_result *res)
     account_add(m, v);
 }
 
+/* Bytes of p neither stored nor reserved. */
+static uint64_t pool_free(const pool *p)
+{
+    uint64_t taken = p->used + p->reserved;
+    return taken < p->budget ? p->budget - taken : 0;
+}
+
 /*
- * Makes room for `need` bytes in pool p for a block of `dataset` (S19):
- * walks from the least recently used block, skipping blocks of that
- * dataset; evicts only when what it found frees enough, else nothing.
- * Returns true when the block now fits.
+ * Makes room for `need` bytes in pool p for a block (or an unroll's
+ * reservation) of `dataset` (S19): walks from the least recently used
+ * block, skipping blocks of that dataset; evicts only when what it found
+ * frees enough, else nothing. What unrolls reserve is not free. Returns
+ * true when `need` bytes now fit.
  */
 static bool make_room(em_block_mgr *m, pool *p, uint64_t need,
                       uint64_t dataset, em_block_put_result *res)
 {
-    if (p->tier->vt == NULL || need > p->budget)
+    if (p->tier->vt == NULL || p->reserved > p->budget ||
+        need > p->budget - p->reserved)
         return false;
-    if (need <= p->budget - p->used)
+    uint64_t avail = pool_free(p);
+    if (need <= avail)
         return true;
-    uint64_t want = need - (p->budget - p->used), found = 0;
+    uint64_t want = need - avail, found = 0;
     size_t n = 0;
     for (blk *v = p->lru; v && found < want; v = v->next) {
         if (v->dataset != dataset) {
@@ -674,12 +689,23 @@ void em_block_put_result_release(em_block_put_result *res)
 
 /* ---- put */
 
+/* The pool a level keeps its blocks in (memory first), or NULL. */
+static pool *level_pool(em_block_mgr *m, em_storage_level level)
+{
+    if (level.use_memory)
+        return &m->pools[POOL_MEMORY];
+    if (level.use_off_heap)
+        return &m->pools[POOL_OFF_HEAP];
+    return NULL;
+}
+
 /* Stores data[0..len) (the block's stored form) under the manager's lock:
- * memory or off-heap when it fits, else disk for levels with disk. */
+ * memory or off-heap when it fits (unless disk_only), else disk for
+ * levels with disk. */
 static ember_status put_locked(em_block_mgr *m, uint64_t dataset,
                                uint32_t partition, em_storage_level level,
                                const uint8_t *data, size_t len,
-                               uint64_t count, bool encoded,
+                               uint64_t count, bool encoded, bool disk_only,
                                em_block_put_result *res, ember_error *err)
 {
     blk *old = lookup(m, dataset, partition);
@@ -701,9 +727,7 @@ static ember_status put_locked(em_block_mgr *m, uint64_t dataset,
     e->count = count;
     e->serial = ++m->serial;
     block_id id = make_id(dataset, partition);
-    pool *p = level.use_memory     ? &m->pools[POOL_MEMORY]
-              : level.use_off_heap ? &m->pools[POOL_OFF_HEAP]
-                                   : NULL;
+    pool *p = disk_only ? NULL : level_pool(m, level);
     if (p && make_room(m, p, len, dataset, res) &&
         tier_put(p->tier, p->where, id.s, data, len, count) == EMBER_OK)
         e->where = p->where;
@@ -731,7 +755,7 @@ static ember_status put_stored(em_block_mgr *m, uint64_t dataset,
 {
     pthread_mutex_lock(&m->mu);
     ember_status s = put_locked(m, dataset, partition, level, data, len,
-                                count, encoded, res, err);
+                                count, encoded, false, res, err);
     pthread_mutex_unlock(&m->mu);
     return s;
 }
@@ -790,9 +814,42 @@ static void drop_bad(em_block_mgr *m, uint64_t dataset, uint32_t partition,
            partition, where_name(w), why);
 }
 
-ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
+/*
+ * Moves e, just read from the disk tier as data[0..e->size), to its
+ * level's pool when the pool can hold it (evicting other datasets' blocks
+ * as a put does), and says so in *res. Lock held.
+ */
+static void promote(em_block_mgr *m, blk *e, const uint8_t *data,
+                    em_block_put_result *res)
+{
+    pool *p = level_pool(m, e->level);
+    if (p == NULL || !make_room(m, p, e->size, e->dataset, res))
+        return;
+    block_id id = make_id(e->dataset, e->partition);
+    if (tier_put(p->tier, p->where, id.s, data, (size_t)e->size, e->count) !=
+        EMBER_OK)
+        return; /* the evictions stand, as in a put */
+    ember_error terr;
+    ember_error_clear(&terr);
+    ember_status s = m->o.disk.vt->remove(m->o.disk.state, id.s, &terr);
+    if (s != EMBER_OK && s != EMBER_ENOTFOUND)
+        em_log(EMBER_LOG_WARN, LOG_SOURCE,
+               "removing promoted block %s from the disk tier failed (%s): "
+               "%s", id.s, ember_status_name(s), terr.msg);
+    account_sub(m, e);
+    e->where = p->where;
+    account_add(m, e);
+    res->where = p->where;
+    res->promoted = true;
+    res->stored_bytes = e->size;
+}
+
+/* em_block_mgr_get, and with res (zeroed) the promotion of a block read
+ * from disk. */
+static ember_status get_block(em_block_mgr *m, uint64_t dataset,
                               uint32_t partition, ember_buf *out,
-                              uint64_t *count, ember_error *err)
+                              uint64_t *count, em_block_put_result *res,
+                              ember_error *err)
 {
     if (m == NULL || out == NULL || count == NULL)
         return ember_errorf(err, EMBER_EINVAL,
@@ -838,6 +895,10 @@ ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
                          "block %s is not cached (it was unreadable)", id.s);
         goto done;
     }
+    /* Still under the lock that found it on disk: the stored form just
+     * read is what its pool keeps. */
+    if (s == EMBER_OK && res && where == EM_BLOCK_DISK)
+        promote(m, e, dst->data + dmark, res);
     pthread_mutex_unlock(&m->mu);
     if (s != EMBER_OK) {
         s = ember_errorf(err, s, "reading block %s from the %s tier: %s",
@@ -849,8 +910,14 @@ ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
         s = decode(&m->o.codec, tmp.data, tmp.len, out, &terr);
         if (s == EMBER_EINVAL) {
             pthread_mutex_lock(&m->mu);
-            drop_bad(m, dataset, partition, serial, where, terr.msg);
+            drop_bad(m, dataset, partition, serial,
+                     res && res->promoted ? res->where : where, terr.msg);
             pthread_mutex_unlock(&m->mu);
+            if (res) {
+                res->where = EM_BLOCK_NOWHERE;
+                res->promoted = false;
+                res->stored_bytes = 0;
+            }
             s = ember_errorf(err, EMBER_ENOTFOUND,
                              "block %s is not cached (it was corrupt)",
                              id.s);
@@ -868,6 +935,26 @@ done:
         out->len = mark;
     ember_buf_release(&tmp);
     return s;
+}
+
+ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
+                              uint32_t partition, ember_buf *out,
+                              uint64_t *count, ember_error *err)
+{
+    return get_block(m, dataset, partition, out, count, NULL, err);
+}
+
+ember_status em_block_mgr_get_promote(em_block_mgr *m, uint64_t dataset,
+                                      uint32_t partition, ember_buf *out,
+                                      uint64_t *count,
+                                      em_block_put_result *res,
+                                      ember_error *err)
+{
+    if (res == NULL)
+        return ember_errorf(err, EMBER_EINVAL,
+                            "block manager get: no result given");
+    memset(res, 0, sizeof *res);
+    return get_block(m, dataset, partition, out, count, res, err);
 }
 
 em_block_where em_block_mgr_where(em_block_mgr *m, uint64_t dataset,
@@ -920,6 +1007,8 @@ void em_block_mgr_stats(em_block_mgr *m, em_block_stats *out)
     out->memory_budget = mem->budget;
     out->off_heap_used = off->used;
     out->off_heap_budget = off->budget;
+    out->memory_reserved = mem->reserved;
+    out->off_heap_reserved = off->reserved;
     out->disk_used = m->disk_used;
     out->blocks_memory = mem->blocks;
     out->blocks_off_heap = off->blocks;
@@ -929,6 +1018,76 @@ void em_block_mgr_stats(em_block_mgr *m, em_block_stats *out)
 }
 
 /* ---- unrolling */
+
+/* Lets u's whole reservation go. */
+static void unreserve(em_block_unroll *u)
+{
+    if (u->reserved == 0)
+        return;
+    pthread_mutex_lock(&u->m->mu);
+    u->pool->reserved -= u->reserved;
+    pthread_mutex_unlock(&u->m->mu);
+    u->reserved = 0;
+}
+
+/* Adds `more` bytes to u's reservation if its pool can take them
+ * (evicting other datasets' blocks into u->ev). Lock held. */
+static bool reserve_more(em_block_unroll *u, uint64_t more)
+{
+    if (!make_room(u->m, u->pool, more, u->dataset, &u->ev))
+        return false;
+    u->pool->reserved += more;
+    u->reserved += more;
+    return true;
+}
+
+/*
+ * Makes u's reservation cover `need` bytes: 1.5 times need (at most the
+ * budget) when it can, else need itself. `grow` false: exactly need (the
+ * initial threshold). Returns false when neither can be had.
+ */
+static bool reserve(em_block_unroll *u, uint64_t need, bool grow)
+{
+    pool *p = u->pool;
+    if (need <= u->reserved)
+        return true;
+    if (need > p->budget) /* budgets are fixed at open */
+        return false;
+    uint64_t target = need;
+    if (grow)
+        target = need / 2 > p->budget - need ? p->budget : need + need / 2;
+    pthread_mutex_lock(&u->m->mu);
+    bool ok = reserve_more(u, target - u->reserved) ||
+              (target > need && reserve_more(u, need - u->reserved));
+    pthread_mutex_unlock(&u->m->mu);
+    return ok;
+}
+
+static void give_up(em_block_unroll *u)
+{
+    ember_buf_release(&u->held);
+    u->gave_up = true;
+    unreserve(u);
+}
+
+/*
+ * Makes sure u may hold `need` bytes: its reservation covers them, or —
+ * for a level with disk — it lets the reservation go and holds for the
+ * disk tier from now on. Gives up (false) otherwise.
+ */
+static bool hold_room(em_block_unroll *u, uint64_t need, bool grow)
+{
+    if (u->pool == NULL || reserve(u, need, grow))
+        return true;
+    if (u->level.use_disk) {
+        unreserve(u);
+        u->pool = NULL;
+        u->disk_only = true;
+        return true;
+    }
+    give_up(u);
+    return false;
+}
 
 ember_status em_block_unroll_begin(em_block_unroll **out, em_block_mgr *m,
                                    uint64_t dataset, uint32_t partition,
@@ -961,28 +1120,35 @@ ember_status em_block_unroll_begin(em_block_unroll **out, em_block_mgr *m,
     if (!level.use_disk && m->o.unroll_cap &&
         (u->limit == 0 || m->o.unroll_cap < u->limit))
         u->limit = m->o.unroll_cap;
+    u->pool = level_pool(m, level);
     /* A memory-only level with a zero budget can never store anything. */
-    if (!stores_something(level) || (!level.use_disk && u->limit == 0))
+    if (!stores_something(level) || (!level.use_disk && u->limit == 0)) {
         u->gave_up = true;
-    else if (u->encode && enc_begin(&u->held) != EMBER_OK)
+    } else if (u->encode && enc_begin(&u->held) != EMBER_OK) {
         u->gave_up = true;
+    } else if (u->pool && m->o.unroll_threshold) {
+        uint64_t first = m->o.unroll_threshold;
+        if (first > u->pool->budget)
+            first = u->pool->budget;
+        (void)hold_room(u, first, false);
+    }
+    if (u->gave_up)
+        u->pool = NULL;
     *out = u;
     return EMBER_OK;
-}
-
-static void give_up(em_block_unroll *u)
-{
-    ember_buf_release(&u->held);
-    u->gave_up = true;
 }
 
 void em_block_unroll_append(em_block_unroll *u, const ember_batch *b)
 {
     if (u == NULL || u->gave_up || b == NULL || (b->len && !b->data))
         return;
-    if (u->limit && !u->encode && b->len > u->limit - u->held.len) {
-        give_up(u); /* checked before copying: no need to hold it first */
-        return;
+    if (!u->encode) {
+        if (u->limit && b->len > u->limit - u->held.len) {
+            give_up(u); /* checked before copying: no need to hold it first */
+            return;
+        }
+        if (!hold_room(u, u->held.len + b->len, true))
+            return;
     }
     ember_status s = u->encode
                          ? enc_append(&u->m->o.codec, b->data, b->len,
@@ -992,6 +1158,9 @@ void em_block_unroll_append(em_block_unroll *u, const ember_batch *b)
         give_up(u);
         return;
     }
+    /* the encoded size is known only now */
+    if (u->encode && !hold_room(u, u->held.len, true))
+        return;
     u->raw_len += b->len;
     u->count += b->count;
 }
@@ -1006,6 +1175,15 @@ uint64_t em_block_unroll_bytes(const em_block_unroll *u)
     return u ? u->held.len : 0;
 }
 
+/* Moves the evictions u's reservations made into res (zeroed). */
+static void take_evictions(em_block_unroll *u, em_block_put_result *res)
+{
+    res->evicted = u->ev.evicted;
+    res->n_evicted = u->ev.n_evicted;
+    u->ev.evicted = NULL;
+    u->ev.n_evicted = 0;
+}
+
 ember_status em_block_unroll_finish(em_block_unroll *u,
                                     em_block_put_result *res,
                                     ember_error *err)
@@ -1017,14 +1195,24 @@ ember_status em_block_unroll_finish(em_block_unroll *u,
     memset(res, 0, sizeof *res);
     if (u == NULL)
         return ember_errorf(err, EMBER_EINVAL, "block unroll: none given");
+    take_evictions(u, res);
     if (u->gave_up) {
         res->gave_up = true;
         goto done;
     }
     if (u->encode)
         enc_end(&u->held, u->raw_len);
-    s = put_stored(u->m, u->dataset, u->partition, u->level, u->held.data,
-                   u->held.len, u->count, u->encode, res, err);
+    em_block_mgr *m = u->m;
+    pthread_mutex_lock(&m->mu);
+    /* The reservation covers what is held: letting it go under the same
+     * lock leaves the room for the block itself. */
+    if (u->reserved) {
+        u->pool->reserved -= u->reserved;
+        u->reserved = 0;
+    }
+    s = put_locked(m, u->dataset, u->partition, u->level, u->held.data,
+                   u->held.len, u->count, u->encode, u->disk_only, res, err);
+    pthread_mutex_unlock(&m->mu);
 done:
     em_block_unroll_abort(u);
     if (res == &local)
@@ -1032,10 +1220,23 @@ done:
     return s;
 }
 
-void em_block_unroll_abort(em_block_unroll *u)
+void em_block_unroll_cancel(em_block_unroll *u, em_block_put_result *res)
 {
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->gave_up = true;
+    }
     if (u == NULL)
         return;
+    if (res)
+        take_evictions(u, res);
+    unreserve(u);
     ember_buf_release(&u->held);
+    em_block_put_result_release(&u->ev);
     free(u);
+}
+
+void em_block_unroll_abort(em_block_unroll *u)
+{
+    em_block_unroll_cancel(u, NULL);
 }

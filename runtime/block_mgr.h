@@ -23,6 +23,18 @@
  * A tier that answers EMBER_ENOSPC (or fails otherwise) when storing means
  * "not cached there": caching never fails a task.
  *
+ * Unrolling a partition (em_block_unroll_*) reserves what it holds from the
+ * pool its level would store it in (memory or off-heap), as Spark reserves
+ * unroll memory from the storage pool: blocks stored plus reservations
+ * never exceed a pool's budget. A reservation may evict blocks of other
+ * datasets by the rule above; when it cannot be had, a memory-only level
+ * stores nothing and a level with disk goes on unrolling for the disk tier.
+ *
+ * A block of a level that uses memory (or off-heap) which is read from the
+ * disk tier by em_block_mgr_get_promote moves back to its pool when the
+ * pool can hold it (Spark's maybeCacheDiskValuesInMemory), again evicting
+ * only blocks of other datasets.
+ *
  * Deserialized levels keep the batch bytes as they are, accounted at their
  * length. Serialized levels (*_SER, DISK_ONLY, OFF_HEAP) are encoded once
  * when a codec is given: a 16-byte header ("EMBS", version, raw length)
@@ -109,6 +121,11 @@ typedef struct em_block_mgr_opts {
     em_block_codec codec;
     /* Most bytes one unroll holds for a level with disk; 0 = no cap. */
     uint64_t unroll_cap;
+    /* What an unroll reserves from its pool when it begins, in bytes
+     * (ember.storage.unrollMemoryThreshold, Spark's
+     * spark.storage.unrollMemoryThreshold; at most the pool's budget).
+     * 0 = nothing until the first batch. */
+    uint64_t unroll_threshold;
 } em_block_mgr_opts;
 
 typedef struct em_block_mgr em_block_mgr;
@@ -149,14 +166,15 @@ typedef struct em_block_moved {
 } em_block_moved;
 
 /*
- * What a put did, for the kernel's block tracking. `evicted` is allocated
- * by the manager (NULL when n_evicted is 0) and freed by
- * em_block_put_result_release.
+ * What a put (or an unroll, or a read that promoted a block) did, for the
+ * kernel's block tracking. `evicted` is allocated by the manager (NULL
+ * when n_evicted is 0) and freed by em_block_put_result_release.
  */
 typedef struct em_block_put_result {
     em_block_where where;   /* where the block went */
     bool already;           /* it was stored before: nothing changed */
     bool gave_up;           /* an unroll that stopped holding: not stored */
+    bool promoted;          /* a read moved it from disk to `where` */
     uint64_t stored_bytes;  /* its size in that tier (0 when not cached) */
     size_t n_evicted;
     em_block_moved *evicted; /* least recently used first */
@@ -189,11 +207,32 @@ ember_status em_block_mgr_put(em_block_mgr *m, uint64_t dataset,
  * it reads as corrupt (EMBER_EINVAL from the tier or the decoder): such a
  * block is removed, with a warning in the log, and the caller recomputes.
  * Other tier failures (EMBER_EIO ...) are returned as they are, the block
- * kept. On failure out is as it was. Any thread.
+ * kept. On failure out is as it was. The block stays in its tier (see
+ * em_block_mgr_get_promote): for readers whose moves nobody would report
+ * (the block server, runtime/fetch.c). Any thread.
  */
 ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
                               uint32_t partition, ember_buf *out,
                               uint64_t *count, ember_error *err);
+
+/*
+ * As em_block_mgr_get, and a block read from the disk tier whose level
+ * uses memory (or off-heap) moves back to that pool when the pool can
+ * hold it, evicting least-recently-used blocks of other datasets if need
+ * be (never of its own; nothing unless enough can be freed); it is then
+ * removed from disk and is the pool's most recently used. It keeps its
+ * stored form (encoded for serialized levels). DISK_ONLY blocks, and
+ * blocks that do not fit, stay on disk. *res (required; overwritten) says
+ * what moved, for the task's block report: res->promoted and res->where
+ * (the pool's tier, else EM_BLOCK_NOWHERE) with stored_bytes, and
+ * res->evicted — which lists the evictions that happened whatever the
+ * status. Any thread.
+ */
+ember_status em_block_mgr_get_promote(em_block_mgr *m, uint64_t dataset,
+                                      uint32_t partition, ember_buf *out,
+                                      uint64_t *count,
+                                      em_block_put_result *res,
+                                      ember_error *err);
 
 /* Where the block is now (EM_BLOCK_NOWHERE if not cached); does not touch
  * its recency. Any thread. */
@@ -210,6 +249,9 @@ size_t em_block_mgr_remove_all(em_block_mgr *m);
 typedef struct em_block_stats {
     uint64_t memory_used, memory_budget;     /* bytes, memory tier */
     uint64_t off_heap_used, off_heap_budget; /* bytes, off-heap tier */
+    /* bytes unrolls hold reserved now (S20), memory and off-heap pools;
+     * used + reserved never exceeds the budget */
+    uint64_t memory_reserved, off_heap_reserved;
     uint64_t disk_used;                      /* bytes, disk tier */
     uint64_t blocks_memory, blocks_disk, blocks_off_heap;
     uint64_t evictions; /* blocks evicted from memory or off-heap, ever */
@@ -221,13 +263,24 @@ void em_block_mgr_stats(em_block_mgr *m, em_block_stats *out);
 /*
  * Unrolling (S20): a task computing a partition of a persisted dataset
  * hands each batch it passes on to em_block_unroll_append, then calls
- * em_block_unroll_finish, which stores the whole partition at once. As
- * soon as the partition could never be stored — more than the memory (or
- * off-heap) budget for levels without disk, more than opts.unroll_cap for
- * levels with disk — the unroll stops holding, frees what it held and
- * stores nothing. Serialized levels hold the encoded form, so the limit
- * applies to what would be stored. The task's output is never affected:
- * append cannot fail, and a failed allocation only gives up.
+ * em_block_unroll_finish, which stores the whole partition at once.
+ *
+ * An unroll of a memory (off-heap) level reserves what it holds from that
+ * pool: opts.unroll_threshold at begin, and whenever a batch would take
+ * it past its reservation, 1.5 times what it would then hold (capped at
+ * the budget; else just what it needs). Reserving may evict
+ * least-recently-used blocks of other datasets as a put does; finish
+ * hands those evictions out in res->evicted. When a reservation cannot be
+ * had, a level without disk gives up, and a level with disk lets the
+ * reservation go and goes on holding, up to opts.unroll_cap, for the disk
+ * tier (finish then does not try memory again). Unrolls without
+ * reservation (DISK_ONLY, a fallen-back level) stop at opts.unroll_cap.
+ * Serialized levels hold the encoded form, so limits apply to what would
+ * be stored (and a batch's encoded form is reserved once it is encoded).
+ *
+ * Giving up frees what the unroll held and its reservation, and stores
+ * nothing. The task's output is never affected: append cannot fail, and a
+ * failed allocation only gives up.
  */
 typedef struct em_block_unroll em_block_unroll;
 
@@ -254,12 +307,25 @@ uint64_t em_block_unroll_bytes(const em_block_unroll *u);
  * Stores what was unrolled as one block (as em_block_mgr_put, same
  * statuses and *res), or nothing when it gave up (EMBER_OK,
  * res->gave_up, res->where EM_BLOCK_NOWHERE), and frees u in every case.
+ * The reservation goes: a block stored in its pool takes its place.
+ * res->evicted lists, first, what u's reservations evicted, whatever the
+ * status (those evictions happened).
  */
 ember_status em_block_unroll_finish(em_block_unroll *u,
                                     em_block_put_result *res,
                                     ember_error *err);
 
-/* Frees u without storing anything (the task failed). NULL-safe. */
+/*
+ * Frees u without storing anything (a consumer that stopped early, a
+ * failed task) and lets its reservation go. *res (may be NULL;
+ * overwritten) gets what u's reservations evicted, for the task's block
+ * report (gave_up set, where EM_BLOCK_NOWHERE). NULL-safe.
+ */
+void em_block_unroll_cancel(em_block_unroll *u, em_block_put_result *res);
+
+/* em_block_unroll_cancel(u, NULL): the evictions u's reservations made go
+ * unreported (a location is a hint: the kernel may send a task where a
+ * block no longer is, which computes it again). NULL-safe. */
 void em_block_unroll_abort(em_block_unroll *u);
 
 #endif /* EM_RUNTIME_BLOCK_MGR_H */

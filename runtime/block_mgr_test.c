@@ -176,7 +176,7 @@ typedef struct env {
 } env;
 
 typedef struct env_opts {
-    uint64_t memory_budget, off_heap_budget, unroll_cap;
+    uint64_t memory_budget, off_heap_budget, unroll_cap, unroll_threshold;
     bool codec, no_disk;
 } env_opts;
 
@@ -192,6 +192,7 @@ static env *env_open(env_opts eo)
     o.memory_budget = eo.memory_budget;
     o.off_heap_budget = eo.off_heap_budget;
     o.unroll_cap = eo.unroll_cap;
+    o.unroll_threshold = eo.unroll_threshold;
     o.memory.vt = &mem_vt;
     o.memory.state = &e->mem;
     if (!eo.no_disk) {
@@ -877,10 +878,16 @@ static void test_unroll(void **state)
     assert_int_equal(em_block_unroll_finish(u, &res, &err), EMBER_OK);
     assert_true(res.gave_up);
     assert_int_equal(res.where, EM_BLOCK_NOWHERE);
+    /* its reservation came from the storage pool (S20): at the second
+     * batch it evicted dataset 1, which finish reports though nothing
+     * was stored */
+    assert_int_equal(res.n_evicted, 1);
+    assert_int_equal(res.evicted[0].dataset, 1);
+    assert_int_equal(res.evicted[0].now, EM_BLOCK_NOWHERE);
     em_block_put_result_release(&res);
     expect_absent(e, 2, 0);
-    /* giving up evicted nothing */
-    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_NOWHERE);
+    assert_int_equal(stats(e).memory_reserved, 0);
 
     /* with disk, past the memory budget it keeps holding; stored on disk */
     assert_int_equal(em_block_unroll_begin(&u, e->m, 3, 0,
@@ -909,6 +916,9 @@ static void test_unroll(void **state)
     em_block_unroll_abort(u);
     em_block_unroll_abort(NULL);
     expect_absent(e, 4, 0);
+    em_block_stats st = stats(e);
+    assert_int_equal(st.memory_reserved, 0);
+    assert_int_equal(st.off_heap_reserved, 0);
     env_close(e);
 }
 
@@ -953,6 +963,385 @@ static void test_unroll_serialized(void **state)
     env_close(e);
 }
 
+/* ---- unroll reservations (S20) */
+
+static em_block_unroll *begin(env *e, uint64_t ds, uint32_t part,
+                              const char *lvl)
+{
+    em_block_unroll *u = NULL;
+    ember_error err;
+    assert_int_equal(em_block_unroll_begin(&u, e->m, ds, part, level(lvl),
+                                           &err), EMBER_OK);
+    assert_non_null(u);
+    return u;
+}
+
+/* Two unrolls of one dataset at once, each about 60% of the budget: their
+ * reservations cannot both be had, so the second gives up instead of
+ * holding 2x the budget between them. */
+static void test_unroll_two_at_once(void **state)
+{
+    (void)state;
+    env *e = env_open((env_opts){.memory_budget = 1000});
+    em_block_unroll *a = begin(e, 1, 0, "MEMORY_ONLY");
+    em_block_unroll *b = begin(e, 1, 1, "MEMORY_ONLY");
+    em_block_put_result res;
+    ember_error err;
+    for (size_t i = 0; i < 3; i++) { /* 3 x 210 each, interleaved */
+        unroll_batches(a, 1, 0, 1, 10);
+        unroll_batches(b, 1, 1, 1, 10);
+        em_block_stats st = stats(e);
+        assert_true(st.memory_used + st.memory_reserved <= st.memory_budget);
+        assert_true(st.memory_reserved >= em_block_unroll_bytes(a) +
+                                               em_block_unroll_bytes(b));
+    }
+    assert_false(em_block_unroll_gave_up(a));
+    assert_true(em_block_unroll_gave_up(b));
+    assert_int_equal(em_block_unroll_bytes(b), 0);
+    assert_int_equal(em_block_unroll_finish(a, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_MEMORY);
+    assert_int_equal(res.stored_bytes, 630);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_unroll_finish(b, &res, &err), EMBER_OK);
+    assert_true(res.gave_up);
+    assert_int_equal(res.where, EM_BLOCK_NOWHERE);
+    assert_int_equal(res.n_evicted, 0);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+    expect_absent(e, 1, 1);
+    em_block_stats st = stats(e);
+    assert_int_equal(st.memory_used, 630);
+    assert_int_equal(st.memory_reserved, 0);
+    env_close(e);
+}
+
+/* A reservation evicts other datasets' blocks, least recently used first,
+ * and finish reports them; blocks of the unrolled dataset stay. */
+static void test_unroll_reservation_evicts(void **state)
+{
+    (void)state;
+    env *e = env_open((env_opts){.memory_budget = 1000});
+    em_block_put_result res;
+    ember_error err;
+    put(e, 2, 0, "MEMORY_ONLY", 10, NULL);     /* least recently used */
+    put(e, 1, 0, "MEMORY_ONLY", 10, NULL);     /* the unroll's own */
+    put(e, 3, 0, "MEMORY_AND_DISK", 10, NULL); /* 630 used */
+    em_block_unroll *u = begin(e, 1, 1, "MEMORY_ONLY");
+    unroll_batches(u, 1, 1, 1, 10);
+    /* 315 reserved, nothing evicted yet */
+    assert_int_equal(stats(e).memory_reserved, 315);
+    assert_int_equal(stats(e).evictions, 0);
+    unroll_batches(u, 1, 1, 2, 10);
+    em_block_stats st = stats(e);
+    assert_int_equal(st.memory_reserved, 630);
+    assert_int_equal(st.evictions, 2);
+    assert_int_equal(st.memory_used, 210);
+    assert_int_equal(em_block_mgr_where(e->m, 2, 0), EM_BLOCK_NOWHERE);
+    assert_int_equal(em_block_mgr_where(e->m, 3, 0), EM_BLOCK_DISK);
+    assert_int_equal(em_block_unroll_finish(u, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_MEMORY);
+    assert_int_equal(res.n_evicted, 2);
+    assert_int_equal(res.evicted[0].dataset, 2);
+    assert_int_equal(res.evicted[0].now, EM_BLOCK_NOWHERE);
+    assert_int_equal(res.evicted[1].dataset, 3);
+    assert_int_equal(res.evicted[1].now, EM_BLOCK_DISK);
+    assert_int_equal(res.evicted[1].bytes, 210);
+    em_block_put_result_release(&res);
+    expect_block(e, 1, 0, 10);
+    expect_block(e, 3, 0, 10);
+    st = stats(e);
+    assert_int_equal(st.memory_used, 840);
+    assert_int_equal(st.memory_reserved, 0);
+
+    /* only dataset 1 is left in memory: an unroll of dataset 1 that needs
+     * more than is free gives up and evicts none of it */
+    u = begin(e, 1, 2, "MEMORY_ONLY");
+    unroll_batches(u, 1, 2, 1, 10);
+    assert_true(em_block_unroll_gave_up(u));
+    assert_int_equal(em_block_unroll_finish(u, &res, &err), EMBER_OK);
+    assert_true(res.gave_up);
+    assert_int_equal(res.n_evicted, 0);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 1), EM_BLOCK_MEMORY);
+    assert_int_equal(stats(e).evictions, 2);
+
+    /* an unroll that stops early (cancel) stores nothing, lets its
+     * reservation go and hands out what reserving evicted */
+    put(e, 4, 0, "MEMORY_ONLY", 4, NULL); /* 84: 924 used */
+    u = begin(e, 5, 0, "MEMORY_ONLY");
+    unroll_batches(u, 5, 0, 1, 4);
+    assert_true(stats(e).memory_reserved > 0);
+    em_block_unroll_cancel(u, &res);
+    assert_true(res.gave_up);
+    assert_int_equal(res.where, EM_BLOCK_NOWHERE);
+    /* dataset 1's partition 1 was the least recently used */
+    assert_int_equal(res.n_evicted, 1);
+    assert_int_equal(res.evicted[0].dataset, 1);
+    assert_int_equal(res.evicted[0].partition, 1);
+    em_block_put_result_release(&res);
+    expect_absent(e, 1, 1);
+    expect_absent(e, 5, 0);
+    assert_int_equal(stats(e).memory_reserved, 0);
+    env_close(e);
+}
+
+/* A level with disk whose reservation fails (another unroll holds the
+ * memory) goes on for the disk tier, and finish does not try memory
+ * again; off-heap the same. */
+static void test_unroll_falls_back_to_disk(void **state)
+{
+    (void)state;
+    env *e = env_open((env_opts){.memory_budget = 1000,
+                                 .off_heap_budget = 500});
+    em_block_put_result res;
+    ember_error err;
+    em_block_unroll *a = begin(e, 1, 0, "MEMORY_ONLY");
+    unroll_batches(a, 1, 0, 4, 10); /* 840: 1000 reserved */
+    assert_int_equal(stats(e).memory_reserved, 1000);
+    em_block_unroll *b = begin(e, 2, 0, "MEMORY_AND_DISK");
+    unroll_batches(b, 2, 0, 3, 10);
+    assert_false(em_block_unroll_gave_up(b));
+    assert_int_equal(em_block_unroll_bytes(b), 630);
+    assert_int_equal(stats(e).memory_reserved, 1000);
+    assert_int_equal(em_block_unroll_finish(a, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_MEMORY);
+    em_block_put_result_release(&res);
+    /* memory now could take b's block by evicting dataset 1: it must not */
+    assert_int_equal(em_block_unroll_finish(b, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_DISK);
+    assert_int_equal(res.n_evicted, 0);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+    assert_int_equal(stats(e).memory_used, 840);
+    assert_int_equal(stats(e).memory_reserved, 0);
+
+    /* the bytes on disk are the three batches */
+    ember_buf got = ember_buf_heap(), want = ember_buf_heap();
+    for (size_t i = 0; i < 3; i++) {
+        ember_buf one;
+        (void)make_batch(&one, (unsigned)(200 + i), 10);
+        assert_int_equal(ember_buf_append(&want, one.data, one.len),
+                         EMBER_OK);
+        ember_buf_release(&one);
+    }
+    uint64_t count;
+    assert_int_equal(em_block_mgr_get(e->m, 2, 0, &got, &count, &err),
+                     EMBER_OK);
+    assert_int_equal(count, 30);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    ember_buf_release(&got);
+    ember_buf_release(&want);
+
+    /* off-heap: its own pool */
+    a = begin(e, 3, 0, "OFF_HEAP");
+    unroll_batches(a, 3, 0, 2, 10); /* 420: 500 reserved */
+    em_block_stats st = stats(e);
+    assert_int_equal(st.off_heap_reserved, 500);
+    assert_int_equal(st.memory_reserved, 0);
+    b = begin(e, 4, 0, "OFF_HEAP");
+    unroll_batches(b, 4, 0, 1, 10);
+    assert_false(em_block_unroll_gave_up(b));
+    assert_int_equal(em_block_unroll_finish(a, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_OFF_HEAP);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_unroll_finish(b, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_DISK);
+    em_block_put_result_release(&res);
+    expect_block(e, 4, 0, 10);
+
+    /* abort lets a reservation go */
+    a = begin(e, 5, 0, "OFF_HEAP");
+    unroll_batches(a, 5, 0, 1, 1);
+    assert_int_equal(stats(e).off_heap_reserved, 31); /* 21 x 1.5 */
+    em_block_unroll_abort(a);
+    assert_int_equal(stats(e).off_heap_reserved, 0);
+    env_close(e);
+}
+
+/* opts.unroll_threshold is reserved at begin (at most the budget). */
+static void test_unroll_threshold(void **state)
+{
+    (void)state;
+    env *e = env_open((env_opts){.memory_budget = 1000,
+                                 .unroll_threshold = 400});
+    em_block_put_result res;
+    ember_error err;
+    em_block_unroll *a = begin(e, 1, 0, "MEMORY_ONLY");
+    assert_int_equal(stats(e).memory_reserved, 400);
+    unroll_batches(a, 1, 0, 1, 10); /* 210: within the threshold */
+    assert_int_equal(stats(e).memory_reserved, 400);
+    em_block_unroll *b = begin(e, 1, 1, "MEMORY_ONLY");
+    em_block_unroll *c = begin(e, 1, 2, "MEMORY_ONLY"); /* 200 left */
+    assert_false(em_block_unroll_gave_up(b));
+    assert_true(em_block_unroll_gave_up(c));
+    em_block_unroll *d = begin(e, 2, 0, "DISK_ONLY"); /* no reservation */
+    assert_int_equal(stats(e).memory_reserved, 800);
+    em_block_unroll_abort(b);
+    assert_int_equal(em_block_unroll_finish(c, NULL, &err), EMBER_OK);
+    assert_int_equal(em_block_unroll_finish(d, NULL, &err), EMBER_OK);
+    assert_int_equal(em_block_unroll_finish(a, &res, &err), EMBER_OK);
+    assert_int_equal(res.where, EM_BLOCK_MEMORY);
+    assert_int_equal(res.stored_bytes, 210);
+    em_block_put_result_release(&res);
+    em_block_stats st = stats(e);
+    assert_int_equal(st.memory_reserved, 0);
+    assert_int_equal(st.memory_used, 210);
+    env_close(e);
+}
+
+/* ---- disk blocks promoted back to memory */
+
+static void get_promote(env *e, uint64_t ds, uint32_t part, size_t n,
+                        em_block_put_result *res)
+{
+    ember_buf want, got = ember_buf_heap();
+    (void)make_batch(&want, (unsigned)(ds * 100 + part), n);
+    uint64_t count = 0;
+    ember_error err;
+    ember_status s = em_block_mgr_get_promote(e->m, ds, part, &got, &count,
+                                              res, &err);
+    if (s != EMBER_OK)
+        fail_msg("rdd_%u_%u: %s", (unsigned)ds, (unsigned)part, err.msg);
+    assert_int_equal(count, n);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    ember_buf_release(&want);
+    ember_buf_release(&got);
+}
+
+static const mblock *mem_find(const memtier *t, const char *id)
+{
+    for (const mblock *b = t->head; b; b = b->next)
+        if (strcmp(b->id, id) == 0)
+            return b;
+    return NULL;
+}
+
+static void test_promote(void **state)
+{
+    (void)state;
+    env *e = env_open((env_opts){.memory_budget = 420});
+    em_block_put_result res;
+    put(e, 1, 0, "MEMORY_AND_DISK", 10, NULL);
+    put(e, 2, 0, "MEMORY_ONLY", 10, NULL);
+    put(e, 3, 0, "MEMORY_ONLY", 10, NULL); /* evicts 1/0 to disk */
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_DISK);
+
+    /* no room without evicting, and blocks of 2 and 3 are more recent:
+     * promotion evicts the least recently used other dataset (2) */
+    get_promote(e, 1, 0, 10, &res);
+    assert_true(res.promoted);
+    assert_int_equal(res.where, EM_BLOCK_MEMORY);
+    assert_int_equal(res.stored_bytes, 210);
+    assert_int_equal(res.n_evicted, 1);
+    assert_int_equal(res.evicted[0].dataset, 2);
+    assert_int_equal(res.evicted[0].now, EM_BLOCK_NOWHERE);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+    assert_false(disk_has(&e->disk, "rdd_1_0"));
+    em_block_stats st = stats(e);
+    assert_int_equal(st.memory_used, 420);
+    assert_int_equal(st.blocks_disk, 0);
+    assert_int_equal(st.disk_used, 0);
+    assert_non_null(mem_find(&e->mem, "rdd_1_0"));
+    expect_block(e, 1, 0, 10); /* read from memory now */
+
+    /* memory freed by unpersisting: promoted without evicting */
+    put(e, 4, 0, "MEMORY_AND_DISK", 10, NULL); /* evicts 3/0 (dropped) */
+    put(e, 5, 0, "MEMORY_AND_DISK", 10, NULL); /* evicts 1/0 to disk */
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_DISK);
+    assert_int_equal(em_block_mgr_remove_dataset(e->m, 5), 1);
+    get_promote(e, 1, 0, 10, &res);
+    assert_true(res.promoted);
+    assert_int_equal(res.n_evicted, 0);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+
+    /* a plain get never moves a block */
+    assert_int_equal(em_block_mgr_remove_dataset(e->m, 4), 1);
+    put(e, 6, 0, "MEMORY_AND_DISK", 30, NULL); /* too large: disk */
+    put(e, 6, 1, "MEMORY_AND_DISK", 10, NULL);
+    assert_int_equal(em_block_mgr_where(e->m, 6, 1), EM_BLOCK_MEMORY);
+    assert_int_equal(em_block_mgr_remove_dataset(e->m, 6), 2);
+    put(e, 7, 0, "MEMORY_AND_DISK", 10, NULL);
+    put(e, 8, 0, "MEMORY_AND_DISK", 10, NULL); /* evicts 1/0 to disk */
+    assert_int_equal(em_block_mgr_remove_dataset(e->m, 8), 1);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_DISK);
+    expect_block(e, 1, 0, 10);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_DISK);
+
+    /* DISK_ONLY stays on disk though memory has room */
+    put(e, 9, 0, "DISK_ONLY", 5, NULL);
+    get_promote(e, 9, 0, 5, &res);
+    assert_false(res.promoted);
+    assert_int_equal(res.where, EM_BLOCK_NOWHERE);
+    assert_int_equal(res.n_evicted, 0);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 9, 0), EM_BLOCK_DISK);
+    env_close(e);
+
+    /* promotion that would need evicting its own dataset does not happen */
+    e = env_open((env_opts){.memory_budget = 420});
+    put(e, 1, 0, "MEMORY_AND_DISK", 10, NULL);
+    put(e, 1, 1, "MEMORY_AND_DISK", 10, NULL);
+    assert_int_equal(put(e, 1, 2, "MEMORY_AND_DISK", 10, NULL),
+                     EM_BLOCK_DISK);
+    get_promote(e, 1, 2, 10, &res);
+    assert_false(res.promoted);
+    assert_int_equal(res.where, EM_BLOCK_NOWHERE);
+    assert_int_equal(res.n_evicted, 0);
+    em_block_put_result_release(&res);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 2), EM_BLOCK_DISK);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_MEMORY);
+    assert_int_equal(em_block_mgr_where(e->m, 1, 1), EM_BLOCK_MEMORY);
+    assert_int_equal(stats(e).evictions, 0);
+    env_close(e);
+
+    /* OFF_HEAP blocks go back to the off-heap tier */
+    e = env_open((env_opts){.memory_budget = 1000, .off_heap_budget = 210});
+    put(e, 1, 0, "OFF_HEAP", 10, NULL);
+    put(e, 2, 0, "OFF_HEAP", 10, NULL); /* evicts 1/0 to disk */
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_DISK);
+    assert_int_equal(em_block_mgr_remove_dataset(e->m, 2), 1);
+    get_promote(e, 1, 0, 10, &res);
+    assert_true(res.promoted);
+    assert_int_equal(res.where, EM_BLOCK_OFF_HEAP);
+    em_block_put_result_release(&res);
+    assert_int_equal(stats(e).off_heap_used, 210);
+    assert_int_equal(stats(e).memory_used, 0);
+    env_close(e);
+}
+
+/* A serialized block keeps its encoded form in memory and reads back the
+ * same. */
+static void test_promote_serialized(void **state)
+{
+    (void)state;
+    env *e = env_open((env_opts){.memory_budget = 470, .codec = true});
+    em_block_put_result res;
+    put(e, 1, 0, "MEMORY_AND_DISK_SER", 10, NULL); /* 235 encoded */
+    put(e, 2, 0, "MEMORY_ONLY_SER", 10, NULL);
+    put(e, 3, 0, "MEMORY_ONLY_SER", 10, NULL); /* evicts 1/0 to disk */
+    assert_int_equal(em_block_mgr_where(e->m, 1, 0), EM_BLOCK_DISK);
+    assert_int_equal(stats(e).disk_used, 235);
+    assert_int_equal(em_block_mgr_remove_dataset(e->m, 2), 1);
+    get_promote(e, 1, 0, 10, &res);
+    assert_true(res.promoted);
+    assert_int_equal(res.where, EM_BLOCK_MEMORY);
+    assert_int_equal(res.stored_bytes, 235);
+    em_block_put_result_release(&res);
+    const mblock *mb = mem_find(&e->mem, "rdd_1_0");
+    assert_non_null(mb);
+    assert_int_equal(mb->len, 235);
+    assert_memory_equal(mb->data, "EMBS", 4);
+    assert_int_equal(stats(e).memory_used, 470);
+    assert_false(disk_has(&e->disk, "rdd_1_0"));
+    expect_block(e, 1, 0, 10); /* decoded from memory: the same bytes */
+    env_close(e);
+}
+
 /* ---- concurrency */
 
 typedef struct worker {
@@ -973,17 +1362,42 @@ static void *work(void *arg)
                                    5 + part);
         em_block_put_result res;
         ember_error err;
-        if (em_block_mgr_put(w->e->m, w->dataset, part, level(w->level), &b,
-                             &res, &err) != EMBER_OK)
+        if (i % 3 == 0) {
+            /* an unroll of the same records in two batches (21 bytes a
+             * record) */
+            em_block_unroll *u = NULL;
+            size_t k = (5 + part) / 2;
+            ember_batch b1 = {b.data, 21 * k, k};
+            ember_batch b2 = {b.data + 21 * k, b.len - 21 * k,
+                              b.count - k};
+            if (em_block_unroll_begin(&u, w->e->m, w->dataset, part,
+                                      level(w->level), &err) != EMBER_OK)
+                w->bad++;
+            em_block_unroll_append(u, &b1);
+            em_block_unroll_append(u, &b2);
+            if (i % 2)
+                em_block_unroll_abort(u);
+            else if (em_block_unroll_finish(u, &res, &err) != EMBER_OK)
+                w->bad++;
+        } else if (em_block_mgr_put(w->e->m, w->dataset, part,
+                                    level(w->level), &b, &res,
+                                    &err) != EMBER_OK) {
             w->bad++;
-        em_block_put_result_release(&res);
+        }
+        if (i % 3 != 0 || i % 2 == 0)
+            em_block_put_result_release(&res);
         ember_buf_release(&buf);
 
         uint32_t q = (i * 5) % 16;
         uint64_t count = 0;
         got.len = 0;
-        ember_status s = em_block_mgr_get(w->e->m, w->dataset, q, &got,
-                                          &count, &err);
+        ember_status s =
+            i % 2 ? em_block_mgr_get_promote(w->e->m, w->dataset, q, &got,
+                                             &count, &res, &err)
+                  : em_block_mgr_get(w->e->m, w->dataset, q, &got, &count,
+                                     &err);
+        if (i % 2)
+            em_block_put_result_release(&res);
         if (s == EMBER_OK) {
             (void)make_batch(&want, (unsigned)(w->dataset * 100 + q), 5 + q);
             if (count != 5 + q || got.len != want.len ||
@@ -997,7 +1411,7 @@ static void *work(void *arg)
             (void)em_block_mgr_remove_dataset(w->e->m, w->dataset);
         em_block_stats st;
         em_block_mgr_stats(w->e->m, &st);
-        if (st.memory_used > st.memory_budget)
+        if (st.memory_used + st.memory_reserved > st.memory_budget)
             w->bad++;
     }
     ember_buf_release(&got);
@@ -1023,6 +1437,7 @@ static void test_threads(void **state)
     /* the books agree with the tiers */
     em_block_stats st = stats(e);
     assert_true(st.memory_used <= 6000);
+    assert_int_equal(st.memory_reserved, 0);
     assert_int_equal(st.memory_used, e->mem.bytes);
     assert_int_equal(st.blocks_memory, e->mem.blocks);
     assert_int_equal(st.blocks_disk, (uint64_t)e->disk.files);
@@ -1052,6 +1467,12 @@ int main(void)
         cmocka_unit_test(test_missing_tier),
         cmocka_unit_test(test_unroll),
         cmocka_unit_test(test_unroll_serialized),
+        cmocka_unit_test(test_unroll_two_at_once),
+        cmocka_unit_test(test_unroll_reservation_evicts),
+        cmocka_unit_test(test_unroll_falls_back_to_disk),
+        cmocka_unit_test(test_unroll_threshold),
+        cmocka_unit_test(test_promote),
+        cmocka_unit_test(test_promote_serialized),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

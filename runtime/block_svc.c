@@ -103,6 +103,7 @@ ember_status em_block_svc_open(em_block_svc **out, const em_registry *reg,
     if (!s)
         return ember_errorf(err, EMBER_ENOMEM, "out of memory");
     int64_t memory = (int64_t)1 << 30, off_heap = 0;
+    int64_t unroll_threshold = (int64_t)1 << 20;
     double fraction = 0.5;
     char base[PATH_MAX] = "/tmp";
     size_t len = 0;
@@ -113,6 +114,10 @@ ember_status em_block_svc_open(em_block_svc **out, const em_registry *reg,
                                  0.0, 1.0, &fraction, NULL);
         (void)em_conf_get_size(conf, "ember.memory.offHeap.size", 0,
                                &off_heap, NULL);
+        if (em_conf_get_size(conf, "ember.storage.unrollMemoryThreshold",
+                             unroll_threshold, &unroll_threshold,
+                             NULL) != EMBER_OK || unroll_threshold < 0)
+            unroll_threshold = (int64_t)1 << 20;
         em_conf_get(conf, "ember.local.dir", base, sizeof base, &len);
     }
     char *comma = strchr(base, ',');
@@ -142,6 +147,7 @@ ember_status em_block_svc_open(em_block_svc **out, const em_registry *reg,
             .disk = {s->disk.vt, s->disk.state},
             .off_heap = {s->off_heap.vt, s->off_heap.state},
             .codec = {s->codec, s->codec_state},
+            .unroll_threshold = (uint64_t)unroll_threshold,
         };
         st = em_block_mgr_open(&s->mgr, &o, err);
     }

@@ -5,6 +5,9 @@
  * computed as usual, unrolled while its batches stream through, and stored
  * as one block once the whole partition went by. A consumer that stops
  * early (take) or a task that fails stores nothing: all or nothing.
+ * Whatever the block manager moves on the way — blocks its unroll
+ * reservations evicted, a block read from disk and moved back to memory,
+ * and what that evicted — goes into the task's block report.
  */
 #include "runtime/ops_internal.h"
 
@@ -80,10 +83,10 @@ static ember_status unroll_next(em_opnode *o, ember_batch *b, ember_error *err)
             em_log(EMBER_LOG_WARN, "blocks", "dataset %" PRIu64 " partition "
                    "%" PRIu32 " not cached: %s", o->node->id, o->partition,
                    e.msg);
-        else
-            em_block_report_note_put(o->env->block_report,
-                                     o->env->app_id, o->node->id,
-                                     o->partition, &res);
+        /* also on failure: res holds what the unroll's reservations
+         * evicted (and no stored block) */
+        em_block_report_note_put(o->env->block_report, o->env->app_id,
+                                 o->node->id, o->partition, &res);
         em_block_put_result_release(&res);
     }
     return s;
@@ -92,8 +95,16 @@ static ember_status unroll_next(em_opnode *o, ember_batch *b, ember_error *err)
 static void cached_close(em_opnode *o)
 {
     cached *c = o->extra;
-    if (c)
-        em_block_unroll_abort(c->unroll);
+    if (c && c->unroll) {
+        /* stopped early or failed: nothing stored, but what the unroll's
+         * reservations evicted is gone all the same */
+        em_block_put_result res;
+        em_block_unroll_cancel(c->unroll, &res);
+        c->unroll = NULL;
+        em_block_report_note_put(o->env->block_report, o->env->app_id,
+                                 o->node->id, o->partition, &res);
+        em_block_put_result_release(&res);
+    }
     free(c);
     o->extra = NULL;
 }
@@ -124,8 +135,15 @@ ember_status em_op_build_cached(em_opnode **out, em_task_env *env,
      * tasks */
     ember_buf_release(&o->buf);
     o->buf = em_bigbuf();
-    if (em_block_mgr_get(env->blocks, key, partition, &o->buf, &count,
-                         &ge) == EMBER_OK) {
+    em_block_put_result moved;
+    s = em_block_mgr_get_promote(env->blocks, key, partition, &o->buf,
+                                 &count, &moved, &ge);
+    /* a block read from disk may have moved back to memory (evicting
+     * others): the kernel hears of it as of a put */
+    em_block_report_note_put(env->block_report, env->app_id, n->id,
+                             partition, &moved);
+    em_block_put_result_release(&moved);
+    if (s == EMBER_OK) {
         ember_batch all = {o->buf.data, o->buf.len, count};
         c->cur = ember_batch_cursor_of(&all);
         c->count = count;

@@ -155,6 +155,9 @@ static const em_conf_key known_keys[] = {
           "consecutive failed attempts of one stage that fail its jobs"),
     K_DURATION("ember.stage.resubmitDelay", "200ms", 0,
                "wait after a fetch failure before resubmitting"),
+    K_SIZE("ember.storage.unrollMemoryThreshold", "1m", 0, INT64_MAX,
+           "storage memory a task reserves when it starts unrolling a "
+           "partition of a persisted dataset (more as it grows)"),
     K_INT("ember.task.maxFailures", "4", 1, 65535,
           "failures of one task that fail the job; 1 = no retry"),
     K_DURATION("ember.task.timeout", "0", 0,
