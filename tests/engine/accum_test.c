@@ -11,6 +11,10 @@
  *     partition 1 and then fails that attempt once; the retry adds again,
  *     and the value is still the record count (the failed attempt shows
  *     in the tasks table);
+ *   - exactly once under speculation (local-cluster): partition 0's first
+ *     attempt adds and then stalls, a speculative copy on the other
+ *     executor adds and wins; the value is the record count (the copy
+ *     shows in the tasks table);
  *   - transformations count per computation: an accumulator updated in a
  *     map counts twice over two actions on the uncached dataset, once
  *     with the dataset cached;
@@ -440,6 +444,45 @@ static void local_cluster(void **state)
     sess_close(&x);
 }
 
+/* Speculation (S17): partition 0's first attempt adds its records and
+ * then sleeps 3 s (testfn.slow_first_attempt after the adds); the others
+ * finish, a speculative copy of partition 0 runs on the other executor,
+ * adds the same records and wins. Only the winner's adds count: the value
+ * is the record count, neither more (the original's too) nor less. */
+static void speculated_once(void **state)
+{
+    (void)state;
+    static sess x;
+    const char *const conf[] = {"ember.speculation=true",
+                                "ember.speculation.quantile=0.5",
+                                "ember.speculation.multiplier=1.5",
+                                "ember.speculation.minTaskRuntime=100ms",
+                                "ember.speculation.interval=50ms", NULL};
+    sess_open(&x, "accum_spec", "local-cluster[2,1,512]", conf);
+    ember_accumulator *c = new_acc(x.s, "speculated count", "int64");
+    arg a;
+    uint8_t tmp[16];
+    ember_error err = {0};
+    ember_rdd *added = ember_map(
+        ember_range(x.s, 0, N, 1, 4, NULL),
+        accum_fn(&a, "testfn.accum_add", NULL, 0, ember_accumulator_id(c),
+                 "one", (uint64_t)0),
+        &err);
+    ember_rdd *slow = ember_map(
+        added, fn_int("testfn.slow_first_attempt", tmp, sizeof tmp, 3000),
+        &err);
+    uint64_t n = 0;
+    if (ember_count(slow, &n, &err) != EMBER_OK)
+        fail_msg("count: %s", err.msg);
+    assert_int_equal(n, N);
+    assert_int_equal(i64_of(c), N);
+    store_settle(&x);
+    assert_int_equal(db_int(&x, "SELECT count(*) FROM tasks WHERE "
+                                "speculative = 1 AND partition = 0"),
+                     1);
+    sess_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest local[] = {
@@ -453,6 +496,7 @@ int main(void)
     };
     const struct CMUnitTest cluster[] = {
         cmocka_unit_test_teardown(local_cluster, close_live),
+        cmocka_unit_test_teardown(speculated_once, close_live),
     };
     int failed = cmocka_run_group_tests_name("local", local, group_open,
                                              group_close);

@@ -17,6 +17,9 @@
  *                                     this task has seen, from 0)
  *   testfn.sleep_ms           MAP     sleeps the argument (an int record,
  *                                     ms) once per batch, then identity
+ *   testfn.slow_first_attempt MAP     as sleep_ms, but only in the first
+ *                                     attempt (0) of partition 0: a task
+ *                                     speculation copies
  *   testfn.two_per            MAP     every record twice
  *   testfn.not_bool           MAP     every record -> (1), an int
  *   testfn.sum_pairs_zip      MAP     for zip_partitions: each input record
@@ -395,6 +398,22 @@ static ember_status sleep_map(void *state, const ember_batch *in,
 
 static const ember_function_vtable sleep_vt =
     MAP_VTABLE(sleep_open, close_int, sleep_map);
+
+static ember_status slow_first_map(void *state, const ember_batch *in,
+                                   ember_buf *out, uint64_t *out_count,
+                                   ember_error *err)
+{
+    if (!EMBER_HOST_HAS(g_host, task_attempt))
+        return ember_errorf(err, EMBER_EUNSUPPORTED,
+                            "testfn.slow_first_attempt: the host has no "
+                            "task_attempt");
+    if (g_host->task_partition() == 0 && g_host->task_attempt() == 0)
+        return sleep_map(state, in, out, out_count, err);
+    return pass_through(in, out, out_count, err);
+}
+
+static const ember_function_vtable slow_first_vt =
+    MAP_VTABLE(sleep_open, close_int, slow_first_map);
 
 /* ---- testfn.crash ------------------------------------------------------ */
 
@@ -1020,6 +1039,9 @@ static const ember_component testfn_components[] = {
                              &count_vt),
     EMBER_FUNCTION_COMPONENT("sleep_ms", "map: sleeps per batch, identity",
                              &sleep_vt),
+    EMBER_FUNCTION_COMPONENT("slow_first_attempt", "map: sleeps per batch "
+                             "in partition 0's first attempt, identity",
+                             &slow_first_vt),
     EMBER_FUNCTION_COMPONENT("crash", "map: kills its own process",
                              &crash_vt),
     EMBER_FUNCTION_COMPONENT("two_per", "map: every record twice",
