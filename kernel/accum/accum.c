@@ -210,42 +210,57 @@ done:
     return s;
 }
 
+/* Merges one decoded update into its accumulator; refuses it (err) when
+ * the id is undeclared, the kind differs or the merge function fails. */
+static ember_status merge_one(em_accums *a, const em_accum_value *u,
+                              ember_error *err)
+{
+    int found;
+    uint32_t at = locate(a, u->id, &found);
+    if (!found)
+        return ember_errorf(err, EMBER_EINVAL, "accumulator %" PRIu64
+                            " is not declared by this application", u->id);
+    entry *e = &a->e[at];
+    if (e->kind != u->kind)
+        return ember_errorf(err, EMBER_EINVAL, "accumulator %" PRIu64
+                            " is %s, the update is of another kind", u->id,
+                            e->kind_text);
+    switch (e->kind) {
+    case EM_ACCUM_INT64:
+        /* Long addition: wraps, as Spark's LongAccumulator */
+        e->i64 = (int64_t)((uint64_t)e->i64 + (uint64_t)u->i64);
+        return EMBER_OK;
+    case EM_ACCUM_DOUBLE:
+        e->f64 += u->f64;
+        return EMBER_OK;
+    default:
+        return merge_user(e, u->rec, u->rec_len, err);
+    }
+}
+
 ember_status em_accums_merge(em_accums *a, const uint8_t *blob, size_t len,
                              ember_error *err)
 {
     em_accum_value *v = NULL;
     uint32_t n = 0;
     ember_status s = em_accum_wire_decode(blob, len, &v, &n, err);
-    for (uint32_t i = 0; s == EMBER_OK && i < n; i++) {
-        int found;
-        uint32_t at = locate(a, v[i].id, &found);
-        if (!found) {
-            s = ember_errorf(err, EMBER_EINVAL, "accumulator %" PRIu64
-                             " is not declared by this application",
-                             v[i].id);
-            break;
-        }
-        entry *e = &a->e[at];
-        if (e->kind != v[i].kind) {
-            s = ember_errorf(err, EMBER_EINVAL, "accumulator %" PRIu64
-                             " is %s, the update is of another kind",
-                             v[i].id, e->kind_text);
-            break;
-        }
-        switch (e->kind) {
-        case EM_ACCUM_INT64:
-            /* Long addition: wraps, as Spark's LongAccumulator */
-            e->i64 = (int64_t)((uint64_t)e->i64 + (uint64_t)v[i].i64);
-            break;
-        case EM_ACCUM_DOUBLE:
-            e->f64 += v[i].f64;
-            break;
-        default:
-            s = merge_user(e, v[i].rec, v[i].rec_len, err);
-            break;
+    if (s != EMBER_OK)
+        return s;
+    /* Each update on its own, as Spark's updateAccumulators: a refused
+     * one does not keep the others from merging; the first refusal is
+     * the one reported */
+    ember_error first = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        ember_error e = {0};
+        ember_status t = merge_one(a, &v[i], &e);
+        if (t != EMBER_OK && s == EMBER_OK) {
+            s = t;
+            first = e;
         }
     }
     free(v);
+    if (s != EMBER_OK)
+        ember_errorf(err, s, "%s", first.msg);
     return s;
 }
 

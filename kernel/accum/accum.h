@@ -47,11 +47,13 @@ ember_status em_accums_declare(em_accums *a, const em_accum_decl *d,
 
 /*
  * Merges one attempt's update blob (runtime/accum_wire.h). The blob is
- * validated first, and an unknown id, a kind other than the declared one
- * or a failing merge function refuses the entry with err; the entries
- * before it stay merged (EMBER_EINVAL or the function's status). The
- * caller logs the refusal; nothing else happens (S17: merge failures are
- * ignored).
+ * validated first (a malformed one merges nothing). Then each update is
+ * merged on its own: an unknown id, a kind other than the declared one or
+ * a failing merge function refuses that update — its accumulator keeps
+ * its value — and the others still merge, as in Spark's
+ * updateAccumulators. The first refusal is returned with err (EMBER_EINVAL
+ * or the function's status); the caller logs it; nothing else happens
+ * (S17: merge failures are ignored).
  */
 ember_status em_accums_merge(em_accums *a, const uint8_t *blob, size_t len,
                              ember_error *err);

@@ -151,6 +151,17 @@ static void test_kernel_merges(void **state)
     assert_int_equal(em_accums_merge(a, b.data, b.len, &err), EMBER_EINVAL);
     assert_string_equal(err.msg, "accumulator 2 is double, the update is of "
                                  "another kind");
+    /* a refused update does not keep the others of its blob from merging:
+     * 1 and 2 still add their parts around the two refused ones */
+    em_accum_value mix[4] = {{.id = 1, .kind = EM_ACCUM_INT64, .i64 = 10},
+                             {.id = 4, .kind = EM_ACCUM_INT64, .i64 = 1},
+                             {.id = 2, .kind = EM_ACCUM_DOUBLE, .f64 = 0.5},
+                             {.id = 5, .kind = EM_ACCUM_DOUBLE, .f64 = 1}};
+    b.len = 0;
+    assert_int_equal(em_accum_wire_encode(&b, mix, 4), EMBER_OK);
+    assert_int_equal(em_accums_merge(a, b.data, b.len, &err), EMBER_EINVAL);
+    assert_string_equal(err.msg, "accumulator 4 is not declared by this "
+                                 "application");
     static const uint8_t junk[] = {9, 9, 9};
     assert_int_equal(em_accums_merge(a, junk, sizeof junk, &err),
                      EMBER_EINVAL);
@@ -162,8 +173,8 @@ static void test_kernel_merges(void **state)
     assert_int_equal(em_accum_wire_decode(b.data, b.len, &v, &n, &err),
                      EMBER_OK);
     assert_int_equal(n, 2);
-    assert_true(v[0].id == 1 && v[0].i64 == INT64_MIN + 1);
-    assert_true(v[1].id == 2 && v[1].f64 == 2.5);
+    assert_true(v[0].id == 1 && v[0].i64 == INT64_MIN + 11);
+    assert_true(v[1].id == 2 && v[1].f64 == 3.0);
     free(v);
     ember_buf_release(&b);
     em_accums_destroy(a);
