@@ -827,6 +827,31 @@ static void unroll_batches(em_block_unroll *u, uint64_t ds, uint32_t part,
     }
 }
 
+/* The block (ds, part) reads back as the batches unroll_batches(u, ds,
+ * part, batches, per) appended. */
+static void check_unrolled(env *e, uint64_t ds, uint32_t part,
+                           size_t batches, size_t per)
+{
+    ember_buf got = ember_buf_heap(), want = ember_buf_heap();
+    for (size_t i = 0; i < batches; i++) {
+        ember_buf one;
+        (void)make_batch(&one, (unsigned)(ds * 100 + part + i), per);
+        assert_int_equal(ember_buf_append(&want, one.data, one.len),
+                         EMBER_OK);
+        ember_buf_release(&one);
+    }
+    uint64_t count;
+    ember_error err = {0};
+    assert_int_equal(em_block_mgr_get(e->m, ds, part, &got, &count, &err),
+                     EMBER_OK);
+    assert_int_equal(count, batches * per);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    ember_buf_release(&got);
+    ember_buf_release(&want);
+}
+
+
 static void test_unroll(void **state)
 {
     (void)state;
@@ -847,22 +872,7 @@ static void test_unroll(void **state)
     assert_int_equal(res.where, EM_BLOCK_MEMORY);
     assert_int_equal(res.stored_bytes, 630);
     em_block_put_result_release(&res);
-    ember_buf got = ember_buf_heap(), want = ember_buf_heap();
-    for (size_t i = 0; i < 3; i++) {
-        ember_buf one;
-        (void)make_batch(&one, (unsigned)(100 + i), 10);
-        assert_int_equal(ember_buf_append(&want, one.data, one.len),
-                         EMBER_OK);
-        ember_buf_release(&one);
-    }
-    uint64_t count;
-    assert_int_equal(em_block_mgr_get(e->m, 1, 0, &got, &count, &err),
-                     EMBER_OK);
-    assert_int_equal(count, 30);
-    assert_int_equal(got.len, want.len);
-    assert_memory_equal(got.data, want.data, want.len);
-    ember_buf_release(&got);
-    ember_buf_release(&want);
+    check_unrolled(e, 1, 0, 3, 10);
 
     /* 5 x 210 > 1000: gives up at the fifth batch, holds nothing */
     assert_int_equal(em_block_unroll_begin(&u, e->m, 2, 0,
@@ -1117,22 +1127,7 @@ static void test_unroll_falls_back_to_disk(void **state)
     assert_int_equal(stats(e).memory_reserved, 0);
 
     /* the bytes on disk are the three batches */
-    ember_buf got = ember_buf_heap(), want = ember_buf_heap();
-    for (size_t i = 0; i < 3; i++) {
-        ember_buf one;
-        (void)make_batch(&one, (unsigned)(200 + i), 10);
-        assert_int_equal(ember_buf_append(&want, one.data, one.len),
-                         EMBER_OK);
-        ember_buf_release(&one);
-    }
-    uint64_t count;
-    assert_int_equal(em_block_mgr_get(e->m, 2, 0, &got, &count, &err),
-                     EMBER_OK);
-    assert_int_equal(count, 30);
-    assert_int_equal(got.len, want.len);
-    assert_memory_equal(got.data, want.data, want.len);
-    ember_buf_release(&got);
-    ember_buf_release(&want);
+    check_unrolled(e, 2, 0, 3, 10);
 
     /* off-heap: its own pool */
     a = begin(e, 3, 0, "OFF_HEAP");
