@@ -784,6 +784,16 @@ static void set_value(val *x, const ember_value *v)
     }
 }
 
+/* Batches smaller than this grow the table as they go. */
+#define EXPECT_MIN ((uint64_t)1 << 16)
+
+void em_combiner_expect(em_combiner *c, uint64_t records)
+{
+    if (records >= EXPECT_MIN && records > c->map.count &&
+        records <= SIZE_MAX / 2)
+        (void)em_bytemap_reserve(&c->map, (size_t)records);
+}
+
 ember_status em_combiner_add(em_combiner *c, const ember_batch *in,
                              ember_error *err)
 {

@@ -96,6 +96,17 @@ ember_status em_combiner_add_fused(em_combiner *c, const ember_batch *in,
                                    const em_node *pair, const em_node *split,
                                    ember_error *err);
 
+/*
+ * A hint before adding a batch of `records` records: makes room in the
+ * table for that many keys at once when it holds fewer. A block of a map
+ * task's combined output has one record per key, so a reduce side about
+ * to take one needs at least its count of keys; sized at once, the table
+ * is spared the growths on the way (each a new zeroed table and a rehash
+ * of every key). Small batches are left to normal growth; a failure to
+ * make room is ignored (the table grows as it would have).
+ */
+void em_combiner_expect(em_combiner *c, uint64_t records);
+
 /* Bytes the table holds (keys, accumulators, index). */
 size_t em_combiner_bytes(const em_combiner *c);
 /* Distinct keys held. */

@@ -115,8 +115,11 @@ static ember_status consume(em_opnode *o, sh *st, uint32_t i,
 {
     if (b->count == 0)
         return EMBER_OK;
-    if (st->comb)
+    if (st->comb) {
+        /* a map task's block: one record per key when it combined */
+        em_combiner_expect(st->comb, b->count);
         return em_combiner_add(st->comb, b, err);
+    }
     if (ember_buf_append(&st->in[i], b->data, b->len) != EMBER_OK)
         return em_op_fail(o, err, EMBER_ENOMEM, "out of memory gathering "
                           "the partition's records");
