@@ -94,14 +94,24 @@ typedef struct blk {
     bool encoded;       /* stored in the encoded form */
     uint64_t size;      /* bytes in its tier */
     uint64_t count;     /* records */
-    uint64_t serial;    /* tells a block from a later one of the same id */
+    uint32_t readers;   /* gets reading it outside the lock: pinned, so
+                           never evicted, promoted by another or freed */
+    bool writing;       /* its tier put runs outside the lock: not yet
+                           cached (gets miss, where() says NOWHERE), not
+                           in an LRU list; its bytes are in its pool's
+                           `reserved` */
+    bool doomed;        /* removed while pinned or writing: no longer
+                           found, still in the hash (one entry an id) and
+                           on the books; the last reader, or the writer,
+                           removes it from its tier and frees it */
     struct blk *hnext;  /* hash chain */
     struct blk *prev, *next; /* its pool's LRU list (memory, off-heap) */
 } blk;
 
 typedef struct pool {
     uint64_t budget, used, blocks;
-    uint64_t reserved; /* held by unrolls; used + reserved <= budget */
+    uint64_t reserved; /* held by unrolls and by stores being written;
+                          used + reserved <= budget */
     blk *lru, *mru; /* list ends: least and most recently used */
     em_block_tier *tier;
     em_block_where where;
@@ -113,7 +123,7 @@ struct em_block_mgr {
     blk **buckets;
     size_t nbuckets, nblocks; /* nbuckets a power of two */
     pool pools[N_POOLS];
-    uint64_t disk_used, disk_blocks, evictions, serial;
+    uint64_t disk_used, disk_blocks, evictions;
 };
 
 struct em_block_unroll {
@@ -152,6 +162,7 @@ static size_t bucket_of(const em_block_mgr *m, uint64_t dataset,
     return (size_t)(h & (m->nbuckets - 1));
 }
 
+/* The entry of a block id, whatever its state (writing, doomed). */
 static blk *lookup(const em_block_mgr *m, uint64_t dataset,
                    uint32_t partition)
 {
@@ -159,6 +170,14 @@ static blk *lookup(const em_block_mgr *m, uint64_t dataset,
     while (e && (e->dataset != dataset || e->partition != partition))
         e = e->hnext;
     return e;
+}
+
+/* The block if it is cached: stored, neither being written nor doomed. */
+static blk *find(const em_block_mgr *m, uint64_t dataset,
+                 uint32_t partition)
+{
+    blk *e = lookup(m, dataset, partition);
+    return e && !e->writing && !e->doomed ? e : NULL;
 }
 
 /* Inserts e, growing the table past one block a bucket (a failed growth
@@ -278,7 +297,7 @@ static const char *where_name(em_block_where w)
 }
 
 /* Removes e from its tier (already absent is fine) and from the books,
- * and frees it. */
+ * and frees it. e is stored and nobody reads it. Lock held. */
 static void drop_block(em_block_mgr *m, blk *e)
 {
     em_block_tier *t = tier_of(m, e->where);
@@ -293,6 +312,24 @@ static void drop_block(em_block_mgr *m, blk *e)
     account_sub(m, e);
     hash_remove(m, e);
     free(e);
+}
+
+/* Removes stored block e: at once when nobody reads it, else it is doomed
+ * and its last reader drops it. Lock held. */
+static void remove_block(em_block_mgr *m, blk *e)
+{
+    if (e->readers)
+        e->doomed = true;
+    else
+        drop_block(m, e);
+}
+
+/* Ends one read of e, dropping it if it was doomed meanwhile and this was
+ * its last reader. Lock held. */
+static void unpin(em_block_mgr *m, blk *e)
+{
+    if (--e->readers == 0 && e->doomed)
+        drop_block(m, e);
 }
 
 /* Stores data in tier t under id; logs failures other than ENOSPC. */
@@ -312,8 +349,9 @@ static ember_status tier_put(em_block_tier *t, em_block_where w,
     return s;
 }
 
-/* Evicts victim from its pool: to disk when its level uses disk and the
- * disk tier takes it, else dropped. Records the move in *res. */
+/* Evicts victim (not pinned) from its pool: to disk when its level uses
+ * disk and the disk tier takes it, else dropped. Records the move in
+ * *res. The move's tier calls run under the lock (see block_mgr.h). */
 static void evict_one(em_block_mgr *m, blk *v, em_block_put_result *res)
 {
     em_block_tier *from = tier_of(m, v->where);
@@ -363,12 +401,20 @@ static uint64_t pool_free(const pool *p)
     return taken < p->budget ? p->budget - taken : 0;
 }
 
+/* Whether make_room may evict v for a block of `dataset` (S19: never
+ * one of the same dataset, nor one locked for reading). */
+static bool evictable(const blk *v, uint64_t dataset)
+{
+    return v->dataset != dataset && v->readers == 0;
+}
+
 /*
  * Makes room for `need` bytes in pool p for a block (or an unroll's
  * reservation) of `dataset` (S19): walks from the least recently used
- * block, skipping blocks of that dataset; evicts only when what it found
- * frees enough, else nothing. What unrolls reserve is not free. Returns
- * true when `need` bytes now fit.
+ * block, skipping blocks of that dataset and pinned blocks; evicts only
+ * when what it found frees enough, else nothing. What unrolls and stores
+ * in progress reserve is not free. Returns true when `need` bytes now
+ * fit. Lock held.
  */
 static bool make_room(em_block_mgr *m, pool *p, uint64_t need,
                       uint64_t dataset, em_block_put_result *res)
@@ -382,7 +428,7 @@ static bool make_room(em_block_mgr *m, pool *p, uint64_t need,
     uint64_t want = need - avail, found = 0;
     size_t n = 0;
     for (blk *v = p->lru; v && found < want; v = v->next) {
-        if (v->dataset != dataset) {
+        if (evictable(v, dataset)) {
             found += v->size;
             n++;
         }
@@ -400,7 +446,7 @@ static bool make_room(em_block_mgr *m, pool *p, uint64_t need,
     blk *v = p->lru;
     while (v && freed < want) {
         blk *next = v->next;
-        if (v->dataset != dataset) {
+        if (evictable(v, dataset)) {
             freed += v->size;
             evict_one(m, v, res);
         }
@@ -699,20 +745,30 @@ static pool *level_pool(em_block_mgr *m, em_storage_level level)
     return NULL;
 }
 
-/* Stores data[0..len) (the block's stored form) under the manager's lock:
- * memory or off-heap when it fits (unless disk_only), else disk for
- * levels with disk. */
-static ember_status put_locked(em_block_mgr *m, uint64_t dataset,
-                               uint32_t partition, em_storage_level level,
-                               const uint8_t *data, size_t len,
-                               uint64_t count, bool encoded, bool disk_only,
-                               em_block_put_result *res, ember_error *err)
+/*
+ * The first half of a store, under the lock: the tier it goes to and its
+ * room. A block already cached or being stored is "already" (res); one
+ * still doomed (removed while read) is not cached this time. Otherwise
+ * the entry goes in the hash as writing, in memory or off-heap when room
+ * can be made there (unless disk_only; its bytes then held in the pool's
+ * `reserved`), else on disk for levels with disk. *out is that entry for
+ * put_write, or NULL when nothing is to be written.
+ */
+static ember_status put_begin(em_block_mgr *m, uint64_t dataset,
+                              uint32_t partition, em_storage_level level,
+                              size_t len, uint64_t count, bool encoded,
+                              bool disk_only, em_block_put_result *res,
+                              blk **out, ember_error *err)
 {
+    *out = NULL;
     blk *old = lookup(m, dataset, partition);
     if (old) {
-        res->where = old->where;
-        res->already = true;
-        res->stored_bytes = old->size;
+        if (!old->doomed) {
+            /* one being written is the writer's to report */
+            res->already = true;
+            res->where = old->writing ? EM_BLOCK_NOWHERE : old->where;
+            res->stored_bytes = old->writing ? 0 : old->size;
+        }
         return EMBER_OK;
     }
     blk *e = calloc(1, sizeof *e);
@@ -725,38 +781,91 @@ static ember_status put_locked(em_block_mgr *m, uint64_t dataset,
     e->encoded = encoded;
     e->size = len;
     e->count = count;
-    e->serial = ++m->serial;
-    block_id id = make_id(dataset, partition);
+    e->writing = true;
     pool *p = disk_only ? NULL : level_pool(m, level);
-    if (p && make_room(m, p, len, dataset, res) &&
-        tier_put(p->tier, p->where, id.s, data, len, count) == EMBER_OK)
+    if (p && make_room(m, p, len, dataset, res)) {
         e->where = p->where;
-    else if (level.use_disk &&
-             tier_put(&m->o.disk, EM_BLOCK_DISK, id.s, data, len, count) ==
-                 EMBER_OK)
+        p->reserved += len;
+    } else if (level.use_disk) {
         e->where = EM_BLOCK_DISK;
-    if (e->where == EM_BLOCK_NOWHERE) {
+    } else {
         free(e);
         return EMBER_OK;
     }
-    account_add(m, e);
     hash_insert(m, e);
-    res->where = e->where;
-    res->stored_bytes = len;
+    *out = e;
     return EMBER_OK;
 }
 
-/* Puts a block's stored form: the common end of put and unroll_finish. */
-static ember_status put_stored(em_block_mgr *m, uint64_t dataset,
-                               uint32_t partition, em_storage_level level,
-                               const uint8_t *data, size_t len,
-                               uint64_t count, bool encoded,
-                               em_block_put_result *res, ember_error *err)
+/*
+ * The second half: writes data[0..e->size) to e's tier OUTSIDE the lock
+ * (not held on entry nor on return), then books the outcome under it.
+ * A memory or off-heap tier that refuses it lets its room go and, for a
+ * level with disk, the disk tier is tried the same way; what no tier took
+ * is not cached. A block removed while it was written (doomed) is
+ * removed from its tier now and reported as not cached.
+ */
+static void put_write(em_block_mgr *m, blk *e, const uint8_t *data,
+                      em_block_put_result *res)
 {
-    pthread_mutex_lock(&m->mu);
-    ember_status s = put_locked(m, dataset, partition, level, data, len,
-                                count, encoded, false, res, err);
+    /* Only this writer changes e->where, size and count while writing. */
+    em_block_where w = e->where;
+    size_t len = (size_t)e->size;
+    uint64_t count = e->count;
+    em_storage_level level = e->level;
+    block_id id = make_id(e->dataset, e->partition);
+    for (;;) {
+        ember_status s = tier_put(tier_of(m, w), w, id.s, data, len, count);
+        pthread_mutex_lock(&m->mu);
+        pool *p = pool_of(m, w);
+        if (p)
+            p->reserved -= len;
+        if (s == EMBER_OK) {
+            e->writing = false;
+            account_add(m, e);
+            if (e->doomed) {
+                drop_block(m, e);
+            } else {
+                res->where = w;
+                res->stored_bytes = len;
+            }
+            break;
+        }
+        if (w != EM_BLOCK_DISK && level.use_disk && !e->doomed) {
+            w = e->where = EM_BLOCK_DISK;
+            pthread_mutex_unlock(&m->mu);
+            continue;
+        }
+        hash_remove(m, e);
+        free(e);
+        break;
+    }
     pthread_mutex_unlock(&m->mu);
+}
+
+/* Puts a block's stored form: the common end of put and unroll_finish.
+ * unroll (may be NULL) is the unroll whose reservation goes as the
+ * block takes its place. */
+static ember_status put_stored(em_block_mgr *m, em_block_unroll *unroll,
+                               uint64_t dataset, uint32_t partition,
+                               em_storage_level level, const uint8_t *data,
+                               size_t len, uint64_t count, bool encoded,
+                               bool disk_only, em_block_put_result *res,
+                               ember_error *err)
+{
+    blk *e = NULL;
+    pthread_mutex_lock(&m->mu);
+    /* The reservation covers what is held: letting it go under the same
+     * lock leaves the room for the block itself. */
+    if (unroll && unroll->reserved) {
+        unroll->pool->reserved -= unroll->reserved;
+        unroll->reserved = 0;
+    }
+    ember_status s = put_begin(m, dataset, partition, level, len, count,
+                               encoded, disk_only, res, &e, err);
+    pthread_mutex_unlock(&m->mu);
+    if (e)
+        put_write(m, e, data, res);
     return s;
 }
 
@@ -789,8 +898,8 @@ ember_status em_block_mgr_put(em_block_mgr *m, uint64_t dataset,
         data = enc.data;
         len = enc.len;
     }
-    s = put_stored(m, dataset, partition, level, data, len, b->count,
-                   encoded, res, err);
+    s = put_stored(m, NULL, dataset, partition, level, data, len,
+                   b->count, encoded, false, res, err);
 done:
     ember_buf_release(&enc);
     if (res == &local)
@@ -800,24 +909,24 @@ done:
 
 /* ---- get */
 
-/* Drops a block that read as corrupt or lost, if it is still the one
- * read (serial), and warns. Lock held. */
-static void drop_bad(em_block_mgr *m, uint64_t dataset, uint32_t partition,
-                     uint64_t serial, em_block_where w, const char *why)
+/* Removes e, pinned by the caller, which read as corrupt or lost: it is
+ * doomed, so the caller's unpin (or a later reader's) drops it. Warns.
+ * Lock held. */
+static void drop_bad(blk *e, em_block_where w, const char *why)
 {
-    blk *e = lookup(m, dataset, partition);
-    if (e && e->serial == serial)
-        drop_block(m, e);
+    e->doomed = true;
     em_log(EMBER_LOG_WARN, LOG_SOURCE,
            "cached block rdd_%" PRIu64 "_%" PRIu32 " in the %s tier is "
-           "unreadable (%s): removed; it will be recomputed", dataset,
-           partition, where_name(w), why);
+           "unreadable (%s): removed; it will be recomputed", e->dataset,
+           e->partition, where_name(w), why);
 }
 
 /*
  * Moves e, just read from the disk tier as data[0..e->size), to its
  * level's pool when the pool can hold it (evicting other datasets' blocks
- * as a put does), and says so in *res. Lock held.
+ * as a put does), and says so in *res. The caller's is e's only pin, so
+ * nobody else is reading it from disk. Lock held: the pool's tier put
+ * runs under it.
  */
 static void promote(em_block_mgr *m, blk *e, const uint8_t *data,
                     em_block_put_result *res)
@@ -844,8 +953,12 @@ static void promote(em_block_mgr *m, blk *e, const uint8_t *data,
     res->stored_bytes = e->size;
 }
 
-/* em_block_mgr_get, and with res (zeroed) the promotion of a block read
- * from disk. */
+/*
+ * em_block_mgr_get, and with res (zeroed) the promotion of a block read
+ * from disk. The block is found and pinned under the lock; its tier get
+ * and its decoding run outside it; the lock is taken again to unpin it
+ * (and drop it when unreadable, or promote it).
+ */
 static ember_status get_block(em_block_mgr *m, uint64_t dataset,
                               uint32_t partition, ember_buf *out,
                               uint64_t *count, em_block_put_result *res,
@@ -862,7 +975,7 @@ static ember_status get_block(em_block_mgr *m, uint64_t dataset,
     ember_error_clear(&terr);
 
     pthread_mutex_lock(&m->mu);
-    blk *e = lookup(m, dataset, partition);
+    blk *e = find(m, dataset, partition);
     if (e == NULL) {
         pthread_mutex_unlock(&m->mu);
         return ember_errorf(err, EMBER_ENOTFOUND, "block %s is not cached",
@@ -873,61 +986,58 @@ static ember_status get_block(em_block_mgr *m, uint64_t dataset,
         lru_unlink(p, e);
         lru_push_mru(p, e);
     }
-    em_block_tier *t = tier_of(m, e->where);
-    ember_buf *dst = e->encoded ? &tmp : out;
+    /* Pinned, e stays where it is and keeps these until unpinned. */
+    e->readers++;
+    bool encoded = e->encoded;
+    uint64_t want = e->count, size = e->size;
+    em_block_where where = e->where;
+    pthread_mutex_unlock(&m->mu);
+
+    em_block_tier *t = tier_of(m, where);
+    ember_buf *dst = encoded ? &tmp : out;
     size_t dmark = dst->len;
     uint64_t got = 0;
-    bool encoded = e->encoded;
-    uint64_t want = e->count, serial = e->serial;
-    em_block_where where = e->where;
+    bool decoding = false;
     s = t->vt->get(t->state, id.s, dst, &got, &terr);
-    if (s == EMBER_OK && (dst->len - dmark != e->size || got != want)) {
+    if (s == EMBER_OK && (dst->len - dmark != size || got != want)) {
         s = EMBER_EINVAL;
         snprintf(terr.msg, sizeof terr.msg,
                  "read %zu bytes and %" PRIu64 " records, stored %" PRIu64
-                 " and %" PRIu64, dst->len - dmark, got, e->size, want);
+                 " and %" PRIu64, dst->len - dmark, got, size, want);
     }
-    if (s == EMBER_EINVAL || s == EMBER_ENOTFOUND) {
-        drop_bad(m, dataset, partition, serial, where,
-                 s == EMBER_ENOTFOUND ? "the tier lost it" : terr.msg);
-        pthread_mutex_unlock(&m->mu);
-        s = ember_errorf(err, EMBER_ENOTFOUND,
-                         "block %s is not cached (it was unreadable)", id.s);
-        goto done;
-    }
-    /* Still under the lock that found it on disk: the stored form just
-     * read is what its pool keeps. */
-    if (s == EMBER_OK && res && where == EM_BLOCK_DISK)
-        promote(m, e, dst->data + dmark, res);
-    pthread_mutex_unlock(&m->mu);
-    if (s != EMBER_OK) {
-        s = ember_errorf(err, s, "reading block %s from the %s tier: %s",
-                         id.s, where_name(where), terr.msg);
-        goto done;
-    }
-    if (encoded) {
-        /* outside the lock: decompression is the expensive part */
+    bool bad = s == EMBER_EINVAL || s == EMBER_ENOTFOUND;
+    if (s == EMBER_OK && encoded) {
+        /* decompression is the expensive part */
+        decoding = true;
         s = decode(&m->o.codec, tmp.data, tmp.len, out, &terr);
-        if (s == EMBER_EINVAL) {
-            pthread_mutex_lock(&m->mu);
-            drop_bad(m, dataset, partition, serial,
-                     res && res->promoted ? res->where : where, terr.msg);
-            pthread_mutex_unlock(&m->mu);
-            if (res) {
-                res->where = EM_BLOCK_NOWHERE;
-                res->promoted = false;
-                res->stored_bytes = 0;
-            }
-            s = ember_errorf(err, EMBER_ENOTFOUND,
-                             "block %s is not cached (it was corrupt)",
-                             id.s);
-            goto done;
-        }
-        if (s != EMBER_OK) {
+        bad = s == EMBER_EINVAL;
+    }
+
+    pthread_mutex_lock(&m->mu);
+    if (bad)
+        drop_bad(e, where,
+                 s == EMBER_ENOTFOUND ? "the tier lost it" : terr.msg);
+    else if (s == EMBER_OK && res && where == EM_BLOCK_DISK &&
+             e->readers == 1 && !e->doomed)
+        /* the stored form just read is what its pool keeps */
+        promote(m, e, dst->data + dmark, res);
+    unpin(m, e);
+    pthread_mutex_unlock(&m->mu);
+
+    if (bad) {
+        s = ember_errorf(err, EMBER_ENOTFOUND,
+                         "block %s is not cached (it was %s)", id.s,
+                         decoding ? "corrupt" : "unreadable");
+        goto done;
+    }
+    if (s != EMBER_OK) {
+        if (decoding)
             s = ember_errorf(err, s, "decoding block %s: %s", id.s,
                              terr.msg);
-            goto done;
-        }
+        else
+            s = ember_errorf(err, s, "reading block %s from the %s tier: %s",
+                             id.s, where_name(where), terr.msg);
+        goto done;
     }
     *count = want;
 done:
@@ -961,7 +1071,7 @@ em_block_where em_block_mgr_where(em_block_mgr *m, uint64_t dataset,
                                   uint32_t partition)
 {
     pthread_mutex_lock(&m->mu);
-    blk *e = lookup(m, dataset, partition);
+    blk *e = find(m, dataset, partition);
     em_block_where w = e ? e->where : EM_BLOCK_NOWHERE;
     pthread_mutex_unlock(&m->mu);
     return w;
@@ -977,9 +1087,15 @@ static size_t remove_where(em_block_mgr *m, bool all, uint64_t dataset)
         blk *e = m->buckets[i];
         while (e) {
             blk *next = e->hnext;
-            if (all || e->dataset == dataset) {
-                drop_block(m, e);
-                n++;
+            /* one being written is not cached yet (not counted): the
+             * writer removes it when its write ends */
+            if ((all || e->dataset == dataset) && !e->doomed) {
+                if (e->writing) {
+                    e->doomed = true;
+                } else {
+                    remove_block(m, e);
+                    n++;
+                }
             }
             e = next;
         }
@@ -1202,17 +1318,9 @@ ember_status em_block_unroll_finish(em_block_unroll *u,
     }
     if (u->encode)
         enc_end(&u->held, u->raw_len);
-    em_block_mgr *m = u->m;
-    pthread_mutex_lock(&m->mu);
-    /* The reservation covers what is held: letting it go under the same
-     * lock leaves the room for the block itself. */
-    if (u->reserved) {
-        u->pool->reserved -= u->reserved;
-        u->reserved = 0;
-    }
-    s = put_locked(m, u->dataset, u->partition, u->level, u->held.data,
-                   u->held.len, u->count, u->encode, u->disk_only, res, err);
-    pthread_mutex_unlock(&m->mu);
+    s = put_stored(u->m, u, u->dataset, u->partition, u->level,
+                   u->held.data, u->held.len, u->count, u->encode,
+                   u->disk_only, res, err);
 done:
     em_block_unroll_abort(u);
     if (res == &local)

@@ -12,8 +12,8 @@
  * "rdd_<dataset>_<partition>", and lives in exactly one tier at a time:
  *   - memory levels go to the memory tier while the memory budget allows,
  *     evicting least-recently-used blocks of OTHER datasets to make room
- *     (never of the dataset being stored, S19; and nothing at all unless
- *     enough can be freed). An evicted block whose level uses disk moves to
+ *     (never of the dataset being stored nor blocks being read, S19; and
+ *     nothing at all unless enough can be freed). An evicted block whose level uses disk moves to
  *     the disk tier; any other is dropped (recomputed when next needed).
  *     What still does not fit goes to disk for *_AND_DISK levels and is not
  *     cached for MEMORY_ONLY levels;
@@ -45,10 +45,34 @@
  * Everything is per batch and per block; nothing looks at records.
  *
  * Threads: every em_block_mgr_* call may come from any executor thread at
- * once; one mutex guards the manager, and tier calls are made under it
- * (tiers need not be thread-safe). Encoding and decoding run outside it,
- * so the codec must allow concurrent calls (ember codecs do). An
- * em_block_unroll belongs to the one task thread that began it.
+ * once. One mutex guards the manager's books, and the I/O of a read or a
+ * store runs outside it, so one task reading (or storing) a large block
+ * does not stall the others' lookups and stores:
+ *   - a get finds the block and pins it under the mutex (Spark's
+ *     BlockInfoManager.lockForReading), then reads it from its tier and
+ *     decodes it outside, then takes the mutex again to unpin it. A pinned
+ *     block is never evicted (S19: "blocks that are locked for reading")
+ *     and never removed from under its reader: a remove (unpersist, a
+ *     block read as corrupt) makes it unfindable at once — gets miss,
+ *     em_block_mgr_where says NOWHERE — and the last reader to unpin
+ *     removes it from its tier. Its bytes count as used (stats) until
+ *     then, as they are still in the tier, and are released once;
+ *   - a put (or an unroll's finish) chooses the tier and makes room under
+ *     the mutex, the block's bytes held in its pool's reservation, and
+ *     writes to the tier outside it. Meanwhile the block is not cached:
+ *     gets miss and the task computes the partition (Spark would wait for
+ *     the writer's lock instead), a second put of it is "already", and a
+ *     remove leaves it for the writer to remove when the write ends. A
+ *     store of a block removed while still being read is not cached.
+ * Tier calls therefore come concurrently, as ember/storage.h requires of
+ * tiers. Still under the mutex, so a call may wait for another call's
+ * tier I/O there: eviction (moving a memory or off-heap block to the disk
+ * tier: a read and a write, for a put or a reservation that evicts),
+ * promotion of a block read from disk into its pool (the pool's write),
+ * and removing blocks from their tiers (unpersist, eviction, a doomed
+ * block's last unpin). Encoding and decoding run outside it, so the codec
+ * must allow concurrent calls (ember codecs do). An em_block_unroll
+ * belongs to the one task thread that began it.
  */
 #ifndef EM_RUNTIME_BLOCK_MGR_H
 #define EM_RUNTIME_BLOCK_MGR_H
@@ -188,7 +212,10 @@ void em_block_put_result_release(em_block_put_result *res);
  * b's bytes (borrowed for the call), as described at the top. *res (may be
  * NULL; overwritten, so release an earlier result in it first) says where
  * it went and what was evicted; a block already stored is
- * left as it is (res->already). Returns EMBER_OK whenever the level can be
+ * left as it is (res->already) — also one another call is storing now
+ * (res->where EM_BLOCK_NOWHERE then: that call reports where it went).
+ * A block removed while a get still reads it is not cached (res->where
+ * EM_BLOCK_NOWHERE). Returns EMBER_OK whenever the level can be
  * served — also when the block could not be cached (res->where ==
  * EM_BLOCK_NOWHERE): the caller recomputes it later. EMBER_EUNSUPPORTED
  * when the level needs a tier this executor lacks; EMBER_EINVAL for a bad
@@ -203,7 +230,8 @@ ember_status em_block_mgr_put(em_block_mgr *m, uint64_t dataset,
 /*
  * Appends the cached partition's batch bytes (decoded) to out and sets
  * *count to its record count, marking it most recently used.
- * EMBER_ENOTFOUND when it is not cached — also when its tier lost it or
+ * EMBER_ENOTFOUND when it is not cached (being stored by another call
+ * counts as not cached yet) — also when its tier lost it or
  * it reads as corrupt (EMBER_EINVAL from the tier or the decoder): such a
  * block is removed, with a warning in the log, and the caller recomputes.
  * Other tier failures (EMBER_EIO ...) are returned as they are, the block
@@ -221,8 +249,8 @@ ember_status em_block_mgr_get(em_block_mgr *m, uint64_t dataset,
  * hold it, evicting least-recently-used blocks of other datasets if need
  * be (never of its own; nothing unless enough can be freed); it is then
  * removed from disk and is the pool's most recently used. It keeps its
- * stored form (encoded for serialized levels). DISK_ONLY blocks, and
- * blocks that do not fit, stay on disk. *res (required; overwritten) says
+ * stored form (encoded for serialized levels). DISK_ONLY blocks, blocks
+ * that do not fit, and blocks another get is reading too, stay on disk. *res (required; overwritten) says
  * what moved, for the task's block report: res->promoted and res->where
  * (the pool's tier, else EM_BLOCK_NOWHERE) with stored_bytes, and
  * res->evicted — which lists the evictions that happened whatever the
@@ -234,23 +262,30 @@ ember_status em_block_mgr_get_promote(em_block_mgr *m, uint64_t dataset,
                                       em_block_put_result *res,
                                       ember_error *err);
 
-/* Where the block is now (EM_BLOCK_NOWHERE if not cached); does not touch
- * its recency. Any thread. */
+/* Where the block is now (EM_BLOCK_NOWHERE if not cached, being stored,
+ * or removed while still being read); does not touch its recency. Any
+ * thread. */
 em_block_where em_block_mgr_where(em_block_mgr *m, uint64_t dataset,
                                   uint32_t partition);
 
 /* Unpersist: removes every partition of dataset from every tier; returns
- * how many blocks were removed. Tier failures are logged. Any thread. */
+ * how many cached blocks were removed. A block being read leaves its tier
+ * when its last reader is done, one being stored when its write ends (not
+ * counted: it was not cached yet); both are gone for every other call at
+ * once. Tier failures are logged. Any thread. */
 size_t em_block_mgr_remove_dataset(em_block_mgr *m, uint64_t dataset);
 
-/* Removes every block from every tier; returns how many. Any thread. */
+/* Removes every block from every tier as em_block_mgr_remove_dataset;
+ * returns how many. Any thread. */
 size_t em_block_mgr_remove_all(em_block_mgr *m);
 
 typedef struct em_block_stats {
     uint64_t memory_used, memory_budget;     /* bytes, memory tier */
     uint64_t off_heap_used, off_heap_budget; /* bytes, off-heap tier */
-    /* bytes unrolls hold reserved now (S20), memory and off-heap pools;
-     * used + reserved never exceeds the budget */
+    /* bytes unrolls hold reserved now (S20) and stores being written to
+     * their tier, memory and off-heap pools; used + reserved never
+     * exceeds the budget. `used` and the block counts include blocks
+     * removed while still being read, until their last reader is done. */
     uint64_t memory_reserved, off_heap_reserved;
     uint64_t disk_used;                      /* bytes, disk tier */
     uint64_t blocks_memory, blocks_disk, blocks_off_heap;
