@@ -109,15 +109,19 @@ static kind kind_of(const char *op)
 
 /* ---- gathering ---------------------------------------------------------- */
 
-/* Takes one batch of input i. */
+/* Takes one batch of input i: a map task's whole shuffle block (block
+ * 1) or a batch of a narrow parent (block 0). */
 static ember_status consume(em_opnode *o, sh *st, uint32_t i,
-                            const ember_batch *b, ember_error *err)
+                            const ember_batch *b, int block,
+                            ember_error *err)
 {
     if (b->count == 0)
         return EMBER_OK;
     if (st->comb) {
-        /* a map task's block: one record per key when it combined */
-        em_combiner_expect(st->comb, b->count);
+        /* a block holds one record per key when its map side combined;
+         * a narrow parent's values may repeat keys at will */
+        if (block)
+            em_combiner_expect(st->comb, b->count);
         return em_combiner_add(st->comb, b, err);
     }
     if (ember_buf_append(&st->in[i], b->data, b->len) != EMBER_OK)
@@ -219,7 +223,7 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
             continue;
         }
         ember_batch b = {blk.data, blk.len, n};
-        s = consume(o, st, i, &b, err);
+        s = consume(o, st, i, &b, 1, err);
         if (s == EMBER_OK)
             s = em_op_check_cancel(o, err);
     }
@@ -268,7 +272,7 @@ static ember_status gather_shuffle(em_opnode *o, sh *st, uint32_t i,
                 continue;
             }
             ember_batch b = {blk.data, blk.len, cnt};
-            s = consume(o, st, i, &b, err);
+            s = consume(o, st, i, &b, 1, err);
             if (s == EMBER_OK)
                 s = em_op_check_cancel(o, err);
         }
@@ -307,7 +311,7 @@ static ember_status gather(em_opnode *o, sh *st, uint32_t i, ember_error *err)
     }
     ember_batch b;
     while (s == EMBER_OK && (s = child->next(child, &b, err)) == EMBER_OK)
-        s = consume(o, st, i, &b, err);
+        s = consume(o, st, i, &b, 0, err);
     em_op_free(child);
     return s == EMBER_END ? EMBER_OK : s;
 }
